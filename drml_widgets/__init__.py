@@ -1,0 +1,18 @@
+"""drml-widgets: diagnose and rectify vision classifiers with language, in CLIP's shared space.
+
+Example:
+    >>> from drml_widgets import ClipEncoder, load_shapes_world
+    >>> world = load_shapes_world(n=1200)
+    >>> emb = ClipEncoder("shapes").encode_images(world.images[:4])  # doctest: +SKIP
+"""
+
+from .data.shapes import ShapesWorld, load_shapes_world
+from .embed.encoder import ClipEncoder
+from .errors import (CacheNotWritableError, DrmlError, EmbeddingError, EmptyInputError, ImageLoadError,
+                     UnknownModelError, WeightsUnavailableError)
+
+__version__ = "0.1.0"
+__all__ = [
+    "CacheNotWritableError", "ClipEncoder", "DrmlError", "EmbeddingError", "EmptyInputError",
+    "ImageLoadError", "ShapesWorld", "UnknownModelError", "WeightsUnavailableError", "load_shapes_world",
+]

@@ -1,0 +1,45 @@
+"""Command line: ``python -m drml_widgets demo`` and ``python -m drml_widgets pretrain-shapes``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m drml_widgets`` / ``drml-widgets``.
+
+    Example:
+        >>> main(["demo", "--n", "2000"])  # doctest: +SKIP
+    """
+    parser = argparse.ArgumentParser(prog="drml-widgets", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run DrML's diagnosis on the offline shapes world")
+    demo.add_argument("--n", type=int, default=10_000, help="images to render (default 10000)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--no-ensemble", action="store_true", help="skip CLIP's 80-template ensemble")
+
+    pre = sub.add_parser("pretrain-shapes", help="retrain the bundled shapes CLIP")
+    pre.add_argument("--out", default=None, help="output folder (default: the bundled weights)")
+    pre.add_argument("--steps", type=int, default=1000)
+    pre.add_argument("--seed", type=int, default=0)
+
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        from .demo import run_demo
+
+        result = run_demo(n=args.n, seed=args.seed, ensemble=not args.no_ensemble)
+        print(result.summary())
+        return 0
+    if args.command == "pretrain-shapes":
+        from .data.shapes_clip import SHAPES_MODEL_DIR, pretrain_shapes_clip
+
+        report = pretrain_shapes_clip(args.out or SHAPES_MODEL_DIR, steps=args.steps, seed=args.seed)
+        print(report)
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

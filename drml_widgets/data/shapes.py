@@ -1,0 +1,247 @@
+"""The shapes world: rendered triangles and squares after DrML's dSpritesV (paper 000, appendix B).
+
+Every attribute is drawn uniformly; the biased training split keeps (almost) only orange
+triangles and green squares, so a classifier trained on it can lean on colour instead of shape.
+Rendering is deterministic by seed and needs nothing but numpy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+COLORS: dict[str, tuple[int, int, int]] = {
+    "red": (220, 30, 30),
+    "pink": (255, 120, 190),
+    "orange": (255, 140, 0),
+    "green": (30, 170, 40),
+    "cyan": (0, 205, 220),
+    "blue": (40, 60, 235),
+}
+SHAPES = ("triangle", "square")
+SIZES: dict[str, float] = {"small": 11.0, "medium": 17.0, "large": 24.0}
+POSITIONS: dict[str, tuple[float, float]] = {
+    "upper left": (16.0, 16.0),
+    "upper right": (48.0, 16.0),
+    "lower left": (16.0, 48.0),
+    "lower right": (48.0, 48.0),
+}
+IMAGE_SIZE = 64
+ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "color": tuple(COLORS),
+    "shape": SHAPES,
+    "size": tuple(SIZES),
+    "position": tuple(POSITIONS),
+}
+# The shortcut the biased split plants: each class paired with one colour.
+MAJORITY_COLOR = {"triangle": "orange", "square": "green"}
+
+_SUPERSAMPLE = 3
+
+
+def _polygon(shape: str, side: float, angle: float, cx: float, cy: float) -> np.ndarray:
+    if shape == "triangle":
+        radius = side / np.sqrt(3.0)
+        base = np.deg2rad([-90.0, 30.0, 150.0])
+    else:
+        radius = side / np.sqrt(2.0)
+        base = np.deg2rad([-135.0, -45.0, 45.0, 135.0])
+    theta = base + np.deg2rad(angle)
+    return np.stack([cx + radius * np.cos(theta), cy + radius * np.sin(theta)], axis=1)
+
+
+def _coverage(vertices: np.ndarray, size: int) -> np.ndarray:
+    """Fraction of each pixel inside a convex, clockwise polygon (anti-aliased by supersampling)."""
+    s = _SUPERSAMPLE
+    grid = (np.arange(size * s) + 0.5) / s
+    x, y = np.meshgrid(grid, grid)
+    inside = np.ones_like(x, dtype=bool)
+    for (x0, y0), (x1, y1) in zip(vertices, np.roll(vertices, -1, axis=0)):
+        inside &= (x1 - x0) * (y - y0) - (y1 - y0) * (x - x0) >= 0
+    return inside.reshape(size, s, size, s).mean(axis=(1, 3))
+
+
+def render_shape(
+    color: str,
+    shape: str,
+    size: str,
+    position: str,
+    rng: np.random.Generator | None = None,
+    jitter: bool = True,
+) -> np.ndarray:
+    """Render one 64x64 RGB uint8 image of a coloured shape on a black background.
+
+    Jitter varies colour (+-18 per channel), scale (0.9-1.1), position (+-3 px) and rotation
+    (+-15 degrees), drawn from ``rng``.
+
+    Example:
+        >>> img = render_shape("orange", "triangle", "large", "upper left", jitter=False)
+        >>> img.shape, img.dtype
+        ((64, 64, 3), dtype('uint8'))
+    """
+    for name, value, allowed in (
+        ("color", color, COLORS),
+        ("shape", shape, SHAPES),
+        ("size", size, SIZES),
+        ("position", position, POSITIONS),
+    ):
+        if value not in allowed:
+            raise ValueError(f"Unknown {name} {value!r}; choose one of {list(allowed)}.")
+    rng = rng if rng is not None else np.random.default_rng(0)
+    rgb = np.array(COLORS[color], dtype=float)
+    side = SIZES[size]
+    cx, cy = POSITIONS[position]
+    angle = 0.0
+    if jitter:
+        rgb = np.clip(rgb + rng.uniform(-18, 18, size=3), 0, 255)
+        side *= rng.uniform(0.9, 1.1)
+        cx += rng.uniform(-3, 3)
+        cy += rng.uniform(-3, 3)
+        angle = rng.uniform(-15, 15)
+    alpha = _coverage(_polygon(shape, side, angle, cx, cy), IMAGE_SIZE)
+    return np.round(alpha[..., None] * rgb).astype(np.uint8)
+
+
+def sample_attributes(n: int, seed: int = 0) -> pd.DataFrame:
+    """Draw ``n`` rows of uniformly random attributes (colour, shape, size, position).
+
+    Example:
+        >>> sample_attributes(3, seed=1).columns.tolist()
+        ['color', 'shape', 'size', 'position']
+    """
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {name: np.asarray(values, dtype=object)[rng.integers(0, len(values), n)]
+         for name, values in ATTRIBUTES.items()}
+    )
+
+
+def render_table(table: pd.DataFrame, seed: int = 0, jitter: bool = True) -> np.ndarray:
+    """Render every row of an attribute table into an ``(n, 64, 64, 3)`` uint8 array.
+
+    Example:
+        >>> render_table(sample_attributes(2)).shape
+        (2, 64, 64, 3)
+    """
+    missing = [c for c in ("color", "shape", "size", "position") if c not in table.columns]
+    if missing:
+        raise ValueError(f"The table lacks columns {missing}; it needs color, shape, size, position.")
+    rng = np.random.default_rng(seed)
+    images = np.empty((len(table), IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
+    for i, row in enumerate(table[["color", "shape", "size", "position"]].itertuples(index=False)):
+        images[i] = render_shape(*row, rng=rng, jitter=jitter)
+    return images
+
+
+@dataclass(repr=False)
+class ShapesWorld:
+    """Images of the shapes world plus their attribute table.
+
+    ``table`` has one row per image with ``color, shape, size, position, label, split``;
+    ``label`` indexes ``classes``. ``split`` is ``train`` and ``val`` (the biased split) or
+    ``test`` (every combination).
+    """
+
+    images: np.ndarray
+    table: pd.DataFrame
+    classes: list[str] = field(default_factory=lambda: list(SHAPES))
+    bias: float = 1.0
+    seed: int = 0
+
+    def split(self, name: str) -> "ShapesWorld":
+        """The images and rows of one split (``train``, ``val`` or ``test``).
+
+        Example:
+            >>> world = load_shapes_world(n=600)
+            >>> set(world.split("train").table["split"])
+            {'train'}
+        """
+        if name not in ("train", "val", "test"):
+            raise ValueError(f"Unknown split {name!r}; choose 'train', 'val' or 'test'.")
+        mask = (self.table["split"] == name).to_numpy()
+        return ShapesWorld(
+            self.images[mask], self.table[mask].reset_index(drop=True), list(self.classes),
+            self.bias, self.seed,
+        )
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.table["label"].to_numpy()
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __repr__(self) -> str:
+        counts = self.table["split"].value_counts().reindex(["train", "val", "test"], fill_value=0)
+        parts = ", ".join(f"{k}={v}" for k, v in counts.items())
+        return f"ShapesWorld(n={len(self)}, {parts}, bias={self.bias}, seed={self.seed})"
+
+
+def assign_biased_split(
+    table: pd.DataFrame,
+    bias: float = 1.0,
+    seed: int = 0,
+    train_pool: float = 0.8,
+    val_fraction: float = 0.2,
+) -> pd.Series:
+    """Mark rows ``train``/``val`` (biased) or ``test`` (the rest, every combination).
+
+    ``train_pool`` of the orange triangles and green squares form the biased pool (the paper
+    uses 80%). With ``bias < 1`` the minority groups, green triangles and orange squares, are
+    added so that they make up ``1 - bias`` of each class in the pool. ``val_fraction`` of the
+    pool is held out for model selection.
+
+    Example:
+        >>> table = sample_attributes(1200)
+        >>> assign_biased_split(table).value_counts().index.tolist()
+        ['test', 'train', 'val']
+    """
+    if not 0.5 <= bias <= 1.0:
+        raise ValueError(f"bias must lie in [0.5, 1.0] (1.0 is dSpritesV, 0.95 Waterbirds-like); got {bias}.")
+    rng = np.random.default_rng(seed + 7919)
+    split = pd.Series("test", index=table.index, dtype=object)
+    pool: list[np.ndarray] = []
+    for shape, major in MAJORITY_COLOR.items():
+        minor = next(c for s, c in MAJORITY_COLOR.items() if s != shape)
+        in_shape = table["shape"] == shape
+        majority = table.index[in_shape & (table["color"] == major)].to_numpy()
+        chosen = rng.permutation(majority)[: int(round(train_pool * len(majority)))]
+        pool.append(chosen)
+        n_minor = int(round(len(chosen) * (1.0 - bias) / bias))
+        if n_minor:
+            minority = table.index[in_shape & (table["color"] == minor)].to_numpy()
+            if n_minor > len(minority):
+                raise ValueError(
+                    f"Not enough {minor} {shape}s ({len(minority)}) for bias={bias}; "
+                    "raise n or raise bias."
+                )
+            pool.append(rng.permutation(minority)[:n_minor])
+    members = rng.permutation(np.concatenate(pool))
+    n_val = int(round(val_fraction * len(members)))
+    split[members[:n_val]] = "val"
+    split[members[n_val:]] = "train"
+    return split
+
+
+def load_shapes_world(n: int = 10_000, bias: float = 1.0, seed: int = 0) -> ShapesWorld:
+    """Render the shapes world with its biased split.
+
+    ``bias=1.0`` is the paper's dSpritesV (training only on orange triangles and green
+    squares); ``bias=0.95`` is Waterbirds-like (5% green triangles and orange squares).
+
+    Example:
+        >>> world = load_shapes_world(n=1200, seed=0)
+        >>> world.table.columns.tolist()
+        ['color', 'shape', 'size', 'position', 'label', 'split']
+        >>> world.images.shape
+        (1200, 64, 64, 3)
+    """
+    if n < 100:
+        raise ValueError(f"n={n} is too small for a biased split; use n >= 100.")
+    table = sample_attributes(n, seed=seed)
+    table["label"] = table["shape"].map({s: i for i, s in enumerate(SHAPES)}).astype(int)
+    table["split"] = assign_biased_split(table, bias=bias, seed=seed)
+    images = render_table(table, seed=seed)
+    return ShapesWorld(images=images, table=table, bias=bias, seed=seed)

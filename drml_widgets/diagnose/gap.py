@@ -1,0 +1,137 @@
+"""Modality-gap geometry (DrML, paper 000, section 2.1 and table 1) and closing the gap.
+
+All statistics are on L2-normalised embeddings. With ``g = x - y`` for paired image ``x`` and
+text ``y`` and ``g' = E[g] / |E[g]|``:
+
+- magnitude: ``|g|``; direction: ``cos(g, E[g])`` (both paired and class-level);
+- orthogonality: ``cos(x - E[x], E[g])`` over images (and texts);
+- centre: the coordinates of ``E[x - (x . g') g']``, which should sit near 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..errors import EmbeddingError
+from .validate import check_embeddings, check_labels
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.clip(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12, None)
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return _unit(a) @ _unit(b)
+
+
+@dataclass(repr=False)
+class GapStats:
+    """The four gap statistics: ``summary`` (mean and std per statistic and level) and
+    ``distributions`` (every per-item value, long format, for plotting)."""
+
+    summary: pd.DataFrame
+    distributions: pd.DataFrame
+    mean_gap: np.ndarray
+
+    def __repr__(self) -> str:
+        rows = [f"  {r.statistic:<13} {r.level:<7} {r.mean:+.3f} ± {r.std:.3f} (n={r.n})"
+                for r in self.summary.itertuples()]
+        return "GapStats(\n" + "\n".join(rows) + "\n)"
+
+    def _repr_html_(self) -> str:
+        return self.summary.to_html(index=False, float_format=lambda v: f"{v:.3f}")
+
+
+def gap_stats(
+    image_emb,
+    text_emb,
+    image_labels=None,
+    text_labels=None,
+) -> GapStats:
+    """Gap statistics for paired image and text embeddings (row i of each is one pair).
+
+    With labels for both modalities the class-level gap (class means of each modality) is
+    added. Pairs are required for the per-pair rows; pass ``text_emb`` of the same length.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> x = rng.normal(size=(50, 8)); x /= np.linalg.norm(x, axis=1, keepdims=True)
+        >>> y = x + 0.5; y /= np.linalg.norm(y, axis=1, keepdims=True)
+        >>> gap_stats(x, y).summary["statistic"].tolist()
+        ['magnitude', 'direction', 'orthogonality', 'orthogonality', 'center']
+    """
+    x = check_embeddings(image_emb, "image embeddings")
+    y = check_embeddings(text_emb, "text embeddings", dim=x.shape[1])
+    if len(x) != len(y):
+        raise EmbeddingError(
+            f"Paired gap statistics need one caption per image: {len(x)} images, {len(y)} texts. "
+            "Fix: pass row-aligned pairs."
+        )
+    g = x - y
+    mean_gap = g.mean(axis=0)
+    unit_gap = _unit(mean_gap)
+    values: list[tuple[str, str, np.ndarray]] = [
+        ("magnitude", "pair", np.linalg.norm(g, axis=1)),
+        ("direction", "pair", _cos(g, mean_gap)),
+        ("orthogonality", "image", _cos(x - x.mean(axis=0), mean_gap)),
+        ("orthogonality", "text", _cos(y - y.mean(axis=0), mean_gap)),
+        ("center", "image", (x - np.outer(x @ unit_gap, unit_gap)).mean(axis=0)),
+    ]
+    if image_labels is not None and text_labels is not None:
+        xl = check_labels(image_labels, len(x), name="image labels")
+        yl = check_labels(text_labels, len(y), name="text labels")
+        classes = np.intersect1d(xl, yl)
+        if len(classes) >= 2:
+            gc = np.stack([x[xl == c].mean(0) - y[yl == c].mean(0) for c in classes])
+            values[2:2] = [
+                ("magnitude", "class", np.linalg.norm(gc, axis=1)),
+                ("direction", "class", _cos(gc, gc.mean(axis=0))),
+            ]
+    dist = pd.concat(
+        [pd.DataFrame({"statistic": s, "level": lv, "value": v.astype(float)}) for s, lv, v in values],
+        ignore_index=True,
+    )
+    summary = (
+        dist.groupby(["statistic", "level"], sort=False)["value"]
+        .agg(mean="mean", std="std", n="size").reset_index()
+    )
+    summary["std"] = summary["std"].fillna(0.0)
+    return GapStats(summary, dist, mean_gap.astype(np.float32))
+
+
+@dataclass(repr=False)
+class GapCloser:
+    """Close the gap: centre each modality on its own mean, then renormalise.
+
+    The same transform is used at train time (images) and probe time (text), so a head trained
+    on closed image embeddings is probed with closed text embeddings.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> closer = GapCloser.fit(rng.normal(size=(20, 4)) + 1, rng.normal(size=(30, 4)) - 1)
+        >>> closer.transform(rng.normal(size=(3, 4)), "text").shape
+        (3, 4)
+    """
+
+    image_mean: np.ndarray
+    text_mean: np.ndarray
+
+    @classmethod
+    def fit(cls, image_emb, text_emb) -> "GapCloser":
+        x = check_embeddings(image_emb, "image embeddings")
+        y = check_embeddings(text_emb, "text embeddings", dim=x.shape[1])
+        return cls(x.mean(axis=0), y.mean(axis=0))
+
+    def transform(self, emb, modality: str) -> np.ndarray:
+        if modality not in ("image", "text"):
+            raise ValueError(f"modality must be 'image' or 'text'; got {modality!r}.")
+        mean = self.image_mean if modality == "image" else self.text_mean
+        x = check_embeddings(emb, f"{modality} embeddings", dim=len(mean))
+        return _unit(x - mean).astype(np.float32)
+
+    def __repr__(self) -> str:
+        gap = float(np.linalg.norm(self.image_mean - self.text_mean))
+        return f"GapCloser(dim={len(self.image_mean)}, |mean gap|={gap:.3f})"

@@ -1,0 +1,220 @@
+"""One encoder over open_clip: real models, local checkpoints and the bundled shapes CLIP."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import EmptyInputError, ImageLoadError
+from .cache import EmbeddingCache, content_key, default_cache_dir
+from .images import ImageInput, as_image_list, check_images, describe, image_key, load_rgb
+from .models import ModelSpec, load_open_clip, resolve_model
+
+_DEFAULT = object()
+# Below this many inputs to encode, a progress bar is more noise than help.
+PROGRESS_MIN_ITEMS = 512
+
+
+def _default_device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+class ClipEncoder:
+    """Encode images and texts into CLIP's shared space as L2-normalised float32 arrays.
+
+    ``model`` is ``"shapes"`` (the bundled offline model), an open_clip name with
+    ``pretrained=`` a tag (``"openai"``) or a local checkpoint file, or an open_clip model
+    folder. Weights load on first use; cached inputs never load or run the model.
+
+    Example:
+        >>> enc = ClipEncoder("shapes")
+        >>> enc.encode_texts(["a small red square.", "a large blue triangle."]).shape
+        (2, 64)
+        >>> real = ClipEncoder("ViT-B-32", pretrained="openai")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike = "shapes",
+        pretrained: str | os.PathLike | None = None,
+        *,
+        device: str | None = None,
+        cache_dir: str | os.PathLike | None = _DEFAULT,  # type: ignore[assignment]
+        batch_size: int = 256,
+        progress: bool | None = None,
+    ):
+        self.spec: ModelSpec = resolve_model(model, pretrained)
+        self.device = device or _default_device()
+        self.batch_size = int(batch_size)
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1; got {batch_size}.")
+        self.progress = progress
+        root = default_cache_dir() if cache_dir is _DEFAULT else cache_dir
+        self.cache = EmbeddingCache(root, self.spec.identity) if root is not None else None
+        self.last_skipped = pd.DataFrame(columns=["position", "source", "error"])
+        self._loaded = None
+
+    # -- model ---------------------------------------------------------------------------
+    @property
+    def is_loaded(self) -> bool:
+        """Whether the weights are in memory (they load on the first cache miss)."""
+        return self._loaded is not None
+
+    def load(self):
+        """Load ``(model, preprocess, tokenizer)`` now instead of on first use."""
+        if self._loaded is None:
+            self._loaded = load_open_clip(self.spec, self.device)
+        return self._loaded
+
+    @property
+    def model(self):
+        """The underlying open_clip model (loads it)."""
+        return self.load()[0]
+
+    @property
+    def embed_dim(self) -> int:
+        """Dimension of the shared embedding space."""
+        return int(self.encode_texts(["a photo."]).shape[1])
+
+    # -- encoding ------------------------------------------------------------------------
+    def _run(
+        self,
+        keys: list[bytes],
+        encode_batch: Callable[[list[int]], tuple[list[int], np.ndarray]],
+        what: str,
+    ) -> tuple[np.ndarray, list[int]]:
+        """Fill cache misses batch by batch; ``encode_batch`` returns the positions it managed."""
+        if self.cache is not None:
+            rows, missing = self.cache.get(keys)
+        else:
+            rows, missing = {}, list(range(len(keys)))
+        if missing:
+            show = self.progress if self.progress is not None else len(missing) >= PROGRESS_MIN_ITEMS
+            batches = [missing[i: i + self.batch_size] for i in range(0, len(missing), self.batch_size)]
+            if show:
+                from tqdm.auto import tqdm
+
+                batches = tqdm(batches, desc=f"encoding {what} ({self.spec.label})", unit="batch")
+            for batch in batches:
+                done, emb = encode_batch(batch)
+                if self.cache is not None and done:
+                    self.cache.put([keys[i] for i in done], emb)
+                rows.update(zip(done, emb))
+        order = sorted(rows)
+        if not order:
+            return np.empty((0, 0), np.float32), order
+        return np.stack([rows[i] for i in order]).astype(np.float32, copy=False), order
+
+    def _finish(self, features) -> np.ndarray:
+        import torch.nn.functional as F
+
+        return F.normalize(features.float(), dim=-1).cpu().numpy().astype(np.float32)
+
+    def encode_texts(self, texts: str | Sequence[str]) -> np.ndarray:
+        """Encode texts to an ``(n, d)`` float32 array of unit rows, in input order.
+
+        Example:
+            >>> ClipEncoder("shapes").encode_texts("a green square.").shape
+            (1, 64)
+        """
+        import torch
+
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        if not texts:
+            raise EmptyInputError("encode_texts got no texts; pass at least one string.")
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise TypeError(f"Text {i} is a {type(t).__name__}, not a str: {t!r}.")
+        keys = [content_key("text", t.encode("utf-8")) for t in texts]
+
+        def encode_batch(batch: list[int]) -> tuple[list[int], np.ndarray]:
+            model, _, tokenizer = self.load()
+            tokens = tokenizer([texts[i] for i in batch]).to(self.device)
+            with torch.inference_mode():
+                return batch, self._finish(model.encode_text(tokens))
+
+        return self._run(keys, encode_batch, "texts")[0]
+
+    def encode_images(
+        self, images: ImageInput | Sequence[ImageInput], on_error: str = "raise"
+    ) -> np.ndarray:
+        """Encode images (paths, PIL images, uint8 arrays or an NxHxWxC batch) to unit rows.
+
+        With ``on_error="skip"``, unreadable images are left out of the result, a warning says
+        how many, and ``encoder.last_skipped`` lists them (position, source, error).
+
+        Example:
+            >>> imgs = np.zeros((2, 64, 64, 3), np.uint8)
+            >>> ClipEncoder("shapes").encode_images(imgs).shape
+            (2, 64)
+        """
+        import torch
+
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip'; got {on_error!r}.")
+        items = as_image_list(images)
+        if not items:
+            raise EmptyInputError("encode_images got no images; pass at least one path, PIL image or array.")
+        skipped: list[dict] = []
+
+        def skip(position: int, exc: ImageLoadError) -> None:
+            if on_error == "raise":
+                raise exc
+            skipped.append({"position": position, "source": describe(items[position]), "error": str(exc)})
+
+        readable, keys = [], []
+        for i, item in enumerate(items):
+            try:
+                keys.append(image_key(item, i))
+                readable.append(i)
+            except ImageLoadError as exc:
+                skip(i, exc)
+
+        def encode_batch(batch: list[int]) -> tuple[list[int], np.ndarray]:
+            done, pixels = [], []
+            for j in batch:  # files that hash fine can still fail to decode
+                try:
+                    pixels.append(self.load()[1](load_rgb(items[readable[j]], readable[j])))
+                    done.append(j)
+                except ImageLoadError as exc:
+                    skip(readable[j], exc)
+            if not done:
+                return done, np.empty((0, 0), np.float32)
+            with torch.inference_mode():
+                return done, self._finish(self.model.encode_image(torch.stack(pixels).to(self.device)))
+
+        result, _ = self._run(keys, encode_batch, "images")
+        self.last_skipped = pd.DataFrame(
+            sorted(skipped, key=lambda r: r["position"]), columns=["position", "source", "error"]
+        )
+        if skipped:
+            warnings.warn(
+                f"Skipped {len(skipped)} of {len(items)} images that could not be read "
+                "(see encoder.last_skipped).",
+                stacklevel=2,
+            )
+        return result
+
+    def check_images(self, images: ImageInput | Sequence[ImageInput]) -> pd.DataFrame:
+        """Report which images can be read, without loading the model (see :func:`check_images`).
+
+        Example:
+            >>> ClipEncoder("shapes").check_images(["nope.png"])["readable"].tolist()
+            [False]
+        """
+        return check_images(images)
+
+    def __repr__(self) -> str:
+        cache = str(self.cache.dir) if self.cache is not None else None
+        return (f"ClipEncoder({self.spec.label!r}, device={self.device!r}, loaded={self.is_loaded}, "
+                f"cache={cache!r})")

@@ -1,0 +1,144 @@
+"""Image inputs: file paths, PIL images and uint8 arrays, turned into RGB PIL images and content keys.
+
+Mixed sizes and modes are fine: every image is converted to RGB and the model's preprocessing
+resizes it. Inputs that cannot be images (a float array, two channels, an unreadable file) are
+named in the error, with the fix.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import EmptyInputError, ImageLoadError
+from .cache import content_key
+
+ImageInput = Any  # str | os.PathLike | PIL.Image.Image | np.ndarray
+
+
+def as_image_list(images: ImageInput | Sequence[ImageInput]) -> list[ImageInput]:
+    """Normalise the accepted containers to a list: a 4-D (or 3-D grey) array becomes its rows.
+
+    Example:
+        >>> len(as_image_list(np.zeros((5, 8, 8, 3), np.uint8)))
+        5
+    """
+    if isinstance(images, np.ndarray):
+        if images.ndim == 4 or (images.ndim == 3 and images.shape[-1] not in (1, 3, 4)):
+            return list(images)
+        return [images]
+    if isinstance(images, (str, os.PathLike, Image.Image)):
+        return [images]
+    if isinstance(images, pd.Series):
+        return images.tolist()
+    return list(images)
+
+
+def describe(item: ImageInput) -> str:
+    """A short human name for an input, used in errors and reports."""
+    if isinstance(item, (str, os.PathLike)):
+        return str(item)
+    if isinstance(item, Image.Image):
+        return f"<PIL {item.mode} {item.size[0]}x{item.size[1]}>"
+    if isinstance(item, np.ndarray):
+        return f"<array {item.dtype} {item.shape}>"
+    return f"<{type(item).__name__}>"
+
+
+def _array_to_rgb(array: np.ndarray, position: int) -> np.ndarray:
+    if array.dtype != np.uint8:
+        raise ImageLoadError(
+            f"Image {position} is an array of dtype {array.dtype}; images must be uint8 (0-255). "
+            "Fix: convert it, e.g. (x * 255).round().clip(0, 255).astype(np.uint8) for floats in [0, 1]."
+        )
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim == 2:
+        return np.repeat(array[..., None], 3, axis=2)
+    if array.ndim == 3 and array.shape[-1] == 4:
+        return array[..., :3]
+    if array.ndim == 3 and array.shape[-1] == 3:
+        return array
+    raise ImageLoadError(
+        f"Image {position} has shape {array.shape}, which is not an image. "
+        "Fix: pass HxW (grey), HxWx3 (RGB) or HxWx4 (RGBA) uint8 arrays, or an NxHxWx3 batch."
+    )
+
+
+def image_key(item: ImageInput, position: int) -> bytes:
+    """The cache key of one input: file bytes for paths, RGB pixels for images and arrays."""
+    if isinstance(item, (str, os.PathLike)):
+        path = Path(item)
+        try:
+            return content_key("file", path.read_bytes())
+        except OSError as exc:
+            raise ImageLoadError(
+                f"Cannot read image {position} at {str(path)!r}: {exc.strerror or exc}. "
+                "Fix: check the path, or pass on_error='skip' to skip unreadable images "
+                "(they are listed in encoder.last_skipped)."
+            ) from exc
+    rgb = to_rgb_array(item, position)
+    return content_key("pixels", f"{rgb.shape}".encode() + rgb.tobytes())
+
+
+def to_rgb_array(item: ImageInput, position: int) -> np.ndarray:
+    """An in-memory image (PIL or array) as an HxWx3 uint8 array."""
+    if isinstance(item, Image.Image):
+        return np.asarray(item.convert("RGB"))
+    if isinstance(item, np.ndarray):
+        return np.ascontiguousarray(_array_to_rgb(item, position))
+    raise ImageLoadError(
+        f"Image {position} is a {type(item).__name__}; expected a file path, a PIL image or a uint8 array."
+    )
+
+
+def load_rgb(item: ImageInput, position: int) -> Image.Image:
+    """Open any accepted input as an RGB PIL image, or raise :class:`ImageLoadError` naming it."""
+    if isinstance(item, (str, os.PathLike)):
+        try:
+            with Image.open(item) as img:
+                return img.convert("RGB")
+        except (UnidentifiedImageError, OSError, ValueError) as exc:
+            raise ImageLoadError(
+                f"Cannot read image {position} at {str(item)!r}: {exc}. "
+                "Fix: remove or replace the file, or pass on_error='skip' to skip unreadable images "
+                "(they are listed in encoder.last_skipped)."
+            ) from exc
+    return Image.fromarray(to_rgb_array(item, position))
+
+
+def check_images(images: ImageInput | Sequence[ImageInput]) -> pd.DataFrame:
+    """Try to open every image and report, without any model: one row per input.
+
+    Columns: ``source``, ``readable``, ``width``, ``height``, ``mode``, ``error``.
+
+    Example:
+        >>> report = check_images([np.zeros((8, 8, 3), np.uint8), "missing.png"])
+        >>> report["readable"].tolist()
+        [True, False]
+    """
+    items = as_image_list(images)
+    if not items:
+        raise EmptyInputError("check_images got no images; pass at least one path, PIL image or array.")
+    rows = []
+    for i, item in enumerate(items):
+        row = {"source": describe(item), "readable": True, "width": None, "height": None,
+               "mode": None, "error": ""}
+        try:
+            if isinstance(item, (str, os.PathLike)):
+                with Image.open(item) as img:
+                    img.load()
+                    row.update(width=img.size[0], height=img.size[1], mode=img.mode)
+            else:
+                rgb = to_rgb_array(item, i)
+                row.update(width=rgb.shape[1], height=rgb.shape[0],
+                           mode=item.mode if isinstance(item, Image.Image) else "array")
+        except (ImageLoadError, UnidentifiedImageError, OSError, ValueError) as exc:
+            row.update(readable=False, error=str(exc))
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,35 @@
+"""Errors that say what went wrong and how to fix it.
+
+Each class also derives from the built-in exception a caller would expect (``ValueError``,
+``RuntimeError``, ``OSError``), so ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+
+class DrmlError(Exception):
+    """Base class of every drml-widgets error."""
+
+
+class UnknownModelError(DrmlError, ValueError):
+    """A model name or pretrained tag that open_clip does not know."""
+
+
+class WeightsUnavailableError(DrmlError, RuntimeError):
+    """Weights that cannot be loaded (offline, missing file, broken download)."""
+
+
+class ImageLoadError(DrmlError, ValueError):
+    """An input that cannot be read or understood as an image."""
+
+
+class EmptyInputError(DrmlError, ValueError):
+    """An empty list where at least one item is needed."""
+
+
+class CacheNotWritableError(DrmlError, OSError):
+    """An embedding cache directory that cannot be created or written."""
+
+
+class EmbeddingError(DrmlError, ValueError):
+    """Embeddings of the wrong shape or with NaN or inf values."""

@@ -1,0 +1,221 @@
+"""Prompts from attribute sets: the Cartesian product of attribute values, through templates.
+
+DrML (paper 000) probes a head with text of every attribute combination, written raw
+("{size}, {color}, {shape}."), engineered ("{size} {color} {shape}.") or through CLIP's 80
+ImageNet templates. The number of prompts is known before anything is generated, so an
+explosion is caught early.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import string
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
+
+import pandas as pd
+
+from ..errors import DrmlError
+from .text import fix_articles, imagenet_templates
+
+DEFAULT_MAX_PROMPTS = 100_000
+
+
+class PromptError(DrmlError, ValueError):
+    """An attribute set or template that cannot produce prompts."""
+
+
+@dataclass
+class AttributeSet:
+    """Attribute types mapped to their values, with optional phrases per value.
+
+    ``phrases`` maps a value to the words used in prompts (default: the value itself), e.g.
+    ``{"upper left": "in the upper left"}``.
+
+    Example:
+        >>> attrs = AttributeSet({"color": ["red", "green"], "shape": ["triangle", "square"]})
+        >>> attrs.n_combinations
+        4
+    """
+
+    values: dict[str, list[str]]
+    phrases: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not self.values:
+            raise PromptError("The attribute set is empty. Fix: give at least one attribute type with values.")
+        cleaned = {}
+        for name, vals in self.values.items():
+            if not str(name).strip():
+                raise PromptError("An attribute type has an empty name. Fix: name every attribute type.")
+            vals = [str(v) for v in (vals if not isinstance(vals, str) else [vals])]
+            if not vals or any(not v.strip() for v in vals):
+                raise PromptError(
+                    f"Attribute {name!r} has no values or an empty value ({vals}). "
+                    "Fix: give it at least one non-empty value, or remove it."
+                )
+            dupes = sorted({v for v in vals if vals.count(v) > 1})
+            if dupes:
+                raise PromptError(f"Attribute {name!r} repeats values {dupes}. Fix: list each value once.")
+            cleaned[str(name)] = vals
+        self.values = cleaned
+        for name, mapping in self.phrases.items():
+            unknown = set(mapping) - set(self.values.get(name, []))
+            if name not in self.values or unknown:
+                raise PromptError(f"Phrases given for unknown attribute values {name!r}: {sorted(unknown)}.")
+
+    @property
+    def types(self) -> list[str]:
+        return list(self.values)
+
+    @property
+    def n_combinations(self) -> int:
+        return math.prod(len(v) for v in self.values.values())
+
+    def phrase(self, attribute: str, value: str) -> str:
+        return self.phrases.get(attribute, {}).get(value, value)
+
+    def combinations(self) -> pd.DataFrame:
+        """Every combination of values, one row each.
+
+        Example:
+            >>> AttributeSet({"a": ["x", "y"], "b": ["z"]}).combinations()["a"].tolist()
+            ['x', 'y']
+        """
+        rows = list(itertools.product(*self.values.values()))
+        return pd.DataFrame(rows, columns=self.types)
+
+    def __repr__(self) -> str:
+        body = ", ".join(f"{k}={len(v)}" for k, v in self.values.items())
+        return f"AttributeSet({body}; {self.n_combinations} combinations)"
+
+
+def template_fields(template: str) -> list[str]:
+    """The named fields of a format string.
+
+    Example:
+        >>> template_fields("{size} {color} {shape}.")
+        ['size', 'color', 'shape']
+    """
+    try:
+        return [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        raise PromptError(f"Template {template!r} is not a valid format string: {exc}.") from exc
+
+
+@dataclass
+class PromptSpec:
+    """How to write prompts: the templates and, optionally, the 80-template CLIP ensemble.
+
+    ``templates`` are format strings over the attribute types ("{size} {color} {shape}.").
+    With ``ensemble=True`` each combination is also written through every ImageNet template,
+    with ``ensemble_phrase`` (default: the first template without its final full stop) as the
+    object.
+
+    Example:
+        >>> PromptSpec(["{color} {shape}."], ensemble=True).n_per_combination
+        81
+    """
+
+    templates: list[str]
+    ensemble: bool = False
+    ensemble_phrase: str | None = None
+
+    def __post_init__(self):
+        if isinstance(self.templates, str):
+            self.templates = [self.templates]
+        if not self.templates:
+            raise PromptError("No templates. Fix: give at least one, e.g. '{color} {shape}.'.")
+
+    @property
+    def n_per_combination(self) -> int:
+        return len(self.templates) + (80 if self.ensemble else 0)
+
+    def phrase_template(self) -> str:
+        return self.ensemble_phrase or self.templates[0].rstrip(". ")
+
+
+def count_prompts(attributes: AttributeSet, spec: PromptSpec) -> int:
+    """How many prompts :func:`generate_prompts` would write (before removing duplicates).
+
+    Example:
+        >>> count_prompts(AttributeSet({"color": ["red", "blue"]}), PromptSpec(["a {color} shape."], ensemble=True))
+        162
+    """
+    return attributes.n_combinations * spec.n_per_combination
+
+
+def generate_prompts(
+    attributes: AttributeSet,
+    spec: PromptSpec,
+    label_rule: Callable[[Mapping[str, str]], int] | str | None = None,
+    classes: Sequence[str] | None = None,
+    max_prompts: int = DEFAULT_MAX_PROMPTS,
+) -> pd.DataFrame:
+    """Write the prompts of every attribute combination, one row each, duplicates removed.
+
+    ``label_rule`` gives each combination its true class: the name of an attribute whose
+    value is the class name (e.g. ``"shape"``, with ``classes``), or a function of the row.
+    Columns: one per attribute type, ``template``, ``prompt`` and, with a rule, ``label``.
+
+    Example:
+        >>> attrs = AttributeSet({"color": ["red", "orange"], "shape": ["triangle", "square"]})
+        >>> df = generate_prompts(attrs, PromptSpec(["a {color} {shape}."]), "shape", ["triangle", "square"])
+        >>> df["prompt"].tolist()[:2], df["label"].tolist()[:2]
+        (['a red triangle.', 'a red square.'], [0, 1])
+    """
+    total = count_prompts(attributes, spec)
+    if total > max_prompts:
+        sizes = ", ".join(f"{k}: {len(v)}" for k, v in attributes.values.items())
+        raise PromptError(
+            f"{total:,} prompts would be generated ({attributes.n_combinations:,} combinations x "
+            f"{spec.n_per_combination} templates), above the cap of {max_prompts:,}. Fix: drop values "
+            f"or attribute types ({sizes}), turn off the 80-template ensemble, or raise max_prompts."
+        )
+    for template in list(spec.templates) + ([spec.phrase_template()] if spec.ensemble else []):
+        unknown = set(template_fields(template)) - set(attributes.types)
+        if unknown:
+            raise PromptError(
+                f"Template {template!r} names {sorted(unknown)}, which are not attribute types "
+                f"{attributes.types}. Fix: use only those names in braces."
+            )
+    rule = _label_rule(label_rule, attributes, classes)
+    combos = attributes.combinations()
+    ensemble = imagenet_templates() if spec.ensemble else []
+    rows = []
+    for combo in combos.to_dict("records"):
+        words = {k: attributes.phrase(k, v) for k, v in combo.items()}
+        label = rule(combo) if rule is not None else None
+        texts = [(t, t.format(**words)) for t in spec.templates]
+        if ensemble:
+            obj = spec.phrase_template().format(**words)
+            texts += [(t, t.format(obj)) for t in ensemble]
+        for template, text in texts:
+            row = dict(combo, template=template, prompt=fix_articles(" ".join(text.split())))
+            if rule is not None:
+                row["label"] = label
+            rows.append(row)
+    df = pd.DataFrame(rows)
+    # Different templates can write the same sentence; keep the first so each text counts once.
+    return df.drop_duplicates(subset=attributes.types + ["prompt"]).reset_index(drop=True)
+
+
+def _label_rule(rule, attributes: AttributeSet, classes):
+    if rule is None:
+        return None
+    if callable(rule):
+        return rule
+    if isinstance(rule, str):
+        if rule not in attributes.values:
+            raise PromptError(f"Label rule names attribute {rule!r}, which is not one of {attributes.types}.")
+        names = list(classes) if classes is not None else list(attributes.values[rule])
+        missing = set(attributes.values[rule]) - set(names)
+        if missing:
+            raise PromptError(
+                f"Values {sorted(missing)} of {rule!r} are not classes {names}. "
+                "Fix: pass classes= listing every value, or a function as label_rule."
+            )
+        index = {c: i for i, c in enumerate(names)}
+        return lambda combo: index[combo[rule]]
+    raise PromptError(f"label_rule must be an attribute name or a function; got {type(rule).__name__}.")

@@ -1,0 +1,73 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from drml_widgets.data.shapes import (ATTRIBUTES, COLORS, assign_biased_split, load_shapes_world,
+                                      render_shape, sample_attributes)
+
+
+def test_render_is_deterministic_by_seed():
+    a = load_shapes_world(n=300, seed=3)
+    b = load_shapes_world(n=300, seed=3)
+    c = load_shapes_world(n=300, seed=4)
+    assert np.array_equal(a.images, b.images)
+    pd.testing.assert_frame_equal(a.table, b.table)
+    assert not np.array_equal(a.images, c.images)
+
+
+def test_render_draws_the_named_colour_in_the_named_quadrant():
+    img = render_shape("blue", "square", "large", "lower right", jitter=False)
+    mask = img.max(axis=2) > 0
+    ys, xs = np.nonzero(mask)
+    assert ys.min() >= 32 and xs.min() >= 32  # lower right quadrant only
+    solid = img[mask.nonzero()][img[mask].sum(axis=1).argmax()]
+    assert tuple(solid) == COLORS["blue"]
+
+
+def test_square_covers_more_pixels_than_triangle_and_sizes_grow():
+    area = {(s, z): (render_shape("red", s, z, "upper left", jitter=False).max(axis=2) > 0).sum()
+            for s in ("triangle", "square") for z in ("small", "medium", "large")}
+    for z in ("small", "medium", "large"):
+        assert area["square", z] > area["triangle", z]
+    assert area["square", "small"] < area["square", "medium"] < area["square", "large"]
+
+
+def test_table_columns_and_uniform_attributes():
+    world = load_shapes_world(n=2000, seed=0)
+    assert world.table.columns.tolist() == ["color", "shape", "size", "position", "label", "split"]
+    assert world.images.shape == (2000, 64, 64, 3) and world.images.dtype == np.uint8
+    for name, values in ATTRIBUTES.items():
+        assert set(world.table[name]) == set(values)
+    assert (world.table["label"] == (world.table["shape"] == "square").astype(int)).all()
+
+
+def test_biased_split_is_the_papers_dspritesv():
+    world = load_shapes_world(n=10_000, seed=0)
+    biased = world.table[world.table["split"].isin(["train", "val"])]
+    groups = set(zip(biased["shape"], biased["color"]))
+    assert groups == {("triangle", "orange"), ("square", "green")}
+    # 80% of orange triangles and green squares, about 1.3K in all as in appendix B.1
+    assert 1200 <= len(biased) <= 1450
+    test = world.table[world.table["split"] == "test"]
+    assert len(test.groupby(["color", "shape"])) == 12
+
+
+def test_waterbirds_like_split_has_five_percent_minority():
+    world = load_shapes_world(n=10_000, bias=0.95, seed=0)
+    biased = world.table[world.table["split"].isin(["train", "val"])]
+    for shape, minority in (("triangle", "green"), ("square", "orange")):
+        rows = biased[biased["shape"] == shape]
+        share = (rows["color"] == minority).mean()
+        assert 0.04 <= share <= 0.06, (shape, share)
+        assert set(rows["color"]) == {minority, "orange" if shape == "triangle" else "green"}
+
+
+def test_bad_bias_and_sizes_are_explained():
+    with pytest.raises(ValueError, match="bias must lie"):
+        assign_biased_split(sample_attributes(500), bias=0.3)
+    with pytest.raises(ValueError, match="too small"):
+        load_shapes_world(n=10)
+    with pytest.raises(ValueError, match="Unknown color"):
+        render_shape("purple", "square", "large", "upper left")
+    with pytest.raises(ValueError, match="Unknown split"):
+        load_shapes_world(n=200).split("training")
