@@ -157,10 +157,10 @@ def train_head(
     Without validation data the training loss selects (not recommended: pass held-out rows).
 
     Example:
-        >>> x = np.random.default_rng(0).normal(size=(100, 8)).astype(np.float32)
+        >>> x = np.random.default_rng(0).normal(size=(500, 8)).astype(np.float32)
         >>> y = (x[:, 0] > 0).astype(int)
-        >>> head = train_head(x[:80], y[:80], x[80:], y[80:], classes=["neg", "pos"])
-        >>> float((head.predict(x[80:]) == y[80:]).mean()) > 0.8
+        >>> head = train_head(x[:400], y[:400], x[400:], y[400:], classes=["neg", "pos"])
+        >>> float((head.predict(x[400:]) == y[400:]).mean()) > 0.8
         True
     """
     import torch

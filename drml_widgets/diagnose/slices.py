@@ -92,11 +92,11 @@ def compare_slices(text: pd.DataFrame, image: pd.DataFrame, by: Sequence[str]) -
     Correlations use only slices that have images.
 
     Example:
-        >>> t = pd.DataFrame({"c": ["a", "b", "z"], "text_prob": [0.2, 0.9, 0.5]})
-        >>> i = pd.DataFrame({"c": ["a", "b"], "image_acc": [0.1, 0.8], "n_images": [5, 5]})
+        >>> t = pd.DataFrame({"c": ["a", "b", "d", "z"], "text_prob": [0.2, 0.9, 0.7, 0.5]})
+        >>> i = pd.DataFrame({"c": ["a", "b", "d"], "image_acc": [0.1, 0.8, 0.6], "n_images": [5, 5, 3]})
         >>> cmp = compare_slices(t, i, ["c"])
         >>> cmp.table["n_images"].tolist(), round(cmp.spearman, 2)
-        ([5, 0, 5], 1.0)
+        ([5, 0, 3, 5], 1.0)
     """
     by = list(by)
     table = text.merge(image, on=by, how="left")

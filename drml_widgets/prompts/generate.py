@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import string
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
@@ -181,24 +182,60 @@ def generate_prompts(
                 f"{attributes.types}. Fix: use only those names in braces."
             )
     rule = _label_rule(label_rule, attributes, classes)
-    combos = attributes.combinations()
+    df = write_prompts(attributes, spec)
+    if rule is not None:
+        df["label"] = [rule(combo) for combo in df[attributes.types].to_dict("records")]
+    return df
+
+
+class _Blank(dict):
+    def __missing__(self, key):
+        return ""
+
+
+def render(template: str, words: Mapping[str, str]) -> str:
+    """Fill a template; attribute types missing from ``words`` are dropped cleanly.
+
+    Example:
+        >>> render("{size}, {color}, {shape}.", {"color": "orange", "shape": "square"})
+        'orange, square.'
+        >>> render("a {size} {color} {shape}.", {"color": "orange"})
+        'an orange.'
+    """
+    text = template.format_map(_Blank(words))
+    text = re.sub(r"\s*,\s*(?=[,.]|$)", "", text)  # commas left dangling by a dropped field
+    text = re.sub(r"^\s*,\s*", "", text)
+    text = re.sub(r"\s+([.,])", r"\1", text)
+    return fix_articles(" ".join(text.split()))
+
+
+def write_prompts(attributes: AttributeSet, spec: PromptSpec, types: Sequence[str] | None = None) -> pd.DataFrame:
+    """Prompts for every combination of the attribute types in ``types`` (default: all); the
+    other types are left out of the text. Unused type columns hold ``None``.
+
+    Example:
+        >>> attrs = AttributeSet({"color": ["red"], "shape": ["triangle", "square"]})
+        >>> write_prompts(attrs, PromptSpec(["{color} {shape}."]), ["color"])["prompt"].tolist()
+        ['red.']
+    """
+    types = list(attributes.types if types is None else types)
+    unknown = [t for t in types if t not in attributes.values]
+    if unknown:
+        raise PromptError(f"Unknown attribute types {unknown}; the set has {attributes.types}.")
     ensemble = imagenet_templates() if spec.ensemble else []
     rows = []
-    for combo in combos.to_dict("records"):
+    for values in itertools.product(*(attributes.values[t] for t in types)):
+        combo = dict(zip(types, values))
         words = {k: attributes.phrase(k, v) for k, v in combo.items()}
-        label = rule(combo) if rule is not None else None
-        texts = [(t, t.format(**words)) for t in spec.templates]
+        texts = [(t, render(t, words)) for t in spec.templates]
         if ensemble:
-            obj = spec.phrase_template().format(**words)
-            texts += [(t, t.format(obj)) for t in ensemble]
-        for template, text in texts:
-            row = dict(combo, template=template, prompt=fix_articles(" ".join(text.split())))
-            if rule is not None:
-                row["label"] = label
-            rows.append(row)
-    df = pd.DataFrame(rows)
+            obj = render(spec.phrase_template(), words).rstrip(".")
+            texts += [(t, fix_articles(t.format(obj))) for t in ensemble]
+        full = {t: combo.get(t) for t in attributes.types}
+        rows += [dict(full, template=template, prompt=text) for template, text in texts]
+    df = pd.DataFrame(rows, columns=attributes.types + ["template", "prompt"])
     # Different templates can write the same sentence; keep the first so each text counts once.
-    return df.drop_duplicates(subset=attributes.types + ["prompt"]).reset_index(drop=True)
+    return df.drop_duplicates(subset=["prompt"] + attributes.types).reset_index(drop=True)
 
 
 def _label_rule(rule, attributes: AttributeSet, classes):
