@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -86,34 +87,36 @@ def fit_module(
     module,
     x: np.ndarray,
     y: np.ndarray,
-    x_val: np.ndarray | None,
-    y_val: np.ndarray | None,
+    val: list[tuple[np.ndarray, np.ndarray]],
     *,
     epochs: int,
     lr: float,
     batch_size: int,
     seed: int,
-    weights: np.ndarray | None = None,
+    batch_loss: Callable | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[pd.DataFrame, int]:
     """Train ``module`` in place with Adam; keep the weights of the best validation epoch.
 
-    Returns the per-epoch history and the best epoch (0 means the starting weights won).
-    ``weights`` scales each training example's loss (used by JTT-style upweighting).
+    The validation criterion is the mean, over the ``val`` sets, of each set's mean
+    cross-entropy, so a small set counts as much as a large one. Without ``val`` the training
+    loss selects. Returns the per-epoch history and the best epoch (0: the starting weights won).
+    ``batch_loss(logits, targets, idx)`` replaces the mean cross-entropy of a batch (``idx`` are
+    the rows' positions in ``x``; baselines such as JTT and GroupDRO use it); ``progress`` is
+    called with ``(epoch, epochs)`` after every epoch.
     """
     import torch
     import torch.nn.functional as F
 
     gen = torch.Generator().manual_seed(seed)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    wt = torch.from_numpy(np.asarray(weights, dtype=np.float32)) if weights is not None else None
-    xv = torch.from_numpy(x_val) if x_val is not None else xt
-    yv = torch.from_numpy(y_val) if y_val is not None else yt
+    val_t = [(torch.from_numpy(a), torch.from_numpy(b)) for a, b in val] or [(xt, yt)]
     opt = torch.optim.Adam(module.parameters(), lr=lr)
 
     def val_loss() -> float:
         module.eval()
         with torch.no_grad():
-            return float(F.cross_entropy(module(xv), yv))
+            return float(np.mean([float(F.cross_entropy(module(a), b)) for a, b in val_t]))
 
     best_loss, best_epoch, best_state = val_loss(), 0, copy.deepcopy(module.state_dict())
     rows = [{"epoch": 0, "train_loss": float("nan"), "val_loss": best_loss}]
@@ -123,8 +126,8 @@ def fit_module(
         total = 0.0
         for start in range(0, len(order), batch_size):
             idx = order[start: start + batch_size]
-            loss = F.cross_entropy(module(xt[idx]), yt[idx], reduction="none")
-            loss = (loss * wt[idx]).sum() / wt[idx].sum() if wt is not None else loss.mean()
+            logits = module(xt[idx])
+            loss = batch_loss(logits, yt[idx], idx) if batch_loss else F.cross_entropy(logits, yt[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -133,6 +136,8 @@ def fit_module(
         rows.append({"epoch": epoch, "train_loss": total / len(order), "val_loss": current})
         if current < best_loss:
             best_loss, best_epoch, best_state = current, epoch, copy.deepcopy(module.state_dict())
+        if progress is not None:
+            progress(epoch, epochs)
     module.load_state_dict(best_state)
     module.eval()
     return pd.DataFrame(rows), best_epoch
@@ -151,10 +156,12 @@ def train_head(
     lr: float = 1e-3,
     batch_size: int = 32,
     seed: int = 0,
+    batch_loss: Callable | None = None,
 ) -> Head:
     """Train a linear or MLP head on embeddings, keeping the epoch with the lowest validation loss.
 
     Without validation data the training loss selects (not recommended: pass held-out rows).
+    ``batch_loss`` swaps the training objective (see :func:`fit_module`).
 
     Example:
         >>> x = np.random.default_rng(0).normal(size=(500, 8)).astype(np.float32)
@@ -177,7 +184,8 @@ def train_head(
         raise ValueError(f"epochs, batch_size and lr must be positive; got {epochs}, {batch_size}, {lr}.")
     torch.manual_seed(seed)
     module = _build(kind, x.shape[1], n_classes, hidden)
-    history, best = fit_module(module, x, y, x_val, y_val, epochs=epochs, lr=lr,
-                               batch_size=batch_size, seed=seed)
+    val = [(x_val, y_val)] if x_val is not None else []
+    history, best = fit_module(module, x, y, val, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                               batch_loss=batch_loss)
     names = list(classes) if classes is not None else [str(i) for i in range(n_classes)]
     return Head(module, kind, x.shape[1], names, history, best)

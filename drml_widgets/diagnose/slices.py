@@ -7,6 +7,7 @@ prompt in the slice, the score the paper found to track image accuracy best.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -108,3 +109,63 @@ def compare_slices(text: pd.DataFrame, image: pd.DataFrame, by: Sequence[str]) -
     else:
         rho = r = float("nan")
     return SliceComparison(table.sort_values("text_prob").reset_index(drop=True), by, rho, r)
+
+
+ALL = "*"
+
+
+def all_slices(
+    text_proba: np.ndarray,
+    prompts: pd.DataFrame,
+    types: Sequence[str],
+    image_pred: np.ndarray | None = None,
+    image_labels: np.ndarray | None = None,
+    image_table: pd.DataFrame | None = None,
+    max_order: int | None = None,
+) -> pd.DataFrame:
+    """Score every slice: every subset of attribute types, every value combination of it, the
+    other types marginalised (shown as ``"*"``). Worst text score first.
+
+    Columns: one per type, ``order`` (how many types the slice fixes), ``text_prob``,
+    ``text_acc``, ``n_prompts`` and, with images, ``image_acc`` and ``n_images`` (0 where no
+    image falls in the slice, or the image table lacks one of the slice's types).
+
+    Example:
+        >>> prompts = pd.DataFrame({"color": ["red", "blue"], "shape": ["sq", "sq"], "label": [0, 0]})
+        >>> df = all_slices(np.array([[0.9, 0.1], [0.3, 0.7]]), prompts, ["color", "shape"])
+        >>> df[["color", "shape", "order"]].values.tolist()[0]
+        ['blue', '*', 1]
+    """
+    types = list(types)
+    _check_columns(prompts, types + ["label"], "prompt")
+    labels = prompts["label"].to_numpy()
+    text = prompts[types].copy()
+    text["p"] = text_proba[np.arange(len(labels)), labels]
+    text["ok"] = text_proba.argmax(axis=1) == labels
+    images = None
+    if image_pred is not None:
+        images = image_table.copy()
+        images["ok"] = np.asarray(image_pred) == np.asarray(image_labels)
+    frames = []
+    top = len(types) if max_order is None else min(max_order, len(types))
+    for order in range(1, top + 1):
+        for subset in itertools.combinations(types, order):
+            by = list(subset)
+            scored = text.groupby(by, observed=True).agg(
+                text_prob=("p", "mean"), text_acc=("ok", "mean"), n_prompts=("p", "size")).reset_index()
+            if images is not None:
+                if all(t in images.columns for t in by):
+                    acc = images.groupby(by, observed=True)["ok"].agg(image_acc="mean", n_images="size").reset_index()
+                    scored = scored.merge(acc, on=by, how="left")
+                else:
+                    scored["image_acc"] = np.nan
+                scored["n_images"] = scored.get("n_images", pd.Series(0, index=scored.index)).fillna(0).astype(int)
+            for t in types:
+                if t not in subset:
+                    scored[t] = ALL
+            scored["order"] = order
+            frames.append(scored)
+    columns = types + ["order", "text_prob", "text_acc", "n_prompts"] + (
+        ["image_acc", "n_images"] if images is not None else [])
+    out = pd.concat(frames, ignore_index=True)[columns]
+    return out.sort_values(["text_prob", "order"]).reset_index(drop=True)

@@ -209,6 +209,22 @@ def render(template: str, words: Mapping[str, str]) -> str:
     return fix_articles(" ".join(text.split()))
 
 
+def combo_prompts(attributes: AttributeSet, spec: PromptSpec, combo: Mapping[str, str]) -> list[tuple[str, str]]:
+    """``(template, prompt)`` pairs for one combination of values (types not in it are left out).
+
+    Example:
+        >>> attrs = AttributeSet({"color": ["red"], "shape": ["square"]})
+        >>> combo_prompts(attrs, PromptSpec(["a {color} {shape}."]), {"shape": "square"})
+        [('a {color} {shape}.', 'a square.')]
+    """
+    words = {k: attributes.phrase(k, v) for k, v in combo.items()}
+    texts = [(t, render(t, words)) for t in spec.templates]
+    if spec.ensemble:
+        obj = render(spec.phrase_template(), words).rstrip(".")
+        texts += [(t, fix_articles(t.format(obj))) for t in imagenet_templates()]
+    return texts
+
+
 def write_prompts(attributes: AttributeSet, spec: PromptSpec, types: Sequence[str] | None = None) -> pd.DataFrame:
     """Prompts for every combination of the attribute types in ``types`` (default: all); the
     other types are left out of the text. Unused type columns hold ``None``.
@@ -222,17 +238,11 @@ def write_prompts(attributes: AttributeSet, spec: PromptSpec, types: Sequence[st
     unknown = [t for t in types if t not in attributes.values]
     if unknown:
         raise PromptError(f"Unknown attribute types {unknown}; the set has {attributes.types}.")
-    ensemble = imagenet_templates() if spec.ensemble else []
     rows = []
     for values in itertools.product(*(attributes.values[t] for t in types)):
         combo = dict(zip(types, values))
-        words = {k: attributes.phrase(k, v) for k, v in combo.items()}
-        texts = [(t, render(t, words)) for t in spec.templates]
-        if ensemble:
-            obj = render(spec.phrase_template(), words).rstrip(".")
-            texts += [(t, fix_articles(t.format(obj))) for t in ensemble]
         full = {t: combo.get(t) for t in attributes.types}
-        rows += [dict(full, template=template, prompt=text) for template, text in texts]
+        rows += [dict(full, template=t, prompt=p) for t, p in combo_prompts(attributes, spec, combo)]
     df = pd.DataFrame(rows, columns=attributes.types + ["template", "prompt"])
     # Different templates can write the same sentence; keep the first so each text counts once.
     return df.drop_duplicates(subset=["prompt"] + attributes.types).reset_index(drop=True)

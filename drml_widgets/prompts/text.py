@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _ARTICLE = re.compile(r"\b([Aa]) (?=[aeiouAEIOU])")
 
@@ -27,6 +28,11 @@ def imagenet_templates() -> list[str]:
         >>> len(templates), templates[0]
         (80, 'a bad photo of a {}.')
     """
+    return list(_imagenet_templates())
+
+
+@lru_cache(maxsize=1)
+def _imagenet_templates() -> tuple[str, ...]:
     from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
 
-    return [t("{}") for t in OPENAI_IMAGENET_TEMPLATES]
+    return tuple(t("{}") for t in OPENAI_IMAGENET_TEMPLATES)

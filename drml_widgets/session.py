@@ -1,0 +1,378 @@
+"""One object that ties encoder, data, head, prompts and results together.
+
+A notebook user drives it alone; the widgets bind to it and re-render when it announces a
+change (``session.observe(callback)``). Kernels stay in ``diagnose/``; the session only keeps
+state and routes data between them.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .diagnose.gap import GapCloser, GapStats, gap_stats
+from .diagnose.heads import Head, train_head
+from .diagnose.influence import attribute_influence
+from .diagnose.rectify import MODES, HeadVersions, RectifyResult, before_after, fit_rectified
+from .diagnose.slices import SliceComparison, all_slices, compare_slices, image_slice_scores, text_slice_scores
+from .diagnose.transfer import TransferReport, cross_modal_transfer
+from .diagnose.validate import check_embeddings, check_labels
+from .embed.encoder import ClipEncoder
+from .errors import DrmlError
+from .prompts.generate import AttributeSet, PromptSpec, generate_prompts, render
+
+Slice = Mapping[str, str]
+
+
+class SessionError(DrmlError, ValueError):
+    """A request the session cannot serve (unknown class, attribute or slice)."""
+
+
+class Session:
+    """Encoder + image embeddings with their attribute table + head + prompts + results.
+
+    ``table`` has one row per image with the attribute columns, ``label`` (class index) and
+    ``split`` (``train``/``val`` for the head, ``test`` for evaluation; without it every image
+    is evaluated and the head needs training data passed in). ``label_rule`` names the
+    attribute whose value is the class (or is a function of a combination).
+
+    Example:
+        >>> s = Session.from_shapes_world(n=1200)  # doctest: +SKIP
+        >>> s.slices(by=["color", "shape"]).worst(4)  # doctest: +SKIP
+        >>> s.rectify([{"color": "green", "shape": "triangle"}]); s.undo()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        encoder: ClipEncoder,
+        image_emb,
+        table: pd.DataFrame,
+        classes: Sequence[str],
+        attributes: AttributeSet,
+        spec: PromptSpec,
+        label_rule: str | Callable = "shape",
+        *,
+        images=None,
+        close_gap: bool = False,
+        seed: int = 0,
+    ):
+        self.encoder = encoder
+        self.image_emb = check_embeddings(image_emb, "image embeddings")
+        if len(table) != len(self.image_emb):
+            raise SessionError(
+                f"The table has {len(table)} rows but there are {len(self.image_emb)} image embeddings. "
+                "Fix: one table row per image, in the same order."
+            )
+        self.table = table.reset_index(drop=True)
+        self.classes = list(classes)
+        self.labels = check_labels(self.table["label"].to_numpy(), len(self.table), len(self.classes))
+        self.images = images
+        self.seed = seed
+        self.close_gap = close_gap
+        self._observers: list[Callable[[str], None]] = []
+        self.head: Head | None = None
+        self.versions: HeadVersions | None = None
+        self.last_rectify: RectifyResult | None = None
+        self.set_prompts(attributes, spec, label_rule, notify=False)
+
+    # -- construction ----------------------------------------------------------------------
+    @classmethod
+    def from_shapes_world(
+        cls,
+        n: int = 10_000,
+        bias: float = 1.0,
+        seed: int = 0,
+        encoder: ClipEncoder | None = None,
+        ensemble: bool = True,
+        train: bool = True,
+    ) -> "Session":
+        """The offline default: the shapes world, its CLIP, the paper's prompts, a trained head.
+
+        Example:
+            >>> s = Session.from_shapes_world(n=1200)  # doctest: +SKIP
+        """
+        from .data.shapes import load_shapes_world
+        from .demo import ENGINEERED_TEMPLATE, RAW_TEMPLATE, SHAPES_ATTRIBUTES
+
+        world = load_shapes_world(n=n, bias=bias, seed=seed)
+        encoder = encoder or ClipEncoder("shapes")
+        spec = PromptSpec([RAW_TEMPLATE, ENGINEERED_TEMPLATE], ensemble=ensemble,
+                          ensemble_phrase="{size} {color} {shape}")
+        session = cls(encoder, encoder.encode_images(world.images), world.table, world.classes,
+                      SHAPES_ATTRIBUTES, spec, "shape", images=world.images, seed=seed)
+        if train:
+            session.train_head()
+        return session
+
+    # -- observers -------------------------------------------------------------------------
+    def observe(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(event)`` on every change: ``head``, ``prompts``."""
+        self._observers.append(callback)
+
+    def unobserve(self, callback: Callable[[str], None]) -> None:
+        self._observers.remove(callback)
+
+    def _notify(self, event: str) -> None:
+        for callback in list(self._observers):
+            callback(event)
+
+    # -- prompts ---------------------------------------------------------------------------
+    def set_prompts(self, attributes: AttributeSet, spec: PromptSpec, label_rule="shape",
+                    notify: bool = True) -> pd.DataFrame:
+        """Replace the attribute set, templates and label rule; prompts are generated now and
+        embedded on first use. Nothing changes if generation fails."""
+        prompts = generate_prompts(attributes, spec, label_rule, self.classes)
+        self.attributes, self.spec, self.label_rule = attributes, spec, label_rule
+        self.prompts = prompts
+        self._text_emb: np.ndarray | None = None
+        self._closer = None
+        if notify:
+            self._notify("prompts")
+        return prompts
+
+    @property
+    def text_emb(self) -> np.ndarray:
+        """Embeddings of ``self.prompts`` (computed once, cached on disk by the encoder)."""
+        if self._text_emb is None:
+            self._text_emb = self.encoder.encode_texts(self.prompts["prompt"].tolist())
+        return self._text_emb
+
+    # -- the gap ---------------------------------------------------------------------------
+    @property
+    def closer(self) -> GapCloser | None:
+        """The gap-closing transform when ``close_gap`` is on (fit on training images + prompts)."""
+        if not self.close_gap:
+            return None
+        if self._closer is None:
+            self._closer = GapCloser.fit(self.image_emb[self._split("train")], self.text_emb)
+        return self._closer
+
+    def image_features(self, emb: np.ndarray | None = None) -> np.ndarray:
+        emb = self.image_emb if emb is None else emb
+        return self.closer.transform(emb, "image") if self.closer is not None else emb
+
+    def text_features(self, emb: np.ndarray | None = None) -> np.ndarray:
+        emb = self.text_emb if emb is None else emb
+        return self.closer.transform(emb, "text") if self.closer is not None else emb
+
+    def _captions(self, mask: np.ndarray) -> np.ndarray:
+        """Embeddings of one caption per selected image: its attributes in the last template."""
+        types = [t for t in self.attributes.types if t in self.table.columns]
+        rows = self.table.loc[mask, types].to_dict("records")
+        words = [{t: self.attributes.phrase(t, r[t]) for t in types} for r in rows]
+        return self.encoder.encode_texts([render(self.spec.templates[-1], w) for w in words])
+
+    def gap(self) -> GapStats:
+        """Gap statistics between each evaluated image and a caption of its own attributes,
+        with the class-level gap."""
+        mask = self._split("test")
+        return gap_stats(self.image_emb[mask], self._captions(mask), self.labels[mask], self.labels[mask])
+
+    def transfer(self, kind: str = "linear") -> TransferReport:
+        """Cross-modal transfer on (image, caption) pairs of the evaluated images."""
+        mask = self._split("test")
+        return cross_modal_transfer(self.image_emb[mask], self._captions(mask), self.labels[mask],
+                                    kind=kind, seed=self.seed)
+
+    # -- the head --------------------------------------------------------------------------
+    def _split(self, name: str) -> np.ndarray:
+        if "split" not in self.table.columns:
+            return np.ones(len(self.table), dtype=bool)
+        mask = (self.table["split"] == name).to_numpy()
+        if not mask.any():
+            raise SessionError(f"No images in split {name!r}. Fix: mark rows of the table's 'split' column.")
+        return mask
+
+    def train_head(self, kind: str = "linear", epochs: int = 25, lr: float = 1e-3, batch_size: int = 32) -> Head:
+        """Train the head on the ``train`` split, selecting on ``val``; starts a new version history."""
+        train, val = self._split("train"), self._split("val")
+        x = self.image_features()
+        head = train_head(x[train], self.labels[train], x[val], self.labels[val], classes=self.classes,
+                          kind=kind, epochs=epochs, lr=lr, batch_size=batch_size, seed=self.seed)
+        self.head = head
+        self.versions = HeadVersions(head, f"{kind} head trained on images")
+        self.last_rectify = None
+        self._notify("head")
+        return head
+
+    def _require_head(self) -> Head:
+        if self.head is None:
+            raise SessionError("No head yet. Fix: call session.train_head() first.")
+        return self.head
+
+    # -- slices ----------------------------------------------------------------------------
+    def _check_types(self, types: Iterable[str], where: str) -> list[str]:
+        types = list(types)
+        unknown = [t for t in types if t not in self.attributes.types]
+        if unknown:
+            raise SessionError(f"{where} names {unknown}, which are not attribute types {self.attributes.types}.")
+        missing = [t for t in types if t not in self.table.columns]
+        if missing:
+            raise SessionError(
+                f"{where} names {missing}, which the image table lacks (columns: {list(self.table.columns)}). "
+                "Fix: add those columns to the table, or slice by attributes the images have."
+            )
+        return types
+
+    def slices(self, by: Sequence[str] | None = None) -> SliceComparison | pd.DataFrame:
+        """Text-discovered error slices beside image accuracy on the ``test`` split.
+
+        With ``by`` (e.g. ``["color", "shape"]``): a :class:`SliceComparison` with Spearman and
+        Pearson. Without: every slice of every subset of attribute types, worst first.
+        """
+        head = self._require_head()
+        proba = head.predict_proba(self.text_features())
+        test = self._split("test")
+        pred = head.predict(self.image_features()[test])
+        if by is None:
+            image_types = [t for t in self.attributes.types if t in self.table.columns]
+            return all_slices(proba, self.prompts, self.attributes.types, pred, self.labels[test],
+                              self.table.loc[test, image_types])
+        by = self._check_types(by, "The slice")
+        text = text_slice_scores(proba, self.prompts, by)
+        image = image_slice_scores(pred, self.labels[test], self.table[test], by)
+        return compare_slices(text, image, by)
+
+    def image_accuracy(self) -> float:
+        test = self._split("test")
+        return float(np.mean(self._require_head().predict(self.image_features()[test]) == self.labels[test]))
+
+    # -- influence -------------------------------------------------------------------------
+    def influence(self, target: str | int, method: str = "drml", **kwargs) -> pd.DataFrame:
+        """Influence of every attribute value on class ``target`` (see :func:`attribute_influence`)."""
+        head = self._require_head()
+        index = self._class_index(target)
+        return attribute_influence(
+            self.attributes, self.spec, self.encoder.encode_texts,
+            lambda emb: head.predict_proba(self.text_features(emb)), index, method, **kwargs,
+        )
+
+    def _class_index(self, target: str | int) -> int:
+        if isinstance(target, (int, np.integer)) and 0 <= target < len(self.classes):
+            return int(target)
+        if target in self.classes:
+            return self.classes.index(target)
+        raise SessionError(f"Unknown class {target!r}; the classes are {self.classes}.")
+
+    # -- rectification ---------------------------------------------------------------------
+    def _slice_mask(self, frame: pd.DataFrame, slices: list[dict]) -> np.ndarray:
+        mask = np.zeros(len(frame), dtype=bool)
+        for s in slices:
+            m = np.ones(len(frame), dtype=bool)
+            for k, v in s.items():
+                m &= (frame[k].astype(str) == str(v)).to_numpy()
+            mask |= m
+        return mask
+
+    def _normalise_slices(self, slices) -> tuple[list[dict], list[str]]:
+        if isinstance(slices, pd.DataFrame):
+            slices = slices.to_dict("records")
+        if isinstance(slices, Mapping):
+            slices = [slices]
+        cleaned = [{k: v for k, v in dict(s).items() if k in self.attributes.types and v != "*"}
+                   for s in slices]
+        if not cleaned or any(not s for s in cleaned):
+            raise SessionError("Name at least one slice, each with attribute values, e.g. "
+                               "[{'color': 'green', 'shape': 'triangle'}].")
+        by = sorted({k for s in cleaned for k in s}, key=self.attributes.types.index)
+        self._check_types(by, "The slice")
+        for s in cleaned:
+            for k, v in s.items():
+                if v not in self.attributes.values[k]:
+                    raise SessionError(f"{k}={v!r} is not a value of {k}; values: {self.attributes.values[k]}.")
+        return cleaned, by
+
+    def rectify(
+        self,
+        slices,
+        mode: str = "replay",
+        epochs: int = 50,
+        lr: float = 1e-3,
+        batch_size: int = 32,
+        holdout: float = 0.2,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> RectifyResult:
+        """Fix the head on the given slices by training on their text; a new head version.
+
+        ``slices`` are dicts of attribute values (or rows of :meth:`slices`). ``mode`` is
+        ``replay`` (slice text + the original training images), ``balanced`` (slice text + text
+        of every combination) or ``text`` (slice text only, as in the paper). A seeded
+        ``holdout`` share of templates is kept out of training for model selection. Returns
+        before/after per slice; :meth:`undo` restores the exact previous weights.
+        """
+        head = self._require_head()
+        if mode not in MODES:
+            raise SessionError(f"Unknown mode {mode!r}; choose one of {MODES}.")
+        slices, by = self._normalise_slices(slices)
+        text_x = self.text_features()
+        in_slice = self._slice_mask(self.prompts, slices)
+        templates = self.prompts["template"].unique()
+        rng = np.random.default_rng(self.seed)
+        n_hold = max(1, int(round(holdout * len(templates)))) if len(templates) > 1 else 0
+        held = set(rng.permutation(templates)[:n_hold])
+        is_held = self.prompts["template"].isin(held).to_numpy() if n_hold else np.zeros(len(self.prompts), bool)
+        train_rows = in_slice & ~is_held
+        val_rows = in_slice & (is_held if n_hold else np.ones(len(self.prompts), bool))
+        y_text = self.prompts["label"].to_numpy()
+        replay = keep_val = None
+        if mode == "replay":
+            tr, va = self._split("train"), self._split("val")
+            x = self.image_features()
+            replay, keep_val = (x[tr], self.labels[tr]), (x[va], self.labels[va])
+        elif mode == "balanced":
+            replay = (text_x[~is_held], y_text[~is_held])
+            keep_val = (text_x[is_held], y_text[is_held]) if n_hold else None
+
+        test = self._split("test")
+        before_text = text_slice_scores(head.predict_proba(text_x), self.prompts, by)
+        before_img = image_slice_scores(head.predict(self.image_features()[test]), self.labels[test],
+                                        self.table[test], by)
+        new, history, best = fit_rectified(
+            head, (text_x[train_rows], y_text[train_rows]), (text_x[val_rows], y_text[val_rows]),
+            mode=mode, replay=replay, keep_val=keep_val, epochs=epochs, lr=lr, batch_size=batch_size,
+            seed=self.seed, progress=progress,
+        )
+        head.load_state(new.state())
+        names = "; ".join(", ".join(f"{k}={v}" for k, v in s.items()) for s in slices)
+        version = self.versions.commit(f"rectified ({mode}, {epochs} epochs): {names}")
+        after_text = text_slice_scores(head.predict_proba(text_x), self.prompts, by)
+        after_img = image_slice_scores(head.predict(self.image_features()[test]), self.labels[test],
+                                       self.table[test], by)
+        result = RectifyResult(
+            mode, slices,
+            before_after(before_text, after_text, by, "text_prob", slices),
+            before_after(before_img, after_img, by, "image_acc", slices),
+            history, best, version,
+        )
+        self.last_rectify = result
+        self._notify("head")
+        return result
+
+    def undo(self) -> int:
+        """Go back one head version (exact weights)."""
+        version = self._require_versions().undo()
+        self._notify("head")
+        return version
+
+    def redo(self) -> int:
+        """Go forward one head version (exact weights)."""
+        version = self._require_versions().redo()
+        self._notify("head")
+        return version
+
+    def _require_versions(self) -> HeadVersions:
+        self._require_head()
+        return self.versions
+
+    @property
+    def version(self) -> int:
+        """The current head version (0 is the head as trained)."""
+        return self._require_versions().current
+
+    def __repr__(self) -> str:
+        head = repr(self.head) if self.head is not None else "no head"
+        version = f", version {self.version}/{len(self.versions) - 1}" if self.versions else ""
+        return (f"Session({len(self.table)} images, {len(self.prompts)} prompts, "
+                f"classes={self.classes}, {head}{version}, close_gap={self.close_gap})")
