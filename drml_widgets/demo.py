@@ -10,14 +10,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
-from .data.shapes import ATTRIBUTES, ShapesWorld, load_shapes_world
-from .diagnose.heads import Head, train_head
-from .diagnose.slices import SliceComparison, compare_slices, image_slice_scores, text_slice_scores
+from .data.shapes import ATTRIBUTES
+from .diagnose.slices import SliceComparison
 from .embed.encoder import ClipEncoder
-from .prompts.generate import AttributeSet, PromptSpec, generate_prompts
+from .prompts.generate import AttributeSet, PromptSpec
+
+if TYPE_CHECKING:
+    from .session import Session
 
 # The paper's dSpritesV attributes and prompts (appendix B.2-B.3).
 SHAPES_ATTRIBUTES = AttributeSet({k: list(ATTRIBUTES[k]) for k in ("size", "color", "shape")})
@@ -26,26 +27,35 @@ ENGINEERED_TEMPLATE = "{size} {color} {shape}."
 SLICE_BY = ["color", "shape"]
 
 
+def shapes_prompt_spec(ensemble: bool = True) -> PromptSpec:
+    """Raw and engineered prompts, plus CLIP's 80-template ensemble over "{size} {color} {shape}".
+
+    Example:
+        >>> shapes_prompt_spec().n_per_combination
+        82
+    """
+    return PromptSpec([RAW_TEMPLATE, ENGINEERED_TEMPLATE], ensemble=ensemble,
+                      ensemble_phrase="{size} {color} {shape}")
+
+
 @dataclass(repr=False)
 class DemoResult:
     """What the shapes-world DrML loop found."""
 
-    world: ShapesWorld
-    head: Head
-    prompts: pd.DataFrame
+    session: Session
     slices: SliceComparison
-    image_accuracy: float
     seconds: dict = field(default_factory=dict)
 
     def summary(self) -> str:
+        s = self.session
         worst_text = self.slices.worst(4, "text_prob")
         worst_image = self.slices.worst(4, "image_acc")
-        fmt = lambda df: ", ".join(f"{c} {s}" for c, s in zip(df["color"], df["shape"]))  # noqa: E731
+        fmt = lambda df: ", ".join(f"{c} {sh}" for c, sh in zip(df["color"], df["shape"]))  # noqa: E731
         table = self.slices.table[SLICE_BY + ["text_prob", "text_acc", "image_acc", "n_images"]]
         return "\n".join([
-            f"{self.world!r}",
-            f"head: {self.head!r}; image accuracy on every combination: {self.image_accuracy:.3f}",
-            f"{len(self.prompts)} prompts scored over {len(self.slices.table)} colour x shape slices:",
+            f"{s.table['split'].value_counts().to_dict()} images; head: {s.head!r}",
+            f"image accuracy on every combination (test split): {s.image_accuracy():.3f}",
+            f"{len(s.prompts)} prompts scored over {len(self.slices.table)} colour x shape slices:",
             table.to_string(index=False, float_format=lambda v: f"{v:.3f}"),
             f"Spearman (text prob vs image accuracy): {self.slices.spearman:.3f}; "
             f"Pearson: {self.slices.pearson:.3f}",
@@ -55,8 +65,7 @@ class DemoResult:
         ])
 
     def __repr__(self) -> str:
-        return (f"DemoResult(spearman={self.slices.spearman:.3f}, pearson={self.slices.pearson:.3f}, "
-                f"image_accuracy={self.image_accuracy:.3f})")
+        return f"DemoResult(spearman={self.slices.spearman:.3f}, pearson={self.slices.pearson:.3f})"
 
 
 def run_demo(
@@ -71,33 +80,16 @@ def run_demo(
         >>> result = run_demo(n=2000)  # doctest: +SKIP
         >>> print(result.summary())  # doctest: +SKIP
     """
+    from .session import Session
+
     seconds = {}
     t = time.perf_counter()
-    world = load_shapes_world(n=n, seed=seed)
-    seconds["render"] = time.perf_counter() - t
-
+    session = Session.from_shapes_world(n=n, seed=seed, encoder=encoder, ensemble=ensemble, train=False)
+    seconds["render + encode images"] = time.perf_counter() - t
     t = time.perf_counter()
-    encoder = encoder or ClipEncoder("shapes")
-    image_emb = encoder.encode_images(world.images)
-    spec = PromptSpec([RAW_TEMPLATE, ENGINEERED_TEMPLATE], ensemble=ensemble,
-                      ensemble_phrase="{size} {color} {shape}")
-    prompts = generate_prompts(SHAPES_ATTRIBUTES, spec, label_rule="shape", classes=world.classes)
-    text_emb = encoder.encode_texts(prompts["prompt"].tolist())
-    seconds["encode"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    split = world.table["split"].to_numpy()
-    labels = world.labels
-    head = train_head(image_emb[split == "train"], labels[split == "train"],
-                      image_emb[split == "val"], labels[split == "val"],
-                      classes=world.classes, seed=seed)
+    session.train_head()
     seconds["train head"] = time.perf_counter() - t
-
     t = time.perf_counter()
-    test = split == "test"
-    pred = head.predict(image_emb[test])
-    text = text_slice_scores(head.predict_proba(text_emb), prompts, SLICE_BY)
-    image = image_slice_scores(pred, labels[test], world.table[test], SLICE_BY)
-    slices = compare_slices(text, image, SLICE_BY)
-    seconds["score slices"] = time.perf_counter() - t
-    return DemoResult(world, head, prompts, slices, float(np.mean(pred == labels[test])), seconds)
+    slices = session.slices(by=SLICE_BY)
+    seconds["encode + score prompts"] = time.perf_counter() - t
+    return DemoResult(session, slices, seconds)

@@ -16,7 +16,7 @@ from .diagnose.gap import GapCloser, GapStats, gap_stats
 from .diagnose.heads import Head, train_head
 from .diagnose.influence import attribute_influence
 from .diagnose.rectify import MODES, HeadVersions, RectifyResult, before_after, fit_rectified
-from .diagnose.slices import SliceComparison, all_slices, compare_slices, image_slice_scores, text_slice_scores
+from .diagnose.slices import ALL, SliceComparison, all_slices, compare_slices, image_slice_scores, text_slice_scores
 from .diagnose.transfer import TransferReport, cross_modal_transfer
 from .diagnose.validate import check_embeddings, check_labels
 from .embed.encoder import ClipEncoder
@@ -94,14 +94,12 @@ class Session:
             >>> s = Session.from_shapes_world(n=1200)  # doctest: +SKIP
         """
         from .data.shapes import load_shapes_world
-        from .demo import ENGINEERED_TEMPLATE, RAW_TEMPLATE, SHAPES_ATTRIBUTES
+        from .demo import SHAPES_ATTRIBUTES, shapes_prompt_spec
 
         world = load_shapes_world(n=n, bias=bias, seed=seed)
         encoder = encoder or ClipEncoder("shapes")
-        spec = PromptSpec([RAW_TEMPLATE, ENGINEERED_TEMPLATE], ensemble=ensemble,
-                          ensemble_phrase="{size} {color} {shape}")
         session = cls(encoder, encoder.encode_images(world.images), world.table, world.classes,
-                      SHAPES_ATTRIBUTES, spec, "shape", images=world.images, seed=seed)
+                      SHAPES_ATTRIBUTES, shapes_prompt_spec(ensemble), "shape", images=world.images, seed=seed)
         if train:
             session.train_head()
         return session
@@ -235,7 +233,18 @@ class Session:
         image = image_slice_scores(pred, self.labels[test], self.table[test], by)
         return compare_slices(text, image, by)
 
+    def failing_slices(self, by: Sequence[str], threshold: float = 0.5) -> pd.DataFrame:
+        """Slices the text says the head gets wrong: mean true-label probability below
+        ``threshold``, worst first. Ready to pass to :meth:`rectify`.
+
+        Example:
+            >>> session.failing_slices(["color", "shape"])[["color", "shape"]]  # doctest: +SKIP
+        """
+        table = self.slices(by=by).table
+        return table[table["text_prob"] < threshold].reset_index(drop=True)
+
     def image_accuracy(self) -> float:
+        """Accuracy of the current head on the evaluated (``test``) images."""
         test = self._split("test")
         return float(np.mean(self._require_head().predict(self.image_features()[test]) == self.labels[test]))
 
@@ -267,17 +276,17 @@ class Session:
         return mask
 
     def _normalise_slices(self, slices) -> tuple[list[dict], list[str]]:
-        if isinstance(slices, pd.DataFrame):
-            slices = slices.to_dict("records")
+        if isinstance(slices, pd.DataFrame):  # rows of slices(): keep the attribute columns
+            slices = slices[[c for c in slices.columns if c in self.attributes.types]].to_dict("records")
         if isinstance(slices, Mapping):
             slices = [slices]
-        cleaned = [{k: v for k, v in dict(s).items() if k in self.attributes.types and v != "*"}
-                   for s in slices]
+        cleaned = [{k: v for k, v in dict(s).items() if v != ALL} for s in slices]
         if not cleaned or any(not s for s in cleaned):
             raise SessionError("Name at least one slice, each with attribute values, e.g. "
                                "[{'color': 'green', 'shape': 'triangle'}].")
-        by = sorted({k for s in cleaned for k in s}, key=self.attributes.types.index)
-        self._check_types(by, "The slice")
+        named = {k for s in cleaned for k in s}
+        self._check_types(sorted(named), "The slice")
+        by = [t for t in self.attributes.types if t in named]
         for s in cleaned:
             for k, v in s.items():
                 if v not in self.attributes.values[k]:

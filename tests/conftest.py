@@ -33,3 +33,16 @@ def image_emb(world, encoder):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def drml_session(world, encoder, image_emb):
+    """The biased linear head on the shapes world, with the paper's prompts. Tests that change
+    it (rectify) must undo before they finish."""
+    from drml_widgets.demo import SHAPES_ATTRIBUTES, shapes_prompt_spec
+    from drml_widgets.session import Session
+
+    session = Session(encoder, image_emb, world.table, world.classes, SHAPES_ATTRIBUTES,
+                      shapes_prompt_spec(), "shape", images=world.images)
+    session.train_head()
+    return session

@@ -139,7 +139,7 @@ def pretrain_shapes_clip(
     """Pretrain the shapes CLIP contrastively on captioned shapes of all combinations.
 
     Deterministic by ``seed`` on a given machine and torch build. The defaults made the
-    committed checkpoint (about 15 minutes on 2 CPU cores).
+    committed checkpoint (about 13 minutes on 2 idle CPU cores).
 
     Example:
         >>> report = pretrain_shapes_clip("/tmp/shapes-clip", steps=10)  # doctest: +SKIP

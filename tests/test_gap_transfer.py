@@ -1,0 +1,77 @@
+import numpy as np
+import pytest
+
+from drml_widgets import EmbeddingError
+from drml_widgets.diagnose.gap import GapCloser, gap_stats
+from drml_widgets.diagnose.transfer import cross_modal_transfer
+
+
+def unit(x):
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def constant_gap_pairs(rng, n=300, d=16):
+    """Images in the first d-1 coordinates, captions shifted along the last: a constant gap
+    orthogonal to the span of each modality."""
+    base = np.zeros((n, d))
+    base[:, : d - 1] = unit(rng.normal(size=(n, d - 1))) * 0.8
+    x = base.copy()
+    x[:, -1] = 0.6
+    y = base.copy()
+    y[:, -1] = -0.6
+    return x, y
+
+
+def test_constant_orthogonal_gap_has_the_papers_signature(rng):
+    x, y = constant_gap_pairs(rng)
+    stats = gap_stats(x, y).summary.set_index(["statistic", "level"])
+    assert stats.loc[("magnitude", "pair"), "mean"] == pytest.approx(1.2)
+    assert stats.loc[("magnitude", "pair"), "std"] == pytest.approx(0.0, abs=1e-6)
+    assert stats.loc[("direction", "pair"), "mean"] == pytest.approx(1.0)
+    assert abs(stats.loc[("orthogonality", "image"), "mean"]) < 1e-4
+    assert abs(stats.loc[("center", "image"), "mean"]) < 0.05
+
+
+def test_class_level_rows_appear_with_labels(rng):
+    x, y = constant_gap_pairs(rng)
+    labels = rng.integers(0, 3, len(x))
+    stats = gap_stats(x, y, labels, labels)
+    assert ("magnitude", "class") in set(zip(stats.summary["statistic"], stats.summary["level"]))
+    assert set(stats.distributions.columns) == {"statistic", "level", "value"}
+    assert "magnitude" in repr(stats)
+
+
+def test_closing_the_gap_centres_each_modality(rng):
+    x = unit(rng.normal(size=(200, 8)) + 2.0)
+    y = unit(rng.normal(size=(150, 8)) - 2.0)
+    closer = GapCloser.fit(x, y)
+    cx, cy = closer.transform(x, "image"), closer.transform(y, "text")
+    assert np.allclose(np.linalg.norm(cx, axis=1), 1.0, atol=1e-5)
+    assert np.linalg.norm(cx.mean(0) - cy.mean(0)) < np.linalg.norm(x.mean(0) - y.mean(0)) / 3
+    with pytest.raises(ValueError, match="modality"):
+        closer.transform(x, "audio")
+
+
+def test_bad_embeddings_are_named(rng):
+    x = unit(rng.normal(size=(10, 4)))
+    bad = x.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(EmbeddingError, match="NaN or inf.*rows \\[3\\]"):
+        gap_stats(bad, x)
+    with pytest.raises(EmbeddingError, match="dimension 5 but the head expects 4"):
+        gap_stats(x, unit(rng.normal(size=(10, 5))))
+    with pytest.raises(EmbeddingError, match="one caption per image"):
+        gap_stats(x, x[:5])
+
+
+def test_transfer_from_images_to_text_works_on_separable_pairs(rng):
+    n = 400
+    labels = rng.integers(0, 2, n)
+    centres = unit(rng.normal(size=(2, 16)))
+    x = unit(centres[labels] + 0.1 * rng.normal(size=(n, 16)))
+    t = unit(x + 0.5 * unit(rng.normal(size=16)))  # the same points, shifted by a constant gap
+    report = cross_modal_transfer(x, t, labels)
+    table = report.table.set_index(["train_on", "close_gap", "eval_on"])
+    assert table.loc[("image", False, "image"), "accuracy"] > 0.9
+    assert table.loc[("image", True, "text"), "accuracy"] > 0.9
+    assert table["consistency"].between(0, 1).all()
