@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
 from .data.shapes import ATTRIBUTES
+from .diagnose.rectify import RectifyResult
 from .diagnose.slices import SliceComparison
 from .embed.encoder import ClipEncoder
 from .prompts.generate import AttributeSet, PromptSpec
@@ -44,6 +47,9 @@ class DemoResult:
 
     session: Session
     slices: SliceComparison
+    accuracy_before: float
+    influence: pd.DataFrame
+    rectified: RectifyResult | None
     seconds: dict = field(default_factory=dict)
 
     def summary(self) -> str:
@@ -54,15 +60,30 @@ class DemoResult:
         table = self.slices.table[SLICE_BY + ["text_prob", "text_acc", "image_acc", "n_images"]]
         return "\n".join([
             f"{s.table['split'].value_counts().to_dict()} images; head: {s.head!r}",
-            f"image accuracy on every combination (test split): {s.image_accuracy():.3f}",
+            f"image accuracy on every combination (test split): {self.accuracy_before:.3f}",
             f"{len(s.prompts)} prompts scored over {len(self.slices.table)} colour x shape slices:",
             table.to_string(index=False, float_format=lambda v: f"{v:.3f}"),
             f"Spearman (text prob vs image accuracy): {self.slices.spearman:.3f}; "
             f"Pearson: {self.slices.pearson:.3f}",
             f"worst by text:  {fmt(worst_text)}",
             f"worst by image: {fmt(worst_image)}",
+            "influence of colour on 'triangle' (with/without): " + ", ".join(
+                f"{v} {i:+.3f}" for v, i in self.influence.loc[self.influence["attribute"] == "color",
+                                                              ["value", "influence"]].itertuples(index=False)),
+            self._rectified_lines(),
             "timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in self.seconds.items()),
         ])
+
+    def _rectified_lines(self) -> str:
+        if self.rectified is None:
+            return "no slice has a text-predicted probability below 0.5: nothing to rectify"
+        img = self.rectified.image
+        hit = img[img["targeted"]]
+        rest = img[~img["targeted"]]
+        return (f"rectified {fmt_slices(self.rectified.slices)} ({self.rectified.mode}): image accuracy "
+                f"{hit['image_acc_before'].mean():.3f} -> {hit['image_acc_after'].mean():.3f}; "
+                f"largest change elsewhere {rest['delta'].min():+.3f}; overall now "
+                f"{self.session.image_accuracy():.3f} (session.undo() restores the head)")
 
     def __repr__(self) -> str:
         return f"DemoResult(spearman={self.slices.spearman:.3f}, pearson={self.slices.pearson:.3f})"
@@ -91,5 +112,18 @@ def run_demo(
     seconds["train head"] = time.perf_counter() - t
     t = time.perf_counter()
     slices = session.slices(by=SLICE_BY)
+    accuracy = session.image_accuracy()
     seconds["encode + score prompts"] = time.perf_counter() - t
-    return DemoResult(session, slices, seconds)
+    t = time.perf_counter()
+    influence = session.influence(session.classes[0])
+    seconds["influence"] = time.perf_counter() - t
+    t = time.perf_counter()
+    failing = session.failing_slices(SLICE_BY)
+    rectified = session.rectify(failing) if len(failing) else None
+    seconds["rectify"] = time.perf_counter() - t
+    return DemoResult(session, slices, accuracy, influence, rectified, seconds)
+
+
+def fmt_slices(slices: list[dict]) -> str:
+    """Readable slice names: ``green triangle, orange square``."""
+    return ", ".join(" ".join(str(v) for v in s.values()) for s in slices)

@@ -52,3 +52,33 @@ def test_rectifying_text_discovered_slices_fixes_them_and_spares_the_rest(drml_s
     # Undo gives bit-identical predictions.
     assert s.version == start_version
     assert np.array_equal(s.head.predict(s.image_emb), before)
+
+
+def test_gap_geometry_matches_the_papers_findings(drml_session):
+    stats = drml_session.gap()
+    print(stats)
+    summary = stats.summary.set_index(["statistic", "level"])
+    assert summary.loc[("magnitude", "pair"), "mean"] > 0.1  # a real gap
+    assert summary.loc[("direction", "class"), "mean"] > 0.8  # nearly constant at the class level
+    assert abs(summary.loc[("orthogonality", "image"), "mean"]) < 0.05
+    assert abs(summary.loc[("center", "image"), "mean"]) < 0.05
+
+
+def test_classifiers_transfer_across_modalities(drml_session):
+    table = drml_session.transfer().table
+    print(table)
+    cross = table[table["train_on"] != table["eval_on"]]
+    assert (cross["accuracy"] >= 0.9).all()
+    assert (table["consistency"] >= 0.9).all()
+
+
+def test_closing_the_gap_keeps_text_slices_faithful(drml_session):
+    from drml_widgets.session import Session
+
+    s = drml_session
+    closed = Session(s.encoder, s.image_emb, s.table, s.classes, s.attributes, s.spec, "shape", close_gap=True)
+    closed.train_head()
+    cmp = closed.slices(by=BY)
+    print(cmp)
+    assert closed.closer is not None
+    assert cmp.spearman >= 0.7
