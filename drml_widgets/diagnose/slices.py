@@ -137,26 +137,16 @@ def all_slices(
         ['blue', '*', 1]
     """
     types = list(types)
-    _check_columns(prompts, types + ["label"], "prompt")
-    labels = prompts["label"].to_numpy()
-    text = prompts[types].copy()
-    text["p"] = text_proba[np.arange(len(labels)), labels]
-    text["ok"] = text_proba.argmax(axis=1) == labels
-    images = None
-    if image_pred is not None:
-        images = image_table.copy()
-        images["ok"] = np.asarray(image_pred) == np.asarray(image_labels)
     frames = []
     top = len(types) if max_order is None else min(max_order, len(types))
     for order in range(1, top + 1):
         for subset in itertools.combinations(types, order):
             by = list(subset)
-            scored = text.groupby(by, observed=True).agg(
-                text_prob=("p", "mean"), text_acc=("ok", "mean"), n_prompts=("p", "size")).reset_index()
-            if images is not None:
-                if all(t in images.columns for t in by):
-                    acc = images.groupby(by, observed=True)["ok"].agg(image_acc="mean", n_images="size").reset_index()
-                    scored = scored.merge(acc, on=by, how="left")
+            scored = text_slice_scores(text_proba, prompts, by)
+            if image_pred is not None:
+                if all(t in image_table.columns for t in by):
+                    image = image_slice_scores(image_pred, image_labels, image_table, by)
+                    scored = scored.merge(image, on=by, how="left")
                 else:
                     scored["image_acc"] = np.nan
                 scored["n_images"] = scored.get("n_images", pd.Series(0, index=scored.index)).fillna(0).astype(int)
@@ -166,6 +156,6 @@ def all_slices(
             scored["order"] = order
             frames.append(scored)
     columns = types + ["order", "text_prob", "text_acc", "n_prompts"] + (
-        ["image_acc", "n_images"] if images is not None else [])
+        ["image_acc", "n_images"] if image_pred is not None else [])
     out = pd.concat(frames, ignore_index=True)[columns]
     return out.sort_values(["text_prob", "order"]).reset_index(drop=True)
