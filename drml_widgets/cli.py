@@ -9,8 +9,9 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m drml_widgets`` / ``drml-widgets``.
 
-    Example:
-        >>> main(["demo", "--n", "2000"])  # doctest: +SKIP
+    Example (from a shell)::
+
+        python -m drml_widgets demo --n 2000 --no-ensemble
     """
     parser = argparse.ArgumentParser(prog="drml-widgets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
