@@ -40,7 +40,9 @@ class ClipEncoder:
         >>> enc = ClipEncoder("shapes")
         >>> enc.encode_texts(["a small red square.", "a large blue triangle."]).shape
         (2, 64)
-        >>> real = ClipEncoder("ViT-B-32", pretrained="openai")  # doctest: +SKIP
+        >>> real = ClipEncoder("ViT-B-32", pretrained="openai")  # weights download on first use
+        >>> real.is_loaded
+        False
     """
 
     def __init__(
