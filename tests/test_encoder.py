@@ -103,6 +103,9 @@ def test_unknown_model_suggests_close_names():
         ClipEncoder("ViT-B-32")
     with pytest.raises(UnknownModelError, match="needs its architecture"):
         ClipEncoder("weights.safetensors")
+    with pytest.raises(UnknownModelError, match="No model folder at '/models/my-clip'"):
+        ClipEncoder("/models/my-clip")
+    assert ClipEncoder("ViT-B/32", pretrained="openai", cache_dir=None).spec.label == "ViT-B-32/openai"
 
 
 def test_offline_weights_say_how_to_pass_a_local_file():

@@ -128,6 +128,12 @@ def resolve_model(model: str | os.PathLike, pretrained: str | os.PathLike | None
     available = open_clip.list_models()
     canonical = {m.lower(): m for m in available}.get(name.replace("/", "-").lower())
     if canonical is None:
+        if os.sep in name or name.startswith((".", "~")):
+            raise UnknownModelError(
+                f"No model folder at {name!r}. Fix: check the path; a model folder holds "
+                "open_clip_config.json and the weights, and a bare checkpoint file goes in pretrained= "
+                "with its architecture, e.g. ClipEncoder('ViT-B-32', pretrained='/path/to/file.bin')."
+            )
         hint = _suggest(name, available)
         raise UnknownModelError(
             f"Unknown model {name!r}." + (f" Did you mean {hint}?" if hint else "")
