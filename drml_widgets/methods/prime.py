@@ -1,0 +1,472 @@
+"""PRIME (paper 001): failure modes as minimal sets of human-readable tags.
+
+Per class, a set of tags S is a failure mode when the images of the class that carry every tag
+of S (its group) number at least ``s``, the model's accuracy on them is at most the class
+accuracy minus ``a``, and every tag is necessary: dropping any one raises the accuracy by at least
+``b[|S|]``. The model is a black box: only its per-image predictions and the labels are used.
+
+The exhaustive search goes level by level over tag sets in increasing index order, holding each
+group as a packed bitset (64 images per machine word). A group can only shrink when a tag is
+added, so a set whose group is below ``s`` is never extended (support pruning). The greedy
+search keeps only the ``beam`` hardest sets of each level. ``search="naive"`` is the reference:
+a pandas filter per subset, with no pruning, for checks and benchmarks.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..diagnose.validate import check_embeddings
+from ..errors import DrmlError
+from ..prompts.text import fix_articles
+from .tagging import check_known, check_tag_table
+
+DEFAULT_B = {2: 0.10, 3: 0.05, 4: 0.025}
+SEARCHES = ("exhaustive", "greedy", "naive")
+MODE_COLUMNS = {
+    "class": "object", "tags": "object", "n_tags": "int64", "n_images": "int64", "accuracy": "float64",
+    "class_accuracy": "float64", "drop": "float64", "min_gain": "float64", "description": "object",
+}
+# Words of packed bits processed per numpy call; bounds the temporaries to ~32 MB.
+_CHUNK_WORDS = 1 << 22
+_EPS = 1e-12
+
+
+class PrimeError(DrmlError, ValueError):
+    """Inputs or parameters PRIME cannot work with."""
+
+
+def _empty(columns: Mapping[str, str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
+
+
+def _class_names(labels, classes: Sequence[str] | None, name: str,
+                 strict: bool = True) -> tuple[np.ndarray, list[str]]:
+    """Labels as class-name strings, and the class list (given, or the sorted labels).
+
+    ``strict=False`` lets names outside the classes through (a model may predict a class that
+    has no images here)."""
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise PrimeError(f"{name} must be one value per image; got shape {labels.shape}.")
+    if classes is None:
+        classes = [str(c) for c in np.unique(labels)]
+        return labels.astype(str), classes
+    classes = [str(c) for c in classes]
+    if np.issubdtype(labels.dtype, np.integer):
+        if len(labels) and (labels.min() < 0 or labels.max() >= len(classes)):
+            raise PrimeError(f"{name} hold indices outside [0, {len(classes)}) for classes {classes}.")
+        return np.asarray(classes, dtype=object)[labels].astype(str), classes
+    names = labels.astype(str)
+    unknown = sorted(set(names) - set(classes))
+    if unknown and strict:
+        raise PrimeError(f"{name} hold {unknown[:5]}, which are not classes {classes}. Fix: pass matching classes.")
+    return names, classes
+
+
+def _outcomes(tags, predictions, labels, classes, what: str = "images"):
+    """Validate one data set: tag table, per-image correctness and class names."""
+    tags = check_tag_table(tags)
+    n = len(tags)
+    predictions, labels = np.asarray(predictions), np.asarray(labels)
+    for arr, name in ((predictions, "predictions"), (labels, "labels")):
+        if arr.ndim != 1 or len(arr) != n:
+            raise PrimeError(f"{name} have {len(arr) if arr.ndim else 0} values but there are {n} {what} "
+                             f"(tag rows). Fix: one {name[:-1]} per image, in the same order as the tags.")
+    names, classes = _class_names(labels, classes, "labels")
+    pred_names, _ = _class_names(predictions, classes, "predictions", strict=False)
+    return tags, names == pred_names, names, classes
+
+
+# -- counting groups ---------------------------------------------------------------------------
+_BYTE_COUNTS = np.array([bin(i).count("1") for i in range(256)], np.uint8)
+
+
+def _popcount(words: np.ndarray) -> np.ndarray:
+    """Set bits per row of uint64 words (numpy >= 2 counts natively; older numpy byte by byte)."""
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(words).sum(axis=-1, dtype=np.int64)
+    return _BYTE_COUNTS[words.view(np.uint8)].sum(axis=-1, dtype=np.int64)
+
+
+class _Bits:
+    """Tag columns and correctness of one class as packed bitsets, rows = tags."""
+
+    def __init__(self, member: np.ndarray, correct: np.ndarray):
+        self.tags = self._pack(member)
+        self.correct = self._pack(correct[:, None])[0]
+        self.n_tags, self.words = self.tags.shape
+
+    @staticmethod
+    def _pack(matrix: np.ndarray) -> np.ndarray:
+        packed = np.packbits(matrix, axis=0, bitorder="little")
+        pad = -packed.shape[0] % 8
+        packed = np.pad(packed, ((0, pad), (0, 0)))
+        return np.ascontiguousarray(packed.T).view(np.uint64)
+
+    def _stats(self, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return _popcount(bits), _popcount(bits & self.correct)
+
+    def count(self, sets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Group size and correct predictions of each row of ``sets`` ((m, k) tag indices)."""
+        count = np.empty(len(sets), np.int64)
+        right = np.empty(len(sets), np.int64)
+        step = max(1, _CHUNK_WORDS // self.words)
+        for start in range(0, len(sets), step):
+            rows = sets[start: start + step]
+            bits = self.tags[rows[:, 0]]
+            for j in range(1, rows.shape[1]):
+                bits = bits & self.tags[rows[:, j]]
+            count[start: start + step], right[start: start + step] = self._stats(bits)
+        return count, right
+
+    def extend(self, sets: np.ndarray, bits: np.ndarray, s: int, keep_bits: bool):
+        """Every extension of ``sets`` by one tag of higher index whose group has >= s images."""
+        out_sets, out_count, out_right, out_bits = [], [], [], []
+        last = sets[:, -1]
+        for tag in np.unique(last):
+            rows = np.flatnonzero(last == tag)
+            new = np.arange(tag + 1, self.n_tags)
+            if not len(new):
+                continue
+            step = max(1, _CHUNK_WORDS // (len(new) * self.words))
+            for start in range(0, len(rows), step):
+                chunk = rows[start: start + step]
+                joined = bits[chunk][:, None, :] & self.tags[new][None, :, :]
+                count, right = self._stats(joined)
+                i, j = np.nonzero(count >= s)
+                out_sets.append(np.column_stack([sets[chunk[i]], new[j]]))
+                out_count.append(count[i, j])
+                out_right.append(right[i, j])
+                if keep_bits:
+                    out_bits.append(joined[i, j])
+        k = sets.shape[1] + 1
+        if not out_sets:
+            return (np.empty((0, k), np.int64), np.empty(0, np.int64), np.empty(0, np.int64),
+                    np.empty((0, self.words), np.uint64))
+        bits_out = np.concatenate(out_bits) if keep_bits else None
+        return np.concatenate(out_sets), np.concatenate(out_count), np.concatenate(out_right), bits_out
+
+
+class _Frame:
+    """The naive counterpart of :class:`_Bits`: one pandas filter per tag set."""
+
+    def __init__(self, member: np.ndarray, correct: np.ndarray):
+        self.frame = pd.DataFrame(member)
+        self.frame["correct"] = correct
+        self.n_tags = member.shape[1]
+
+    def count(self, sets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        count, right = np.empty(len(sets), np.int64), np.empty(len(sets), np.int64)
+        for r, row in enumerate(sets):
+            group = self.frame[self.frame[list(row)].all(axis=1)]
+            count[r], right[r] = len(group), int(group["correct"].sum())
+        return count, right
+
+
+# -- searches: each returns every evaluated set with a group of >= s images -------------------------
+def _exhaustive(bits: _Bits, l: int, s: int, **_) -> list[tuple]:
+    sets = np.arange(bits.n_tags)[:, None]
+    count, right = bits.count(sets)
+    keep = count >= s
+    levels = [(sets[keep], count[keep], right[keep])]
+    frontier, frontier_bits = sets[keep], bits.tags[keep]
+    for k in range(2, l + 1):
+        if not len(frontier):
+            break
+        frontier, count, right, frontier_bits = bits.extend(frontier, frontier_bits, s, keep_bits=k < l)
+        levels.append((frontier, count, right))
+    return levels
+
+
+def _greedy(bits: _Bits, l: int, s: int, beam: int = 20, **_) -> list[tuple]:
+    sets = np.arange(bits.n_tags)[:, None]
+    levels = []
+    for k in range(1, l + 1):
+        count, right = bits.count(sets)
+        keep = count >= s
+        sets, count, right = sets[keep], count[keep], right[keep]
+        levels.append((sets, count, right))
+        if not len(sets) or k == l:
+            break
+        hardest = sets[np.argsort(right / count, kind="stable")[:beam]]
+        grown = [np.append(row, t) for row in hardest for t in range(bits.n_tags) if t not in row]
+        sets = np.unique(np.sort(np.array(grown), axis=1), axis=0)
+    return levels
+
+
+def _naive(frame: _Frame, l: int, s: int, **_) -> list[tuple]:
+    levels = []
+    for k in range(1, l + 1):
+        sets = np.array(list(itertools.combinations(range(frame.n_tags), k)), dtype=np.int64).reshape(-1, k)
+        count, right = frame.count(sets)
+        keep = count >= s
+        levels.append((sets[keep], count[keep], right[keep]))
+    return levels
+
+
+def _failure_modes(levels, counter, class_acc: float, a: float, b: Mapping[int, float]) -> list[tuple]:
+    """Apply the accuracy and minimality conditions to the evaluated sets."""
+    found = []
+    for sets, count, right in levels:
+        if not len(sets):
+            continue
+        acc = right / count
+        hard = acc <= class_acc - a + _EPS
+        sets, count, acc = sets[hard], count[hard], acc[hard]
+        k = sets.shape[1]
+        gain = np.full(len(sets), np.nan)
+        if k > 1 and len(sets):
+            gains = []
+            for t in range(k):
+                sub_count, sub_right = counter.count(np.delete(sets, t, axis=1))
+                gains.append(sub_right / sub_count - acc)
+            gain = np.min(gains, axis=0)
+            ok = gain >= b[k] - _EPS
+            sets, count, acc, gain = sets[ok], count[ok], acc[ok], gain[ok]
+        found += list(zip(sets, count, acc, gain))
+    return found
+
+
+@dataclass(repr=False)
+class PrimeResult:
+    """Failure modes found by :func:`find_failure_modes`, with what it searched.
+
+    ``modes`` has one row per mode: ``class``, ``tags`` (a tuple), ``n_tags``, ``n_images``,
+    ``accuracy``, ``class_accuracy``, ``drop`` (class accuracy minus accuracy), ``min_gain``
+    (the smallest accuracy rise from dropping one tag; NaN for single tags) and ``description``.
+    """
+
+    modes: pd.DataFrame
+    class_accuracy: pd.Series
+    candidates: pd.DataFrame
+    params: dict
+    n_evaluated: int
+    seconds: float
+    tags: pd.DataFrame | None = None
+    labels: np.ndarray | None = None
+
+    def members(self, i: int) -> np.ndarray:
+        """Positions of the images in mode ``i`` (a row label of ``modes``).
+
+        Example:
+            >>> tags = pd.DataFrame({"dark": [True, True, False, False]})
+            >>> result = find_failure_modes(tags, ["dog", "dog", "cat", "cat"], ["cat"] * 4, s=2, a=0.1)
+            >>> result.members(0).tolist()
+            [0, 1]
+        """
+        row = self.modes.loc[i]
+        group = self.tags[list(row["tags"])].all(axis=1).to_numpy() & (self.labels == row["class"])
+        return np.flatnonzero(group)
+
+    def __repr__(self) -> str:
+        p = self.params
+        per_class = self.modes["class"].value_counts().to_dict() if len(self.modes) else {}
+        lines = [f"PrimeResult({len(self.modes)} failure modes {per_class}; {p['search']} search, l={p['l']}, "
+                 f"s={p['s']}, a={p['a']}; {self.n_evaluated:,} tag sets in {self.seconds:.2f} s)"]
+        for _, r in self.modes.head(10).iterrows():
+            lines.append(f"  {r['description']}: accuracy {r['accuracy']:.3f} vs {r['class_accuracy']:.3f} "
+                         f"({r['n_images']} images)")
+        if len(self.modes) > 10:
+            lines.append(f"  ... {len(self.modes) - 10} more in .modes")
+        return "\n".join(lines)
+
+
+def candidate_tags(tags: pd.DataFrame, labels, classes: Sequence[str] | None = None,
+                   min_count: int = 30) -> pd.DataFrame:
+    """Per class, the tags seen on at least ``min_count`` of its images, most frequent first.
+
+    Example:
+        >>> tags = pd.DataFrame({"red": [True, True, False], "big": [True, False, False]})
+        >>> candidate_tags(tags, ["cat", "cat", "dog"], min_count=2).to_dict("list")
+        {'class': ['cat'], 'tag': ['red'], 'count': [2]}
+    """
+    tags = check_tag_table(tags)
+    names, classes = _class_names(labels, classes, "labels")
+    if len(names) != len(tags):
+        raise PrimeError(f"labels have {len(names)} values but there are {len(tags)} images (tag rows). "
+                         "Fix: one label per image, in the same order as the tags.")
+    counts = tags.groupby(names).sum().reindex(classes, fill_value=0)
+    frame = counts.stack().rename("count").rename_axis(["class", "tag"]).reset_index()
+    frame = frame[frame["count"] >= min_count].astype({"count": "int64"})
+    order = {c: i for i, c in enumerate(classes)}
+    frame = frame.sort_values(["class", "count"], key=lambda col: col.map(order) if col.name == "class" else -col)
+    return frame.reset_index(drop=True)
+
+
+def _check_params(l: int, s: int, a: float, b: Mapping[int, float] | None) -> dict[int, float]:
+    if l < 1 or s < 1:
+        raise PrimeError(f"l and s must be at least 1; got l={l}, s={s}.")
+    if not 0 <= a <= 1:
+        raise PrimeError(f"a is an accuracy drop in [0, 1]; got {a}.")
+    b = dict(DEFAULT_B if b is None else b)
+    missing = [k for k in range(2, l + 1) if k not in b]
+    if missing:
+        raise PrimeError(f"b gives no minimum gain for tag sets of size {missing}. "
+                         f"Fix: pass b with keys 2..{l}, e.g. {{**DEFAULT_B, 5: 0.0125}}.")
+    return b
+
+
+def find_failure_modes(
+    tags: pd.DataFrame,
+    predictions,
+    labels,
+    classes: Sequence[str] | None = None,
+    *,
+    l: int = 4,
+    s: int = 30,
+    a: float = 0.3,
+    b: Mapping[int, float] | None = None,
+    min_count: int | None = None,
+    vocabulary: Sequence[str] | None = None,
+    search: str = "exhaustive",
+    beam: int = 20,
+) -> PrimeResult:
+    """Find PRIME's failure modes of any classifier from its per-image predictions.
+
+    ``tags`` is a boolean table (rows = images, columns = tags), from :mod:`.tagging` or your
+    own tagger; ``predictions`` and ``labels`` are class indices into ``classes`` or class names.
+    Defaults follow the paper's Living17 run (l=4, s=30, a=0.3; b2..b4 = 0.10, 0.05, 0.025).
+    ``min_count`` (default ``s``: rarer tags cannot make a group of ``s``) picks the candidate
+    tags per class; ``vocabulary`` restricts the search to those tags. ``search`` is
+    ``exhaustive``, ``greedy`` (the ``beam`` hardest sets per level) or ``naive`` (reference).
+
+    Example:
+        >>> tags = pd.DataFrame({"dark": [True] * 40 + [False] * 40, "blur": [True, False] * 40})
+        >>> labels = np.array(["cat"] * 80)
+        >>> pred = np.where(tags["dark"] & tags["blur"], "dog", "cat")
+        >>> result = find_failure_modes(tags, pred, labels, s=10)
+        >>> result.modes[["class", "tags", "n_images", "accuracy"]].to_dict("records")
+        [{'class': 'cat', 'tags': ('dark', 'blur'), 'n_images': 20, 'accuracy': 0.0}]
+    """
+    start = time.perf_counter()
+    b = _check_params(l, s, a, b)
+    if search not in SEARCHES:
+        raise PrimeError(f"Unknown search {search!r}; choose one of {SEARCHES}.")
+    tags, correct, names, classes = _outcomes(tags, predictions, labels, classes)
+    if vocabulary is not None:
+        tags = tags[check_known(vocabulary, tags.columns, "vocabulary")]
+    empty = [c for c in classes if not (names == c).any()]
+    if empty:
+        raise PrimeError(f"Classes {empty} have no images. Fix: drop them from classes, or add their images.")
+    min_count = s if min_count is None else min_count
+    cands = candidate_tags(tags, names, classes, min_count)
+    if len(cands) and s > cands["count"].max():
+        top = cands.loc[cands["count"].idxmax()]
+        raise PrimeError(f"s={s} is larger than any group: the largest, tag {top['tag']!r} in class "
+                         f"{top['class']!r}, has {top['count']} images. Fix: lower s to at most {top['count']}.")
+    class_acc = pd.Series({c: float(correct[names == c].mean()) for c in classes}, name="accuracy")
+    run: Callable = {"exhaustive": _exhaustive, "greedy": _greedy, "naive": _naive}[search]
+    rows, evaluated = [], 0
+    for cls in classes:
+        columns = cands.loc[cands["class"] == cls, "tag"].tolist()
+        if not columns:
+            continue
+        in_class = names == cls
+        member = tags.loc[in_class, columns].to_numpy(bool)
+        counter = (_Frame if search == "naive" else _Bits)(member, correct[in_class])
+        levels = run(counter, l=min(l, len(columns)), s=s, beam=beam)
+        evaluated += sum(len(sets) for sets, _, _ in levels)
+        for sets, count, acc, gain in _failure_modes(levels, counter, class_acc[cls], a, b):
+            chosen = tuple(columns[i] for i in sets)
+            rows.append({"class": cls, "tags": chosen, "n_tags": len(chosen), "n_images": int(count),
+                         "accuracy": float(acc), "class_accuracy": class_acc[cls],
+                         "drop": class_acc[cls] - float(acc), "min_gain": float(gain),
+                         "description": f"{cls}: {', '.join(chosen)}"})
+    modes = pd.DataFrame(rows, columns=list(MODE_COLUMNS)).astype(MODE_COLUMNS) if rows else _empty(MODE_COLUMNS)
+    modes = modes.sort_values(["class", "n_tags", "accuracy"], kind="stable").reset_index(drop=True)
+    params = {"l": l, "s": s, "a": a, "b": b, "min_count": min_count, "search": search}
+    if search == "greedy":
+        params["beam"] = beam
+    return PrimeResult(modes, class_acc, cands, params, evaluated, time.perf_counter() - start, tags, names)
+
+
+HELDOUT_COLUMNS = {"heldout_images": "int64", "heldout_accuracy": "float64",
+                   "heldout_class_accuracy": "float64", "heldout_drop": "float64", "holds": "bool"}
+
+
+def generalisation(result: PrimeResult, tags: pd.DataFrame, predictions, labels,
+                   classes: Sequence[str] | None = None) -> pd.DataFrame:
+    """Each mode's accuracy on held-out images beside its accuracy where it was found.
+
+    The held-out group of a mode is the held-out images of its class carrying all its tags.
+    ``holds`` is true when the held-out drop from the class accuracy is still at least ``a``.
+
+    Example:
+        >>> tags = pd.DataFrame({"dark": [True, True, False, False]})
+        >>> result = find_failure_modes(tags, ["dog", "dog", "cat", "cat"], ["cat"] * 4, s=2, a=0.1)
+        >>> held = generalisation(result, tags, ["dog", "cat", "cat", "cat"], ["cat"] * 4)
+        >>> held[["tags", "accuracy", "heldout_accuracy", "holds"]].to_dict("records")
+        [{'tags': ('dark',), 'accuracy': 0.0, 'heldout_accuracy': 0.5, 'holds': True}]
+    """
+    classes = list(result.class_accuracy.index) if classes is None else classes
+    tags, correct, names, _ = _outcomes(tags, predictions, labels, classes, "held-out images")
+    base = result.modes[["class", "tags", "n_images", "accuracy", "class_accuracy"]]
+    if not len(base):
+        return _empty({**{c: MODE_COLUMNS[c] for c in base.columns}, **HELDOUT_COLUMNS})
+    check_known(sorted({t for ts in base["tags"] for t in ts}), tags.columns, "The held-out tag table (columns)")
+    rows = []
+    for cls, chosen in zip(base["class"], base["tags"]):
+        in_class = names == cls
+        group = in_class & tags[list(chosen)].all(axis=1).to_numpy()
+        class_acc = float(correct[in_class].mean()) if in_class.any() else np.nan
+        acc = float(correct[group].mean()) if group.any() else np.nan
+        rows.append({"heldout_images": int(group.sum()), "heldout_accuracy": acc,
+                     "heldout_class_accuracy": class_acc, "heldout_drop": class_acc - acc,
+                     "holds": bool(class_acc - acc >= result.params["a"] - _EPS)})
+    return pd.concat([base, pd.DataFrame(rows).astype(HELDOUT_COLUMNS)], axis=1)
+
+
+QUALITY_COLUMNS = {"class": "object", "tags": "object", "sentence": "object", "similarity_mean": "float64",
+                   "similarity_std": "float64", "auroc": "float64"}
+
+
+def description_quality(result: PrimeResult, image_emb, encoder,
+                        template: str = "a photo of a {tags} {label}.") -> pd.DataFrame:
+    """How well each mode's description fits its images (paper 001, section 4.3).
+
+    The description is ``template`` filled with the mode's tags and class, embedded by
+    ``encoder`` (a ClipEncoder or a callable on a list of texts). Per mode: the mean and the
+    standard deviation of its images' similarity to it, and the AUROC of that similarity between
+    the mode's images and the other images of the class (1.0: the text singles them out).
+
+    Example:
+        >>> tags = pd.DataFrame({"dark": [True, True, False, False]})
+        >>> result = find_failure_modes(tags, ["dog", "dog", "cat", "cat"], ["cat"] * 4, s=2, a=0.1)
+        >>> emb = np.array([[1, 0], [1, 0], [0, 1], [0, 1]], np.float32)
+        >>> encode = lambda texts: np.array([[1, 0]] * len(texts), np.float32)
+        >>> description_quality(result, emb, encode)[["sentence", "similarity_mean", "auroc"]].to_dict("records")
+        [{'sentence': 'a photo of a dark cat.', 'similarity_mean': 1.0, 'auroc': 1.0}]
+    """
+    from sklearn.metrics import roc_auc_score
+
+    x = check_embeddings(image_emb, "image embeddings")
+    if len(x) != len(result.tags):
+        raise PrimeError(f"image_emb has {len(x)} rows but PRIME searched {len(result.tags)} images. "
+                         "Fix: pass the embeddings of the same images, in the same order.")
+    if not len(result.modes):
+        return _empty(QUALITY_COLUMNS)
+    encode = getattr(encoder, "encode_texts", encoder)
+    sentences = [fix_articles(template.format(tags=" ".join(t), label=c))
+                 for c, t in zip(result.modes["class"], result.modes["tags"])]
+    text = np.asarray(encode(sentences), dtype=np.float32)
+    rows = []
+    for i, (cls, chosen) in enumerate(zip(result.modes["class"], result.modes["tags"])):
+        inside = np.zeros(len(x), bool)
+        inside[result.members(i)] = True
+        others = (result.labels == cls) & ~inside
+        sims = x @ text[i]
+        auroc = np.nan
+        if others.any():
+            auroc = roc_auc_score(np.r_[np.ones(inside.sum()), np.zeros(others.sum())],
+                                  np.r_[sims[inside], sims[others]])
+        rows.append({"class": cls, "tags": chosen, "sentence": sentences[i],
+                     "similarity_mean": float(sims[inside].mean()), "similarity_std": float(sims[inside].std()),
+                     "auroc": float(auroc)})
+    return pd.DataFrame(rows, columns=list(QUALITY_COLUMNS)).astype(QUALITY_COLUMNS)

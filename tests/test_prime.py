@@ -1,0 +1,162 @@
+"""PRIME on the shapes world: CLIP tagging, the biased head's modes, a planted black box, bad input."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from drml_widgets.data.shapes import ATTRIBUTES, sample_attributes
+from drml_widgets.methods.prime import (MODE_COLUMNS, PrimeError, description_quality, find_failure_modes,
+                                        generalisation)
+from drml_widgets.methods.tagging import (TagError, TagVocabulary, UnknownTagError, apply_thresholds,
+                                          calibrate_thresholds, check_tag_table, tag_scores, tagging_accuracy,
+                                          tags_from_table)
+from drml_widgets.prompts.generate import AttributeSet
+
+TAG_TYPES = ("color", "size", "position")
+CLASSES = ["triangle", "square"]
+
+
+@pytest.fixture(scope="module")
+def vocabulary():
+    attrs = AttributeSet({k: list(ATTRIBUTES[k]) for k in TAG_TYPES})
+    return TagVocabulary.from_attributes(attrs, ["a {size} {color} thing in the {position}."])
+
+
+@pytest.fixture(scope="module")
+def clip_scores(image_emb, encoder, vocabulary):
+    return tag_scores(image_emb, vocabulary, encoder)
+
+
+@pytest.fixture(scope="module")
+def halves(world):
+    """The test split (every combination) cut in two: search on one half, check on the other."""
+    test = np.flatnonzero(world.table["split"].to_numpy() == "test")
+    test = np.random.default_rng(0).permutation(test)
+    return np.sort(test[: len(test) // 2]), np.sort(test[len(test) // 2:])
+
+
+def planted_model(table: pd.DataFrame, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A black box that errs on 80% of small triangles in the upper left, and nowhere else."""
+    labels = table["shape"].map(CLASSES.index).to_numpy()
+    group = np.flatnonzero((table["shape"] == "triangle") & (table["size"] == "small")
+                           & (table["position"] == "upper left"))
+    wrong = np.random.default_rng(seed).choice(group, int(round(0.8 * len(group))), replace=False)
+    pred = labels.copy()
+    pred[wrong] = 1 - pred[wrong]
+    return pred, labels
+
+
+def test_clip_tagging_gets_colour_right(world, clip_scores, vocabulary):
+    truth = tags_from_table(world.table, TAG_TYPES)
+    report = tagging_accuracy(apply_thresholds(clip_scores), truth, vocabulary.groups).set_index("group")
+    print("CLIP tagging, share of images with exactly the true tags:", report["accuracy"].round(4).to_dict())
+    assert report.loc["color", "accuracy"] >= 0.90
+
+
+def test_calibrated_thresholds_keep_colour_right(world, clip_scores, vocabulary):
+    truth = tags_from_table(world.table, TAG_TYPES)
+    thresholds = calibrate_thresholds(clip_scores.iloc[:1000], truth.iloc[:1000])
+    tags = apply_thresholds(clip_scores.iloc[1000:], thresholds)
+    report = tagging_accuracy(tags, truth.iloc[1000:].reset_index(drop=True), vocabulary.groups).set_index("group")
+    print("calibrated on 1,000 images, accuracy on the rest:", report["accuracy"].round(4).to_dict())
+    assert report.loc["color", "accuracy"] >= 0.90
+
+
+def test_biased_head_modes_are_its_shortcut_colours(drml_session, image_emb, clip_scores, halves, encoder):
+    found, held = halves
+    pred = drml_session.head.predict(image_emb)
+    labels = drml_session.labels
+    tags = apply_thresholds(clip_scores)
+    result = find_failure_modes(tags.iloc[found], pred[found], labels[found], CLASSES)
+    print(result)
+    modes = set(zip(result.modes["class"], result.modes["tags"]))
+    assert ("square", ("orange",)) in modes
+    assert ("triangle", ("green",)) in modes
+
+    check = generalisation(result, tags.iloc[held], pred[held], labels[held])
+    print(check.to_string())
+    holds = dict(zip(zip(check["class"], check["tags"]), check["holds"]))
+    assert holds[("square", ("orange",))] and holds[("triangle", ("green",))]
+
+    quality = description_quality(result, image_emb[found], encoder)
+    print(quality.to_string())
+    green = quality[[m == ("triangle", ("green",)) for m in zip(quality["class"], quality["tags"])]].iloc[0]
+    assert green["sentence"] == "a photo of a green triangle."
+    assert green["auroc"] >= 0.9
+
+
+def test_planted_black_box_mode_is_minimal_and_generalises(world):
+    """Tags are the ground-truth attributes: the shapes CLIP does not encode position."""
+    tags = tags_from_table(world.table, TAG_TYPES)
+    pred, labels = planted_model(world.table, seed=0)
+    result = find_failure_modes(tags, pred, labels, CLASSES)
+    print(result)
+    triangle = result.modes[result.modes["class"] == "triangle"]
+    assert ("small", "upper left") in set(triangle["tags"])
+    assert not set(triangle["tags"]) & {("small",), ("upper left",)}
+    assert all({"small", "upper left"} <= set(t) for t in triangle["tags"])
+    assert (result.modes["class"] == "triangle").all()
+
+    heldout = sample_attributes(10_000, seed=1)
+    held_pred, held_labels = planted_model(heldout, seed=1)
+    check = generalisation(result, tags_from_table(heldout, TAG_TYPES), held_pred, held_labels)
+    print(check.to_string())
+    assert check["holds"].all()
+    pair = check[[t == ("small", "upper left") for t in check["tags"]]].iloc[0]
+    assert pair["heldout_accuracy"] <= pair["heldout_class_accuracy"] - 0.3
+
+
+def random_world(n=3000, n_tags=12, seed=0):
+    rng = np.random.default_rng(seed)
+    tags = pd.DataFrame(rng.random((n, n_tags)) < rng.uniform(0.15, 0.6, n_tags),
+                        columns=[f"t{i}" for i in range(n_tags)])
+    labels = rng.integers(0, 2, n)
+    hard = tags["t0"] & tags["t1"] & (labels == 0) | tags["t2"] & tags["t3"] & tags["t4"] & (labels == 1)
+    wrong = rng.random(n) < np.where(hard, 0.7, 0.08)
+    return tags, np.where(wrong, 1 - labels, labels), labels
+
+
+def test_fast_search_equals_naive_filter():
+    tags, pred, labels = random_world()
+    kwargs = dict(l=3, s=25, a=0.2, b={2: 0.05, 3: 0.03})
+    fast = find_failure_modes(tags, pred, labels, ["a", "b"], **kwargs)
+    naive = find_failure_modes(tags, pred, labels, ["a", "b"], search="naive", **kwargs)
+    print(fast)
+    assert len(fast.modes) > 0
+    pd.testing.assert_frame_equal(fast.modes, naive.modes)
+    assert fast.n_evaluated == naive.n_evaluated  # both count the sets whose group reaches s
+    greedy = find_failure_modes(tags, pred, labels, ["a", "b"], search="greedy", beam=5, **kwargs)
+    assert set(greedy.modes["description"]) <= set(fast.modes["description"])
+    assert "a: t0, t1" in set(greedy.modes["description"])
+
+
+def test_no_failure_mode_gives_an_empty_typed_frame():
+    tags, _, labels = random_world()
+    result = find_failure_modes(tags, labels, labels, ["a", "b"])
+    assert result.modes.empty
+    assert result.modes.dtypes.astype(str).to_dict() == MODE_COLUMNS
+    held = generalisation(result, tags, labels, labels)
+    assert held.empty and "heldout_accuracy" in held.columns
+    assert description_quality(result, np.eye(len(tags), 4), lambda texts: np.ones((len(texts), 4))).empty
+
+
+def test_bad_input_is_named():
+    tags, pred, labels = random_world(n=400)
+    with pytest.raises(UnknownTagError, match="purple"):
+        find_failure_modes(tags, pred, labels, vocabulary=["t0", "purple"])
+    with pytest.raises(PrimeError, match="399 values but there are 400"):
+        find_failure_modes(tags, pred[:-1], labels)
+    with pytest.raises(PrimeError, match=r"Classes \['c'\] have no images"):
+        find_failure_modes(tags, pred, labels, ["a", "b", "c"])
+    with pytest.raises(PrimeError, match="larger than any group"):
+        find_failure_modes(tags, pred, labels, s=10_000, min_count=1)
+    with pytest.raises(PrimeError, match="size \\[5\\]"):
+        find_failure_modes(tags, pred, labels, l=5)
+    with pytest.raises(UnknownTagError, match="purple"):
+        apply_thresholds(tags.astype(float), {"purple": 0.3})
+    with pytest.raises(TagError, match="no images with"):
+        calibrate_thresholds(tags.astype(float)[["t0"]], pd.DataFrame({"t0": np.zeros(400, bool)}))
+    with pytest.raises(TagError, match="only True/False"):
+        check_tag_table(tags.astype(float) * 0.5)
+    with pytest.raises(TagError, match="Fix"):
+        TagVocabulary({"red": []})
