@@ -10,10 +10,10 @@ Example:
 from .data.shapes import ShapesWorld, load_shapes_world
 from .embed.encoder import ClipEncoder
 from .errors import (CacheNotWritableError, DrmlError, EmbeddingError, EmptyInputError, ImageLoadError,
-                     UnknownModelError, WeightsUnavailableError)
+                     StopNotebook, UnknownModelError, WeightsUnavailableError)
 
 __version__ = "0.1.0"
 __all__ = [
     "CacheNotWritableError", "ClipEncoder", "DrmlError", "EmbeddingError", "EmptyInputError",
-    "ImageLoadError", "ShapesWorld", "UnknownModelError", "WeightsUnavailableError", "load_shapes_world",
+    "ImageLoadError", "ShapesWorld", "StopNotebook", "UnknownModelError", "WeightsUnavailableError", "load_shapes_world",
 ]

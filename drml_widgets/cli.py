@@ -20,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--n", type=int, default=10_000, help="images to render (default 10000)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--no-ensemble", action="store_true", help="skip CLIP's 80-template ensemble")
+    demo.add_argument("--report", default="drml-demo-report.html",
+                      help="standalone HTML report of the final state (default: drml-demo-report.html)")
+    demo.add_argument("--no-report", action="store_true", help="do not write the HTML report")
 
     pre = sub.add_parser("pretrain-shapes", help="retrain the bundled shapes CLIP")
     pre.add_argument("--out", default=None, help="output folder (default: the bundled weights)")
@@ -32,6 +35,11 @@ def main(argv: list[str] | None = None) -> int:
 
         result = run_demo(n=args.n, seed=args.seed, ensemble=not args.no_ensemble)
         print(result.summary())
+        if not args.no_report:
+            from .widgets import write_report
+
+            path = write_report(result.session, args.report, title="drml-widgets demo: DrML on the shapes world")
+            print(f"\nReport (open it in a browser; no kernel or network needed): {path.resolve()}")
         return 0
     if args.command == "pretrain-shapes":
         from .data.shapes_clip import SHAPES_MODEL_DIR, pretrain_shapes_clip

@@ -33,3 +33,17 @@ class CacheNotWritableError(DrmlError, OSError):
 
 class EmbeddingError(DrmlError, ValueError):
     """Embeddings of the wrong shape or with NaN or inf values."""
+
+
+class StopNotebook(Exception):
+    """Raise in a notebook cell to stop "Run All" with a plain message instead of a traceback.
+
+    Example:
+        >>> err = StopNotebook("No image folder at ~/my-images: set IMAGE_DIR above.")
+        >>> err._render_traceback_()
+        ['Stopped: No image folder at ~/my-images: set IMAGE_DIR above.']
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows these lines in place of the traceback; the cell still fails, so Run All stops.
+        return [f"Stopped: {self}"]

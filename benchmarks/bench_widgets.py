@@ -1,0 +1,121 @@
+"""Widget benchmarks: bytes on the wire per point for a 50,000-point GapPlot, against the same data
+as JSON, and time to first render in headless Chromium.
+
+    .venv/bin/python benchmarks/bench_widgets.py [--points 50000] [--repeats 3]
+
+The session is synthetic (random 64-d embeddings, a stand-in text encoder) so the benchmark
+measures the widget, not CLIP. Chromium: Debian's package (apt-get install chromium).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from widget_support import CHROMIUM_ARGS, RecordingComm  # noqa: E402
+
+from drml_widgets.demo import SHAPES_ATTRIBUTES, shapes_prompt_spec  # noqa: E402
+from drml_widgets.session import Session  # noqa: E402
+
+DIM = 64
+
+
+class HashEncoder:
+    """Deterministic unit vectors per text, standing in for CLIP's text tower."""
+
+    def encode_texts(self, texts):
+        out = np.empty((len(texts), DIM), np.float32)
+        for i, text in enumerate(texts):
+            seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+            out[i] = np.random.default_rng(seed).normal(size=DIM) + 2.0  # texts sit apart: a gap
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def synthetic_session(points: int) -> Session:
+    n_prompts = SHAPES_ATTRIBUTES.n_combinations * shapes_prompt_spec().n_per_combination
+    n = points - n_prompts
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({t: rng.choice(v, n) for t, v in SHAPES_ATTRIBUTES.values.items()})
+    table["label"] = (table["shape"] == "square").astype(int)
+    table["split"] = rng.choice(["train", "val", "test"], n, p=[0.5, 0.1, 0.4])
+    emb = rng.normal(size=(n, DIM)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    session = Session(HashEncoder(), emb, table, ["triangle", "square"], SHAPES_ATTRIBUTES, shapes_prompt_spec(), "shape")
+    assert len(session.prompts) == n_prompts, "every prompt is distinct, so points add up"
+    return session
+
+
+def wire_bytes(session) -> dict:
+    import comm
+
+    from drml_widgets.widgets import GapPlot
+
+    comm.create_comm = lambda **kwargs: RecordingComm(**kwargs)
+    plot = GapPlot(session, color_by="color")
+    n = plot.n_images + plot.n_texts
+    messages = plot.comm.sizes()
+    data = sum(j + b for j, b in messages)
+    code = sum(j + b for j, b in plot.comm.sizes(without=())) - data
+    xy = np.frombuffer(plot.points, np.float32).reshape(-1, 2)
+    as_json = len(json.dumps({"points": xy.tolist(), "modality": list(plot.modality), "codes": list(plot.codes)}))
+    return {"plot": plot, "points": n, "messages": len(messages), "largest_message": max(j + b for j, b in messages),
+            "bytes_per_point": data / n, "json_bytes_per_point": (data - len(plot.points) - len(plot.modality)
+                                                                  - len(plot.codes) + as_json) / n,
+            "module_bytes": code}
+
+
+def first_render(widget, repeats: int) -> list[float]:
+    from playwright.sync_api import sync_playwright
+
+    from drml_widgets.widgets.report import report_html
+
+    page_file = Path(tempfile.mkdtemp()) / "gap.html"
+    page_file.write_text(report_html(widget, "GapPlot benchmark"))
+    times = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        for _ in range(repeats):
+            page = browser.new_page(viewport={"width": 1200, "height": 800})
+            page.goto(page_file.as_uri())
+            page.wait_for_selector(".drml-gap-plot[data-drml-ready]", timeout=120_000)
+            times.append(page.evaluate("performance.now()") / 1000)  # since navigation start
+            webgl = page.locator(".drml-gap-plot canvas").count() > 0
+            page.close()
+        browser.close()
+    if not webgl:
+        print("note: no WebGL canvas; the plot fell back to SVG")
+    return times
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", type=int, default=50_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    t = time.perf_counter()
+    session = synthetic_session(args.points)
+    wire = wire_bytes(session)
+    print(f"GapPlot of {wire['points']:,} points (built in {time.perf_counter() - t:.1f} s, SVD view):")
+    print(f"  data on the wire: {wire['bytes_per_point']:.2f} bytes/point in {wire['messages']} messages "
+          f"(largest {wire['largest_message'] / 1e6:.2f} MB)")
+    print(f"  the same data as JSON: {wire['json_bytes_per_point']:.2f} bytes/point "
+          f"({wire['json_bytes_per_point'] / wire['bytes_per_point']:.1f}x more)")
+    print(f"  plus the view's module, once per widget: {wire['module_bytes'] / 1e6:.2f} MB")
+    times = first_render(wire["plot"], args.repeats)
+    print(f"  time to first render in headless Chromium (page load to drawn plot): median {statistics.median(times):.2f} s "
+          f"over {len(times)} loads ({', '.join(f'{x:.2f}' for x in times)})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,19 @@
+"""Jupyter widgets bound to a :class:`~drml_widgets.session.Session` (anywidget + plotly.js).
+
+Example:
+    >>> from drml_widgets.session import Session
+    >>> from drml_widgets.widgets import Dashboard
+    >>> dash = Dashboard(Session.from_shapes_world(n=1200, ensemble=False))
+    >>> type(dash.gap).__name__
+    'GapPlot'
+"""
+
+from .dashboard import Dashboard
+from .gap_plot import GapPlot
+from .influence_chart import InfluenceChart
+from .prompt_builder import PromptBuilder
+from .rectify_panel import RectifyPanel
+from .report import write_report
+from .slice_table import SliceTable
+
+__all__ = ["Dashboard", "GapPlot", "InfluenceChart", "PromptBuilder", "RectifyPanel", "SliceTable", "write_report"]

@@ -1,0 +1,59 @@
+"""Dashboard: every view around one session, for demos and reports."""
+
+from __future__ import annotations
+
+import anywidget
+import traitlets as t
+from ipywidgets import widget_serialization
+
+from .assets import bundle
+from .gap_plot import GapPlot
+from .influence_chart import InfluenceChart
+from .prompt_builder import PromptBuilder
+from .rectify_panel import RectifyPanel
+from .slice_table import SliceTable
+
+
+class Dashboard(anywidget.AnyWidget):
+    """The gap plot, slice table, rectify panel, influence chart and prompt builder of one session.
+
+    The parts are the ordinary widgets (``dashboard.gap``, ``.slices``, ``.rectify``,
+    ``.influence``, ``.prompts``); ticking slices in the table chooses what the panel rectifies
+    and what the gap plot highlights. The plotting code travels once, with the dashboard.
+
+    Example:
+        >>> from drml_widgets.session import Session
+        >>> s = Session.from_shapes_world(n=1200, ensemble=False)
+        >>> dash = Dashboard(s)
+        >>> sorted(dash.parts)
+        ['gap', 'influence', 'prompts', 'rectify', 'slices']
+        >>> dash.slices.select(s.failing_slices(["color", "shape"]))
+        >>> dash.rectify.slices == dash.slices.selected_slices == dash.gap.highlight
+        True
+    """
+
+    parts = t.Dict().tag(sync=True, **widget_serialization)
+
+    def __init__(self, session, by=("color", "shape"), **kwargs):
+        by = [b for b in by if b in session.attributes.types and b in session.table.columns]
+        self.session = session
+        self.gap = GapPlot(session, in_dashboard=True)
+        self.slices = SliceTable(session, by=by, in_dashboard=True)
+        self.rectify = RectifyPanel(session, table=self.slices, in_dashboard=True)
+        self.influence = InfluenceChart(session, in_dashboard=True)
+        self.prompts = PromptBuilder(session, in_dashboard=True)
+        self.slices.observe(self._highlight, "selected")
+        super().__init__(_esm=bundle("dashboard"), parts={
+            "gap": self.gap, "slices": self.slices, "rectify": self.rectify,
+            "influence": self.influence, "prompts": self.prompts})
+
+    def _highlight(self, _change) -> None:
+        self.gap.highlight = self.slices.selected_slices
+        if self.slices.selected_slices:
+            self.gap.color_by = "slice"
+
+    def close(self) -> None:
+        """Close the dashboard and its parts."""
+        for part in (self.gap, self.slices, self.rectify, self.influence, self.prompts):
+            part.close()
+        super().close()

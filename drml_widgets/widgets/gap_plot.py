@@ -1,0 +1,230 @@
+"""GapPlot: image and text embeddings of a session in 2-D, with the modality-gap statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import traitlets as t
+
+from ..diagnose.gap import GapCloser
+from .adapters import gap_summary, rows_in_slice, svd_2d, umap_2d
+from .base import SessionWidget, binary_from_front_end
+from .thumbnails import checked_rows, thumbnails
+
+MAX_CATEGORIES = 24  # colours that stay distinguishable; the rest are grouped as "other"
+OTHER = "other"
+MISSING = "n/a"
+
+
+class GapPlot(SessionWidget):
+    """Image and text embeddings in 2-D (SVD of every point, or UMAP of a subsample), coloured by
+    modality, label, prediction, correctness, a highlighted slice or any attribute.
+
+    Coordinates travel as float32 bytes (8 bytes a point) and colours as one byte a point; a
+    hover asks the kernel for the prompt text or a JPEG thumbnail by row number. A lasso or box
+    selection comes back as ``selected_points`` / :meth:`selection`.
+
+    Example:
+        >>> from drml_widgets.session import Session
+        >>> s = Session.from_shapes_world(n=1200, ensemble=False)
+        >>> plot = GapPlot(s, color_by="shape")
+        >>> plot.n_images + plot.n_texts == len(plot.points) // 8
+        True
+        >>> plot.categories
+        ['triangle', 'square']
+    """
+
+    _bundle = "gap_plot"
+    projection = t.Unicode("svd").tag(sync=True)
+    projections = t.List(t.Unicode(), ["svd", "umap"]).tag(sync=True)
+    color_by = t.Unicode("modality").tag(sync=True)
+    color_options = t.List(t.Unicode()).tag(sync=True)
+    close_gap = t.Bool(False).tag(sync=True)
+    highlight = t.List(t.Dict(), help="slices coloured by color_by='slice'").tag(sync=True)
+    points = t.Bytes(b"").tag(sync=True)
+    modality = t.Bytes(b"").tag(sync=True)
+    codes = t.Bytes(b"").tag(sync=True)
+    index = t.Bytes(b"").tag(sync=True)
+    categories = t.List(t.Unicode()).tag(sync=True)
+    axis_labels = t.List(t.Unicode(), ["", ""]).tag(sync=True)
+    n_images = t.Int(0).tag(sync=True)
+    n_texts = t.Int(0).tag(sync=True)
+    stats = t.List(t.Dict()).tag(sync=True)
+    note = t.Unicode("").tag(sync=True)
+    selected = t.Bytes(b"").tag(sync=True, from_json=binary_from_front_end)
+    umap_points = t.Int(3000).tag(sync=False)
+    max_points = t.Int(200_000).tag(sync=False)
+
+    def __init__(self, session, *, projection: str = "svd", color_by: str = "modality", close_gap: bool = False,
+                 umap_points: int = 3000, max_points: int = 200_000, seed: int = 0, **kwargs):
+        self._seed = seed
+        self._layout = None  # (rows, xy, axis labels, note) of the current projection
+        super().__init__(session, projection=projection, color_by=color_by, close_gap=close_gap,
+                         umap_points=umap_points, max_points=max_points, **kwargs)
+        self._handlers["hover"] = self._hover
+
+    # -- what is drawn -------------------------------------------------------------------------
+    def refresh(self, event: str) -> None:
+        s = self.session
+        self.color_options = ["modality", "label"] + (["prediction", "correct"] if s.head is not None else []) + \
+            ["slice"] + list(dict.fromkeys([*s.attributes.types, *[c for c in s.table.columns if c not in ("label", "split")]]))
+        if self.color_by not in self.color_options:
+            self.color_by = "modality"
+        if event in ("init", "prompts"):
+            self._project()
+            self.stats = self._stats()
+        self._colour()
+
+    def _features(self) -> tuple[np.ndarray, np.ndarray]:
+        s = self.session
+        images, texts = s.image_emb, s.text_emb
+        if self.close_gap:  # centred on the means of the points shown, so the two clouds meet
+            closer = GapCloser.fit(images, texts)
+            images, texts = closer.transform(images, "image"), closer.transform(texts, "text")
+        return images, texts
+
+    def _project(self) -> None:
+        images, texts = self._features()
+        n_img, total = len(images), len(images) + len(texts)
+        limit = self.umap_points if self.projection == "umap" else self.max_points
+        rng = np.random.default_rng(self._seed)
+        rows = np.sort(rng.choice(total, limit, replace=False)) if total > limit else np.arange(total)
+        x = np.concatenate([images, texts])[rows]
+        if self.projection == "umap":
+            with self._long_work(f"computing UMAP on {len(rows):,} points (kernel busy)\u2026"):
+                xy = umap_2d(x, self._seed)
+            axes = ["UMAP 1", "UMAP 2"]
+        else:
+            xy, share = svd_2d(x)
+            axes = [f"SVD {i + 1} ({share[i]:.0%} of variance)" for i in range(2)]
+        gap = "gap closed (each modality centred on its mean)" if self.close_gap else "raw embeddings"
+        sample = (f"a random {len(rows):,} of {total:,} points" + (" (UMAP is slow on many points; raise umap_points "
+                  "for more)" if self.projection == "umap" else "")) if len(rows) < total else f"all {total:,} points"
+        self._layout = rows
+        self.n_images, self.n_texts = n_img, len(texts)
+        self.points = np.ascontiguousarray(xy, dtype=np.float32).tobytes()
+        self.modality = (rows >= n_img).astype(np.uint8).tobytes()
+        self.index = rows.astype(np.uint32).tobytes() if len(rows) < total else b""
+        self.axis_labels = axes
+        self.note = f"{self.projection.upper()} of {sample}; {gap}. Circles are images, diamonds prompts."
+        self.status = ""
+
+    def _stats(self) -> list[dict]:
+        summary = gap_summary(self.session, self.close_gap).summary
+        return [{"statistic": r.statistic, "level": r.level, "mean": float(r.mean), "std": float(r.std), "n": int(r.n)}
+                for r in summary.itertuples()]
+
+    def _values(self) -> tuple[np.ndarray, np.ndarray]:
+        """The colour-by value of every image and every prompt, as strings."""
+        s, by = self.session, self.color_by
+        n_img, n_txt = len(s.table), len(s.prompts)
+        if by == "modality":
+            return np.full(n_img, "image", object), np.full(n_txt, "text", object)
+        classes = np.array(s.classes, dtype=object)
+        text_labels = classes[s.prompts["label"].to_numpy()] if "label" in s.prompts else np.full(n_txt, MISSING, object)
+        if by == "label":
+            return classes[s.labels], text_labels
+        if by in ("prediction", "correct"):
+            images, texts = s.image_features(), s.text_features()
+            pi, pt = s.head.predict(images), s.head.predict(texts)
+            if by == "prediction":
+                return classes[pi], classes[pt]
+            right = np.array(["wrong", "right"], dtype=object)
+            return right[(pi == s.labels).astype(int)], right[(pt == s.prompts["label"].to_numpy()).astype(int)]
+        if by == "slice":
+            inside = np.array(["other", "highlighted slice"], dtype=object)
+            img = np.zeros(n_img, bool)
+            txt = np.zeros(n_txt, bool)
+            for values in self.highlight:
+                img |= rows_in_slice(s.table, values)
+                txt |= rows_in_slice(s.prompts, values)
+            return inside[img.astype(int)], inside[txt.astype(int)]
+
+        def column(frame: pd.DataFrame) -> np.ndarray:
+            if by not in frame.columns:
+                return np.full(len(frame), MISSING, object)
+            return frame[by].astype(object).where(frame[by].notna(), MISSING).astype(str).to_numpy(dtype=object)
+
+        return column(s.table), column(s.prompts)
+
+    def _colour(self) -> None:
+        images, texts = self._values()
+        values = np.concatenate([images, texts])[self._layout]
+        names, counts = np.unique(values, return_counts=True)
+        if len(names) > MAX_CATEGORIES:
+            keep = set(names[np.argsort(-counts)[:MAX_CATEGORIES - 1]])
+            values = np.array([v if v in keep else OTHER for v in values], dtype=object)
+        order = self._category_order(values)
+        lookup = {name: i for i, name in enumerate(order)}
+        self.codes = np.fromiter((lookup[v] for v in values), dtype=np.uint8, count=len(values)).tobytes()
+        self.categories = [str(c) for c in order]
+
+    def _category_order(self, values: np.ndarray) -> list:
+        """Categories in a meaningful order: class order, attribute value order, else sorted."""
+        s, present = self.session, set(values)
+        known = {"modality": ["image", "text"], "label": s.classes, "prediction": s.classes,
+                 "correct": ["right", "wrong"], "slice": ["highlighted slice", "other"]}.get(
+            self.color_by, s.attributes.values.get(self.color_by, []))
+        first = [v for v in known if v in present]
+        return first + sorted(present - set(first), key=lambda v: (v in (OTHER, MISSING), str(v)))
+
+    @t.observe("projection", "close_gap")
+    def _reproject(self, change) -> None:
+        if not self._ready:
+            return
+        if self.projection not in self.projections:
+            self.status = f"Unknown projection {self.projection!r}; choose one of {self.projections}."
+            return
+        with self.hold_sync():
+            self._project()
+            if change["name"] == "close_gap":
+                self.stats = self._stats()
+            self._colour()
+
+    @t.observe("color_by", "highlight")
+    def _recolour(self, change) -> None:
+        if not self._ready or (change["name"] == "highlight" and self.color_by != "slice"):
+            return
+        if self.color_by not in self.color_options:
+            self.status = f"Cannot colour by {self.color_by!r}; choose one of {self.color_options}."
+            return
+        with self.hold_sync():
+            self._colour()
+
+    # -- hover and selection -------------------------------------------------------------------
+    def _hover(self, content, _buffers):
+        s = self.session
+        if content.get("modality") == "text":
+            (row,) = checked_rows([content.get("row")], len(s.prompts), 1)
+            prompt = s.prompts.iloc[row]
+            lines = [str(prompt["prompt"])]
+            if "label" in prompt:
+                lines.append(f"true class: {s.classes[int(prompt['label'])]}")
+            return {"lines": lines}, []
+        (row,) = checked_rows([content.get("row")], len(s.table), 1)
+        record = s.table.iloc[row]
+        attrs = ", ".join(f"{k}={record[k]}" for k in s.attributes.types if k in s.table.columns)
+        lines = [f"class: {s.classes[int(s.labels[row])]}", attrs] + ([f"split: {record['split']}"] if "split" in record else [])
+        if s.images is None:
+            return {"lines": lines + ["(no images in this session)"]}, []
+        _, jpegs = thumbnails(s.images, [row])
+        return {"lines": lines}, jpegs
+
+    @property
+    def selected_points(self) -> np.ndarray:
+        """Point numbers of the last lasso or box selection (images first, then prompts)."""
+        return np.frombuffer(self.selected, dtype=np.uint32)
+
+    def selection(self) -> dict[str, pd.DataFrame]:
+        """The selected images (rows of ``session.table``) and prompts (rows of ``session.prompts``).
+
+        Example:
+            >>> from drml_widgets.session import Session
+            >>> plot = GapPlot(Session.from_shapes_world(n=1200, ensemble=False, train=False))
+            >>> plot.selected = np.array([0, plot.n_images], np.uint32).tobytes()
+            >>> [len(v) for v in plot.selection().values()]
+            [1, 1]
+        """
+        rows = self._layout[self.selected_points] if self._layout is not None else self.selected_points
+        return {"images": self.session.table.iloc[rows[rows < self.n_images]],
+                "prompts": self.session.prompts.iloc[rows[rows >= self.n_images] - self.n_images]}

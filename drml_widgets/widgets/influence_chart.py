@@ -1,0 +1,71 @@
+"""InfluenceChart: how much each attribute value moves the probability of a chosen class."""
+
+from __future__ import annotations
+
+import traitlets as t
+
+from .base import EXPECTED, SessionWidget
+
+METHODS = ("drml", "shapley")
+
+
+class InfluenceChart(SessionWidget):
+    """Per-value influence on class ``target``: DrML's with/without difference and Shapley values.
+
+    Both are computed in the kernel (they embed prompts), so switching the method is instant and
+    works in a saved notebook; changing the class recomputes.
+
+    Example:
+        >>> from drml_widgets.session import Session
+        >>> chart = InfluenceChart(Session.from_shapes_world(n=1200, ensemble=False), target="triangle")
+        >>> sorted(chart.data), {r["attribute"] for r in chart.data["drml"]} == {"size", "color", "shape"}
+        (['drml', 'shapley'], True)
+    """
+
+    _bundle = "influence_chart"
+    target = t.Unicode("").tag(sync=True)
+    classes = t.List(t.Unicode()).tag(sync=True)
+    method = t.Unicode("drml").tag(sync=True)
+    data = t.Dict().tag(sync=True)
+
+    def __init__(self, session, target: str | None = None, method: str = "drml", **kwargs):
+        super().__init__(session, target=target if target is not None else session.classes[0], method=method, **kwargs)
+
+    @t.validate("method")
+    def _check_method(self, proposal):
+        if proposal["value"] not in METHODS:
+            raise t.TraitError(f"Unknown method {proposal['value']!r}; choose one of {METHODS}.")
+        return proposal["value"]
+
+    def refresh(self, event: str) -> None:
+        s = self.session
+        self.classes = [str(c) for c in s.classes]
+        if self.target not in self.classes:
+            raise ValueError(f"Unknown class {self.target!r}; the classes are {self.classes}.")
+        if s.head is None:
+            self.data, self.status = {}, "No head yet: call session.train_head()."
+            return
+        data, problems = {}, []
+        with self._long_work(f"measuring influence on {self.target!r}\u2026"):
+            for method in METHODS:
+                try:
+                    frame = s.influence(self.target, method=method)
+                except EXPECTED as exc:  # e.g. too many prompts for exact Shapley: show the other view
+                    data[method], problems = [], problems + [f"{method}: {exc}"]
+                    continue
+                data[method] = [{"attribute": str(r.attribute), "value": str(r.value), "influence": float(r.influence),
+                                 "std_error": float(r.std_error)} for r in frame.itertuples()]
+        self.data = data
+        self.status = "; ".join(problems)
+
+    @t.observe("target")
+    def _retarget(self, _change) -> None:
+        if self._ready:
+            with self.hold_sync():
+                self.refresh("target")
+
+    def frame(self, method: str | None = None):
+        """The shown influence values as a DataFrame (``method`` defaults to the one shown)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.data.get(method or self.method, []))

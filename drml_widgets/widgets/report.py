@@ -1,0 +1,101 @@
+"""A standalone HTML report of a Dashboard: its last state, drawn without Jupyter or a network.
+
+The page holds the widget state in ipywidgets' embed format plus a small loader
+(``static/report.js``) that hands each view a model with the live interface. Hovers and
+thumbnails need a kernel and say so; everything else (plot, table, charts) is there.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import comm
+
+from ipywidgets.embed import dependency_state, embed_data
+
+from .assets import bundle
+from .dashboard import Dashboard
+
+
+def _script_json(value) -> str:
+    # "<" escaped so no "</script>" or "<!--" inside the data can end the script element.
+    return json.dumps(value, separators=(",", ":")).replace("<", "\\u003c")
+
+
+def report_html(widget, title: str = "drml-widgets report") -> str:
+    """The report page of a widget (a Dashboard, or any single view), as a string.
+
+    Example:
+        >>> from drml_widgets.session import Session
+        >>> page = report_html(Dashboard(Session.from_shapes_world(n=1200, ensemble=False)))
+        >>> page.startswith("<!DOCTYPE html>"), "drml-state" in page
+        (True, True)
+    """
+    # The widget and the widgets it refers to (not every widget alive in the kernel), with every
+    # trait, defaults too: the front-end models have no defaults of their own.
+    deps = dependency_state([widget], drop_defaults=False)
+    state = embed_data(views=[widget], drop_defaults=False, state=deps)["manager_state"]["state"]
+    data = {"root": widget.model_id, "state": state}
+    subtitle = repr(widget.session)
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)}</title>
+<style>
+  body {{ margin: 24px auto; max-width: 1280px; padding: 0 16px; font: 14px/1.5 system-ui, sans-serif; color: #1f2328; }}
+  header p {{ color: #656d76; margin-top: 0; }}
+</style>
+</head>
+<body>
+<header><h1>{html.escape(title)}</h1><p>{html.escape(subtitle)}. The last state of the dashboard; hovers and thumbnails need a running kernel.</p></header>
+<main id="drml-root"></main>
+<script type="application/json" id="drml-state">{_script_json(data)}</script>
+<script>{bundle("report")}</script>
+</body>
+</html>
+"""
+
+
+@contextmanager
+def _without_front_end():
+    """Widgets made here get a comm that talks to no one: a report needs their state only, and a
+    live front end would see models open and close at once (and log that it failed)."""
+    create = comm.create_comm
+    comm.create_comm = comm.DummyComm
+    try:
+        yield
+    finally:
+        comm.create_comm = create
+
+
+def write_report(session, path, title: str = "drml-widgets report", dashboard: Dashboard | None = None) -> Path:
+    """Write a standalone HTML page of a session's Dashboard (made here unless one is given).
+
+    Example:
+        >>> import tempfile, os
+        >>> from drml_widgets.session import Session
+        >>> s = Session.from_shapes_world(n=1200, ensemble=False)
+        >>> out = write_report(s, os.path.join(tempfile.mkdtemp(), "report.html"))
+        >>> out.name, out.stat().st_size > 1_000_000
+        ('report.html', True)
+    """
+    own = dashboard is None
+    if own:
+        with _without_front_end():
+            dashboard = Dashboard(session)
+    try:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # never a half-written report
+        tmp.write_text(report_html(dashboard, title), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        if own:
+            dashboard.close()
+    return path

@@ -1,0 +1,138 @@
+"""SliceTable: error slices with text and image scores; the ticked rows feed the RectifyPanel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import traitlets as t
+
+from ..diagnose.slices import ALL
+from .adapters import rows_in_slice, slice_records
+from .base import SessionWidget
+from .thumbnails import thumbnails
+
+THUMBS_PER_SLICE = 12
+PROMPTS_PER_SLICE = 6
+
+
+class SliceTable(SessionWidget):
+    """Slices with text-predicted probability, text accuracy, image accuracy and n.
+
+    ``by`` names the attribute types to slice by (e.g. ``["color", "shape"]``); empty means every
+    slice of every subset of types. Sorting and filtering happen in the browser; ticked rows are
+    ``selected`` (slice keys) and :attr:`selected_slices` (dicts ready for ``session.rectify``).
+    Clicking a row sets ``focus``: the kernel picks up to 12 of its images (row numbers in
+    ``focus_rows``; the browser then asks for their JPEG thumbnails) and sample prompts.
+
+    Example:
+        >>> from drml_widgets.session import Session
+        >>> s = Session.from_shapes_world(n=1200, ensemble=False)
+        >>> table = SliceTable(s, by=["color", "shape"])
+        >>> len(table.rows), table.columns
+        (12, ['color', 'shape'])
+        >>> table.select([{"color": "green", "shape": "triangle"}])
+        >>> table.selected_slices
+        [{'color': 'green', 'shape': 'triangle'}]
+    """
+
+    _bundle = "slice_table"
+    by = t.List(t.Unicode()).tag(sync=True)
+    columns = t.List(t.Unicode()).tag(sync=True)
+    rows = t.List(t.Dict()).tag(sync=True)
+    spearman = t.Float(None, allow_none=True).tag(sync=True)
+    pearson = t.Float(None, allow_none=True).tag(sync=True)
+    version = t.Int(0).tag(sync=True)
+    selected = t.List(t.Unicode()).tag(sync=True)
+    focus = t.Unicode("").tag(sync=True)
+    focus_rows = t.List(t.Int()).tag(sync=True)
+    focus_prompts = t.List(t.Unicode()).tag(sync=True)
+
+    def __init__(self, session, by=(), **kwargs):
+        super().__init__(session, by=list(by), **kwargs)
+        self._handlers["thumbs"] = self._thumbs
+
+    def refresh(self, event: str) -> None:
+        s = self.session
+        if s.head is None:
+            self.rows, self.status = [], "No head yet: call session.train_head()."
+            return
+        if self.by:
+            comparison = s.slices(by=self.by)
+            frame, self.columns = comparison.table, list(self.by)
+            self.spearman, self.pearson = _finite(comparison.spearman), _finite(comparison.pearson)
+        else:
+            frame, self.columns = s.slices(), list(s.attributes.types)
+            self.spearman = self.pearson = None
+        self.rows = slice_records(frame, self.columns)
+        keys = {r["key"] for r in self.rows}
+        self.selected = [k for k in self.selected if k in keys]
+        if self.focus not in keys:
+            self.focus = ""
+        self.version = s.version
+        self.status = ""
+
+    @t.observe("by")
+    def _reslice(self, _change) -> None:
+        if self._ready:
+            with self.hold_sync():
+                self.refresh("by")
+
+    @t.observe("focus")
+    def _focus(self, _change) -> None:
+        row = self._row(self.focus)
+        if row is None:
+            self.focus_rows, self.focus_prompts = [], []
+            return
+        s = self.session
+        values = row["values"]
+        images = np.flatnonzero(rows_in_slice(s.table, values))
+        rng = np.random.default_rng(0)
+        picked = np.sort(rng.choice(images, min(THUMBS_PER_SLICE, len(images)), replace=False)) if len(images) else images
+        prompts = s.prompts.loc[rows_in_slice(s.prompts, values), "prompt"]
+        step = max(1, len(prompts) // PROMPTS_PER_SLICE)
+        with self.hold_sync():
+            self.focus_rows = [int(r) for r in picked]
+            self.focus_prompts = [str(p) for p in prompts.iloc[::step][:PROMPTS_PER_SLICE]]
+
+    def _thumbs(self, content, _buffers):
+        rows, jpegs = thumbnails(self.session.images, content.get("rows"))
+        return {"rows": rows}, jpegs
+
+    def _row(self, key: str) -> dict | None:
+        return next((r for r in self.rows if r["key"] == key), None)
+
+    # -- Python side ---------------------------------------------------------------------------
+    @property
+    def selected_slices(self) -> list[dict]:
+        """The ticked slices as ``{type: value}`` dicts (types marginalised left out)."""
+        out = []
+        for key in self.selected:
+            row = self._row(key)
+            if row is not None:
+                out.append({k: v for k, v in row["values"].items() if v != ALL})
+        return out
+
+    def select(self, slices) -> None:
+        """Tick slices: dicts of attribute values, or rows of a slice DataFrame (e.g.
+        ``session.failing_slices(["color", "shape"])``)."""
+        if isinstance(slices, pd.DataFrame):
+            slices = slices.to_dict("records")
+        wanted = [{k: str(v) for k, v in dict(s).items() if k in self.columns and v != ALL} for s in slices]
+        keys = []
+        for w in wanted:
+            matches = [r["key"] for r in self.rows
+                       if all(r["values"].get(c) == w.get(c, ALL) for c in self.columns)]
+            if not matches:
+                raise KeyError(f"No row of the table is the slice {w}. The table slices by {self.columns or 'every subset'}.")
+            keys += matches
+        self.selected = list(dict.fromkeys(keys))
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """What the table shows, as a DataFrame."""
+        return pd.DataFrame([{**r["values"], **{k: v for k, v in r.items() if k not in ("values", "key")}} for r in self.rows])
+
+
+def _finite(value: float) -> float | None:
+    return None if value is None or not np.isfinite(value) else float(value)
+

@@ -1,0 +1,92 @@
+"""JPEG thumbnails of a session's images, addressed by row number only.
+
+The browser names a row; the kernel looks it up in its own images (an array, PIL images or
+paths the Python side supplied). Nothing the browser sends is ever used as a path.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+MAX_PER_REQUEST = 48
+
+
+class ThumbnailError(ValueError):
+    """A thumbnail request that cannot be served (no images, bad row numbers)."""
+
+
+def checked_rows(rows, n: int, limit: int = MAX_PER_REQUEST) -> list[int]:
+    """Row numbers from a front-end message, validated: integers in ``[0, n)``, at most ``limit``.
+
+    Example:
+        >>> checked_rows([3, 1], n=10)
+        [3, 1]
+        >>> checked_rows(["../etc/passwd"], n=10)
+        Traceback (most recent call last):
+        ...
+        drml_widgets.widgets.thumbnails.ThumbnailError: Row '../etc/passwd' is not a row number; ask for images by row (0 to 9).
+    """
+    if not isinstance(rows, (list, tuple)):
+        raise ThumbnailError(f"Expected a list of row numbers, got {type(rows).__name__}.")
+    if len(rows) > limit:
+        raise ThumbnailError(f"{len(rows)} rows asked for; at most {limit} per request.")
+    out = []
+    for row in rows:
+        if isinstance(row, bool) or not isinstance(row, int):
+            raise ThumbnailError(f"Row {row!r} is not a row number; ask for images by row (0 to {n - 1}).")
+        if not 0 <= row < n:
+            raise ThumbnailError(f"Row {row} is out of range: there are {n} images (0 to {n - 1}).")
+        out.append(row)
+    return out
+
+
+def to_pil(image) -> Image.Image:
+    """An RGB PIL image from a uint8 array, a PIL image or a path held by the kernel.
+
+    Example:
+        >>> to_pil(np.zeros((4, 4, 3), np.uint8)).size
+        (4, 4)
+    """
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    if isinstance(image, (str, Path)):
+        with Image.open(image) as im:
+            return im.convert("RGB")
+    array = np.asarray(image)
+    if array.dtype != np.uint8:
+        array = np.clip(array * (255 if array.max() <= 1 else 1), 0, 255).astype(np.uint8)
+    return Image.fromarray(array).convert("RGB")
+
+
+def jpeg(image, size: int = 96, quality: int = 85) -> bytes:
+    """JPEG bytes of one image, fitted into ``size`` x ``size`` pixels.
+
+    Example:
+        >>> jpeg(np.full((64, 64, 3), 200, np.uint8))[:2]
+        b'\\xff\\xd8'
+    """
+    im = to_pil(image)
+    im.thumbnail((size, size), Image.Resampling.LANCZOS if max(im.size) > size else Image.Resampling.NEAREST)
+    out = io.BytesIO()
+    im.save(out, format="JPEG", quality=quality)
+    return out.getvalue()
+
+
+def thumbnails(images: Sequence | None, rows, size: int = 96) -> tuple[list[int], list[bytes]]:
+    """Validated rows and their JPEG bytes.
+
+    Example:
+        >>> rows, jpegs = thumbnails(np.zeros((3, 8, 8, 3), np.uint8), [2, 0])
+        >>> rows, len(jpegs)
+        ([2, 0], 2)
+    """
+    if images is None:
+        raise ThumbnailError("This session has no images to show (session.images is None). "
+                             "Fix: pass images= (an array, PIL images or file paths) when creating the Session.")
+    rows = checked_rows(rows, len(images))
+    return rows, [jpeg(images[r], size) for r in rows]

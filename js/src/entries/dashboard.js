@@ -1,0 +1,11 @@
+// Bundle entry: the dashboard view with the package stylesheet.
+import css from "../styles.css";
+import { render as draw } from "../dashboard.js";
+import { injectStyle } from "../util.js";
+
+export default {
+  render(props) {
+    injectStyle(props.el.ownerDocument, css);
+    return draw(props);
+  },
+};

@@ -1,0 +1,153 @@
+// GapPlot: image and text embeddings in 2-D (SVD or UMAP), one WebGL trace per colour group.
+// Coordinates arrive as float32 bytes; hover asks the kernel for a prompt or thumbnail by row.
+import Plotly, { CONFIG, hasWebGL, themeLayout } from "./plotly_gl.js";
+import { categoryColors, coordinatesOf, groupPoints, selectedPoints, sourceRow } from "./gap_logic.js";
+import { PALETTE, fill, float32, fmt, h, jpegImage, onChanges, plotlyText, request, setTrait, statusLine, uint32, uint8 } from "./util.js";
+
+const SVG_LIMIT = 5000; // plotly's SVG scatter is only fluid for a few thousand points
+
+function selectBox(model, name, optionsName, labels = {}) {
+  const node = h("select", { onchange: () => setTrait(model, name, node.value) });
+  const update = () => {
+    fill(node, ...(model.get(optionsName) || []).map((o) => h("option", { value: o, textContent: labels[o] || o })));
+    node.value = model.get(name);
+  };
+  update();
+  onChanges(model, [name, optionsName], update);
+  return node;
+}
+
+function statsTable(model) {
+  const body = h("tbody");
+  const node = h("div", {},
+    h("div", { className: "drml-title" }, "Modality gap"),
+    h("table", { className: "drml-stats" },
+      h("thead", {}, h("tr", {}, h("th", {}, "statistic"), h("th", {}, "level"), h("th", {}, "mean \u00b1 std"))), body),
+    h("div", { className: "drml-note" }, "Test images against captions of their own attributes. The centre should sit near 0. Closing the gap makes the pair gaps stop pointing one way (direction towards 0) and the class means of the two modalities meet."));
+  const update = () => fill(body, ...(model.get("stats") || []).map((s) =>
+    h("tr", {}, h("td", {}, s.statistic), h("td", {}, s.level), h("td", { className: "num" }, `${fmt(s.mean)} \u00b1 ${fmt(s.std)}`))));
+  update();
+  onChanges(model, ["stats"], update);
+  return node;
+}
+
+export function render({ model, el }) {
+  el.classList.add("drml-widget", "drml-gap-plot");
+  const webgl = hasWebGL();
+  const plot = h("div", { className: "drml-plot" });
+  const tooltip = h("div", { className: "drml-tooltip" });
+  const note = h("div", { className: "drml-note" });
+  const selectionNote = h("span", { className: "drml-muted" });
+  const closeGap = h("input", { type: "checkbox", onchange: () => setTrait(model, "close_gap", closeGap.checked) });
+  fill(el,
+    h("div", { className: "drml-toolbar" },
+      h("span", { className: "drml-title" }, "Image and text embeddings"),
+      h("label", {}, "view", selectBox(model, "projection", "projections", { svd: "SVD (all points)", umap: "UMAP (subsample)" })),
+      h("label", {}, "colour by", selectBox(model, "color_by", "color_options")),
+      h("label", {}, closeGap, "close the gap"),
+      selectionNote),
+    statusLine(model),
+    h("div", { className: "drml-row" }, h("div", { className: "drml-grow" }, plot, note), h("div", { className: "drml-side" }, statsTable(model))),
+    tooltip);
+
+  let groups = [];
+  let index = new Uint32Array(0);
+  let categories = [];
+  const cache = new Map();
+  let hoverToken = 0;
+
+  function draw() {
+    closeGap.checked = !!model.get("close_gap");
+    const xy = float32(model.get("points"));
+    const modality = uint8(model.get("modality"));
+    const codes = uint8(model.get("codes"));
+    index = uint32(model.get("index"));
+    categories = model.get("categories") || [];
+    let all = groupPoints(codes, modality, categories.length);
+    const n = modality.length;
+    let shown = n;
+    if (!webgl && n > SVG_LIMIT) { // keep every group, thinned evenly, so the picture stays honest
+      const step = Math.ceil(n / SVG_LIMIT);
+      all = all.map((g) => ({ ...g, points: g.points.filter((_, j) => j % step === 0) }));
+      shown = all.reduce((s, g) => s + g.points.length, 0);
+    }
+    groups = all;
+    const colors = categoryColors(categories, PALETTE, (c) => CSS.supports("color", c));
+    const traces = groups.map((g) => {
+      const { x, y } = coordinatesOf(xy, g.points);
+      const color = colors[g.category];
+      const text = g.modality === "text";
+      return {
+        type: webgl ? "scattergl" : "scatter", mode: "markers", x, y, hoverinfo: "none",
+        name: plotlyText(categories[g.category]) + (text && model.get("color_by") !== "modality" ? " \u00b7 text" : ""),
+        legendgroup: String(g.category),
+        marker: { color, size: text ? 7 : 4, opacity: text ? 0.95 : 0.5, symbol: text ? "diamond" : "circle",
+          line: text ? { width: 0.6, color: "#222" } : { width: 0 } },
+      };
+    });
+    const theme = themeLayout(el);
+    const [ax, ay] = model.get("axis_labels") || ["", ""];
+    const layout = {
+      ...theme, height: 440, margin: { l: 50, r: 10, t: 10, b: 40 }, dragmode: "lasso", hovermode: "closest",
+      uirevision: `${model.get("projection")}-${model.get("close_gap")}`,
+      legend: { itemsizing: "constant", font: { size: 11 } },
+      xaxis: { ...theme.xaxis, title: { text: plotlyText(ax) } },
+      yaxis: { ...theme.yaxis, title: { text: plotlyText(ay) } },
+    };
+    const parts = [model.get("note")];
+    if (shown < n) parts.push(`WebGL is unavailable here: showing ${shown.toLocaleString()} of ${n.toLocaleString()} points in SVG.`);
+    note.textContent = parts.filter(Boolean).join(" ");
+    return Plotly.react(plot, traces, layout, CONFIG).then(() => {
+      el.dataset.drmlReady = "1";
+      el.dataset.points = String(shown);
+    });
+  }
+
+  function showTooltip(event, lines, image) {
+    const box = el.getBoundingClientRect();
+    fill(tooltip, ...lines.map((l, i) => h("div", { className: i ? "" : "drml-title" }, l)), image || null);
+    tooltip.style.display = "block";
+    const left = Math.min(event.clientX - box.left + 14, box.width - 270);
+    tooltip.style.left = `${Math.max(0, left)}px`;
+    tooltip.style.top = `${event.clientY - box.top + 14}px`;
+  }
+
+  async function hover(data) {
+    const p = data.points && data.points[0];
+    const g = p && groups[p.curveNumber];
+    if (!g) return;
+    const point = g.points[p.pointIndex ?? p.pointNumber];
+    const src = sourceRow(point, index, model.get("n_images"));
+    const label = `${categories[g.category]} \u00b7 ${src.modality} #${src.row}`;
+    const token = ++hoverToken;
+    const key = `${src.modality}:${src.row}`;
+    const event = data.event;
+    showTooltip(event, [label, "\u2026"]);
+    try {
+      if (!cache.has(key)) cache.set(key, request(model, { type: "hover", modality: src.modality, row: src.row }));
+      const [msg, buffers] = await cache.get(key);
+      if (token !== hoverToken) return;
+      const lines = [label, ...(msg.lines || [])];
+      showTooltip(event, lines, buffers.length ? jpegImage(buffers[0], `image ${src.row}`) : null);
+    } catch (err) {
+      cache.delete(key);
+      if (token === hoverToken) showTooltip(event, [label, err.message]);
+    }
+  }
+
+  const ready = draw().then(() => {
+    plot.on("plotly_hover", hover);
+    plot.on("plotly_unhover", () => { hoverToken++; tooltip.style.display = "none"; });
+    plot.on("plotly_selected", (ev) => {
+      const points = selectedPoints(ev && ev.points, groups);
+      selectionNote.textContent = points.length ? `${points.length.toLocaleString()} points selected` : "";
+      setTrait(model, "selected", new DataView(points.buffer));
+    });
+    plot.on("plotly_deselect", () => { selectionNote.textContent = ""; setTrait(model, "selected", new DataView(new ArrayBuffer(0))); });
+  });
+  // The plot's box is only known once the row is laid out (and changes with the notebook's width).
+  const resize = new ResizeObserver(() => ready.then(() => Plotly.Plots.resize(plot)));
+  resize.observe(plot);
+  const stop = onChanges(model, ["points", "codes", "categories", "modality", "index", "close_gap", "note", "axis_labels"], draw);
+  return () => { stop(); resize.disconnect(); ready.then(() => Plotly.purge(plot)); };
+}

@@ -1,0 +1,99 @@
+// RectifyPanel: train the head on the text of chosen slices (the kernel does the work in its
+// main thread and reports progress through the `progress` trait), then before/after per slice.
+import Plotly, { CONFIG, themeLayout } from "./plotly.js";
+import { fill, h, onChanges, plotlyText, setTrait, statusLine } from "./util.js";
+
+const MODES = {
+  replay: "replay: slice text + the original training images",
+  balanced: "balanced: slice text + text of every combination",
+  text: "text: slice text only (the paper)",
+};
+const METRICS = { image_acc: "image accuracy", text_prob: "text probability" };
+
+function sliceName(s) {
+  return Object.entries(s).map(([k, v]) => `${k}=${v}`).join(", ");
+}
+
+function numberInput(model, name, step) {
+  const node = h("input", { type: "number", step, min: 0, onchange: () => {
+    const v = Number(node.value);
+    if (Number.isFinite(v) && v > 0) setTrait(model, name, name === "epochs" ? Math.round(v) : v);
+    else node.value = model.get(name);
+  } });
+  const update = () => { node.value = model.get(name); };
+  update();
+  onChanges(model, [name], update);
+  return node;
+}
+
+export function render({ model, el }) {
+  el.classList.add("drml-widget", "drml-rectify-panel");
+  const chips = h("div");
+  const mode = h("select", { onchange: () => setTrait(model, "mode", mode.value) },
+    ...Object.entries(MODES).map(([k, label]) => h("option", { value: k, textContent: label })));
+  const metric = h("select", { onchange: drawResult }, ...Object.entries(METRICS).map(([k, l]) => h("option", { value: k, textContent: l })));
+  const run = h("button", { className: "drml-primary", textContent: "Rectify", onclick: () => model.send({ type: "rectify" }) });
+  const undo = h("button", { textContent: "Undo", onclick: () => model.send({ type: "undo" }) });
+  const redo = h("button", { textContent: "Redo", onclick: () => model.send({ type: "redo" }) });
+  const version = h("span", { className: "drml-version drml-muted" });
+  const error = h("div", { className: "drml-error" });
+  const plot = h("div", { style: { width: "100%" } });
+  const summary = h("div", { className: "drml-note" });
+  const history = h("ol", { className: "drml-prompts", start: 0 });
+  fill(el,
+    h("div", { className: "drml-toolbar" }, h("span", { className: "drml-title" }, "Rectify the head with text")),
+    h("div", { className: "drml-muted" }, "slices"), chips,
+    h("div", { className: "drml-toolbar" },
+      h("label", {}, "mode", mode),
+      h("label", {}, "epochs", numberInput(model, "epochs", 1)),
+      h("label", {}, "learning rate", numberInput(model, "lr", 0.0001))),
+    h("div", { className: "drml-toolbar" }, run, undo, redo, version),
+    statusLine(model), error,
+    h("div", { className: "drml-toolbar" }, h("span", { className: "drml-title" }, "Before and after"), h("label", {}, "score", metric)),
+    plot, summary,
+    h("details", {}, h("summary", { className: "drml-muted" }, "head versions"), history));
+
+  function drawControls() {
+    const slices = model.get("slices") || [];
+    fill(chips, slices.length
+      ? slices.map((s) => h("span", { className: "drml-chip" }, sliceName(s)))
+      : h("span", { className: "drml-muted" }, "none yet: tick rows in the slice table, or set panel.slices from Python"));
+    mode.value = model.get("mode");
+    const busy = !!model.get("busy");
+    run.disabled = busy || !slices.length;
+    undo.disabled = busy || !model.get("can_undo");
+    redo.disabled = busy || !model.get("can_redo");
+    version.textContent = `head version ${model.get("version")}`;
+    version.dataset.version = String(model.get("version"));
+    error.textContent = model.get("error") || "";
+    fill(history, ...(model.get("history") || []).map((v) => h("li", { style: v.current ? { fontWeight: "600" } : {} }, v.description + (v.current ? "  \u2190 current" : ""))));
+    el.dataset.drmlReady = "1";
+  }
+
+  function drawResult() {
+    const result = model.get("result") || {};
+    const rows = result.rows || [];
+    const key = metric.value;
+    if (!rows.length) {
+      summary.textContent = "Run a rectification to compare every slice before and after.";
+      Plotly.purge(plot);
+      return;
+    }
+    const theme = themeLayout(el);
+    const names = rows.map((r) => plotlyText((r.targeted ? "\u25cf " : "") + r.name));
+    const bar = (field, name, color) => ({ type: "bar", name, x: names, y: rows.map((r) => r[`${key}_${field}`]), marker: { color },
+      hovertemplate: `%{x}<br>${name}: %{y:.3f}<extra></extra>` });
+    Plotly.react(plot, [bar("before", "before", "#9aa4ae"), bar("after", `after (version ${result.version})`, "#0072B2")], {
+      ...theme, barmode: "group", height: 300, margin: { l: 50, r: 10, t: 10, b: 90 },
+      yaxis: { ...theme.yaxis, range: [0, 1.02], title: { text: METRICS[key] } },
+      xaxis: { ...theme.xaxis, tickangle: -35, automargin: true }, legend: { orientation: "h", y: 1.12 },
+    }, CONFIG);
+    summary.textContent = result.summary || "";
+  }
+
+  drawControls();
+  drawResult();
+  const stops = [onChanges(model, ["slices", "mode", "busy", "can_undo", "can_redo", "version", "error", "history"], drawControls),
+    onChanges(model, ["result"], drawResult)];
+  return () => { stops.forEach((s) => s()); Plotly.purge(plot); };
+}

@@ -1,0 +1,59 @@
+// Static report: draws a saved Dashboard without Jupyter. The page embeds the widget state (as
+// ipywidgets' embed format) and this loader gives each view a model with the same interface as
+// a live one; messages to the kernel get no answer, which the views report as such.
+
+function fromBase64(text) {
+  const bin = atob(text);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return new DataView(out.buffer);
+}
+
+function withBuffers(entry) {
+  const state = entry.state;
+  for (const b of entry.buffers || []) {
+    let node = state;
+    for (const key of b.path.slice(0, -1)) node = node[key];
+    node[b.path[b.path.length - 1]] = fromBase64(b.data);
+  }
+  return state;
+}
+
+class StaticModel {
+  constructor(id, state, manager) {
+    this.model_id = id;
+    this.state = state;
+    this.widget_manager = manager;
+    this.listeners = new Map();
+  }
+  get(name) { return this.state[name]; }
+  set(name, value) {
+    this.state[name] = value;
+    for (const cb of this.listeners.get(`change:${name}`) || []) cb(this, value);
+  }
+  save_changes() {}
+  send() {}
+  on(event, cb) {
+    if (!this.listeners.has(event)) this.listeners.set(event, new Set());
+    this.listeners.get(event).add(cb);
+  }
+  off(event, cb) { this.listeners.get(event)?.delete(cb); }
+}
+
+async function main() {
+  const data = JSON.parse(document.getElementById("drml-state").textContent);
+  const models = new Map();
+  const manager = { get_model: async (id) => models.get(id) };
+  for (const [id, entry] of Object.entries(data.state)) models.set(id, new StaticModel(id, withBuffers(entry), manager));
+  const root = models.get(data.root);
+  const url = URL.createObjectURL(new Blob([root.get("_esm")], { type: "text/javascript" }));
+  const widget = (await import(url)).default;
+  await widget.render({ model: root, el: document.getElementById("drml-root") });
+  document.body.dataset.drmlReport = "ready";
+}
+
+main().catch((err) => {
+  document.body.dataset.drmlReport = "error";
+  const box = document.getElementById("drml-root");
+  box.textContent = `The report could not be drawn: ${err && err.message}`;
+});

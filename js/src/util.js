@@ -1,0 +1,154 @@
+// Shared helpers for every view. DOM is built with textContent only: user strings (attribute
+// names, values, prompts, labels) never pass through innerHTML.
+
+/** Make an element: h("div", {className: "x", onclick: f}, "text", child). Strings become text nodes. */
+export function h(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props || {})) {
+    if (value === undefined || value === null) continue;
+    if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key === "style" && typeof value === "object") Object.assign(node.style, value);
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key === "attrs") for (const [a, v] of Object.entries(value)) node.setAttribute(a, String(v));
+    else node[key] = value;
+  }
+  append(node, children);
+  return node;
+}
+
+function append(node, children) {
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+/** Replace a node's children. */
+export function fill(node, ...children) {
+  node.replaceChildren();
+  append(node, children);
+  return node;
+}
+
+const ENTITIES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+
+/** Escape a user string for plotly, which reads a few HTML tags in legend, axis and tick text. */
+export function plotlyText(value) {
+  return String(value).replace(/[&<>"']/g, (c) => ENTITIES[c]);
+}
+
+/** Bytes of a binary trait, whatever the manager hands over (DataView, ArrayBuffer, typed array, base64). */
+export function bytes(value) {
+  if (value === null || value === undefined) return new Uint8Array(0);
+  if (value instanceof Uint8Array) return value;
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  if (typeof value === "string") return Uint8Array.from(atob(value), (c) => c.charCodeAt(0));
+  throw new TypeError(`not binary data: ${typeof value}`);
+}
+
+function typed(value, Type) {
+  let b = bytes(value);
+  if (b.byteLength % Type.BYTES_PER_ELEMENT) throw new RangeError(`${b.byteLength} bytes is not a whole number of ${Type.name} items`);
+  if (b.byteOffset % Type.BYTES_PER_ELEMENT) b = b.slice(); // typed views need aligned offsets
+  return new Type(b.buffer, b.byteOffset, b.byteLength / Type.BYTES_PER_ELEMENT);
+}
+
+export const float32 = (value) => typed(value, Float32Array);
+export const uint32 = (value) => typed(value, Uint32Array);
+export const uint8 = (value) => bytes(value);
+
+/** Red (0) through amber (0.5) to green (1) for a score in [0, 1]; null for missing values. */
+export function scoreColor(value) {
+  if (value === null || value === undefined || Number.isNaN(value)) return null;
+  const v = Math.min(1, Math.max(0, value));
+  const hue = Math.round(120 * v); // 0 red, 60 amber, 120 green
+  return `hsla(${hue}, 70%, 50%, 0.28)`;
+}
+
+/** A number as text with fixed digits; an em dash for missing values. */
+export function fmt(value, digits = 3) {
+  if (value === null || value === undefined || Number.isNaN(value)) return "\u2014";
+  return Number(value).toFixed(digits);
+}
+
+/** Ten colours that stay apart for colour-blind readers (Okabe-Ito, then Tableau). */
+export const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
+  "#000000", "#8c564b", "#7f7f7f", "#bcbd22", "#17becf", "#9467bd", "#e377c2", "#2ca02c",
+  "#d62728", "#1f77b4", "#ff7f0e", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94"];
+
+let styled = new WeakSet();
+/** Add the package's stylesheet to a document once. */
+export function injectStyle(doc, css) {
+  if (styled.has(doc)) return;
+  styled.add(doc);
+  doc.head.appendChild(h("style", { textContent: css, dataset: { drmlWidgets: "1" } }));
+}
+
+let nextRequest = 1;
+/**
+ * Ask the kernel something through a custom message; resolves with [content, buffers] or rejects
+ * after `timeout` ms (no running kernel, e.g. a saved notebook or an HTML report).
+ */
+export function request(model, content, timeout = 8000) {
+  const id = nextRequest++;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      model.off("msg:custom", handler);
+      reject(new Error("no reply from the kernel (is it running?)"));
+    }, timeout);
+    function handler(msg, buffers) {
+      if (!msg || msg.request !== id) return;
+      clearTimeout(timer);
+      model.off("msg:custom", handler);
+      if (msg.error) reject(new Error(msg.error));
+      else resolve([msg, buffers || []]);
+    }
+    model.on("msg:custom", handler);
+    model.send({ ...content, request: id });
+  });
+}
+
+/** An <img> for JPEG bytes; the object URL is freed once the image has loaded. */
+export function jpegImage(buffer, alt) {
+  const url = URL.createObjectURL(new Blob([bytes(buffer)], { type: "image/jpeg" }));
+  const img = h("img", { alt: alt || "", src: url });
+  img.addEventListener("load", () => URL.revokeObjectURL(url), { once: true });
+  return img;
+}
+
+/** Run `fn` on every change of the named traits, once per animation frame at most. */
+export function onChanges(model, names, fn) {
+  let queued = false;
+  const run = () => { queued = false; fn(); };
+  const schedule = () => {
+    if (queued) return;
+    queued = true;
+    (typeof requestAnimationFrame === "function" ? requestAnimationFrame : setTimeout)(run);
+  };
+  for (const name of names) model.on(`change:${name}`, schedule);
+  return () => { for (const name of names) model.off(`change:${name}`, schedule); };
+}
+
+/** Set a trait from the front end and send it to the kernel. */
+export function setTrait(model, name, value) {
+  model.set(name, value);
+  model.save_changes();
+}
+
+/** A labelled progress bar / status line shared by views with long kernel work. */
+export function statusLine(model) {
+  const bar = h("progress", { max: 1, value: 0, className: "drml-progress" });
+  const text = h("span", { className: "drml-status" });
+  const node = h("div", { className: "drml-statusline" }, bar, text);
+  const update = () => {
+    const busy = !!model.get("busy");
+    bar.style.visibility = busy ? "visible" : "hidden";
+    const p = model.get("progress");
+    if (typeof p === "number" && p >= 0) bar.value = p; else bar.removeAttribute("value");
+    text.textContent = model.get("status") || "";
+  };
+  update();
+  onChanges(model, ["busy", "progress", "status"], update);
+  return node;
+}

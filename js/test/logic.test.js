@@ -1,0 +1,104 @@
+import { describe, expect, it } from "vitest";
+import { categoryColors, coordinatesOf, groupPoints, selectedPoints, sourceRow } from "../src/gap_logic.js";
+import { filterRows, parseFilter, sortRows } from "../src/table_logic.js";
+import { bytes, float32, fmt, plotlyText, scoreColor, uint32 } from "../src/util.js";
+
+describe("gap plot colours", () => {
+  const css = new Set(["red", "green", "blue"]);
+  const isColor = (c) => css.has(c.toLowerCase());
+
+  it("draws colour values in their own colours", () => {
+    expect(categoryColors(["red", "Green", "blue"], ["#111", "#222"], isColor)).toEqual(["red", "green", "blue"]);
+  });
+
+  it("uses the palette when any category is not a colour", () => {
+    expect(categoryColors(["red", "other", "blue"], ["#111", "#222"], isColor)).toEqual(["#111", "#222", "#111"]);
+    expect(categoryColors(["light blue", "red"], ["#111", "#222"], () => true)).toEqual(["#111", "#222"]);
+  });
+});
+
+describe("gap plot grouping", () => {
+  const codes = Uint8Array.from([1, 0, 1, 0, 1]);
+  const modality = Uint8Array.from([0, 0, 0, 1, 1]);
+
+  it("groups points by category then modality, images first", () => {
+    const groups = groupPoints(codes, modality, 2);
+    expect(groups.map((g) => [g.category, g.modality, [...g.points]])).toEqual([
+      [0, "image", [1]], [0, "text", [3]], [1, "image", [0, 2]], [1, "text", [4]],
+    ]);
+  });
+
+  it("refuses codes without a category", () => {
+    expect(() => groupPoints(Uint8Array.from([2]), Uint8Array.from([0]), 2)).toThrow(/no category/);
+  });
+
+  it("maps a plotly selection back to point numbers, sorted and unique", () => {
+    const groups = groupPoints(codes, modality, 2);
+    const selection = [{ curveNumber: 2, pointIndex: 1 }, { curveNumber: 0, pointNumber: 0 }, { curveNumber: 2, pointIndex: 1 }, { curveNumber: 9, pointIndex: 0 }];
+    expect([...selectedPoints(selection, groups)]).toEqual([1, 2]);
+  });
+
+  it("reads x and y from interleaved coordinates", () => {
+    const xy = Float32Array.from([0, 1, 2, 3, 4, 5]);
+    const { x, y } = coordinatesOf(xy, Uint32Array.from([2, 0]));
+    expect([...x]).toEqual([4, 0]);
+    expect([...y]).toEqual([5, 1]);
+  });
+
+  it("names the source row of a point, through the subsample index", () => {
+    expect(sourceRow(3, new Uint32Array(0), 3)).toEqual({ modality: "text", row: 0 });
+    expect(sourceRow(1, Uint32Array.from([5, 20]), 10)).toEqual({ modality: "text", row: 10 });
+    expect(sourceRow(0, Uint32Array.from([5, 20]), 10)).toEqual({ modality: "image", row: 5 });
+  });
+});
+
+describe("slice table filter and sort", () => {
+  const rows = [
+    { values: { color: "green", shape: "triangle" }, text_prob: 0.2, n_images: 30 },
+    { values: { color: "orange", shape: "triangle" }, text_prob: 0.9, n_images: 5 },
+    { values: { color: "green", shape: "square" }, text_prob: null, n_images: 12 },
+  ];
+
+  it("matches every word against attribute values", () => {
+    expect(filterRows(rows, parseFilter("green tri")).length).toBe(1);
+    expect(filterRows(rows, parseFilter("GREEN")).length).toBe(2);
+  });
+
+  it("applies numeric conditions, with short aliases; missing numbers never match", () => {
+    expect(filterRows(rows, parseFilter("text_prob<0.5")).map((r) => r.values.color)).toEqual(["green"]);
+    expect(filterRows(rows, parseFilter("n>=12")).length).toBe(2);
+  });
+
+  it("reports conditions it cannot read", () => {
+    expect(parseFilter("text_prob<<1").errors).toHaveLength(1);
+  });
+
+  it("sorts numbers both ways with missing values last, and attribute values as text", () => {
+    expect(sortRows(rows, "text_prob").map((r) => r.text_prob)).toEqual([0.2, 0.9, null]);
+    expect(sortRows(rows, "text_prob", true).map((r) => r.text_prob)).toEqual([0.9, 0.2, null]);
+    expect(sortRows(rows, "color").map((r) => r.values.color)).toEqual(["green", "green", "orange"]);
+  });
+});
+
+describe("helpers", () => {
+  it("escapes text before plotly reads its tags", () => {
+    expect(plotlyText("<img src=x onerror=alert(1)>")).toBe("&lt;img src=x onerror=alert(1)&gt;");
+    expect(plotlyText(`a & "b"`)).toBe("a &amp; &quot;b&quot;");
+  });
+
+  it("reads float32 from unaligned bytes and base64", () => {
+    const raw = new Uint8Array(9);
+    raw.set(new Uint8Array(Float32Array.from([1.5, -2]).buffer), 1);
+    expect([...float32(new DataView(raw.buffer, 1, 8))]).toEqual([1.5, -2]);
+    expect([...uint32(Buffer.from(Uint32Array.from([7]).buffer).toString("base64"))]).toEqual([7]);
+    expect(bytes(null).length).toBe(0);
+    expect(() => float32(new Uint8Array(3))).toThrow(/whole number/);
+  });
+
+  it("colours scores from red to green and leaves missing values plain", () => {
+    expect(scoreColor(0)).toContain("hsla(0,");
+    expect(scoreColor(1)).toContain("hsla(120,");
+    expect(scoreColor(null)).toBeNull();
+    expect(fmt(NaN)).toBe("\u2014");
+  });
+});

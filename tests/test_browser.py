@@ -1,0 +1,185 @@
+"""End to end in a real browser: JupyterLab on a free localhost port, Debian's Chromium driven by
+playwright. Runs the quickstart, clicks Rectify and Undo, and checks what the kernel and the page
+see; renders a report whose attribute names are HTML and checks that no script ran.
+
+Screenshots go to artifacts/ (git-ignored)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from drml_widgets.widgets import Dashboard, write_report
+from widget_support import CHROMIUM_ARGS, XSS_TYPE, XSS_VALUE, chromium_path, free_port, xss_session
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "artifacts"
+LAB_SETTINGS = {
+    # Keep every cell in the DOM (no virtual scrolling) so the widgets can be found and clicked.
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
+}
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {**browser_type_launch_args, "executable_path": chromium_path(), "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="module")
+def jupyterlab(tmp_path_factory):
+    """JupyterLab serving a copy of the notebooks; token off, localhost only."""
+    root = tmp_path_factory.mktemp("lab")
+    shutil.copy(ROOT / "notebooks" / "01_quickstart.ipynb", root)
+    for rel, value in LAB_SETTINGS.items():
+        path = root / ".lab-settings" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(value))
+    port = free_port()
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(root / ".runtime"), "JUPYTER_CONFIG_DIR": str(root / ".config")}
+    log = open(root / "jupyterlab.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--ip=127.0.0.1", f"--port={port}", "--no-browser", "--allow-root",
+         "--ServerApp.token=", "--ServerApp.password=", "--ServerApp.open_browser=False",
+         f"--ServerApp.root_dir={root}", f"--LabApp.user_settings_dir={root / '.lab-settings'}",
+         f"--LabApp.workspaces_dir={root / '.workspaces'}"],
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/api/status", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                pytest.fail(f"JupyterLab did not start; see {root / 'jupyterlab.log'}:\n{(root / 'jupyterlab.log').read_text()[-3000:]}")
+            time.sleep(0.5)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def column(page, name):
+    """The slice table's column, as {slice key: text shown}."""
+    return page.evaluate(f"""() => Object.fromEntries([...document.querySelectorAll(
+        '.drml-slice-table tbody tr')].map(tr => [tr.dataset.key, tr.querySelector('td[data-col="{name}"]').textContent]))""")
+
+
+def kernel_says(page, code, expected, timeout=60_000):
+    """Add a cell at the end of the notebook, run it, and wait for `expected` in its output."""
+    page.locator(".jp-Notebook .jp-Cell").last.click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("b")
+    page.keyboard.press("Enter")
+    page.keyboard.type(code)
+    page.keyboard.press("Shift+Enter")
+    page.locator(".jp-Notebook .jp-Cell").filter(has_text=code).locator(".jp-OutputArea-output").filter(
+        has_text=expected).wait_for(timeout=timeout)
+
+
+def run_all_cells(page):
+    """Run > Run All Cells, again if the kernel was not ready to take it the first time (JupyterLab
+    can replace the kernel it started while the page loads; cells sent to the first one never run)."""
+    first_prompt = page.locator(".jp-Notebook .jp-CodeCell .jp-InputPrompt").first
+    for _ in range(3):
+        page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(timeout=120_000)
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        try:
+            page.wait_for_function("p => /\\[1\\]/.test(p.textContent)", arg=first_prompt.element_handle(), timeout=60_000)
+            return
+        except Exception:
+            page.keyboard.press("Escape")
+    pytest.fail("JupyterLab did not start running the notebook")
+
+
+@pytest.fixture
+def lab_page(page):
+    """The page, with a screenshot in artifacts/ when the test fails."""
+    yield page
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "jupyterlab_last.png")
+
+
+@pytest.mark.slow
+def test_quickstart_in_jupyterlab(jupyterlab, lab_page):
+    page = lab_page
+    ARTIFACTS.mkdir(exist_ok=True)
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(f"{jupyterlab}/lab/tree/01_quickstart.ipynb")
+    page.locator(".jp-NotebookPanel .jp-Notebook").wait_for(timeout=120_000)
+    run_all_cells(page)
+
+    page.get_by_text("wrote drml-quickstart-report.html").wait_for(timeout=420_000)
+    for view in ("gap-plot", "prompt-builder", "slice-table", "influence-chart", "rectify-panel"):
+        page.locator(f".drml-{view}[data-drml-ready]").wait_for(timeout=60_000)
+    assert int(page.locator(".drml-gap-plot").get_attribute("data-points")) > 3000
+    assert page.locator(".drml-gap-plot canvas").count() > 0  # WebGL point cloud
+    page.locator(".drml-gap-plot").screenshot(path=ARTIFACTS / "gap_plot.png")
+    page.locator(".drml-influence-chart").screenshot(path=ARTIFACTS / "influence_chart.png")
+    page.locator(".drml-prompt-builder").screenshot(path=ARTIFACTS / "prompt_builder.png")
+
+    panel = page.locator(".drml-rectify-panel")
+    assert panel.locator(".drml-version").get_attribute("data-version") == "0"  # the notebook undid its own run
+    before = {name: column(page, name) for name in ("text_prob", "image_acc")}
+    table = page.locator(".drml-slice-table")
+    table.locator("tbody tr").first.click()  # thumbnails of the worst slice, fetched by row number
+    table.locator(".drml-thumbs img").first.wait_for(timeout=30_000)
+
+    panel.get_by_role("button", name="Rectify").click()
+    panel.locator(".drml-version[data-version='1']").wait_for(timeout=180_000)
+    page.wait_for_function("() => !document.querySelector('.drml-rectify-panel button.drml-primary').disabled")
+    after = {name: column(page, name) for name in ("text_prob", "image_acc")}
+    assert after["text_prob"].keys() == before["text_prob"].keys()
+    assert after["text_prob"] != before["text_prob"] and after["image_acc"] != before["image_acc"]
+    panel.screenshot(path=ARTIFACTS / "rectify_panel.png")
+    table.screenshot(path=ARTIFACTS / "slice_table.png")
+    kernel_says(page, "print('HEAD_VERSION', session.version)", "HEAD_VERSION 1")
+
+    panel.get_by_role("button", name="Undo").click()
+    panel.locator(".drml-version[data-version='0']").wait_for(timeout=60_000)
+    page.wait_for_function(f"""() => [...document.querySelectorAll('.drml-slice-table td[data-col="image_acc"]')]
+        .map(td => td.textContent).join() !== {json.dumps(",".join(after["image_acc"].values()))}""")
+    assert {name: column(page, name) for name in ("text_prob", "image_acc")} == before
+    kernel_says(page, "print('HEAD_VERSION_AFTER_UNDO', session.version)", "HEAD_VERSION_AFTER_UNDO 0")
+    page.screenshot(path=ARTIFACTS / "jupyterlab.png")
+    assert not errors, errors
+
+
+def test_report_shows_html_as_text_and_runs_no_script(page, tmp_path):
+    session = xss_session()
+    dash = Dashboard(session, by=[XSS_TYPE, "shape"])
+    dash.gap.color_by = XSS_TYPE
+    path = write_report(session, tmp_path / "xss.html", dashboard=dash)
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.set_viewport_size({"width": 1300, "height": 900})
+    page.goto(path.as_uri())
+    page.wait_for_function("document.body.dataset.drmlReport === 'ready'", timeout=60_000)
+    page.locator(".drml-gap-plot[data-drml-ready]").wait_for()
+    page.wait_for_timeout(500)  # any injected onerror handler would have fired by now
+    assert dialogs == [] and page.evaluate("window.__xss") is None
+    headers = page.locator(".drml-slice-table thead th").all_text_contents()
+    assert XSS_TYPE in headers
+    assert XSS_VALUE in page.locator(".drml-slice-table tbody").text_content()
+    assert XSS_TYPE in page.locator(".drml-prompt-builder").text_content()
+    assert XSS_VALUE in page.locator(".drml-gap-plot .legend").text_content()  # plotly shows it as text
+    assert page.locator(".drml-widget img[src='x'], .drml-widget img[src='y']").count() == 0
+    rows = page.locator(".drml-slice-table tbody tr").count()
+    assert rows == len(dash.slices.rows)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "report_xss.png", full_page=True)
+    dash.close()

@@ -1,0 +1,58 @@
+"""Notebooks 01 and 02 run top to bottom in a fresh kernel, offline, and show their widgets; 03
+stops with a plain message when the weights it needs cannot be fetched."""
+
+import shutil
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def execute(name: str, tmp_path: Path):
+    shutil.copy(NOTEBOOKS / name, tmp_path / name)
+    book = nbformat.read(tmp_path / name, as_version=4)
+    start = time.perf_counter()
+    NotebookClient(book, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    return book, time.perf_counter() - start
+
+
+def widget_outputs(book) -> list[str]:
+    """Our widgets shown in the outputs, by class (progress bars from tqdm are widgets too)."""
+    state = book.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    ids = [out["data"][WIDGET_MIME]["model_id"] for c in book.cells if c.cell_type == "code"
+           for out in c.outputs if WIDGET_MIME in out.get("data", {})]
+    names = [state[i]["state"].get("_anywidget_id", "") for i in ids if i in state]
+    return [n.rsplit(".", 1)[1] for n in names if n.startswith("drml_widgets.")]
+
+
+@pytest.mark.slow
+def test_quickstart_runs_the_whole_loop(tmp_path):
+    committed = nbformat.read(NOTEBOOKS / "01_quickstart.ipynb", as_version=4)
+    assert not any(c.get("outputs") for c in committed.cells if c.cell_type == "code"), "commit notebooks without outputs"
+    book, seconds = execute("01_quickstart.ipynb", tmp_path)
+    assert widget_outputs(book) == ["GapPlot", "PromptBuilder", "SliceTable", "InfluenceChart", "RectifyPanel"]
+    text = "".join(out.get("text", "") for c in book.cells if c.cell_type == "code" for out in c.outputs)
+    assert "RectifyResult(mode='replay', version=1" in text
+    assert (tmp_path / "drml-quickstart-report.html").stat().st_size > 1_000_000
+    print(f"01_quickstart ran in {seconds:.0f} s")
+
+
+@pytest.mark.slow
+def test_teaching_lab_self_checks_pass(tmp_path):
+    book, _ = execute("02_teaching_lab.ipynb", tmp_path)
+    text = "".join(out.get("text", "") for c in book.cells if c.cell_type == "code" for out in c.outputs)
+    assert text.count("correct") == 4 and widget_outputs(book) == ["Dashboard"]
+
+
+def test_your_data_says_plainly_and_stops_when_weights_cannot_be_fetched(tmp_path):
+    # The kernel inherits HF_HUB_OFFLINE=1 and an empty HF_HOME from conftest: no weights reachable.
+    with pytest.raises(CellExecutionError) as stopped:
+        execute("03_your_data.ipynb", tmp_path)
+    assert stopped.value.ename == "StopNotebook"
+    assert "weights cannot be loaded" in stopped.value.evalue and "local checkpoint" in stopped.value.evalue

@@ -1,0 +1,94 @@
+"""Helpers shared by the widget tests: a comm that records messages, a session whose attribute
+names and values are HTML, and how to launch Debian's Chromium."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+
+XSS_TYPE = "<img src=x onerror=alert(1)>"
+XSS_VALUE = "<img src=y onerror=window.__xss=1>"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run",
+                 # WebGL in software, so the point cloud draws with WebGL as it would on a desktop.
+                 "--enable-unsafe-swiftshader", "--use-angle=swiftshader"]
+
+
+class RecordingComm:
+    """Stands in for a kernel comm and keeps every message a widget sends, with its buffers."""
+
+    def __init__(self, **kwargs):
+        self.comm_id = kwargs.get("comm_id") or f"rec-{id(self)}"
+        self.kernel = "recording"  # widgets only send when their comm has a kernel
+        self.messages: list[tuple[dict, list]] = [("open", kwargs.get("data"), kwargs.get("buffers") or [])]
+
+    def send(self, data=None, metadata=None, buffers=None):
+        self.messages.append(("send", data, list(buffers or [])))
+
+    def on_msg(self, callback):
+        self.handler = callback
+
+    def close(self, *args, **kwargs):
+        pass
+
+    def sizes(self, without=("_esm",)) -> list[tuple[int, int]]:
+        """(JSON bytes, binary bytes) of every message; the module code (``_esm``, sent once per
+        widget and the same for every plot) is left out unless ``without=()``."""
+        def data(d):
+            if d and isinstance(d.get("state"), dict):
+                d = {**d, "state": {k: v for k, v in d["state"].items() if k not in without}}
+            return d
+        return [(len(json.dumps(data(d), default=str)), sum(len(memoryview(b).cast("B")) for b in bufs))
+                for _, d, bufs in self.messages]
+
+    def custom(self) -> list[tuple[dict, list]]:
+        """Custom messages (replies to the front end), with their buffers."""
+        return [(d["content"], bufs) for _, d, bufs in self.messages if d and d.get("method") == "custom"]
+
+    def updates(self, name: str) -> list:
+        """Every value a trait took in state updates, in order."""
+        return [d["state"][name] for kind, d, _ in self.messages
+                if kind == "send" and d and d.get("method") == "update" and name in d.get("state", {})]
+
+
+def recording(monkeypatch):
+    """Make new widgets talk to RecordingComms; returns a function giving a widget's comm."""
+    import comm
+
+    monkeypatch.setattr(comm, "create_comm", lambda **kwargs: RecordingComm(**kwargs))
+    return lambda widget: widget.comm
+
+
+def xss_session(n: int = 1200):
+    """A shapes session whose size attribute is named, and one of its values written, as HTML."""
+    from drml_widgets import ClipEncoder, load_shapes_world
+    from drml_widgets.prompts.generate import AttributeSet, PromptSpec
+    from drml_widgets.session import Session
+
+    world = load_shapes_world(n=n, seed=0)
+    table = world.table.rename(columns={"size": XSS_TYPE})
+    table[XSS_TYPE] = table[XSS_TYPE].replace({"large": XSS_VALUE})
+    sizes = [XSS_VALUE if v == "large" else v for v in ("small", "medium", "large")]
+    attrs = AttributeSet({XSS_TYPE: sizes, "color": sorted(table["color"].unique()), "shape": ["triangle", "square"]})
+    spec = PromptSpec(["{" + XSS_TYPE + "} {color} {shape}."])
+    encoder = ClipEncoder("shapes")
+    session = Session(encoder, encoder.encode_images(world.images), table, world.classes, attrs, spec, "shape",
+                      images=world.images)
+    session.train_head()
+    return session
+
+
+def free_port() -> int:
+    """A localhost port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium")
+    if not path:
+        raise RuntimeError("Chromium is not installed. Fix: apt-get install -y chromium (never `playwright install`).")
+    return path
+
