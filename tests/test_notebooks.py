@@ -56,3 +56,18 @@ def test_your_data_says_plainly_and_stops_when_weights_cannot_be_fetched(tmp_pat
         execute("03_your_data.ipynb", tmp_path)
     assert stopped.value.ename == "StopNotebook"
     assert "weights cannot be loaded" in stopped.value.evalue and "local checkpoint" in stopped.value.evalue
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, expected", [
+    ("04_prime.ipynb", ["square: orange", "triangle: green"]),
+    ("05_lbee.ipynb", ["hard cluster", "FPDiff"]),
+])
+def test_method_notebooks_run_and_show_what_they_found(tmp_path, name, expected):
+    book, _ = execute(name, tmp_path)
+    shown = "".join(str(out.get("data", {}).get("text/plain", "")) + out.get("text", "")
+                    for c in book.cells if c.cell_type == "code" for out in c.outputs)
+    state = book.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    shown += "".join(m["state"].get("value", "") for m in state.values() if m["model_name"] == "HTMLModel")
+    missing = [e for e in expected if e not in shown]
+    assert not missing, f"{name} did not show {missing}"

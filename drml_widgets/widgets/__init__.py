@@ -15,5 +15,6 @@ from .prompt_builder import PromptBuilder
 from .rectify_panel import RectifyPanel
 from .report import write_report
 from .slice_table import SliceTable
+from .thumbnails import thumbnail_strip
 
-__all__ = ["Dashboard", "GapPlot", "InfluenceChart", "PromptBuilder", "RectifyPanel", "SliceTable", "write_report"]
+__all__ = ["Dashboard", "GapPlot", "InfluenceChart", "PromptBuilder", "RectifyPanel", "SliceTable", "thumbnail_strip", "write_report"]

@@ -90,3 +90,24 @@ def thumbnails(images: Sequence | None, rows, size: int = 96) -> tuple[list[int]
                              "Fix: pass images= (an array, PIL images or file paths) when creating the Session.")
     rows = checked_rows(rows, len(images))
     return rows, [jpeg(images[r], size) for r in rows]
+
+
+def thumbnail_strip(images, rows, title: str = "", size: int = 64, limit: int = MAX_PER_REQUEST):
+    """A row of thumbnails of ``images[rows]`` (the first ``limit``) under a title, as ipywidgets:
+    a quick look at the images of a failure mode, a cluster or a slice.
+
+    Example:
+        >>> strip = thumbnail_strip(np.zeros((5, 8, 8, 3), np.uint8), [0, 3], "two of five images")
+        >>> len(strip.children[1].children), strip.children[0].value
+        (2, '<b>two of five images</b> (2 images)')
+    """
+    import html
+
+    import ipywidgets as w
+
+    rows = [int(r) for r in rows]
+    _, jpegs = thumbnails(images, rows[:limit], size)
+    more = f", the first {limit} shown" if len(rows) > limit else ""
+    head = w.HTML(f"<b>{html.escape(title)}</b> ({len(rows)} images{more})")
+    pictures = [w.Image(value=j, format="jpeg", width=size, height=size) for j in jpegs]
+    return w.VBox([head, w.HBox(pictures, layout=w.Layout(flex_flow="row wrap"))])
