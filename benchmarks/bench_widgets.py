@@ -1,5 +1,6 @@
 """Widget benchmarks: bytes on the wire per point for a 50,000-point GapPlot, against the same data
-as JSON, and time to first render in headless Chromium.
+as JSON; time to first render and frame times while hovering in headless Chromium, 50,000
+points beside 5,000.
 
     .venv/bin/python benchmarks/bench_widgets.py [--points 50000] [--repeats 3]
 
@@ -75,27 +76,41 @@ def wire_bytes(session) -> dict:
             "module_bytes": code}
 
 
-def first_render(widget, repeats: int) -> list[float]:
+FRAME_PROBE = """() => { window.__frames = []; let last = performance.now();
+  const tick = (t) => { window.__frames.push(t - last); last = t; if (!window.__stop) requestAnimationFrame(tick); };
+  requestAnimationFrame(tick); }"""
+
+
+def render_and_hover(widget, repeats: int) -> dict:
+    """Time to first render (page load to drawn plot) and frame intervals while the mouse sweeps
+    over the plot (every move asks plotly for the nearest point and redraws the hover)."""
     from playwright.sync_api import sync_playwright
 
     from drml_widgets.widgets.report import report_html
 
     page_file = Path(tempfile.mkdtemp()) / "gap.html"
     page_file.write_text(report_html(widget, "GapPlot benchmark"))
-    times = []
+    loads, frames = [], []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
         for _ in range(repeats):
             page = browser.new_page(viewport={"width": 1200, "height": 800})
             page.goto(page_file.as_uri())
             page.wait_for_selector(".drml-gap-plot[data-drml-ready]", timeout=120_000)
-            times.append(page.evaluate("performance.now()") / 1000)  # since navigation start
+            loads.append(page.evaluate("performance.now()") / 1000)  # since navigation start
             webgl = page.locator(".drml-gap-plot canvas").count() > 0
+            box = page.locator(".drml-gap-plot .drml-plot").bounding_box()
+            page.evaluate(FRAME_PROBE)
+            for i in range(120):  # across and back, through the densest part of the cloud
+                f = i / 59 if i < 60 else (119 - i) / 59
+                page.mouse.move(box["x"] + box["width"] * (0.1 + 0.6 * f), box["y"] + box["height"] * (0.3 + 0.4 * f))
+            page.evaluate("window.__stop = true")
+            frames += page.evaluate("window.__frames")[1:]
             page.close()
         browser.close()
     if not webgl:
         print("note: no WebGL canvas; the plot fell back to SVG")
-    return times
+    return {"loads": loads, "frame_ms": np.array(frames)}
 
 
 def main(argv=None) -> None:
@@ -112,10 +127,17 @@ def main(argv=None) -> None:
     print(f"  the same data as JSON: {wire['json_bytes_per_point']:.2f} bytes/point "
           f"({wire['json_bytes_per_point'] / wire['bytes_per_point']:.1f}x more)")
     print(f"  plus the view's module, once per widget: {wire['module_bytes'] / 1e6:.2f} MB")
-    times = first_render(wire["plot"], args.repeats)
-    print(f"  time to first render in headless Chromium (page load to drawn plot): median {statistics.median(times):.2f} s "
-          f"over {len(times)} loads ({', '.join(f'{x:.2f}' for x in times)})")
-
+    small = wire_bytes(synthetic_session(args.points // 10))
+    runs = {n: render_and_hover(w["plot"], args.repeats) for n, w in ((args.points, wire), (small["points"], small))}
+    print("in headless Chromium (software WebGL), median over loads; frames while the mouse sweeps the cloud:")
+    print(f"  {'points':>8} {'first render':>13} {'frame median':>13} {'frame p95':>10}")
+    for n, run in runs.items():
+        print(f"  {n:>8,} {statistics.median(run['loads']):>11.2f} s {np.median(run['frame_ms']):>10.1f} ms "
+              f"{np.percentile(run['frame_ms'], 95):>7.1f} ms")
+    big, little = runs[args.points], runs[small["points"]]
+    print(f"  ratio {args.points:,} / {small['points']:,} points: first render "
+          f"{statistics.median(big['loads']) / statistics.median(little['loads']):.2f}x, median frame "
+          f"{np.median(big['frame_ms']) / np.median(little['frame_ms']):.2f}x")
 
 if __name__ == "__main__":
     main()
