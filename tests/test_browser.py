@@ -1,7 +1,7 @@
 """End to end in a real browser: a Jupyter server on a free localhost port, Debian's Chromium driven by
 playwright. Runs the quickstart in JupyterLab and in Notebook 7, clicks Rectify and Undo, and checks
-what the kernel and the page
-see; renders a report whose attribute names are HTML and checks that no script ran.
+what the kernel and the page see; renders a report whose attribute names are HTML and checks that
+no script ran.
 
 Screenshots go to artifacts/ (git-ignored)."""
 
