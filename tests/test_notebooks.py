@@ -62,6 +62,8 @@ def test_your_data_says_plainly_and_stops_when_weights_cannot_be_fetched(tmp_pat
 @pytest.mark.parametrize("name, expected", [
     ("04_prime.ipynb", ["square: orange", "triangle: green"]),
     ("05_lbee.ipynb", ["hard cluster", "FPDiff"]),
+    ("06_llm2loss.ipynb", ["LLM2Loss(members=5", "spearman"]),
+    ("07_spurious.ipynb", ["FineTuneComparison", "worst_group"]),
 ])
 def test_method_notebooks_run_and_show_what_they_found(tmp_path, name, expected):
     book, _ = execute(name, tmp_path)

@@ -93,8 +93,11 @@ def _to_tensor(images: np.ndarray):
     return (x - mean) / std
 
 
-def write_model_dir(model, out_dir: Path) -> Path:
+def write_model_dir(model, out_dir: Path, config: dict | None = None) -> Path:
     """Save a CLIP as an open_clip ``local-dir`` folder (fp16 safetensors), atomically.
+
+    ``config`` is the folder's ``open_clip_config.json`` (``model_cfg`` and ``preprocess_cfg``);
+    the default is the shapes CLIP's.
 
     The folder is assembled next to ``out_dir`` and renamed into place, so a killed process
     never leaves a half-written model behind.
@@ -113,7 +116,7 @@ def write_model_dir(model, out_dir: Path) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     state = {k: v.detach().to("cpu").half().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(tmp / "open_clip_model.safetensors"))
-    config = {"model_cfg": MODEL_CFG, "preprocess_cfg": PREPROCESS_CFG}
+    config = config or {"model_cfg": MODEL_CFG, "preprocess_cfg": PREPROCESS_CFG}
     (tmp / "open_clip_config.json").write_text(json.dumps(config, indent=2) + "\n")
     for f in tmp.iterdir():  # mkdtemp is private; installed weights must be readable by all
         f.chmod(0o644)

@@ -94,20 +94,24 @@ def fit_module(
     batch_size: int,
     seed: int,
     batch_loss: Callable | None = None,
+    criterion: Callable | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[pd.DataFrame, int]:
     """Train ``module`` in place with Adam; keep the weights of the best validation epoch.
 
-    The validation criterion is the mean, over the ``val`` sets, of each set's mean
-    cross-entropy, so a small set counts as much as a large one. Without ``val`` the training
-    loss selects. Returns the per-epoch history and the best epoch (0: the starting weights won).
-    ``batch_loss(logits, targets, idx)`` replaces the mean cross-entropy of a batch (``idx`` are
-    the rows' positions in ``x``; baselines such as JTT and GroupDRO use it); ``progress`` is
-    called with ``(epoch, epochs)`` after every epoch.
+    ``criterion(outputs, targets)`` is the loss of a batch and of a validation set (default:
+    mean cross-entropy; a regression or ranking objective for one-output heads). The validation
+    score is the mean, over the ``val`` sets, of each set's criterion, so a small set counts as
+    much as a large one. Without ``val`` the training loss selects. Returns the per-epoch history
+    and the best epoch (0: the starting weights won). ``batch_loss(logits, targets, idx)``
+    replaces the training loss of a batch (``idx`` are the rows' positions in ``x``; baselines
+    such as JTT and GroupDRO use it); ``progress`` is called with ``(epoch, epochs)`` after every
+    epoch.
     """
     import torch
     import torch.nn.functional as F
 
+    criterion = criterion or F.cross_entropy
     gen = torch.Generator().manual_seed(seed)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     val_t = [(torch.from_numpy(a), torch.from_numpy(b)) for a, b in val] or [(xt, yt)]
@@ -116,7 +120,7 @@ def fit_module(
     def val_loss() -> float:
         module.eval()
         with torch.no_grad():
-            return float(np.mean([float(F.cross_entropy(module(a), b)) for a, b in val_t]))
+            return float(np.mean([float(criterion(module(a), b)) for a, b in val_t]))
 
     best_loss, best_epoch, best_state = val_loss(), 0, copy.deepcopy(module.state_dict())
     rows = [{"epoch": 0, "train_loss": float("nan"), "val_loss": best_loss}]
@@ -127,7 +131,7 @@ def fit_module(
         for start in range(0, len(order), batch_size):
             idx = order[start: start + batch_size]
             logits = module(xt[idx])
-            loss = batch_loss(logits, yt[idx], idx) if batch_loss else F.cross_entropy(logits, yt[idx])
+            loss = batch_loss(logits, yt[idx], idx) if batch_loss else criterion(logits, yt[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()

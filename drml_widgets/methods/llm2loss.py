@@ -1,0 +1,438 @@
+"""LLM2Loss (paper 002): learn a black box's loss from CLIP image embeddings, then ask in words.
+
+Three ensembles of small heads (linear or 2-layer MLP, 5 seeds by default) read an image
+embedding: a loss regressor (MSE on the loss, eq. 1), a pairwise ranker (binary cross-entropy
+on score differences, eqs. 2-4: is image i harder than image j?) and an in-distribution
+classifier (the training images against random unit vectors, section 3.1.3). Because CLIP puts
+text in the same space, every head can then be read on a sentence: its estimated loss, how
+familiar it is, which of two sentences is harder, and how unequal the black box is between "X"
+and "not X" (a Rawlsian max-min gap). The spread across the ensemble says how far to trust
+each answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..diagnose.gap import GapCloser
+from ..diagnose.heads import Head, _build, fit_module, train_head
+from ..diagnose.validate import check_embeddings
+from ..errors import DrmlError
+from .blackbox import check_losses
+
+# Below this many images a held-out fifth is too small to select epochs on, or to rank pairs.
+MIN_IMAGES = 50
+# The ranker's validation loss uses every pair among at most this many held-out images
+# (all pairs of thousands would cost more than the training itself).
+MAX_RANK_VAL = 512
+CORRELATIONS = ("pearson", "spearman", "kendall")
+
+
+class LLM2LossError(DrmlError, ValueError):
+    """Inputs that cannot train or query an LLM2Loss ensemble."""
+
+
+def _pairwise_bce(scores, target):
+    """Eq. 2: mean BCE of ``sigmoid(h_i - h_j)`` against ``l_i > l_j`` over every pair in the
+    batch whose losses differ."""
+    import torch.nn.functional as F
+
+    unequal = target[:, None] != target[None, :]
+    if not unequal.any():
+        return scores.sum() * 0.0
+    diff = scores[:, None] - scores[None, :]
+    harder = (target[:, None] > target[None, :]).float()
+    return F.binary_cross_entropy_with_logits(diff[unequal], harder[unequal])
+
+
+def _mse(scores, target):
+    return ((scores - target) ** 2).mean()
+
+
+OBJECTIVES: dict[str, Callable] = {"regressor": _mse, "ranker": _pairwise_bce}
+
+
+def _fit_scorer(x, target, x_val, target_val, objective: Callable, *, kind: str, hidden: int, epochs: int,
+                lr: float, batch_size: int, seed: int):
+    """Train one one-output head with Adam, keeping the epoch with the lowest validation objective
+    (cross-entropy, ``fit_module``'s default, means nothing for a regression or ranking target).
+    The ranker's pairs are every pair within a batch."""
+    import torch
+
+    torch.manual_seed(seed)
+    module = _build(kind, x.shape[1], 1, hidden)
+    history, best_epoch = fit_module(module, x, target, [(x_val, target_val)], epochs=epochs, lr=lr,
+                                     batch_size=batch_size, seed=seed,
+                                     criterion=lambda out, t: objective(out[:, 0], t))
+    return module, history, best_epoch
+
+
+@dataclass(repr=False)
+class Ensemble:
+    """One LLM2Loss model (``regressor`` or ``ranker``): one-output heads, one per seed.
+
+    :meth:`scores` gives one row per member. The regressor's scores are in loss units; the
+    ranker's are on its own scale, where only differences mean something:
+    ``sigmoid(s_a - s_b)`` is the probability that a is harder than b. ``history`` has every
+    member's per-epoch losses, ``best`` marking the epoch it kept.
+
+    Example:
+        >>> import torch.nn as nn
+        >>> member = nn.Linear(2, 1)
+        >>> _ = nn.init.ones_(member.weight), nn.init.zeros_(member.bias)
+        >>> Ensemble("regressor", "linear", [member], pd.DataFrame()).scores(np.ones((3, 2), np.float32))
+        array([[2., 2., 2.]], dtype=float32)
+    """
+
+    model: str
+    kind: str
+    modules: list
+    history: pd.DataFrame
+    target_mean: float = 0.0
+    target_std: float = 1.0
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        """``(members, n)`` scores of embeddings ``x`` (already gap-closed if the model is)."""
+        import torch
+
+        with torch.no_grad():
+            raw = np.stack([m(torch.from_numpy(x))[:, 0].numpy() for m in self.modules])
+        return raw * self.target_std + self.target_mean
+
+    def __repr__(self) -> str:
+        return f"Ensemble({self.model}, kind={self.kind!r}, members={len(self.modules)})"
+
+
+def _random_units(n: int, dim: int, rng: np.random.Generator) -> np.ndarray:
+    v = rng.normal(size=(n, dim)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def _check_model(model: str, allowed: Sequence[str] = ("regressor", "ranker")) -> str:
+    if model not in allowed:
+        raise LLM2LossError(f"Unknown model {model!r}; choose one of {list(allowed)}.")
+    return model
+
+
+def _correlations(pred: np.ndarray, actual: np.ndarray) -> dict[str, float]:
+    """Pearson, Spearman and Kendall with their p-values (NaN when either side is constant)."""
+    out = {}
+    for name, fn in zip(CORRELATIONS, (stats.pearsonr, stats.spearmanr, stats.kendalltau)):
+        if len(pred) < 3 or np.ptp(pred) == 0 or np.ptp(actual) == 0:
+            out[name] = out[f"{name}_p"] = float("nan")
+        else:
+            res = fn(pred, actual)
+            out[name], out[f"{name}_p"] = float(res.statistic), float(res.pvalue)
+    return out
+
+
+@dataclass(repr=False)
+class LossEvaluation:
+    """Correlations between predicted and actual loss, one row per model with p-values:
+    ``images`` per image and, when slices were given, ``slices`` between per-slice means.
+
+    Example:
+        >>> row = {"model": "ranker", **_correlations(np.arange(5.0), np.arange(5.0) ** 2)}
+        >>> LossEvaluation(pd.DataFrame([row]), None, 5)
+        LossEvaluation(n=5; Spearman per image: ranker 1.000)
+    """
+
+    images: pd.DataFrame
+    slices: pd.DataFrame | None
+    n_images: int
+
+    def spearman(self, model: str = "ranker", level: str = "images") -> float:
+        """The Spearman correlation of one model, per image (``images``) or per slice (``slices``)."""
+        table = self.images if level == "images" else self.slices
+        if table is None:
+            raise LLM2LossError("No per-slice evaluation: pass table= and by= to evaluate().")
+        return float(table.set_index("model").loc[model, "spearman"])
+
+    def __repr__(self) -> str:
+        fmt = lambda t: ", ".join(f"{r.model} {r.spearman:.3f}" for r in t.itertuples())  # noqa: E731
+        text = f"LossEvaluation(n={self.n_images}; Spearman per image: {fmt(self.images)}"
+        return text + (f"; per slice: {fmt(self.slices)})" if self.slices is not None else ")")
+
+
+@dataclass(repr=False)
+class SliceLoss:
+    """Slices ordered by the loss predicted from their *text*, beside their actual mean image
+    loss (``table``), and the correlations between the two.
+
+    Example:
+        >>> t = pd.DataFrame({"color": list("abc"), "text_score": [3.0, 2, 1], "image_loss": [9.0, 4, 1]})
+        >>> SliceLoss(t, ["color"], "ranker", _correlations(t["text_score"], t["image_loss"]))
+        SliceLoss(by=['color'], slices=3, model='ranker', spearman=1.000, pearson=0.990, kendall=1.000)
+    """
+
+    table: pd.DataFrame
+    by: list[str]
+    model: str
+    correlations: dict
+
+    @property
+    def spearman(self) -> float:
+        return self.correlations["spearman"]
+
+    def __repr__(self) -> str:
+        c = self.correlations
+        return (f"SliceLoss(by={self.by}, slices={len(self.table)}, model={self.model!r}, "
+                f"spearman={c['spearman']:.3f}, pearson={c['pearson']:.3f}, kendall={c['kendall']:.3f})")
+
+
+@dataclass(repr=False)
+class LLM2Loss:
+    """The three LLM2Loss ensembles and the text encoder to query them with.
+
+    Build it with :func:`fit_llm2loss`. With ``gap`` set, image and text embeddings are each
+    centred on their own mean before the heads read them (DrML's gap closing), so heads
+    trained on images read sentences from the same place.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> emb = rng.normal(size=(200, 8)).astype(np.float32)
+        >>> axis = np.eye(8, dtype=np.float32)[0]  # the loss grows along this axis
+        >>> encode = lambda texts: np.stack([axis if t == "hard" else -axis for t in texts])
+        >>> llm = fit_llm2loss(emb, np.exp(emb[:, 0]), encode, members=2, epochs=5)
+        >>> llm.estimate(["hard", "easy"])[["text", "loss_std"]].shape
+        (2, 2)
+        >>> llm.compare("hard", "easy")["p_a_harder"].item() > 0.5
+        True
+        >>> llm.bias("hard")[["a", "b", "worse_off"]].values.tolist()
+        [['hard', 'not hard', 'hard']]
+    """
+
+    regressor: Ensemble
+    ranker: Ensemble
+    classifier: list[Head]
+    encode: Callable[[list[str]], np.ndarray]
+    gap: GapCloser | None = None
+    info: dict = field(default_factory=dict)
+
+    # -- reading embeddings -------------------------------------------------------------
+    def _prepare(self, emb, modality: str) -> np.ndarray:
+        x = check_embeddings(emb, f"{modality} embeddings", dim=self.info["dim"])
+        return self.gap.transform(x, modality) if self.gap is not None else x
+
+    def _per_member(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """``(members, n)`` per model; the classifier's is the logit of "seen" over "random"."""
+        seen = np.stack([h.logits(x) for h in self.classifier])
+        return {"regressor": self.regressor.scores(x), "ranker": self.ranker.scores(x),
+                "classifier": seen[..., 1] - seen[..., 0]}
+
+    def _frame(self, x: np.ndarray) -> pd.DataFrame:
+        members, cols = self._per_member(x), {}
+        for model, name in (("regressor", "loss"), ("ranker", "rank_score"), ("classifier", "in_distribution")):
+            cols[name], cols[f"{name}_std"] = members[model].mean(axis=0), members[model].std(axis=0)
+        return pd.DataFrame(cols)
+
+    def _texts(self, texts: str | Sequence[str]) -> tuple[list[str], np.ndarray]:
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        if not texts:
+            raise LLM2LossError("No sentences to score. Fix: pass at least one.")
+        return texts, self._prepare(np.asarray(self.encode(texts), dtype=np.float32), "text")
+
+    def predict_images(self, image_emb) -> pd.DataFrame:
+        """Per image: estimated loss, ranker score and in-distribution logit, each with its
+        spread (std) across the ensemble."""
+        return self._frame(self._prepare(image_emb, "image"))
+
+    # -- text queries -------------------------------------------------------------------
+    def estimate(self, texts: str | Sequence[str]) -> pd.DataFrame:
+        """The black box's estimated loss for each sentence, with its spread across the ensemble.
+
+        Columns: ``text``; ``loss`` and ``loss_std`` (regressor, in loss units); ``rank_score``
+        and ``rank_score_std`` (ranker); ``in_distribution`` and its std (the classifier's
+        logit: higher means more like the images the heads were trained on).
+        """
+        texts, x = self._texts(texts)
+        return pd.concat([pd.DataFrame({"text": texts}), self._frame(x)], axis=1)
+
+    def compare(self, a: str | Sequence[str], b: str | Sequence[str], model: str = "ranker") -> pd.DataFrame:
+        """Is the black box worse on sentence ``a`` than on ``b``? One row per pair.
+
+        Per member ``d = h(a) - h(b)``: ``diff`` and ``diff_std`` are its mean and spread,
+        ``gap`` and ``gap_std`` those of ``|d|`` (the Rawlsian max-min gap of the pair),
+        ``p_a_harder`` the ranker's own probability ``sigmoid(d)`` averaged over members (for
+        the regressor: the share of members with ``d > 0``) and ``agreement`` the share of
+        members that side with the majority.
+        """
+        model = _check_model(model)
+        a = [a] if isinstance(a, str) else list(a)
+        b = [b] if isinstance(b, str) else list(b)
+        if len(a) != len(b):
+            raise LLM2LossError(f"compare got {len(a)} sentences a and {len(b)} b. Fix: pair them one to one.")
+        _, x = self._texts(a + b)
+        s = self._per_member(x)[model]
+        d = s[:, : len(a)] - s[:, len(a):]
+        harder = (d > 0).mean(axis=0)
+        p = (1 / (1 + np.exp(-d))).mean(axis=0) if model == "ranker" else harder
+        return pd.DataFrame({"a": a, "b": b, "diff": d.mean(axis=0), "diff_std": d.std(axis=0),
+                             "gap": np.abs(d).mean(axis=0), "gap_std": np.abs(d).std(axis=0),
+                             "p_a_harder": p, "agreement": np.maximum(harder, 1 - harder)})
+
+    def bias(self, attributes: str | Sequence[str] | None = None, contrast: Sequence[tuple[str, str]] | None = None,
+             negation: str = "not {}", model: str = "ranker") -> pd.DataFrame:
+        """How unequal the black box is across an attribute: the Rawlsian max-min gap.
+
+        Each attribute X is contrasted with ``negation.format(X)`` ("not X", as in the paper),
+        or pass ``contrast`` as ``(a, b)`` sentence pairs. Per member the gap is
+        ``max(h(a), h(b)) - min(h(a), h(b))``; the table gives its mean and std across the
+        ensemble, the side that is worse off (the higher estimated loss) and ``p_a_harder``.
+        Largest gap first.
+        """
+        if (attributes is None) == (contrast is None):
+            raise LLM2LossError("Pass attributes (each contrasted with 'not X') or contrast pairs, not both.")
+        if contrast is None:
+            attributes = [attributes] if isinstance(attributes, str) else list(attributes)
+            contrast = [(x, negation.format(x)) for x in attributes]
+        pairs = [tuple(p) for p in contrast]
+        if not pairs or any(len(p) != 2 for p in pairs):
+            raise LLM2LossError("contrast must be a non-empty list of (a, b) sentence pairs.")
+        cmp = self.compare([p[0] for p in pairs], [p[1] for p in pairs], model=model)
+        out = cmp[["a", "b", "gap", "gap_std"]].assign(
+            worse_off=np.where(cmp["diff"] > 0, cmp["a"], cmp["b"]), p_a_harder=cmp["p_a_harder"])
+        return out.sort_values("gap", ascending=False).reset_index(drop=True)
+
+    # -- evaluation ----------------------------------------------------------------------
+    def evaluate(self, image_emb, losses, table: pd.DataFrame | None = None,
+                 by: Sequence[str] | None = None) -> LossEvaluation:
+        """Pearson, Spearman and Kendall between predicted and actual loss on (held-out) images,
+        per model; with ``table`` and ``by``, also between per-slice means.
+
+        The classifier predicts loss as its negated in-distribution logit (less familiar,
+        presumably harder), as in the paper's table 2.
+        """
+        x = self._prepare(image_emb, "image")
+        y = check_losses(losses, len(x))
+        m = self._per_member(x)
+        predicted = {"regressor": m["regressor"].mean(0), "ranker": m["ranker"].mean(0),
+                     "classifier": -m["classifier"].mean(0)}
+        images = pd.DataFrame([{"model": k, **_correlations(v, y)} for k, v in predicted.items()])
+        slices = None
+        if by is not None:
+            if table is None or len(table) != len(x):
+                raise LLM2LossError("Per-slice evaluation needs the images' attribute table, one row per image.")
+            frame = table[list(by)].reset_index(drop=True).assign(actual=y, **predicted)
+            means = frame.groupby(list(by), observed=True).mean().reset_index()
+            slices = pd.DataFrame([{"model": k, **_correlations(means[k].to_numpy(), means["actual"].to_numpy())}
+                                   for k in predicted])
+        return LossEvaluation(images, slices, len(x))
+
+    def text_slices(self, prompts: pd.DataFrame, table: pd.DataFrame, losses, by: Sequence[str],
+                    model: str = "ranker") -> SliceLoss:
+        """Order slices by the loss the heads predict from *text* and set that beside the
+        actual mean image loss per slice.
+
+        ``prompts`` has the ``by`` columns and ``prompt`` (e.g. from ``generate_prompts``); a
+        slice's text score is the mean over its prompts and the ensemble, its spread
+        (``text_std``) the std across members of the per-member means.
+        """
+        model = _check_model(model)
+        by = list(by)
+        missing = [c for c in by + ["prompt"] if c not in prompts.columns] + [c for c in by if c not in table.columns]
+        if missing:
+            raise LLM2LossError(f"Columns {missing} are missing from the prompts or image table. "
+                                "Fix: both need the slice columns; prompts also need 'prompt'.")
+        y = check_losses(losses, len(table))
+        _, x = self._texts(prompts["prompt"].tolist())
+        frame = prompts[by].reset_index(drop=True).join(pd.DataFrame(self._per_member(x)[model].T))
+        per_member = frame.groupby(by, observed=True).mean()  # slices x members
+        text = pd.DataFrame({"text_score": per_member.mean(axis=1), "text_std": per_member.std(axis=1, ddof=0),
+                             "n_prompts": frame.groupby(by, observed=True).size()})
+        image = table[by].reset_index(drop=True).assign(loss=y).groupby(by, observed=True).agg(
+            image_loss=("loss", "mean"), n_images=("loss", "size"))
+        joined = text.join(image, how="inner").reset_index().sort_values("text_score", ascending=False)
+        corr = _correlations(joined["text_score"].to_numpy(), joined["image_loss"].to_numpy())
+        return SliceLoss(joined.reset_index(drop=True), by, model, corr)
+
+    def __repr__(self) -> str:
+        return (f"LLM2Loss(members={len(self.ranker.modules)}, head={self.ranker.kind!r}, "
+                f"trained on {self.info['n_train']} images, gap_closed={self.gap is not None})")
+
+
+def fit_llm2loss(
+    image_emb,
+    losses,
+    encoder,
+    *,
+    head: str = "mlp",
+    members: int = 5,
+    hidden: int = 128,
+    epochs: int = 20,
+    lr: float = 1e-3,
+    batch_size: int = 256,
+    val_fraction: float = 0.2,
+    reference_texts: Sequence[str] | None = None,
+    seed: int = 0,
+) -> LLM2Loss:
+    """Train the three LLM2Loss ensembles on image embeddings and the black box's loss on them.
+
+    ``encoder`` is a :class:`~drml_widgets.ClipEncoder` (or any callable list of texts ->
+    rows in the images' space) used to read sentences later. ``val_fraction`` of the images is
+    held out to keep each member's best epoch. Member ``k`` uses seed ``seed + k`` for its
+    initialisation, batch order and random negatives. With ``reference_texts`` (sentences of
+    the domain, e.g. its prompts) the modality gap is closed before the heads read anything;
+    pass them whenever sentences will be asked about: without, text lies where no training
+    image did, and the in-distribution logit of a sentence means nothing (on the shapes world
+    "a photo of a cat" then scores as more familiar than "a small red square"). Losses are
+    standardised for training, so one learning rate suits losses of any scale.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> emb = rng.normal(size=(200, 8)).astype(np.float32)
+        >>> llm = fit_llm2loss(emb, np.exp(emb[:, 0]), lambda t: emb[: len(t)], members=2, epochs=20)
+        >>> llm.evaluate(emb, np.exp(emb[:, 0])).spearman("ranker") > 0.9
+        True
+    """
+    x = check_embeddings(image_emb, "image embeddings")
+    y = check_losses(losses, len(x))
+    if len(x) < MIN_IMAGES:
+        raise LLM2LossError(f"LLM2Loss needs at least {MIN_IMAGES} images to train an ensemble; got {len(x)}. "
+                            "Fix: pass the losses of more images (a few hundred or more give stable heads).")
+    if np.ptp(y) == 0:
+        raise LLM2LossError("Every image has the same loss, so there is nothing to rank or regress. "
+                            "Fix: check the black box's losses.")
+    if members < 1 or not 0 < val_fraction < 1:
+        raise LLM2LossError(f"members must be >= 1 and val_fraction in (0, 1); got {members}, {val_fraction}.")
+    encode = getattr(encoder, "encode_texts", encoder)
+    if not callable(encode):
+        raise LLM2LossError("encoder must be a ClipEncoder or a callable turning texts into embeddings.")
+    gap = None
+    if reference_texts is not None:
+        gap = GapCloser.fit(x, np.asarray(encode(list(reference_texts)), dtype=np.float32))
+        x = gap.transform(x, "image")
+
+    order = np.random.default_rng(seed).permutation(len(x))
+    n_val = max(int(round(val_fraction * len(x))), 10)
+    val, fit = order[:n_val], order[n_val:]
+    mean, std = float(y[fit].mean()), float(y[fit].std()) or 1.0
+    z = (y - mean) / std
+
+    ensembles = {}
+    for model, objective in OBJECTIVES.items():
+        modules, histories = [], []
+        held = val[:MAX_RANK_VAL] if model == "ranker" else val
+        for k in range(members):
+            module, hist, best = _fit_scorer(x[fit], z[fit], x[held], z[held], objective, kind=head, hidden=hidden,
+                                             epochs=epochs, lr=lr, batch_size=batch_size, seed=seed + k)
+            modules.append(module)
+            histories.append(hist.assign(member=k, best=hist["epoch"] == best))
+        scale = (mean, std) if model == "regressor" else (0.0, 1.0)
+        ensembles[model] = Ensemble(model, head, modules, pd.concat(histories, ignore_index=True), *scale)
+
+    classifier = []
+    for k in range(members):
+        noise = np.random.default_rng(seed + k)
+        xs = np.concatenate([x[fit], _random_units(len(fit), x.shape[1], noise)])
+        xv = np.concatenate([x[val], _random_units(len(val), x.shape[1], noise)])
+        classifier.append(train_head(xs, np.repeat([1, 0], len(fit)), xv, np.repeat([1, 0], len(val)),
+                                     classes=["random", "seen"], kind=head, hidden=hidden, epochs=epochs, lr=lr,
+                                     batch_size=batch_size, seed=seed + k))
+    info = {"dim": x.shape[1], "n_train": len(fit), "n_val": len(val)}
+    return LLM2Loss(ensembles["regressor"], ensembles["ranker"], classifier, encode, gap, info)
