@@ -109,14 +109,14 @@ def run_demo(
     seconds = {}
     t = time.perf_counter()
     session = Session.from_shapes_world(n=n, seed=seed, encoder=encoder, ensemble=ensemble, train=False)
-    seconds["render + encode images"] = time.perf_counter() - t
+    seconds["render + encode images and prompts"] = time.perf_counter() - t
     t = time.perf_counter()
     session.train_head()
     seconds["train head"] = time.perf_counter() - t
     t = time.perf_counter()
     slices = session.slices(by=SLICE_BY)
     accuracy = session.image_accuracy()
-    seconds["encode + score prompts"] = time.perf_counter() - t
+    seconds["score slices"] = time.perf_counter() - t
     t = time.perf_counter()
     influence = session.influence(session.classes[0])
     seconds["influence"] = time.perf_counter() - t
