@@ -166,6 +166,7 @@ def test_quickstart_in_jupyterlab(jupyterlab, lab_page, front_end):
     table = page.locator(".drml-slice-table")
     table.locator("tbody tr").first.click()  # thumbnails of the worst slice, fetched by row number
     table.locator(".drml-thumbs img").first.wait_for(timeout=30_000)
+    table.screenshot(path=ARTIFACTS / f"{front_end}_slice_table_before.png")
 
     panel.get_by_role("button", name="Rectify").click()
     panel.locator(".drml-version[data-version='1']").wait_for(timeout=180_000)
