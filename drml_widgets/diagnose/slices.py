@@ -159,3 +159,20 @@ def all_slices(
         ["image_acc", "n_images"] if image_pred is not None else [])
     out = pd.concat(frames, ignore_index=True)[columns]
     return out.sort_values(["text_prob", "order"]).reset_index(drop=True)
+
+
+def rows_in_slice(frame: pd.DataFrame, values: dict) -> np.ndarray:
+    """Boolean mask of the rows of ``frame`` (image table or prompts) in a slice; ``*`` is any.
+
+    Example:
+        >>> rows_in_slice(pd.DataFrame({"color": ["red", "blue"]}), {"color": "red", "shape": "*"}).tolist()
+        [True, False]
+    """
+    mask = np.ones(len(frame), dtype=bool)
+    for k, v in values.items():
+        if v == ALL:
+            continue
+        if k not in frame.columns:
+            return np.zeros(len(frame), dtype=bool)
+        mask &= (frame[k].astype(str) == str(v)).to_numpy()
+    return mask

@@ -15,7 +15,9 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.special import softmax
 
+from ..diagnose.gap import _unit
 from ..diagnose.validate import check_embeddings
 from ..errors import DrmlError
 from ..prompts.generate import AttributeSet, PromptSpec, generate_prompts
@@ -133,16 +135,6 @@ class TagVocabulary:
         return f"TagVocabulary({len(self.prompts)} tags; groups: {groups or 'none'})"
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.linalg.norm(x, axis=-1, keepdims=True)
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def tag_scores(image_emb, vocabulary: TagVocabulary, encoder, scale: float = CLIP_SCALE) -> pd.DataFrame:
     """Probability of every tag for every image, from CLIP similarities.
 
@@ -172,10 +164,10 @@ def tag_scores(image_emb, vocabulary: TagVocabulary, encoder, scale: float = CLI
     grouped = set()
     for members in vocabulary.groups.values():
         cols = [tags.index(t) for t in members]
-        out[:, cols] = _softmax(sims[:, cols])
+        out[:, cols] = softmax(sims[:, cols], axis=1)
         grouped.update(cols)
     for j in set(range(len(tags))) - grouped:
-        out[:, j] = _softmax(np.stack([sims[:, j], background], axis=1))[:, 0]
+        out[:, j] = softmax(np.stack([sims[:, j], background], axis=1), axis=1)[:, 0]
     return pd.DataFrame(out, columns=tags)
 
 

@@ -1,7 +1,4 @@
-"""What the views need from a session that the Session API does not give directly.
-
-Each function here is a candidate for a Session method; they use only public attributes.
-"""
+"""What the views compute for the browser: 2-D projections and JSON-ready slice records."""
 
 from __future__ import annotations
 
@@ -12,63 +9,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..diagnose.gap import GapCloser, GapStats, gap_stats
 from ..diagnose.slices import ALL
-from ..prompts.generate import render
-
-
-def split_mask(session, name: str) -> np.ndarray:
-    """Rows of the image table in split ``name`` (every row when the table has no split).
-
-    Example:
-        >>> class S: table = pd.DataFrame({"split": ["train", "test"]})
-        >>> split_mask(S(), "test").tolist()
-        [False, True]
-    """
-    if "split" not in session.table.columns:
-        return np.ones(len(session.table), dtype=bool)
-    return (session.table["split"] == name).to_numpy()
-
-
-def caption_embeddings(session, mask: np.ndarray) -> np.ndarray:
-    """One caption per selected image (its attributes in the session's last template), embedded
-    once per distinct caption: a table of 10,000 images has only a few dozen distinct captions.
-
-    Example:
-        >>> from drml_widgets.session import Session
-        >>> s = Session.from_shapes_world(n=1200, ensemble=False, train=False)
-        >>> caption_embeddings(s, split_mask(s, "test")).shape[1]
-        64
-    """
-    types = [t for t in session.attributes.types if t in session.table.columns]
-    rows = session.table.loc[mask, types].astype(str).to_dict("records")
-    texts = [render(session.spec.templates[-1], {t: session.attributes.phrase(t, r[t]) for t in types}) for r in rows]
-    unique, inverse = np.unique(np.array(texts, dtype=object), return_inverse=True)
-    return session.encoder.encode_texts(list(unique))[inverse]
-
-
-def gap_summary(session, close_gap: bool = False) -> GapStats:
-    """The four gap statistics between test images and their captions, optionally after closing
-    the gap: each modality centred on its own mean over these very pairs, then renormalised, which
-    is what "closing" means for the picture (the session's head uses means of its training data).
-
-    Example:
-        >>> from drml_widgets.session import Session
-        >>> s = Session.from_shapes_world(n=1200, ensemble=False, train=False)
-        >>> raw, closed = gap_summary(s), gap_summary(s, close_gap=True)
-        >>> def magnitude(g): return g.summary.query("statistic == 'magnitude' and level == 'pair'")["mean"].item()
-        >>> magnitude(closed) < magnitude(raw)
-        True
-    """
-    test = split_mask(session, "test")
-    if not test.any():
-        test = np.ones(len(session.table), dtype=bool)
-    images, captions = session.image_emb[test], caption_embeddings(session, test)
-    if close_gap:
-        closer = GapCloser.fit(images, captions)
-        images, captions = closer.transform(images, "image"), closer.transform(captions, "text")
-    labels = session.labels[test]
-    return gap_stats(images, captions, labels, labels)
 
 
 def svd_2d(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -143,20 +84,3 @@ def slice_records(frame: pd.DataFrame, types: Sequence[str]) -> list[dict]:
             "n_prompts": int(row.get("n_prompts", 0) or 0),
         })
     return records
-
-
-def rows_in_slice(frame: pd.DataFrame, values: dict) -> np.ndarray:
-    """Boolean mask of the rows of ``frame`` (image table or prompts) in a slice; ``*`` is any.
-
-    Example:
-        >>> rows_in_slice(pd.DataFrame({"color": ["red", "blue"]}), {"color": "red", "shape": "*"}).tolist()
-        [True, False]
-    """
-    mask = np.ones(len(frame), dtype=bool)
-    for k, v in values.items():
-        if v == ALL:
-            continue
-        if k not in frame.columns:
-            return np.zeros(len(frame), dtype=bool)
-        mask &= (frame[k].astype(str) == str(v)).to_numpy()
-    return mask

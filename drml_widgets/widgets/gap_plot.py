@@ -7,7 +7,8 @@ import pandas as pd
 import traitlets as t
 
 from ..diagnose.gap import GapCloser
-from .adapters import gap_summary, rows_in_slice, svd_2d, umap_2d
+from ..diagnose.slices import rows_in_slice
+from .adapters import svd_2d, umap_2d
 from .base import SessionWidget, binary_from_front_end
 from .thumbnails import checked_rows, thumbnails
 
@@ -110,7 +111,7 @@ class GapPlot(SessionWidget):
         self.status = ""
 
     def _stats(self) -> list[dict]:
-        summary = gap_summary(self.session, self.close_gap).summary
+        summary = self.session.gap(closed=self.close_gap).summary
         return [{"statistic": r.statistic, "level": r.level, "mean": float(r.mean), "std": float(r.std), "n": int(r.n)}
                 for r in summary.itertuples()]
 

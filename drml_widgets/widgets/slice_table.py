@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import traitlets as t
 
-from ..diagnose.slices import ALL
-from .adapters import rows_in_slice, slice_records
+from ..diagnose.slices import ALL, rows_in_slice
+from .adapters import slice_records
 from .base import SessionWidget
 from .thumbnails import thumbnails
 
