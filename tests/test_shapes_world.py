@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drml_widgets.data.shapes import (ATTRIBUTES, COLORS, assign_biased_split, load_shapes_world,
+from drml_widgets.data.shapes import (ATTRIBUTES, COLORS, WATERBIRDS_LIKE, assign_biased_split, load_shapes_world,
                                       render_shape, sample_attributes)
 
 
@@ -60,6 +60,25 @@ def test_waterbirds_like_split_has_five_percent_minority():
         share = (rows["color"] == minority).mean()
         assert 0.04 <= share <= 0.06, (shape, share)
         assert set(rows["color"]) == {minority, "orange" if shape == "triangle" else "green"}
+
+
+def test_waterbirds_like_rendering_shrinks_and_blurs_the_shape_but_keeps_the_colour():
+    plain = render_shape("orange", "square", "large", "upper left", jitter=False)
+    small = render_shape("orange", "square", "large", "upper left", jitter=False, shape_scale=0.75)
+    noisy = render_shape("orange", "square", "large", "upper left", jitter=False, shape_scale=0.75, noise=20.0,
+                         rng=np.random.default_rng(0))
+    area = (plain.max(axis=2) > 0).sum(), (small.max(axis=2) > 0).sum()
+    assert 0.5 < area[1] / area[0] < 0.62  # (3/4)^2 of the area
+    inside = small.max(axis=2) == max(COLORS["orange"])
+    assert np.abs(noisy[inside].mean(axis=0) - COLORS["orange"]).max() < 10  # the colour reads as before
+    assert (noisy[~inside].max(axis=1) > 0).mean() > 0.5  # the background is noise, not black
+    world = load_shapes_world(n=300, seed=0, **WATERBIRDS_LIKE)
+    assert (world.shape_scale, world.noise) == (0.75, 20.0) and world.split("test").noise == 20.0
+    assert "noise=20.0" in repr(world) and "noise" not in repr(load_shapes_world(n=300, seed=0))
+    with pytest.raises(ValueError, match="shape_scale must lie"):
+        load_shapes_world(n=300, shape_scale=0)
+    with pytest.raises(ValueError, match="noise is a pixel standard deviation"):
+        render_shape("red", "square", "large", "upper left", noise=-1)
 
 
 def test_bad_bias_and_sizes_are_explained():

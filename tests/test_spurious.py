@@ -1,11 +1,14 @@
 """Spurious-aware CLIP fine-tuning (paper 004) on the shapes world: detection, projection-only
 fine-tuning with the paper's losses, the comparison table, and the tuned model as a checkpoint.
 
-The shapes world of ``conftest`` (10,000 images, seed 0) is rendered once; its Waterbirds-like
-split (bias 0.95: 5% green triangles and orange squares in the training pool) is drawn over the
-same images with ``assign_biased_split``, exactly as ``load_shapes_world(bias=0.95)`` draws it.
-Evaluation is on the test split's orange and green images: every image is then in one of the
-four class x attribute groups, as every Waterbirds image is.
+Two worlds. The acceptance runs on the Waterbirds-like world (``WATERBIRDS_LIKE``: bias 0.95, so
+5% green triangles and orange squares in training, and shapes drawn at 3/4 size under pixel
+noise, so that, as with a bird against its background, the class is the harder cue and colour
+the easier one). The plain world of ``conftest`` (10,000 images, seed 0) shows the no-minority
+case (bias 1.0) and carries the checkpoint tests. Evaluation is on the test split's orange and
+green images: every image is then in one of the four class x attribute groups, as every
+Waterbirds image is. Fine-tuned worst-group accuracy swings with the seed, so the variants are
+compared over three seeds.
 """
 
 import dataclasses
@@ -15,8 +18,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from drml_widgets import ClipEncoder
-from drml_widgets.data.shapes import MAJORITY_COLOR, assign_biased_split
+from drml_widgets import ClipEncoder, load_shapes_world
+from drml_widgets.data.shapes import MAJORITY_COLOR, WATERBIRDS_LIKE
 from drml_widgets.data.shapes_clip import MODEL_CFG, SHAPES_MODEL_DIR
 from drml_widgets.embed.models import file_sha256, resolve_model
 from drml_widgets.methods.spurious import (ProjectionNotFoundError, SpuriousError, _base_config, accuracy_discrepancy,
@@ -28,6 +31,20 @@ from drml_widgets.prompts.generate import AttributeSet
 SPURIOUS = ["orange", "green"]
 GROUPS = ["color", "shape"]
 TAG_COLUMNS = ["color", "size", "position"]
+SEEDS = (0, 1, 2)
+
+
+def orange_green_test_rows(table):
+    return np.flatnonzero((table["split"] == "test").to_numpy() & table["color"].isin(SPURIOUS).to_numpy())
+
+
+def train_rows(table):
+    return np.flatnonzero((table["split"] == "train").to_numpy())
+
+
+def detection(pred, world, rows):
+    return accuracy_discrepancy(pred, world.labels[rows], tags_from_table(world.table.iloc[rows], TAG_COLUMNS),
+                                world.classes)
 
 
 @pytest.fixture(scope="module")
@@ -38,24 +55,22 @@ def features(world, encoder):
 
 
 @pytest.fixture(scope="module")
-def waterbirds_split(world):
-    return assign_biased_split(world.table, bias=0.95, seed=world.seed).to_numpy()
+def eval_rows(world):
+    return orange_green_test_rows(world.table)
 
 
 @pytest.fixture(scope="module")
-def eval_rows(world):
-    table = world.table
-    return np.flatnonzero((table["split"] == "test").to_numpy() & table["color"].isin(SPURIOUS).to_numpy())
+def wb_world():
+    return load_shapes_world(n=10_000, seed=0, **WATERBIRDS_LIKE)
 
 
-def detection(pred, world, rows):
-    return accuracy_discrepancy(pred, world.labels[rows], tags_from_table(world.table.iloc[rows], TAG_COLUMNS),
-                                world.classes)
+@pytest.fixture(scope="module")
+def wb_features(wb_world, encoder):
+    return cache_features(encoder, wb_world.images, wb_world.classes, spurious_values=SPURIOUS)
 
 
-def test_split_is_waterbirds_like(world, waterbirds_split):
-    train = world.table[waterbirds_split == "train"]
-    counts = train.groupby(GROUPS).size()
+def test_split_is_waterbirds_like(wb_world):
+    counts = wb_world.table[wb_world.table["split"] == "train"].groupby(GROUPS).size()
     print(counts.to_string())
     for shape, major in MAJORITY_COLOR.items():
         minor = counts.drop((major, shape)).xs(shape, level="shape").sum()
@@ -63,28 +78,52 @@ def test_split_is_waterbirds_like(world, waterbirds_split):
 
 
 @pytest.fixture(scope="module")
-def waterbirds(features, world, waterbirds_split, eval_rows):
-    train = np.flatnonzero(waterbirds_split == "train")
-    return compare_fine_tuning(features, world.labels, world.table, train, eval_rows,
-                               attribute=world.table["color"].to_numpy(),
-                               variants=("plain", "class", "language", "vision"), by=GROUPS)
+def waterbirds(wb_features, wb_world):
+    table = wb_world.table
+    return compare_fine_tuning(wb_features, wb_world.labels, table, train_rows(table), orange_green_test_rows(table),
+                               attribute=table["color"].to_numpy(), variants=("plain", "class", "language", "vision"),
+                               by=GROUPS, seeds=SEEDS)
 
 
-def test_spurious_aware_fine_tuning_keeps_worst_group_above_plain(waterbirds, features, world, eval_rows):
-    """Acceptance. Projection-only plain fine-tuning barely learns the colour here: one minority
-    image per class is enough to keep the shapes CLIP's strong shape features in use (see the
-    bias-1.0 test), so the figures differ by a few images of ~860 in the worst group."""
+def test_spurious_aware_fine_tuning_keeps_worst_group_above_plain(waterbirds):
+    """Acceptance, as means over three seeds. Plain contrastive fine-tuning learns the colour
+    (green triangles fall from 0.999 zero-shot to ~0.76); both spurious-aware variants keep the
+    worst group higher. Their average is *higher* than plain's too (by ~4 points here), so the
+    "within 3 points" check is one-sided: it guards against buying worst-group accuracy with
+    average accuracy. The class-only ablation (no spurious term) is as good as ``language``: on
+    the shapes CLIP, class and colour prompts are already far apart, so L_ls sits at its floor
+    (log 79) and adds no gradient."""
+    print(waterbirds, waterbirds.groups.round(4).to_string(), waterbirds.runs.round(4).to_string(), sep="\n")
     table = waterbirds.table.set_index("method")
-    print(waterbirds, waterbirds.groups.round(4).to_string(), sep="\n")
-    evaluated = world.table.iloc[eval_rows]
-    minority = (evaluated["color"] != evaluated["shape"].map(MAJORITY_COLOR)).to_numpy()
-    errors = {m: int((t.predict(features, eval_rows) != world.labels[eval_rows])[minority].sum())
-              for m, t in waterbirds.tuned.items()}
-    print(f"errors on the {minority.sum()} evaluated green triangles and orange squares:", errors)
-    assert table.loc["plain", "worst_group"] < table.loc["zero-shot", "worst_group"]
+    assert table.loc["plain", "worst_group"] < table.loc["zero-shot", "worst_group"] - 0.03
     for variant in ("language", "vision"):
-        assert table.loc[variant, "worst_group"] > table.loc["plain", "worst_group"]
-        assert abs(table.loc[variant, "average"] - table.loc["plain", "average"]) <= 0.03
+        assert table.loc[variant, "worst_group"] > table.loc["plain", "worst_group"] + 0.02
+        assert table.loc[variant, "average"] >= table.loc["plain", "average"] - 0.03
+
+
+def test_detection_names_the_colour_for_plainly_fine_tuned_models(wb_features, wb_world, encoder):
+    """For each seed's plain model, from the table's attributes and from the CLIP tagger's. Eq. 7
+    alone puts orange first or second: "large" competes, because large shapes are simply easier to
+    read through the noise. The training shares tell the two apart (triangles' training images are
+    95% orange; large is as common in both classes), and orange then ranks first."""
+    table, labels = wb_world.table, wb_world.labels
+    test, train = orange_green_test_rows(table), train_rows(table)
+    vocab = TagVocabulary.from_attributes(AttributeSet({c: sorted(set(table[c])) for c in TAG_COLUMNS}),
+                                          ["a {size} {color} thing in the {position}."])
+    sources = {"table": (tags_from_table(table.iloc[test], TAG_COLUMNS), tags_from_table(table.iloc[train], TAG_COLUMNS)),
+               "clip": tuple(tag_images(encoder.encode_images(wb_world.images[rows]), vocab, encoder)
+                             for rows in (test, train))}
+    for seed in SEEDS:
+        pred = fine_tune_projections(wb_features, labels, train, variant="plain", seed=seed).predict(wb_features, test)
+        for source, (test_tags, train_tags) in sources.items():
+            by_delta = accuracy_discrepancy(pred, labels[test], test_tags, wb_world.classes)
+            ranked = accuracy_discrepancy(pred, labels[test], test_tags, wb_world.classes,
+                                          train_tags=train_tags, train_labels=labels[train])
+            print(f"seed {seed}, {source} tags", by_delta.head(3).round(3).to_string(),
+                  ranked.head(3).round(3).to_string(), sep="\n")
+            assert set(by_delta.loc[:1, "tag"]) & set(SPURIOUS)
+            assert ranked.loc[0, "tag"] in SPURIOUS and ranked.loc[0, "candidate"] and ranked.loc[0, "delta"] > 0.1
+            assert not ranked.set_index("tag").loc[["small", "medium", "large"], "candidate"].any()
 
 
 def test_without_minority_plain_fine_tuning_learns_the_colour_and_detection_names_it(
@@ -93,7 +132,7 @@ def test_without_minority_plain_fine_tuning_learns_the_colour_and_detection_name
     epoch 50 plain fine-tuning is midway through its collapse onto colour (how far depends on
     the batches); at 150 it has finished. The in-modal class and spurious terms only delay it:
     with no minority image L_vs has the classes' grouping, and L_ls moves the text projection only."""
-    train = np.flatnonzero((world.table["split"] == "train").to_numpy())
+    train = train_rows(world.table)
     cmp = compare_fine_tuning(features, world.labels, world.table, train, eval_rows,
                               attribute=world.table["color"].to_numpy(),
                               variants=("plain", "language", "vision"), by=GROUPS, epochs=150)
@@ -136,12 +175,11 @@ def test_losses_follow_the_paper():
     assert different[4].nonzero().flatten().tolist() == [0, 1, 2, 3, 6, 7]  # orange from classes and green
 
 
-def test_tuned_model_is_a_checkpoint_the_encoder_loads_and_the_base_stays(features, world, encoder, tmp_path,
-                                                                          waterbirds_split):
+def test_tuned_model_is_a_checkpoint_the_encoder_loads_and_the_base_stays(features, world, encoder, tmp_path):
     base_sha = file_sha256(SHAPES_MODEL_DIR / "open_clip_model.safetensors")
     probe = world.images[:8]
     before = encoder.encode_images(probe)
-    train = np.flatnonzero(waterbirds_split == "train")[:256]
+    train = train_rows(world.table)[:256]
     tuned = fine_tune_projections(features, world.labels, train, variant="language", epochs=3)
     assert not np.allclose(tuned.visual, features.visual_proj)
 
@@ -209,3 +247,13 @@ def test_bad_input_is_named(features, world):
     with pytest.raises(SpuriousError, match="Group columns"):
         compare_fine_tuning(features, world.labels, world.table, [0, 1], [2, 3], variants=[], by=["colour"])
     assert detection(np.zeros(4, int), world, np.arange(4)).empty  # too few images for any discrepancy
+    with pytest.raises(SpuriousError, match="seeds=\\[...\\] instead of seed="):
+        compare_fine_tuning(features, world.labels, world.table, [0, 1], [2, 3], variants=["plain"], seed=1)
+    with pytest.raises(SpuriousError, match="seeds is empty"):
+        compare_fine_tuning(features, world.labels, world.table, [0, 1], [2, 3], variants=["plain"], seeds=[])
+    tags = tags_from_table(world.table.iloc[:20], TAG_COLUMNS)
+    with pytest.raises(SpuriousError, match="together"):
+        accuracy_discrepancy(np.zeros(20, int), world.labels[:20], tags, world.classes, train_tags=tags)
+    with pytest.raises(SpuriousError, match=r"train_tags lacks the tags \['blue'\]"):
+        accuracy_discrepancy(np.zeros(20, int), world.labels[:20], tags, world.classes,
+                             train_tags=tags.drop(columns="blue"), train_labels=world.labels[:20])

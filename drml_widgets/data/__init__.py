@@ -1,5 +1,5 @@
 """Image sources and the offline shapes world."""
 
-from .shapes import ATTRIBUTES, ShapesWorld, load_shapes_world, render_shape
+from .shapes import ATTRIBUTES, WATERBIRDS_LIKE, ShapesWorld, load_shapes_world, render_shape
 
-__all__ = ["ATTRIBUTES", "ShapesWorld", "load_shapes_world", "render_shape"]
+__all__ = ["ATTRIBUTES", "WATERBIRDS_LIKE", "ShapesWorld", "load_shapes_world", "render_shape"]

@@ -37,6 +37,10 @@ ATTRIBUTES: dict[str, tuple[str, ...]] = {
 }
 # The shortcut the biased split plants: each class paired with one colour.
 MAJORITY_COLOR = {"triangle": "orange", "square": "green"}
+# Waterbirds-like: rare minority groups (5%) and, as with a bird against a large background, the
+# class cue harder to see than the spurious one: shapes at 3/4 size under pixel noise, so their
+# outline is ambiguous while their colour stays plain. Pass as load_shapes_world(**WATERBIRDS_LIKE).
+WATERBIRDS_LIKE: dict[str, float] = {"bias": 0.95, "shape_scale": 0.75, "noise": 20.0}
 
 _SUPERSAMPLE = 3
 
@@ -70,11 +74,14 @@ def render_shape(
     position: str,
     rng: np.random.Generator | None = None,
     jitter: bool = True,
+    shape_scale: float = 1.0,
+    noise: float = 0.0,
 ) -> np.ndarray:
     """Render one 64x64 RGB uint8 image of a coloured shape on a black background.
 
     Jitter varies colour (+-18 per channel), scale (0.9-1.1), position (+-3 px) and rotation
-    (+-15 degrees), drawn from ``rng``.
+    (+-15 degrees), drawn from ``rng``. ``shape_scale`` multiplies the size's side length;
+    ``noise`` adds Gaussian pixel noise of that standard deviation (0-255 scale), also from ``rng``.
 
     Example:
         >>> img = render_shape("orange", "triangle", "large", "upper left", jitter=False)
@@ -89,9 +96,10 @@ def render_shape(
     ):
         if value not in allowed:
             raise ValueError(f"Unknown {name} {value!r}; choose one of {list(allowed)}.")
+    _check_rendering(shape_scale, noise)
     rng = rng if rng is not None else np.random.default_rng(0)
     rgb = np.array(COLORS[color], dtype=float)
-    side = SIZES[size]
+    side = SIZES[size] * shape_scale
     cx, cy = POSITIONS[position]
     angle = 0.0
     if jitter:
@@ -100,8 +108,17 @@ def render_shape(
         cx += rng.uniform(-3, 3)
         cy += rng.uniform(-3, 3)
         angle = rng.uniform(-15, 15)
-    alpha = _coverage(_polygon(shape, side, angle, cx, cy), IMAGE_SIZE)
-    return np.round(alpha[..., None] * rgb).astype(np.uint8)
+    image = _coverage(_polygon(shape, side, angle, cx, cy), IMAGE_SIZE)[..., None] * rgb
+    if noise:
+        image += rng.normal(0.0, noise, image.shape)
+    return np.clip(np.round(image), 0, 255).astype(np.uint8)
+
+
+def _check_rendering(shape_scale: float, noise: float) -> None:
+    if not 0.25 <= shape_scale <= 1.5:
+        raise ValueError(f"shape_scale must lie in [0.25, 1.5] (1.0 is the usual size); got {shape_scale}.")
+    if not 0.0 <= noise <= 128.0:
+        raise ValueError(f"noise is a pixel standard deviation in [0, 128] (0 is none); got {noise}.")
 
 
 def sample_attributes(n: int, seed: int = 0) -> pd.DataFrame:
@@ -118,8 +135,10 @@ def sample_attributes(n: int, seed: int = 0) -> pd.DataFrame:
     )
 
 
-def render_table(table: pd.DataFrame, seed: int = 0, jitter: bool = True) -> np.ndarray:
-    """Render every row of an attribute table into an ``(n, 64, 64, 3)`` uint8 array.
+def render_table(table: pd.DataFrame, seed: int = 0, jitter: bool = True, shape_scale: float = 1.0,
+                 noise: float = 0.0) -> np.ndarray:
+    """Render every row of an attribute table into an ``(n, 64, 64, 3)`` uint8 array
+    (``shape_scale`` and ``noise`` as in :func:`render_shape`).
 
     Example:
         >>> render_table(sample_attributes(2)).shape
@@ -131,7 +150,7 @@ def render_table(table: pd.DataFrame, seed: int = 0, jitter: bool = True) -> np.
     rng = np.random.default_rng(seed)
     images = np.empty((len(table), IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
     for i, row in enumerate(table[["color", "shape", "size", "position"]].itertuples(index=False)):
-        images[i] = render_shape(*row, rng=rng, jitter=jitter)
+        images[i] = render_shape(*row, rng=rng, jitter=jitter, shape_scale=shape_scale, noise=noise)
     return images
 
 
@@ -149,6 +168,8 @@ class ShapesWorld:
     classes: list[str] = field(default_factory=lambda: list(SHAPES))
     bias: float = 1.0
     seed: int = 0
+    shape_scale: float = 1.0
+    noise: float = 0.0
 
     def split(self, name: str) -> "ShapesWorld":
         """The images and rows of one split (``train``, ``val`` or ``test``).
@@ -163,7 +184,7 @@ class ShapesWorld:
         mask = (self.table["split"] == name).to_numpy()
         return ShapesWorld(
             self.images[mask], self.table[mask].reset_index(drop=True), list(self.classes),
-            self.bias, self.seed,
+            self.bias, self.seed, self.shape_scale, self.noise,
         )
 
     @property
@@ -176,7 +197,9 @@ class ShapesWorld:
     def __repr__(self) -> str:
         counts = self.table["split"].value_counts().reindex(["train", "val", "test"], fill_value=0)
         parts = ", ".join(f"{k}={v}" for k, v in counts.items())
-        return f"ShapesWorld(n={len(self)}, {parts}, bias={self.bias}, seed={self.seed})"
+        rendering = "".join(f", {name}={value}" for name, value, usual in (
+            ("shape_scale", self.shape_scale, 1.0), ("noise", self.noise, 0.0)) if value != usual)
+        return f"ShapesWorld(n={len(self)}, {parts}, bias={self.bias}, seed={self.seed}{rendering})"
 
 
 def assign_biased_split(
@@ -225,11 +248,15 @@ def assign_biased_split(
     return split
 
 
-def load_shapes_world(n: int = 10_000, bias: float = 1.0, seed: int = 0) -> ShapesWorld:
+def load_shapes_world(n: int = 10_000, bias: float = 1.0, seed: int = 0, *, shape_scale: float = 1.0,
+                      noise: float = 0.0) -> ShapesWorld:
     """Render the shapes world with its biased split.
 
     ``bias=1.0`` is the paper's dSpritesV (training only on orange triangles and green
-    squares); ``bias=0.95`` is Waterbirds-like (5% green triangles and orange squares).
+    squares); ``bias=0.95`` leaves 5% green triangles and orange squares in training.
+    ``shape_scale`` and ``noise`` make the shape harder to see (see :func:`render_shape`);
+    ``load_shapes_world(**WATERBIRDS_LIKE)`` is the Waterbirds-like world, where the shape is
+    the harder cue and colour the easier one, as the bird is against its background.
 
     Example:
         >>> world = load_shapes_world(n=1200, seed=0)
@@ -237,11 +264,14 @@ def load_shapes_world(n: int = 10_000, bias: float = 1.0, seed: int = 0) -> Shap
         ['color', 'shape', 'size', 'position', 'label', 'split']
         >>> world.images.shape
         (1200, 64, 64, 3)
+        >>> load_shapes_world(n=1200, **WATERBIRDS_LIKE)
+        ShapesWorld(n=1200, train=138, val=34, test=1028, bias=0.95, seed=0, shape_scale=0.75, noise=20.0)
     """
     if n < 100:
         raise ValueError(f"n={n} is too small for a biased split; use n >= 100.")
+    _check_rendering(shape_scale, noise)
     table = sample_attributes(n, seed=seed)
     table["label"] = table["shape"].map({s: i for i, s in enumerate(SHAPES)}).astype(int)
     table["split"] = assign_biased_split(table, bias=bias, seed=seed)
-    images = render_table(table, seed=seed)
-    return ShapesWorld(images=images, table=table, bias=bias, seed=seed)
+    images = render_table(table, seed=seed, shape_scale=shape_scale, noise=noise)
+    return ShapesWorld(images=images, table=table, bias=bias, seed=seed, shape_scale=shape_scale, noise=noise)

@@ -334,8 +334,9 @@ def group_accuracy(pred, labels, table: pd.DataFrame, by: Sequence[str] = ("colo
     return GroupAccuracy(per, float(np.mean(pred == labels)), float(per.loc[0, "accuracy"]), tuple(per.loc[0, by]))
 
 
-def accuracy_discrepancy(pred, labels, tags: pd.DataFrame, classes: Sequence[str],
-                         min_count: int = 10) -> pd.DataFrame:
+def accuracy_discrepancy(pred, labels, tags: pd.DataFrame, classes: Sequence[str], min_count: int = 10, *,
+                         train_tags: pd.DataFrame | None = None, train_labels=None,
+                         min_share_gap: float = 0.1) -> pd.DataFrame:
     """Eq. 7 per class and tag: ``delta = acc(tag present) - acc(tag absent)``, largest first.
 
     ``tags`` is a boolean table, one row per image and one column per tag: the shapes world's
@@ -343,15 +344,34 @@ def accuracy_discrepancy(pred, labels, tags: pd.DataFrame, classes: Sequence[str
     Pairs with fewer than ``min_count`` images on either side are left out (a discrepancy
     between a handful of images is noise).
 
+    A large delta means the tag is a shortcut the model learned *or* simply makes the class
+    easier to see (large shapes, daylight). Pass the fine-tuning data's ``train_tags`` and
+    ``train_labels`` to tell them apart: ``train_share`` is the fraction of the class's training
+    images with the tag and ``train_share_other`` that of the other classes'. A tag the class's
+    training images carry at least ``min_share_gap`` more often is a ``candidate`` shortcut, and
+    candidates are ranked first; a tag every class has alike cannot stand in for one class.
+
     Example:
         >>> tags = pd.DataFrame({"orange": [True, True, False, False]})
         >>> accuracy_discrepancy([0, 0, 1, 0], [0, 0, 0, 0], tags, ["triangle"], min_count=2)[["tag", "delta"]].values.tolist()
         [['orange', 0.5]]
+        >>> train = pd.DataFrame({"orange": [True, True, False]})
+        >>> accuracy_discrepancy([0, 0, 1, 0], [0, 0, 0, 0], tags, ["triangle", "square"], min_count=2,
+        ...                      train_tags=train, train_labels=[0, 0, 1])[["tag", "train_share", "candidate"]].values.tolist()
+        [['orange', 1.0, True]]
     """
     pred, labels = np.asarray(pred), np.asarray(labels)
     tags = check_tag_table(tags, n=len(labels))
     if len(pred) != len(labels):
         raise SpuriousError(f"pred has {len(pred)} entries for {len(labels)} labels; pass one per image.")
+    if (train_tags is None) != (train_labels is None):
+        raise SpuriousError("Pass train_tags and train_labels together (the fine-tuning images' tags and classes).")
+    if train_tags is not None:
+        train_labels = np.asarray(train_labels)
+        train_tags = check_tag_table(train_tags, n=len(train_labels))
+        missing = [t for t in tags.columns if t not in train_tags.columns]
+        if missing:
+            raise SpuriousError(f"train_tags lacks the tags {missing}. Fix: tag the training images with the same vocabulary.")
     min_count = max(int(min_count), 1)
     correct = pred == labels
     rows = []
@@ -362,11 +382,24 @@ def accuracy_discrepancy(pred, labels, tags: pd.DataFrame, classes: Sequence[str
             present, absent = in_class & has, in_class & ~has
             if present.sum() < min_count or absent.sum() < min_count:
                 continue
-            rows.append({"class": name, "tag": tag, "n_present": int(present.sum()), "n_absent": int(absent.sum()),
-                         "acc_present": float(correct[present].mean()), "acc_absent": float(correct[absent].mean())})
-    out = pd.DataFrame(rows, columns=["class", "tag", "n_present", "n_absent", "acc_present", "acc_absent"])
-    out["delta"] = out["acc_present"] - out["acc_absent"]
-    return out.sort_values("delta", ascending=False, kind="stable").reset_index(drop=True)
+            row = {"class": name, "tag": tag, "n_present": int(present.sum()), "n_absent": int(absent.sum()),
+                   "acc_present": float(correct[present].mean()), "acc_absent": float(correct[absent].mean())}
+            if train_tags is not None:
+                trained = train_tags[tag].to_numpy()
+                row["train_share"] = _share(trained[train_labels == c])
+                row["train_share_other"] = _share(trained[train_labels != c])
+            rows.append(row)
+    columns = ["class", "tag", "n_present", "n_absent", "acc_present", "acc_absent"]
+    out = pd.DataFrame(rows, columns=columns + ([] if train_tags is None else ["train_share", "train_share_other"]))
+    out.insert(len(columns), "delta", out["acc_present"] - out["acc_absent"])
+    if train_tags is None:
+        return out.sort_values("delta", ascending=False, kind="stable").reset_index(drop=True)
+    out["candidate"] = (out["train_share"] - out["train_share_other"]) >= min_share_gap
+    return out.sort_values(["candidate", "delta"], ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _share(has: np.ndarray) -> float:
+    return float(has.mean()) if len(has) else float("nan")
 
 
 # -- tuned projections ------------------------------------------------------------------
@@ -616,20 +649,42 @@ def fine_tune_projections(
 # -- side by side ---------------------------------------------------------------------------
 @dataclass(repr=False)
 class FineTuneComparison:
-    """Zero-shot and each fine-tuning variant side by side: ``table`` (average and worst-group
-    accuracy per method, and the worst group), ``groups`` (accuracy of every group per method)
-    and ``tuned`` (the projections of each method). Build it with :func:`compare_fine_tuning`.
+    """Zero-shot and each fine-tuning variant side by side.
+
+    ``table`` has a row per method: average and worst-group accuracy as means over the seeds,
+    their standard deviations across seeds (``_sd``; NaN with one seed, 0 for zero-shot, which
+    has no randomness), the group that was worst most often, and seconds per run. ``groups``
+    holds every group's accuracy per method (mean over seeds), ``runs`` one row per method and
+    seed, and ``tuned`` the projections of each method trained with the first seed. Build it
+    with :func:`compare_fine_tuning`.
 
     Example:
-        >>> table = pd.DataFrame({"method": ["zero-shot", "plain"], "average": [0.99, 0.9],
-        ...                       "worst_group": [0.98, 0.5], "worst": ["green triangle"] * 2, "seconds": [0.0, 1.0]})
-        >>> FineTuneComparison(table, pd.DataFrame(), {}).row("plain")["worst_group"]
-        np.float64(0.5)
+        >>> runs = pd.DataFrame({"method": ["zero-shot", "plain", "plain"], "seed": [None, 0, 1],
+        ...                      "average": [0.99, 0.9, 0.8], "worst_group": [0.98, 0.5, 0.7],
+        ...                      "worst": ["green triangle"] * 3, "seconds": [0.0, 1.0, 1.0]})
+        >>> FineTuneComparison.from_runs(runs, pd.DataFrame(), {})
+        FineTuneComparison
+           method  average  average_sd  worst_group  worst_group_sd          worst  seconds  seeds
+        zero-shot   0.9900      0.0000       0.9800          0.0000 green triangle   0.0000      0
+            plain   0.8500      0.0707       0.6000          0.1414 green triangle   1.0000      2
     """
 
     table: pd.DataFrame
     groups: pd.DataFrame
     tuned: dict[str, TunedProjections]
+    runs: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @classmethod
+    def from_runs(cls, runs: pd.DataFrame, groups: pd.DataFrame, tuned: dict) -> "FineTuneComparison":
+        """Summarise per-seed ``runs`` (columns method, seed, average, worst_group, worst, seconds)."""
+        by_method = runs.groupby("method", sort=False)
+        table = by_method.agg(average=("average", "mean"), average_sd=("average", "std"),
+                              worst_group=("worst_group", "mean"), worst_group_sd=("worst_group", "std"),
+                              worst=("worst", lambda w: w.mode().iloc[0]), seconds=("seconds", "mean"),
+                              seeds=("seed", "count")).reset_index()
+        deterministic = table["method"] == "zero-shot"
+        table.loc[deterministic, ["average_sd", "worst_group_sd"]] = 0.0
+        return cls(table, groups, tuned, runs)
 
     def row(self, method: str) -> pd.Series:
         """The ``table`` row of one method (``zero-shot`` or a variant)."""
@@ -652,14 +707,18 @@ def compare_fine_tuning(
     attribute=None,
     variants: Sequence[str] = ("plain", "language", "vision"),
     by: Sequence[str] = ("color", "shape"),
+    seeds: Sequence[int] = (0,),
     progress: Callable[[str, int, int], None] | None = None,
     **fine_tune_kw,
 ) -> FineTuneComparison:
-    """Zero-shot, then each variant fine-tuned on ``train_rows`` with the same settings, all
-    evaluated on ``eval_rows`` (average and worst-group accuracy, groups by ``by``).
+    """Zero-shot, then each variant fine-tuned on ``train_rows`` once per seed with the same
+    settings, all evaluated on ``eval_rows`` (average and worst-group accuracy, groups by ``by``).
 
-    ``table`` has one row per cached image; ``progress(variant, epoch, epochs)`` reports;
-    other keywords go to :func:`fine_tune_projections`.
+    Worst-group accuracy of a fine-tuned model swings with the seed (the batches decide how
+    often the rare groups are seen), so compare variants over several ``seeds``: the table
+    reports means and standard deviations. ``table`` has one row per cached image;
+    ``progress(label, done, total)`` reports epochs done over the whole comparison; other
+    keywords go to :func:`fine_tune_projections`.
 
     Example:
         >>> from drml_widgets import ClipEncoder
@@ -667,24 +726,34 @@ def compare_fine_tuning(
         >>> data = cache_features(ClipEncoder("shapes"), imgs, ["square", "blank"], templates=["a {}."])
         >>> t = pd.DataFrame({"kind": ["square", "square", "blank", "blank"]})
         >>> cmp = compare_fine_tuning(data, [0, 0, 1, 1], t, [0, 1, 2, 3], [0, 1, 2, 3], variants=["plain"],
-        ...                           by=["kind"], epochs=1)
-        >>> cmp.table.columns.tolist(), cmp.table["method"].tolist()
-        (['method', 'average', 'worst_group', 'worst', 'seconds'], ['zero-shot', 'plain'])
+        ...                           by=["kind"], seeds=[0, 1], epochs=1)
+        >>> cmp.table.columns.tolist(), cmp.table["method"].tolist(), len(cmp.runs)
+        (['method', 'average', 'average_sd', 'worst_group', 'worst_group_sd', 'worst', 'seconds', 'seeds'], ['zero-shot', 'plain'], 3)
     """
     labels = _check_labels(labels, len(data.image), len(data.classes))
     if len(table) != len(data.image):
         raise SpuriousError(f"table has {len(table)} rows for {len(data.image)} cached images; pass one per image.")
+    if "seed" in fine_tune_kw:
+        raise SpuriousError("compare_fine_tuning trains once per seed. Fix: pass seeds=[...] instead of seed=.")
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise SpuriousError("seeds is empty. Fix: pass at least one seed, e.g. seeds=[0, 1, 2].")
     eval_rows = np.asarray(eval_rows)
-    methods = {"zero-shot": data.base()}
-    for variant in variants:
-        report = (lambda e, n, v=variant: progress(v, e, n)) if progress is not None else None
-        methods[variant] = fine_tune_projections(data, labels, train_rows, variant=variant, attribute=attribute,
-                                                 progress=report, **fine_tune_kw)
-    rows, groups = [], []
-    for name, tuned in methods.items():
-        acc = group_accuracy(tuned.predict(data, eval_rows), labels[eval_rows], table.iloc[eval_rows], by)
-        rows.append({"method": name, "average": acc.average, "worst_group": acc.worst,
-                     "worst": " ".join(map(str, acc.worst_group)), "seconds": tuned.seconds})
+    epochs = fine_tune_kw.get("epochs", 50)
+    total, runs, groups, tuned = len(variants) * len(seeds) * epochs, [], [], {}
+
+    def evaluate(name: str, seed, model: TunedProjections) -> None:
+        acc = group_accuracy(model.predict(data, eval_rows), labels[eval_rows], table.iloc[eval_rows], by)
+        runs.append({"method": name, "seed": seed, "average": acc.average, "worst_group": acc.worst,
+                     "worst": " ".join(map(str, acc.worst_group)), "seconds": model.seconds})
         groups.append(acc.table.assign(method=name))
-    wide = pd.concat(groups).pivot_table(index=list(by), columns="method", values="accuracy")
-    return FineTuneComparison(pd.DataFrame(rows), wide[list(methods)].reset_index(), methods)
+        tuned.setdefault(name, model)
+
+    evaluate("zero-shot", None, data.base())
+    for i, (variant, seed) in enumerate((v, s) for v in variants for s in seeds):
+        label = f"{variant}, seed {seed}" if len(seeds) > 1 else variant
+        report = (lambda e, n, done=i * epochs, lab=label: progress(lab, done + e, total)) if progress else None
+        evaluate(variant, seed, fine_tune_projections(data, labels, train_rows, variant=variant, attribute=attribute,
+                                                      seed=seed, progress=report, **fine_tune_kw))
+    wide = pd.concat(groups).pivot_table(index=list(by), columns="method", values="accuracy", aggfunc="mean")
+    return FineTuneComparison.from_runs(pd.DataFrame(runs), wide[list(tuned)].reset_index(), tuned)
