@@ -7,7 +7,7 @@ Example:
     (4, 64)
 """
 
-from .data.shapes import ShapesWorld, load_shapes_world
+from .data.shapes import WATERBIRDS_LIKE, ShapesWorld, load_shapes_world
 from .embed.encoder import ClipEncoder
 from .errors import (CacheNotWritableError, DrmlError, EmbeddingError, EmptyInputError, ImageLoadError,
                      StopNotebook, UnknownModelError, WeightsUnavailableError)
@@ -15,5 +15,6 @@ from .errors import (CacheNotWritableError, DrmlError, EmbeddingError, EmptyInpu
 __version__ = "0.1.0"
 __all__ = [
     "CacheNotWritableError", "ClipEncoder", "DrmlError", "EmbeddingError", "EmptyInputError",
-    "ImageLoadError", "ShapesWorld", "StopNotebook", "UnknownModelError", "WeightsUnavailableError", "load_shapes_world",
+    "ImageLoadError", "ShapesWorld", "StopNotebook", "UnknownModelError", "WATERBIRDS_LIKE", "WeightsUnavailableError",
+    "load_shapes_world",
 ]
