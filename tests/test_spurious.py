@@ -154,6 +154,20 @@ def test_without_minority_plain_fine_tuning_learns_the_colour_and_detection_name
         assert found.loc[0, "tag"] in SPURIOUS and found.loc[0, "delta"] > 0.5
 
 
+def test_comparison_reports_every_seed_and_one_progress_count(features, world):
+    rows = train_rows(world.table)[:64]
+    seen = []
+    cmp = compare_fine_tuning(features, world.labels, world.table, rows, rows, variants=("plain", "class"), by=GROUPS,
+                              seeds=(0, 1), epochs=2, progress=lambda *a: seen.append(a))
+    assert seen[0] == ("plain, seed 0", 1, 8) and seen[-1] == ("class, seed 1", 8, 8) and len(seen) == 8
+    assert cmp.runs["method"].tolist() == ["zero-shot", "plain", "plain", "class", "class"]
+    assert cmp.runs["seed"].isna().tolist() == [True] + [False] * 4 and cmp.runs["seed"].sum() == 2
+    plain = cmp.runs[cmp.runs["method"] == "plain"]["worst_group"]
+    assert cmp.row("plain")["worst_group"] == pytest.approx(plain.mean())
+    assert cmp.row("plain")["worst_group_sd"] == pytest.approx(plain.std())
+    assert cmp.row("zero-shot")["worst_group_sd"] == 0.0
+
+
 def test_losses_follow_the_paper():
     """CS against a direct transcription of its formula; L_ls masks on a small prompt set."""
     torch.manual_seed(0)

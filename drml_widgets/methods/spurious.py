@@ -739,8 +739,7 @@ def compare_fine_tuning(
     if not seeds:
         raise SpuriousError("seeds is empty. Fix: pass at least one seed, e.g. seeds=[0, 1, 2].")
     eval_rows = np.asarray(eval_rows)
-    epochs = fine_tune_kw.get("epochs", 50)
-    total, runs, groups, tuned = len(variants) * len(seeds) * epochs, [], [], {}
+    n_runs, runs, groups, tuned = len(variants) * len(seeds), [], [], {}
 
     def evaluate(name: str, seed, model: TunedProjections) -> None:
         acc = group_accuracy(model.predict(data, eval_rows), labels[eval_rows], table.iloc[eval_rows], by)
@@ -752,8 +751,9 @@ def compare_fine_tuning(
     evaluate("zero-shot", None, data.base())
     for i, (variant, seed) in enumerate((v, s) for v in variants for s in seeds):
         label = f"{variant}, seed {seed}" if len(seeds) > 1 else variant
-        report = (lambda e, n, done=i * epochs, lab=label: progress(lab, done + e, total)) if progress else None
+        report = (lambda e, n, i=i, lab=label: progress(lab, i * n + e, n_runs * n)) if progress else None
         evaluate(variant, seed, fine_tune_projections(data, labels, train_rows, variant=variant, attribute=attribute,
                                                       seed=seed, progress=report, **fine_tune_kw))
     wide = pd.concat(groups).pivot_table(index=list(by), columns="method", values="accuracy", aggfunc="mean")
-    return FineTuneComparison.from_runs(pd.DataFrame(runs), wide[list(tuned)].reset_index(), tuned)
+    runs = pd.DataFrame(runs).astype({"seed": "Int64"})  # zero-shot has no seed: <NA>, not 0.0
+    return FineTuneComparison.from_runs(runs, wide[list(tuned)].reset_index(), tuned)
