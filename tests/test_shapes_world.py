@@ -62,7 +62,7 @@ def test_waterbirds_like_split_has_five_percent_minority():
         assert set(rows["color"]) == {minority, "orange" if shape == "triangle" else "green"}
 
 
-def test_waterbirds_like_rendering_shrinks_and_blurs_the_shape_but_keeps_the_colour():
+def test_waterbirds_like_rendering_shrinks_the_shape_under_noise_but_keeps_the_colour():
     plain = render_shape("orange", "square", "large", "upper left", jitter=False)
     small = render_shape("orange", "square", "large", "upper left", jitter=False, shape_scale=0.75)
     noisy = render_shape("orange", "square", "large", "upper left", jitter=False, shape_scale=0.75, noise=20.0,

@@ -7,7 +7,7 @@ Rendering is deterministic by seed and needs nothing but numpy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -182,10 +182,8 @@ class ShapesWorld:
         if name not in ("train", "val", "test"):
             raise ValueError(f"Unknown split {name!r}; choose 'train', 'val' or 'test'.")
         mask = (self.table["split"] == name).to_numpy()
-        return ShapesWorld(
-            self.images[mask], self.table[mask].reset_index(drop=True), list(self.classes),
-            self.bias, self.seed, self.shape_scale, self.noise,
-        )
+        return replace(self, images=self.images[mask], table=self.table[mask].reset_index(drop=True),
+                       classes=list(self.classes))
 
     @property
     def labels(self) -> np.ndarray:
