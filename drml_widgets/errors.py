@@ -35,6 +35,26 @@ class EmbeddingError(DrmlError, ValueError):
     """Embeddings of the wrong shape or with NaN or inf values."""
 
 
+class CheckpointError(DrmlError, ValueError):
+    """A checkpoint file that is truncated, corrupt or built for another architecture."""
+
+
+class DeviceError(DrmlError, RuntimeError):
+    """A device that is not available here (``cuda`` without a GPU, an unknown name)."""
+
+
+class CacheCorruptError(DrmlError, OSError):
+    """A cache shard whose bytes do not match its checksum (it is quarantined, not served)."""
+
+
+class InputError(DrmlError, ValueError):
+    """An argument of the wrong type or value (a table without ``label``, ``epochs=0``, ...)."""
+
+
+class WidgetError(DrmlError, ValueError):
+    """A request from the browser that cannot be served (bad rows, a malformed selection)."""
+
+
 class StopNotebook(Exception):
     """Raise in a notebook cell to stop "Run All" with a plain message instead of a traceback.
 

@@ -1,0 +1,46 @@
+"""Small helpers every layer uses, written once: unit rows, typed empty frames, text encoders."""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Each row (last axis) scaled to unit length; zero rows stay zero.
+
+    Example:
+        >>> unit_rows(np.array([[3.0, 4.0], [0.0, 0.0]])).tolist()
+        [[0.6, 0.8], [0.0, 0.0]]
+    """
+    x = np.asarray(x)
+    return x / np.clip(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12, None)
+
+
+def empty_frame(columns: Mapping[str, str]) -> pd.DataFrame:
+    """A DataFrame with no rows and the given column dtypes, so empty results keep their schema.
+
+    Example:
+        >>> empty_frame({"tags": "object", "n": "int64"}).dtypes.astype(str).tolist()
+        ['object', 'int64']
+    """
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
+
+
+def text_encoder(encoder, error: type[Exception] = InputError) -> Callable[[Sequence[str]], np.ndarray]:
+    """A function texts -> float32 embeddings from a ``ClipEncoder`` or any callable.
+
+    Example:
+        >>> encode = text_encoder(lambda texts: np.ones((len(texts), 2)))
+        >>> encode(["a", "b"]).dtype, encode(["a", "b"]).shape
+        (dtype('float32'), (2, 2))
+    """
+    encode = getattr(encoder, "encode_texts", encoder)
+    if not callable(encode):
+        raise error(f"encoder must be a ClipEncoder or a callable turning texts into embeddings; "
+                    f"got {type(encoder).__name__}.")
+    return lambda texts: np.asarray(encode(list(texts)), dtype=np.float32)
