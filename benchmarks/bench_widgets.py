@@ -26,7 +26,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from widget_support import CHROMIUM_ARGS, RecordingComm  # noqa: E402
 
-from drml_widgets.demo import SHAPES_ATTRIBUTES, shapes_prompt_spec  # noqa: E402
+from drml_widgets.data.shapes_presets import SHAPES_ATTRIBUTES, shapes_prompt_spec  # noqa: E402
 from drml_widgets.session import Session  # noqa: E402
 
 DIM = 64

@@ -14,32 +14,13 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from .data.shapes import ATTRIBUTES
+from .data.shapes_presets import SLICE_BY
 from .diagnose.rectify import RectifyResult
 from .diagnose.slices import SliceComparison
 from .embed.encoder import ClipEncoder
-from .prompts.generate import AttributeSet, PromptSpec
 
 if TYPE_CHECKING:
     from .session import Session
-
-# The paper's dSpritesV attributes and prompts (appendix B.2-B.3).
-SHAPES_ATTRIBUTES = AttributeSet({k: list(ATTRIBUTES[k]) for k in ("size", "color", "shape")})
-RAW_TEMPLATE = "{size}, {color}, {shape}."
-ENGINEERED_TEMPLATE = "{size} {color} {shape}."
-SLICE_BY = ["color", "shape"]
-
-
-def shapes_prompt_spec(ensemble: bool = True) -> PromptSpec:
-    """Raw and engineered prompts, plus CLIP's 80-template ensemble over "{size} {color} {shape}".
-
-    Example:
-        >>> shapes_prompt_spec().n_per_combination
-        82
-    """
-    return PromptSpec([RAW_TEMPLATE, ENGINEERED_TEMPLATE], ensemble=ensemble,
-                      ensemble_phrase="{size} {color} {shape}")
-
 
 @dataclass(repr=False)
 class DemoResult:

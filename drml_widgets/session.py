@@ -21,7 +21,7 @@ from .diagnose.transfer import TransferReport, cross_modal_transfer
 from .diagnose.validate import check_embeddings, check_labels
 from .embed.encoder import ClipEncoder
 from .errors import DrmlError
-from .prompts.generate import AttributeSet, PromptSpec, generate_prompts, render
+from .prompts.generate import DEFAULT_MAX_PROMPTS, AttributeSet, PromptSpec, generate_prompts, render
 
 Slice = Mapping[str, str]
 
@@ -55,7 +55,7 @@ class Session:
         classes: Sequence[str],
         attributes: AttributeSet,
         spec: PromptSpec,
-        label_rule: str | Callable = "shape",
+        label_rule: str | Callable,
         *,
         images=None,
         close_gap: bool = False,
@@ -98,12 +98,12 @@ class Session:
             True
         """
         from .data.shapes import load_shapes_world
-        from .demo import SHAPES_ATTRIBUTES, shapes_prompt_spec
+        from .data.shapes_presets import LABEL_RULE, SHAPES_ATTRIBUTES, shapes_prompt_spec
 
         world = load_shapes_world(n=n, bias=bias, seed=seed)
         encoder = encoder or ClipEncoder("shapes")
         session = cls(encoder, encoder.encode_images(world.images), world.table, world.classes,
-                      SHAPES_ATTRIBUTES, shapes_prompt_spec(ensemble), "shape", images=world.images, seed=seed)
+                      SHAPES_ATTRIBUTES, shapes_prompt_spec(ensemble), LABEL_RULE, images=world.images, seed=seed)
         if train:
             session.train_head()
         return session
@@ -121,11 +121,21 @@ class Session:
             callback(event)
 
     # -- prompts ---------------------------------------------------------------------------
-    def set_prompts(self, attributes: AttributeSet, spec: PromptSpec, label_rule="shape",
-                    notify: bool = True) -> pd.DataFrame:
-        """Replace the attribute set, templates and label rule; prompts are generated now and
-        embedded on first use. Nothing changes if generation fails."""
-        prompts = generate_prompts(attributes, spec, label_rule, self.classes)
+    def set_prompts(self, attributes: AttributeSet, spec: PromptSpec, label_rule: str | Callable | None = None,
+                    notify: bool = True, max_prompts: int = DEFAULT_MAX_PROMPTS) -> pd.DataFrame:
+        """Replace the attribute set, templates and label rule (``None`` keeps the current rule);
+        prompts are generated now and embedded on first use. Nothing changes if generation fails.
+
+        Example:
+            >>> s = Session.from_shapes_world(n=1200, ensemble=False, train=False)
+            >>> len(s.set_prompts(s.attributes, PromptSpec(["{size} {color} {shape}."])))
+            36
+        """
+        if label_rule is None:
+            label_rule = getattr(self, "label_rule", None)
+            if label_rule is None:
+                raise SessionError("No label rule: name the attribute whose value is the class, or pass a function.")
+        prompts = generate_prompts(attributes, spec, label_rule, self.classes, max_prompts=max_prompts)
         self.attributes, self.spec, self.label_rule = attributes, spec, label_rule
         self.prompts = prompts
         self._text_emb: np.ndarray | None = None

@@ -39,7 +39,7 @@ def rng():
 def drml_session(world, encoder, image_emb):
     """The biased linear head on the shapes world, with the paper's prompts. Tests that change
     it (rectify) must undo before they finish."""
-    from drml_widgets.demo import SHAPES_ATTRIBUTES, shapes_prompt_spec
+    from drml_widgets.data.shapes_presets import SHAPES_ATTRIBUTES, shapes_prompt_spec
     from drml_widgets.session import Session
 
     session = Session(encoder, image_emb, world.table, world.classes, SHAPES_ATTRIBUTES,

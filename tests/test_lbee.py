@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from drml_widgets.data.shapes import ATTRIBUTES
-from drml_widgets.demo import ENGINEERED_TEMPLATE, RAW_TEMPLATE
+from drml_widgets.data.shapes_presets import ENGINEERED_TEMPLATE, RAW_TEMPLATE
 from drml_widgets.methods.lbee import (METHODS, METRIC_COLUMNS, SELECTION_COLUMNS, LBEEError, _select, evaluate,
                                        explain_failures, ground_truth, relevance_from_attributes,
                                        relevance_from_similarity, split_hard_easy)

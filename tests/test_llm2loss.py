@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from drml_widgets.demo import SHAPES_ATTRIBUTES, SLICE_BY, shapes_prompt_spec
+from drml_widgets.data.shapes_presets import SHAPES_ATTRIBUTES, SLICE_BY, shapes_prompt_spec
 from drml_widgets.methods.blackbox import LossError, per_image_loss, train_example_black_box
 from drml_widgets.methods.llm2loss import LLM2LossError, fit_llm2loss
 from drml_widgets.prompts.generate import generate_prompts
