@@ -66,3 +66,49 @@ def test_bad_templates_and_rules_are_refused():
         generate_prompts(ATTRS, PromptSpec(["{color}."]), "shape", ["triangle"])
     with pytest.raises(PromptError, match="at least one"):
         PromptSpec([])
+
+
+def test_rendering_is_linear_in_whitespace():
+    # Before the fix the comma patterns backtracked: 40,000 spaces took ~22 s and the time grew with
+    # the square of the run, so this run of 400,000 would take over half an hour. A subprocess with a
+    # generous limit turns that hang into a failure; linear rendering takes milliseconds.
+    import subprocess
+    import sys
+
+    code = ("from drml_widgets.prompts.generate import render; "
+            "print(render('{color} , {shape}.', {'color': ' ' * 400_000 + 'red', 'shape': 'square' + ' ' * 400_000}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "red, square."
+
+
+@pytest.mark.parametrize("template, message", [
+    ("{color:>40000} {shape}.", r"\{color:>40000\}.*only plain attribute names"),
+    ("{color!r} {shape}.", r"\{color!r\}"),
+    ("{color.upper} {shape}.", r"\{color.upper\}"),
+    ("{} {shape}.", "only plain attribute names"),
+    ("x" * 300 + "{shape}", "307 characters"),
+    ("{color {shape}.", "not a valid format string"),
+])
+def test_templates_are_plain_and_short(template, message):
+    with pytest.raises(PromptError, match=message):
+        generate_prompts(ATTRS, PromptSpec([template]), "shape", ["triangle", "square"])
+
+
+def test_values_are_bounded():
+    with pytest.raises(PromptError, match="101 characters.*shorten"):
+        AttributeSet({"color": ["red", "r" * 101]})
+
+
+def test_templates_that_leave_out_the_class_are_refused():
+    # "a green thing." labelled both triangle and square would train a head on contradictions.
+    with pytest.raises(PromptError, match=r"does not name \{shape\}, the attribute that is the class"):
+        generate_prompts(ATTRS, PromptSpec(["{size} {shape}.", "a {color} thing."]), "shape", ["triangle", "square"])
+    # With a function as the rule, texts it labels both ways are dropped, with a warning.
+    rule = lambda combo: int(combo["shape"] == "square" and combo["size"] == "large")  # noqa: E731
+    with pytest.warns(UserWarning, match="more than one class.*dropped"):
+        df = generate_prompts(ATTRS, PromptSpec(["{size} {shape}.", "{color} {shape}."]), rule)
+    assert df.groupby("prompt")["label"].nunique().max() == 1
+    assert "large square." in set(df["prompt"]) and "orange square." not in set(df["prompt"])
+    by_size = lambda combo: int(combo["size"] == "large")  # noqa: E731
+    with pytest.raises(PromptError, match="Every prompt's text"):
+        generate_prompts(ATTRS, PromptSpec(["{color} {shape}."]), by_size)

@@ -12,6 +12,7 @@ import itertools
 import math
 import re
 import string
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
@@ -21,6 +22,10 @@ from ..errors import DrmlError
 from .text import fix_articles, imagenet_templates
 
 DEFAULT_MAX_PROMPTS = 100_000
+# Prompts are short captions; CLIP reads 77 tokens at most. The bounds keep a pasted essay (or a
+# padding format spec) from costing seconds on every edit of the prompt builder.
+MAX_TEMPLATE_CHARS = 300
+MAX_VALUE_CHARS = 100
 
 
 class PromptError(DrmlError, ValueError):
@@ -56,6 +61,10 @@ class AttributeSet:
                     f"Attribute {name!r} has no values or an empty value ({vals}). "
                     "Fix: give it at least one non-empty value, or remove it."
                 )
+            long = [v for v in vals if len(v) > MAX_VALUE_CHARS]
+            if long:
+                raise PromptError(f"Attribute {name!r} has a value of {len(long[0]):,} characters, above the "
+                                  f"{MAX_VALUE_CHARS} a prompt can use. Fix: shorten it to a few words.")
             dupes = sorted({v for v in vals if vals.count(v) > 1})
             if dupes:
                 raise PromptError(f"Attribute {name!r} repeats values {dupes}. Fix: list each value once.")
@@ -65,6 +74,10 @@ class AttributeSet:
             unknown = set(mapping) - set(self.values.get(name, []))
             if name not in self.values or unknown:
                 raise PromptError(f"Phrases given for unknown attribute values {name!r}: {sorted(unknown)}.")
+            long = [p for p in mapping.values() if len(str(p)) > MAX_VALUE_CHARS]
+            if long:
+                raise PromptError(f"A phrase of {name!r} has {len(long[0]):,} characters, above the "
+                                  f"{MAX_VALUE_CHARS} a prompt can use. Fix: shorten it to a few words.")
 
     @property
     def types(self) -> list[str]:
@@ -93,16 +106,35 @@ class AttributeSet:
 
 
 def template_fields(template: str) -> list[str]:
-    """The named fields of a format string.
+    """The named fields of a template, which may only be plain ``{name}`` fields.
+
+    Format specs (``{color:>40}``), conversions (``{color!r}``), attribute or index access
+    (``{color.upper}``) and positional fields (``{}``) are refused: a prompt is plain text.
 
     Example:
         >>> template_fields("{size} {color} {shape}.")
         ['size', 'color', 'shape']
     """
+    if not isinstance(template, str):
+        raise PromptError(f"A template must be a string; got {type(template).__name__}. Fix: e.g. '{{color}} {{shape}}.'.")
+    if len(template) > MAX_TEMPLATE_CHARS:
+        raise PromptError(f"A template has {len(template):,} characters, above the {MAX_TEMPLATE_CHARS} a prompt "
+                          "can use. Fix: keep templates to one short sentence.")
     try:
-        return [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+        parsed = list(string.Formatter().parse(template))
     except ValueError as exc:
-        raise PromptError(f"Template {template!r} is not a valid format string: {exc}.") from exc
+        raise PromptError(f"Template {template!r} is not a valid format string: {exc}. "
+                          "Fix: write fields as {name} and double literal braces ({{ }}).") from exc
+    fields = []
+    for _, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if not name.isidentifier() or spec or conversion:
+            shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            raise PromptError(f"Template {template!r} has the field {shown}; only plain attribute names in "
+                              "braces are allowed. Fix: write e.g. {color}.")
+        fields.append(name)
+    return fields
 
 
 @dataclass
@@ -166,26 +198,77 @@ def generate_prompts(
         >>> df["prompt"].tolist()[:2], df["label"].tolist()[:2]
         (['a red triangle.', 'a red square.'], [0, 1])
     """
+    problems = prompt_problems(attributes, spec, label_rule, classes, max_prompts)
+    if problems:
+        raise PromptError(" ".join(problems))
+    rule = _label_rule(label_rule, attributes, classes)
+    df = write_prompts(attributes, spec)
+    if rule is not None:
+        df["label"] = [rule(combo) for combo in df[attributes.types].to_dict("records")]
+        df = _drop_ambiguous(df)
+    return df
+
+
+def prompt_problems(
+    attributes: AttributeSet,
+    spec: PromptSpec,
+    label_rule: Callable | str | None = None,
+    classes: Sequence[str] | None = None,
+    max_prompts: int = DEFAULT_MAX_PROMPTS,
+) -> list[str]:
+    """Everything that stops these prompts from being generated, one sentence (with its fix) each.
+
+    The prompt builder shows the list as the user types; :func:`generate_prompts` raises it.
+
+    Example:
+        >>> attrs = AttributeSet({"color": ["red"], "shape": ["triangle", "square"]})
+        >>> prompt_problems(attrs, PromptSpec(["a {color} thing."]), "shape")  # doctest: +ELLIPSIS
+        ["Template 'a {color} thing.' does not name {shape}, ..."]
+    """
+    problems = []
     total = count_prompts(attributes, spec)
     if total > max_prompts:
         sizes = ", ".join(f"{k}: {len(v)}" for k, v in attributes.values.items())
-        raise PromptError(
+        problems.append(
             f"{total:,} prompts would be generated ({attributes.n_combinations:,} combinations x "
             f"{spec.n_per_combination} templates), above the cap of {max_prompts:,}. Fix: drop values "
             f"or attribute types ({sizes}), turn off the 80-template ensemble, or raise max_prompts."
         )
     for template in list(spec.templates) + ([spec.phrase_template()] if spec.ensemble else []):
-        unknown = set(template_fields(template)) - set(attributes.types)
+        try:
+            fields = template_fields(template)
+        except PromptError as exc:
+            problems.append(str(exc))
+            continue
+        unknown = sorted(set(fields) - set(attributes.types))
         if unknown:
-            raise PromptError(
-                f"Template {template!r} names {sorted(unknown)}, which are not attribute types "
-                f"{attributes.types}. Fix: use only those names in braces."
-            )
-    rule = _label_rule(label_rule, attributes, classes)
-    df = write_prompts(attributes, spec)
-    if rule is not None:
-        df["label"] = [rule(combo) for combo in df[attributes.types].to_dict("records")]
-    return df
+            problems.append(f"Template {template!r} names {unknown}, which are not attribute types "
+                            f"{attributes.types}. Fix: use only those names in braces.")
+        elif isinstance(label_rule, str) and label_rule in attributes.types and label_rule not in fields:
+            problems.append(f"Template {template!r} does not name {{{label_rule}}}, the attribute that is the "
+                            "class, so one text would be labelled with every class. "
+                            f"Fix: add {{{label_rule}}} to it, or remove it.")
+    if label_rule is not None:
+        try:
+            _label_rule(label_rule, attributes, classes)
+        except PromptError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def _drop_ambiguous(df: pd.DataFrame) -> pd.DataFrame:
+    """Drop texts a label rule gives more than one class (a function of attributes the text leaves out)."""
+    n_labels = df.groupby("prompt")["label"].transform("nunique")
+    ambiguous = n_labels > 1
+    if ambiguous.all():
+        raise PromptError("Every prompt's text is labelled with more than one class: the templates leave out "
+                          "what decides the class. Fix: name those attributes in the templates.")
+    if ambiguous.any():
+        texts = df.loc[ambiguous, "prompt"].unique()
+        warnings.warn(f"{len(texts):,} prompt texts (e.g. {texts[0]!r}) would be labelled with more than one class, "
+                      "because their template leaves out what decides the class; they were dropped. "
+                      "Fix: name those attributes in every template.", stacklevel=3)
+    return df[~ambiguous].reset_index(drop=True)
 
 
 class _Blank(dict):
@@ -202,11 +285,16 @@ def render(template: str, words: Mapping[str, str]) -> str:
         >>> render("a {size} {color} {shape}.", {"color": "orange"})
         'an orange.'
     """
-    text = template.format_map(_Blank(words))
-    text = re.sub(r"\s*,\s*(?=[,.]|$)", "", text)  # commas left dangling by a dropped field
-    text = re.sub(r"^\s*,\s*", "", text)
-    text = re.sub(r"\s+([.,])", r"\1", text)
+    # Whitespace is collapsed first, so no pattern below can scan a run of spaces more than once
+    # (on raw text the comma patterns backtrack and take time quadratic in the run's length).
+    text = " ".join(template.format_map(_Blank(words)).split())
+    text = _DANGLING_COMMA.sub("", text)  # commas left dangling by a dropped field
+    text = _SPACE_BEFORE_PUNCT.sub(r"\1", text.removeprefix(",").lstrip())
     return fix_articles(" ".join(text.split()))
+
+
+_DANGLING_COMMA = re.compile(r" ?, ?(?=[,.]|$)")
+_SPACE_BEFORE_PUNCT = re.compile(r" ([.,])")
 
 
 def combo_prompts(attributes: AttributeSet, spec: PromptSpec, combo: Mapping[str, str]) -> list[tuple[str, str]]:
