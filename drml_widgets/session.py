@@ -15,10 +15,11 @@ import pandas as pd
 from .diagnose.gap import GapCloser, GapStats, gap_stats
 from .diagnose.heads import Head, train_head
 from .diagnose.influence import attribute_influence
-from .diagnose.rectify import MODES, HeadVersions, RectifyResult, before_after, fit_rectified
+from .diagnose.rectify import (HeadVersions, RectifyResult, before_after, check_mode, fit_rectified,
+                               held_out_templates, rectify_sets)
 from .diagnose.slices import ALL, SliceComparison, all_slices, rows_in_slice, compare_slices, image_slice_scores, text_slice_scores
 from .diagnose.transfer import TransferReport, cross_modal_transfer
-from .diagnose.validate import check_embeddings, check_labels
+from .diagnose.validate import check_embeddings, check_labels, check_training
 from .embed.encoder import ClipEncoder
 from .errors import DrmlError
 from .prompts.generate import DEFAULT_MAX_PROMPTS, AttributeSet, PromptSpec, generate_prompts, render
@@ -68,6 +69,10 @@ class Session:
                 f"The table has {len(table)} rows but there are {len(self.image_emb)} image embeddings. "
                 "Fix: one table row per image, in the same order."
             )
+        if not isinstance(table, pd.DataFrame) or "label" not in table.columns:
+            columns = list(table.columns) if isinstance(table, pd.DataFrame) else type(table).__name__
+            raise SessionError(f"The image table needs a 'label' column of class indices; it has {columns}. "
+                               "Fix: add table['label'] (the class index of each image).")
         self.table = table.reset_index(drop=True)
         self.classes = list(classes)
         self.labels = check_labels(self.table["label"].to_numpy(), len(self.table), len(self.classes))
@@ -114,7 +119,19 @@ class Session:
         self._observers.append(callback)
 
     def unobserve(self, callback: Callable[[str], None]) -> None:
-        self._observers.remove(callback)
+        """Stop calling ``callback``; a callback that is not observing is ignored."""
+        if callback in self._observers:
+            self._observers.remove(callback)
+
+    def is_observed_by(self, callback: Callable[[str], None]) -> bool:
+        """Whether ``callback`` hears this session's changes.
+
+        Example:
+            >>> s = Session.from_shapes_world(n=1200, ensemble=False, train=False)
+            >>> s.observe(print); s.is_observed_by(print)
+            True
+        """
+        return callback in self._observers
 
     def _notify(self, event: str) -> None:
         for callback in list(self._observers):
@@ -231,7 +248,9 @@ class Session:
 
     # -- slices ----------------------------------------------------------------------------
     def _check_types(self, types: Iterable[str], where: str) -> list[str]:
-        types = list(types)
+        types = [types] if isinstance(types, str) else list(types)
+        if not types:
+            raise SessionError(f"{where} names no attribute types. Fix: name some of {self.attributes.types}.")
         unknown = [t for t in types if t not in self.attributes.types]
         if unknown:
             raise SessionError(f"{where} names {unknown}, which are not attribute types {self.attributes.types}.")
@@ -243,24 +262,35 @@ class Session:
             )
         return types
 
-    def slices(self, by: Sequence[str] | None = None) -> SliceComparison | pd.DataFrame:
-        """Text-discovered error slices beside image accuracy on the ``test`` split.
+    def slices(self, by: Sequence[str]) -> SliceComparison:
+        """Text-discovered error slices over the attribute types ``by`` (e.g. ``["color",
+        "shape"]``) beside image accuracy on the ``test`` split, with Spearman and Pearson.
 
-        With ``by`` (e.g. ``["color", "shape"]``): a :class:`SliceComparison` with Spearman and
-        Pearson. Without: every slice of every subset of attribute types, worst first.
+        Example:
+            >>> s = Session.from_shapes_world(n=1200, ensemble=False)
+            >>> s.slices(["color", "shape"]).table.shape[0]
+            12
+        """
+        by = self._check_types(by, "The slice")
+        text, image = self._slice_scores(by)
+        return compare_slices(text, image, by)
+
+    def all_slices(self, max_order: int | None = None) -> pd.DataFrame:
+        """Every slice of every subset of attribute types (up to ``max_order`` of them), the
+        other types shown as ``"*"``, worst text score first, with image accuracy where the
+        table has the slice's types.
+
+        Example:
+            >>> s = Session.from_shapes_world(n=1200, ensemble=False)
+            >>> int(s.all_slices()["order"].max())
+            3
         """
         head = self._require_head()
-        proba = head.predict_proba(self.text_features())
         test = self._split("test")
-        pred = head.predict(self.image_features()[test])
-        if by is None:
-            image_types = [t for t in self.attributes.types if t in self.table.columns]
-            return all_slices(proba, self.prompts, self.attributes.types, pred, self.labels[test],
-                              self.table.loc[test, image_types])
-        by = self._check_types(by, "The slice")
-        text = text_slice_scores(proba, self.prompts, by)
-        image = image_slice_scores(pred, self.labels[test], self.table[test], by)
-        return compare_slices(text, image, by)
+        image_types = [t for t in self.attributes.types if t in self.table.columns]
+        return all_slices(head.predict_proba(self.text_features()), self.prompts, self.attributes.types,
+                          head.predict(self.image_features()[test]), self.labels[test],
+                          self.table.loc[test, image_types], max_order=max_order)
 
     def failing_slices(self, by: Sequence[str], threshold: float = 0.5) -> pd.DataFrame:
         """Slices the text says the head gets wrong: mean true-label probability below
@@ -340,52 +370,42 @@ class Session:
         before/after per slice; :meth:`undo` restores the exact previous weights.
         """
         head = self._require_head()
-        if mode not in MODES:
-            raise SessionError(f"Unknown mode {mode!r}; choose one of {MODES}.")
+        check_mode(mode)
+        check_training(epochs, lr, batch_size)
         slices, by = self._normalise_slices(slices)
         text_x = self.text_features()
-        in_slice = self._slice_mask(self.prompts, slices)
-        templates = self.prompts["template"].unique()
-        rng = np.random.default_rng(self.seed)
-        n_hold = max(1, int(round(holdout * len(templates)))) if len(templates) > 1 else 0
-        held = set(rng.permutation(templates)[:n_hold])
-        is_held = self.prompts["template"].isin(held).to_numpy() if n_hold else np.zeros(len(self.prompts), bool)
-        train_rows = in_slice & ~is_held
-        val_rows = in_slice & (is_held if n_hold else np.ones(len(self.prompts), bool))
-        y_text = self.prompts["label"].to_numpy()
-        replay = keep_val = None
+        images = images_val = None
         if mode == "replay":
             tr, va = self._split("train"), self._split("val")
             x = self.image_features()
-            replay, keep_val = (x[tr], self.labels[tr]), (x[va], self.labels[va])
-        elif mode == "balanced":
-            replay = (text_x[~is_held], y_text[~is_held])
-            keep_val = (text_x[is_held], y_text[is_held]) if n_hold else None
-
-        test = self._split("test")
-        before_text = text_slice_scores(head.predict_proba(text_x), self.prompts, by)
-        before_img = image_slice_scores(head.predict(self.image_features()[test]), self.labels[test],
-                                        self.table[test], by)
+            images, images_val = (x[tr], self.labels[tr]), (x[va], self.labels[va])
+        sets = rectify_sets(mode, text_x, self.prompts["label"].to_numpy(), self._slice_mask(self.prompts, slices),
+                            held_out_templates(self.prompts["template"], holdout, self.seed), images, images_val)
+        before = self._slice_scores(by)
         new, history, best = fit_rectified(
-            head, (text_x[train_rows], y_text[train_rows]), (text_x[val_rows], y_text[val_rows]),
-            mode=mode, replay=replay, keep_val=keep_val, epochs=epochs, lr=lr, batch_size=batch_size,
-            seed=self.seed, progress=progress,
+            head, sets.slice_text, sets.slice_text_val, mode=mode, replay=sets.replay, keep_val=sets.keep_val,
+            epochs=epochs, lr=lr, batch_size=batch_size, seed=self.seed, progress=progress,
         )
         head.load_state(new.state())
         names = "; ".join(", ".join(f"{k}={v}" for k, v in s.items()) for s in slices)
         version = self.versions.commit(f"rectified ({mode}, {epochs} epochs): {names}")
-        after_text = text_slice_scores(head.predict_proba(text_x), self.prompts, by)
-        after_img = image_slice_scores(head.predict(self.image_features()[test]), self.labels[test],
-                                       self.table[test], by)
+        after = self._slice_scores(by)
         result = RectifyResult(
             mode, slices,
-            before_after(before_text, after_text, by, "text_prob", slices),
-            before_after(before_img, after_img, by, "image_acc", slices),
+            before_after(before[0], after[0], by, "text_prob", slices),
+            before_after(before[1], after[1], by, "image_acc", slices),
             history, best, version,
         )
         self.last_rectify = result
         self._notify("head")
         return result
+
+    def _slice_scores(self, by: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The current head's text and image scores of the slices over ``by``."""
+        head, test = self._require_head(), self._split("test")
+        text = text_slice_scores(head.predict_proba(self.text_features()), self.prompts, by)
+        image = image_slice_scores(head.predict(self.image_features()[test]), self.labels[test], self.table[test], by)
+        return text, image
 
     def undo(self) -> int:
         """Go back one head version (exact weights)."""

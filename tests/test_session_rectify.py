@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from drml_widgets.diagnose.rectify import HeadVersions
-from drml_widgets.session import SessionError
+from drml_widgets.diagnose.rectify import HeadVersions, VersionError
+from drml_widgets.errors import InputError
+from drml_widgets.session import Session, SessionError
 
 
 def test_undo_and_redo_restore_exact_weights(drml_session):
@@ -61,21 +62,57 @@ def test_unknown_target_class_is_named(drml_session):
 
 
 def test_unknown_mode_is_named(drml_session):
-    with pytest.raises(SessionError, match="Unknown mode"):
+    with pytest.raises(InputError, match="Unknown rectification mode 'magic'"):
         drml_session.rectify([{"color": "green"}], mode="magic")
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"epochs": 10**9}, r"epochs must be a whole number from 1 to 1000; got 1000000000"),
+    ({"epochs": 0}, "epochs must be"),
+    ({"epochs": -5}, "epochs must be"),
+    ({"epochs": 2.5}, "epochs must be"),
+    ({"lr": -1}, r"lr must be a number in \(0, 1\]"),
+    ({"lr": float("nan")}, "lr must be"),
+    ({"batch_size": 0}, "batch_size must be"),
+    ({"holdout": 1.0}, "holdout is the share"),
+])
+def test_bad_training_settings_are_refused_before_any_work(drml_session, settings, message):
+    # Before: epochs=10**9 trained for years, epochs=0 committed a silent no-op version, and lr/batch_size
+    # failed inside torch and range().
+    s = drml_session
+    version, n_versions = s.version, len(s.versions)
+    with pytest.raises(InputError, match=message):
+        s.rectify([{"color": "green", "shape": "triangle"}], **settings)
+    assert s.version == version and len(s.versions) == n_versions
+
+
+def test_a_table_without_labels_is_named(drml_session):
+    s = drml_session
+    with pytest.raises(SessionError, match=r"needs a 'label' column.*Fix: add table\['label'\]"):
+        Session(s.encoder, s.image_emb, s.table.drop(columns=["label"]), s.classes, s.attributes, s.spec, "shape")
+
+
+def test_a_class_with_one_training_image_is_warned_about(drml_session):
+    s = drml_session
+    table = s.table.copy()
+    train_squares = np.flatnonzero((table["split"] == "train") & (table["label"] == 1))
+    table.loc[train_squares[1:], "split"] = "unused"
+    thin = Session(s.encoder, s.image_emb, table, s.classes, s.attributes, s.spec, "shape")
+    with pytest.warns(UserWarning, match=r"fewer than 5 training images: \{'square': 1\}"):
+        thin.train_head(epochs=1)
 
 
 def test_versions_refuse_to_go_past_either_end(drml_session):
     versions = HeadVersions(drml_session.head.copy())
-    with pytest.raises(IndexError, match="Nothing to undo"):
+    with pytest.raises(VersionError, match="Nothing to undo"):
         versions.undo()
-    with pytest.raises(IndexError, match="Nothing to redo"):
+    with pytest.raises(VersionError, match="Nothing to redo"):
         versions.redo()
     assert versions.table()["current"].tolist() == [True]
 
 
 def test_session_repr_and_all_slices(drml_session):
     assert "version 0/" in repr(drml_session)
-    table = drml_session.slices()
+    table = drml_session.all_slices()
     assert {"order", "text_prob", "image_acc", "n_images"} <= set(table.columns)
     assert table["order"].max() == 3 and (table["n_images"] >= 0).all()

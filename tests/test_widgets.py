@@ -139,7 +139,7 @@ def test_slice_table_rows_focus_and_thumbnails(drml_session, comm_of):
 
 def test_slice_table_every_subset_and_selection(drml_session):
     table = SliceTable(drml_session)
-    assert len(table.rows) == len(drml_session.slices())
+    assert len(table.rows) == len(drml_session.all_slices())
     table.select(drml_session.failing_slices(["color", "shape"]))
     assert table.selected_slices == drml_session.failing_slices(["color", "shape"])[["color", "shape"]].to_dict("records")
     with pytest.raises(KeyError, match="No row"):

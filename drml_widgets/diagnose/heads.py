@@ -4,23 +4,36 @@
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from .validate import check_embeddings, check_labels
+from ..errors import InputError
+from ..threads import small_tensor_threads
+from .validate import check_embeddings, check_labels, check_training
 
 
-def _build(kind: str, dim: int, n_classes: int, hidden: int):
+def build_module(kind: str, dim: int, n_outputs: int, hidden: int = 512):
+    """A fresh ``linear`` or ``mlp`` (one hidden ReLU layer) torch module from ``dim`` to ``n_outputs``.
+
+    Example:
+        >>> build_module("mlp", 8, 2, hidden=4)
+        Sequential(
+          (0): Linear(in_features=8, out_features=4, bias=True)
+          (1): ReLU()
+          (2): Linear(in_features=4, out_features=2, bias=True)
+        )
+    """
     import torch.nn as nn
 
     if kind == "linear":
-        return nn.Linear(dim, n_classes)
+        return nn.Linear(dim, n_outputs)
     if kind == "mlp":
-        return nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
-    raise ValueError(f"Unknown head kind {kind!r}; choose 'linear' or 'mlp'.")
+        return nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, n_outputs))
+    raise InputError(f"Unknown head kind {kind!r}; choose 'linear' or 'mlp'.")
 
 
 @dataclass(repr=False)
@@ -111,6 +124,7 @@ def fit_module(
     import torch
     import torch.nn.functional as F
 
+    epochs, lr, batch_size = check_training(epochs, lr, batch_size)
     criterion = criterion or F.cross_entropy
     gen = torch.Generator().manual_seed(seed)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
@@ -122,26 +136,29 @@ def fit_module(
         with torch.no_grad():
             return float(np.mean([float(criterion(module(a), b)) for a, b in val_t]))
 
-    best_loss, best_epoch, best_state = val_loss(), 0, copy.deepcopy(module.state_dict())
-    rows = [{"epoch": 0, "train_loss": float("nan"), "val_loss": best_loss}]
-    for epoch in range(1, epochs + 1):
-        module.train()
-        order = torch.randperm(len(xt), generator=gen)
-        total = 0.0
-        for start in range(0, len(order), batch_size):
-            idx = order[start: start + batch_size]
-            logits = module(xt[idx])
-            loss = batch_loss(logits, yt[idx], idx) if batch_loss else criterion(logits, yt[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        current = val_loss()
-        rows.append({"epoch": epoch, "train_loss": total / len(order), "val_loss": current})
-        if current < best_loss:
-            best_loss, best_epoch, best_state = current, epoch, copy.deepcopy(module.state_dict())
-        if progress is not None:
-            progress(epoch, epochs)
+    # One thread: batches of 32 rows are too small to share, and waking idle threads costs more than
+    # the arithmetic (see drml_widgets.threads).
+    with small_tensor_threads(1):
+        best_loss, best_epoch, best_state = val_loss(), 0, copy.deepcopy(module.state_dict())
+        rows = [{"epoch": 0, "train_loss": float("nan"), "val_loss": best_loss}]
+        for epoch in range(1, epochs + 1):
+            module.train()
+            order = torch.randperm(len(xt), generator=gen)
+            total = 0.0
+            for start in range(0, len(order), batch_size):
+                idx = order[start: start + batch_size]
+                logits = module(xt[idx])
+                loss = batch_loss(logits, yt[idx], idx) if batch_loss else criterion(logits, yt[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total += float(loss.detach()) * len(idx)
+            current = val_loss()
+            rows.append({"epoch": epoch, "train_loss": total / len(order), "val_loss": current})
+            if current < best_loss:
+                best_loss, best_epoch, best_state = current, epoch, copy.deepcopy(module.state_dict())
+            if progress is not None:
+                progress(epoch, epochs)
     module.load_state_dict(best_state)
     module.eval()
     return pd.DataFrame(rows), best_epoch
@@ -180,16 +197,30 @@ def train_head(
     n_classes = len(classes) if classes is not None else int(np.max(y)) + 1
     y = check_labels(y, len(x), n_classes, "training labels")
     if (x_val is None) != (y_val is None):
-        raise ValueError("Pass both x_val and y_val, or neither.")
+        raise InputError("Pass both x_val and y_val, or neither.")
     if x_val is not None:
         x_val = check_embeddings(x_val, "validation embeddings", dim=x.shape[1])
         y_val = check_labels(y_val, len(x_val), n_classes, "validation labels")
-    if epochs < 1 or batch_size < 1 or lr <= 0:
-        raise ValueError(f"epochs, batch_size and lr must be positive; got {epochs}, {batch_size}, {lr}.")
+    epochs, lr, batch_size = check_training(epochs, lr, batch_size)
+    names = list(classes) if classes is not None else [str(i) for i in range(n_classes)]
+    _warn_thin_classes(y, names)
     torch.manual_seed(seed)
-    module = _build(kind, x.shape[1], n_classes, hidden)
+    module = build_module(kind, x.shape[1], n_classes, hidden)
     val = [(x_val, y_val)] if x_val is not None else []
     history, best = fit_module(module, x, y, val, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
                                batch_loss=batch_loss)
-    names = list(classes) if classes is not None else [str(i) for i in range(n_classes)]
     return Head(module, kind, x.shape[1], names, history, best)
+
+
+# Below this a class's accuracy on new images says more about which images were drawn than about
+# the head; DrML's slices and rectification then chase noise.
+MIN_TRAIN_PER_CLASS = 5
+
+
+def _warn_thin_classes(y: np.ndarray, classes: list[str]) -> None:
+    counts = np.bincount(y, minlength=len(classes))
+    thin = {classes[i]: int(counts[i]) for i in np.flatnonzero(counts < MIN_TRAIN_PER_CLASS)}
+    if thin:
+        warnings.warn(f"Classes with fewer than {MIN_TRAIN_PER_CLASS} training images: {thin}. The head cannot "
+                      "learn them reliably. Fix: add images of those classes to the training split, or drop them.",
+                      stacklevel=3)

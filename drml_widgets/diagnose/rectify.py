@@ -17,10 +17,15 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from ..errors import DrmlError, InputError
 from .heads import Head, fit_module
 from .validate import check_embeddings, check_labels
 
 MODES = ("replay", "balanced", "text")
+
+
+class VersionError(DrmlError, IndexError):
+    """A head version that does not exist (nothing to undo or redo, an unknown number)."""
 
 
 @dataclass
@@ -73,18 +78,18 @@ class HeadVersions:
 
     def undo(self) -> int:
         if not self.can_undo:
-            raise IndexError("Nothing to undo: the head is at its first version.")
+            raise VersionError("Nothing to undo: the head is at its first version.")
         return self.checkout(self._current - 1)
 
     def redo(self) -> int:
         if not self.can_redo:
-            raise IndexError("Nothing to redo: the head is at its latest version.")
+            raise VersionError("Nothing to redo: the head is at its latest version.")
         return self.checkout(self._current + 1)
 
     def checkout(self, version: int) -> int:
         """Restore the exact weights of ``version``."""
         if not 0 <= version < len(self._versions):
-            raise IndexError(f"No version {version}; there are {len(self._versions)}.")
+            raise VersionError(f"No version {version}; there are {len(self._versions)}.")
         self.head.load_state(self._versions[version].state)
         self._current = version
         return version
@@ -166,13 +171,12 @@ def fit_rectified(
         >>> list(history.columns)
         ['epoch', 'train_loss', 'val_loss']
     """
-    if mode not in MODES:
-        raise ValueError(f"Unknown mode {mode!r}; choose one of {MODES}.")
+    check_mode(mode)
     x, y = _checked(slice_text, head, "slice text")
     val = [_checked(slice_text_val, head, "held-out slice text")]
     if mode != "text":
         if replay is None:
-            raise ValueError(f"Mode {mode!r} needs data to replay: pass replay=(embeddings, labels).")
+            raise InputError(f"Mode {mode!r} needs data to replay: pass replay=(embeddings, labels).")
         rx, ry = _checked(replay, head, "replay")
         x, y = np.concatenate([x, rx]), np.concatenate([y, ry])
         if keep_val is not None:
@@ -182,6 +186,87 @@ def fit_rectified(
                                seed=seed, progress=progress)
     new.history, new.best_epoch = history, best
     return new, history, best
+
+
+def check_mode(mode: str) -> str:
+    """``mode`` if it is one of :data:`MODES`, else an error listing them.
+
+    Example:
+        >>> check_mode("replay")
+        'replay'
+    """
+    if mode not in MODES:
+        raise InputError(f"Unknown rectification mode {mode!r}; choose one of {MODES}.")
+    return mode
+
+
+def held_out_templates(templates: pd.Series, holdout: float, seed: int) -> np.ndarray:
+    """Mask of the prompts whose template is in a seeded ``holdout`` share of the distinct
+    templates (at least one when there are two or more; none with a single template or
+    ``holdout=0``), kept out
+    of rectification's training to select the epoch on text it never saw.
+
+    Example:
+        >>> held = held_out_templates(pd.Series(["a", "b", "a", "c", "d", "e"]), 0.2, seed=0)
+        >>> int(held.sum()) in (1, 2), len(held)
+        (True, 6)
+    """
+    if isinstance(holdout, bool) or not isinstance(holdout, (int, float)) or not 0 <= holdout < 1:
+        raise InputError(f"holdout is the share of templates kept for model selection, in [0, 1); got {holdout!r}. "
+                         "Fix: use e.g. 0.2.")
+    distinct = templates.unique()
+    if len(distinct) < 2 or holdout == 0:
+        return np.zeros(len(templates), dtype=bool)
+    n_hold = max(1, int(round(holdout * len(distinct))))
+    held = np.random.default_rng(seed).permutation(distinct)[:n_hold]
+    return templates.isin(set(held)).to_numpy()
+
+
+@dataclass(repr=False)
+class RectifySets:
+    """What rectification trains and selects on: the slices' text (train and held out) and what
+    keeps behaviour elsewhere (``replay``, with its held-out ``keep_val``)."""
+
+    slice_text: tuple[np.ndarray, np.ndarray]
+    slice_text_val: tuple[np.ndarray, np.ndarray]
+    replay: tuple[np.ndarray, np.ndarray] | None
+    keep_val: tuple[np.ndarray, np.ndarray] | None
+
+
+def rectify_sets(mode: str, text_x: np.ndarray, text_y: np.ndarray, in_slice: np.ndarray, held: np.ndarray,
+                 images: tuple[np.ndarray, np.ndarray] | None = None,
+                 images_val: tuple[np.ndarray, np.ndarray] | None = None) -> RectifySets:
+    """Assemble the training and selection sets of one rectification.
+
+    The targeted slices' prompts train on templates not ``held`` and select on those held out
+    (on all their prompts when no template is held out). ``replay`` replays ``images`` (their
+    validation split selects); ``balanced`` replays the text of every combination outside the
+    held-out templates; ``text`` adds nothing.
+
+    Example:
+        >>> x = np.eye(4, dtype=np.float32); y = np.array([0, 1, 0, 1])
+        >>> sets = rectify_sets("balanced", x, y, np.array([1, 1, 0, 0], bool), np.array([0, 1, 0, 1], bool))
+        >>> len(sets.slice_text[0]), len(sets.slice_text_val[0]), len(sets.replay[0]), len(sets.keep_val[0])
+        (1, 1, 2, 2)
+    """
+    check_mode(mode)
+    any_held = bool(held.any())
+    train_rows = in_slice & ~held
+    val_rows = in_slice & held if any_held else in_slice
+    if not train_rows.any():
+        raise InputError("The chosen slices have no prompts to train on outside the held-out templates. "
+                         "Fix: add templates, or pass holdout=0.")
+    replay = keep_val = None
+    if mode == "replay":
+        if images is None:
+            raise InputError("Mode 'replay' needs the training images' embeddings and labels. "
+                             "Fix: give the table a 'split' column with train rows, or use mode='balanced'.")
+        replay, keep_val = images, images_val
+    elif mode == "balanced":
+        replay = (text_x[~held], text_y[~held])
+        keep_val = (text_x[held], text_y[held]) if any_held else None
+    return RectifySets((text_x[train_rows], text_y[train_rows]), (text_x[val_rows], text_y[val_rows]),
+                       replay, keep_val)
 
 
 def _checked(pair, head: Head, name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -61,7 +61,7 @@ class SliceTable(SessionWidget):
             frame, self.columns = comparison.table, list(self.by)
             self.spearman, self.pearson = _finite(comparison.spearman), _finite(comparison.pearson)
         else:
-            frame, self.columns = s.slices(), list(s.attributes.types)
+            frame, self.columns = s.all_slices(), list(s.attributes.types)
             self.spearman = self.pearson = None
         self.rows = slice_records(frame, self.columns)
         keys = {r["key"] for r in self.rows}
