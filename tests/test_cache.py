@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from drml_widgets import CacheNotWritableError, ClipEncoder
-from drml_widgets.embed.cache import EmbeddingCache, content_key
+from drml_widgets.embed.cache import SHARD_SUFFIX, EmbeddingCache, content_key
 
 
 def keys(n, tag="t"):
@@ -28,13 +28,14 @@ def test_identities_do_not_share_entries(tmp_path, rng):
 def test_half_written_entries_are_never_read(tmp_path, rng):
     cache = EmbeddingCache(tmp_path, {"model": "m"})
     cache.put(keys(2), rng.normal(size=(2, 4)).astype(np.float32))
-    # What a process killed mid-write leaves: a temporary file, and rows whose keys never landed.
-    (cache.dir / ".x.emb.npy.123.tmp").write_bytes(b"\x93NUMPY garbage")
-    np.save(cache.dir / "deadbeef.emb.npy", np.zeros((3, 4), np.float32))
+    # What a process killed mid-write leaves (or one still writing has): a temporary file.
+    partial = cache.dir / ".shard.123.tmp"
+    partial.write_bytes(b"\x93NUMPY garbage")
     fresh = EmbeddingCache(tmp_path, {"model": "m"})
     assert len(fresh) == 2
     rows, missing = fresh.get(keys(3))
     assert missing == [2]
+    assert partial.exists()  # too recent to be an orphan: it may belong to a live writer
 
 
 def test_compaction_keeps_every_entry(tmp_path, rng):
@@ -42,9 +43,9 @@ def test_compaction_keeps_every_entry(tmp_path, rng):
     emb = rng.normal(size=(40, 4)).astype(np.float32)
     for i in range(40):
         cache.put(keys(40)[i: i + 1], emb[i: i + 1])
-    assert len(list(cache.dir.glob("*.keys.npy"))) <= 33
+    assert len(list(cache.dir.glob(f"*{SHARD_SUFFIX}"))) <= 33
     cache.compact()
-    assert len(list(cache.dir.glob("*.keys.npy"))) == 1
+    assert len(list(cache.dir.glob(f"*{SHARD_SUFFIX}"))) == 1
     rows, missing = EmbeddingCache(tmp_path, {"model": "m"}).get(keys(40))
     assert missing == [] and np.array_equal(np.stack([rows[i] for i in range(40)]), emb)
 
@@ -98,5 +99,12 @@ def test_partial_hits_only_encode_the_misses(tmp_path):
 def test_cache_files_are_replaced_not_rewritten(tmp_path, rng):
     cache = EmbeddingCache(tmp_path, {"model": "m"})
     cache.put(keys(1), rng.normal(size=(1, 4)).astype(np.float32))
-    leftovers = [p for p in os.listdir(cache.dir) if p.endswith(".tmp")]
-    assert leftovers == []
+    (first,) = cache.dir.glob(f"*{SHARD_SUFFIX}")
+    before, content = first.stat(), first.read_bytes()
+    cache.put(keys(3, "more"), rng.normal(size=(3, 4)).astype(np.float32))
+    after = first.stat()
+    # New entries go to a new file; the existing one is neither rewritten nor replaced.
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
+    assert first.read_bytes() == content
+    assert len(list(cache.dir.glob(f"*{SHARD_SUFFIX}"))) == 2 and len(cache) == 4
+    assert [p for p in os.listdir(cache.dir) if p.endswith(".tmp")] == []

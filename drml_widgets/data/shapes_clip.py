@@ -8,20 +8,15 @@ script that made the committed checkpoint.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..embed.checkpoints import SHAPES_MODEL_DIR, write_model_dir
 from ..prompts.text import fix_articles, imagenet_templates
 from .shapes import ATTRIBUTES, IMAGE_SIZE, render_table, sample_attributes
-
-SHAPES_MODEL_DIR = Path(__file__).parent / "weights" / "shapes-clip"
-SHAPES_MODEL_NAME = "shapes"
 
 MODEL_CFG = {
     "embed_dim": 64,
@@ -93,46 +88,6 @@ def _to_tensor(images: np.ndarray):
     return (x - mean) / std
 
 
-def write_model_dir(model, out_dir: Path, config: dict | None = None) -> Path:
-    """Save a CLIP as an open_clip ``local-dir`` folder (fp16 safetensors), atomically.
-
-    ``config`` is the folder's ``open_clip_config.json`` (``model_cfg`` and ``preprocess_cfg``);
-    the default is the shapes CLIP's.
-
-    The folder is assembled next to ``out_dir`` and renamed into place, so a killed process
-    never leaves a half-written model behind.
-
-    Example:
-        >>> import tempfile
-        >>> from drml_widgets import ClipEncoder
-        >>> out = write_model_dir(ClipEncoder("shapes").model, Path(tempfile.mkdtemp()) / "copy")
-        >>> sorted(p.name for p in out.iterdir())
-        ['open_clip_config.json', 'open_clip_model.safetensors']
-    """
-    from safetensors.torch import save_file
-
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    state = {k: v.detach().to("cpu").half().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(tmp / "open_clip_model.safetensors"))
-    config = config or {"model_cfg": MODEL_CFG, "preprocess_cfg": PREPROCESS_CFG}
-    (tmp / "open_clip_config.json").write_text(json.dumps(config, indent=2) + "\n")
-    for f in tmp.iterdir():  # mkdtemp is private; installed weights must be readable by all
-        f.chmod(0o644)
-    tmp.chmod(0o755)
-    if out_dir.exists():
-        backup = out_dir.with_name(out_dir.name + ".old")
-        os.replace(out_dir, backup)
-        os.replace(tmp, out_dir)
-        for f in backup.iterdir():
-            f.unlink()
-        backup.rmdir()
-    else:
-        os.replace(tmp, out_dir)
-    return out_dir
-
-
 def pretrain_shapes_clip(
     out_dir: str | Path = SHAPES_MODEL_DIR,
     steps: int = 1000,
@@ -193,7 +148,7 @@ def pretrain_shapes_clip(
         bar.set_postfix(loss=f"{loss_value:.3f}")
     seconds = time.perf_counter() - start
     model.eval()
-    out_path = write_model_dir(model, Path(out_dir))
+    out_path = write_model_dir(model, out_dir, {"model_cfg": MODEL_CFG, "preprocess_cfg": PREPROCESS_CFG})
     return PretrainReport(
         out_dir=out_path,
         steps=steps,

@@ -1,27 +1,38 @@
-"""An on-disk embedding cache, one folder per model identity, written atomically.
+"""An on-disk embedding cache, one folder per model identity, written atomically and checksummed.
 
-Entries live in shards: ``<id>.emb.npy`` (float32 rows) and ``<id>.keys.npy`` (16-byte content
-digests). Both are written to temporary names and moved into place with ``os.replace``, the keys
-file last, so a reader only ever sees complete shards; a process killed mid-write leaves at most
-an orphaned temporary file, which is never read.
+Each shard is one ``.npy`` file of records (a 16-byte content digest and a float32 row), named
+after the SHA-256 of its own bytes: ``<checksum>.shard.npy``. It is written to a temporary name
+and moved into place with ``os.replace``, so a reader only ever sees complete shards, and it is
+verified against its name when first read, so damaged bytes are never served: a shard that fails
+(flipped bits, truncation, a shard from an older version without checksum) is moved to
+``quarantine/`` with a warning and its entries are recomputed. Temporary files that a killed
+process left behind are deleted once they are old enough not to belong to a live writer.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import tempfile
-import uuid
+import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import CacheNotWritableError
+from ..errors import CacheCorruptError, CacheNotWritableError, InputError
 
 KEY_BYTES = 16
 # Merging keeps look-ups fast once many small encode calls have each written a shard.
 COMPACT_AFTER = 32
+SHARD_SUFFIX = ".shard.npy"
+QUARANTINE = "quarantine"
+# A live writer touches its temporary file continuously; one untouched this long is an orphan.
+STALE_TMP_SECONDS = 10 * 60
+# Write errors that mean "no room": the encode goes on without the cache instead of failing.
+DISK_FULL = {errno.ENOSPC, errno.EFBIG} | ({errno.EDQUOT} if hasattr(errno, "EDQUOT") else set())
 
 
 def default_cache_dir() -> Path:
@@ -52,80 +63,168 @@ def content_key(namespace: str, payload: bytes) -> bytes:
 
 
 def identity_key(identity: dict) -> str:
-    """A short stable folder name for a model identity (name, weights, preprocessing)."""
+    """A short stable folder name for a model identity (name, weights, preprocessing).
+
+    Example:
+        >>> identity_key({"model": "demo"}) == identity_key({"model": "demo"})
+        True
+    """
     blob = json.dumps(identity, sort_keys=True, default=str).encode()
     return hashlib.blake2b(blob, digest_size=10).hexdigest()
 
 
-def _atomic_save(path: Path, array: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def file_checksum(path: str | Path) -> str:
+    """The checksum a shard is named after: SHA-256 of its bytes, first 32 hex digits.
+
+    SHA-256 rather than blake2b because CPUs with SHA extensions hash it about twice as fast,
+    and every shard is hashed once per process before its rows are served.
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "x"
+        >>> _ = path.write_bytes(b"abc")
+        >>> file_checksum(path)
+        'ba7816bf8f01cfea414140de5dae2223'
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:32]
+
+
+def _write_shard(directory: Path, keys: list[bytes], embeddings: np.ndarray) -> Path:
+    records = np.empty(len(keys), [("key", f"V{KEY_BYTES}"), ("emb", "<f4", embeddings.shape[1:])])
+    records["key"] = np.frombuffer(b"".join(keys), dtype=f"V{KEY_BYTES}")
+    records["emb"] = embeddings
+    fd, tmp = tempfile.mkstemp(prefix=".shard.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.save(f, array, allow_pickle=False)
+            np.save(f, records, allow_pickle=False)
             f.flush()
             os.fsync(f.fileno())
+        path = directory / f"{file_checksum(tmp)}{SHARD_SUFFIX}"
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return path
+
+
+def _open_shard(path: Path) -> np.ndarray:
+    """The shard's records (memory-mapped), or :class:`CacheCorruptError` saying what is wrong."""
+    if not path.name.endswith(SHARD_SUFFIX):
+        raise CacheCorruptError(f"{path.name} has no checksum (written by an older drml-widgets)")
+    if file_checksum(path) != path.name[: -len(SHARD_SUFFIX)]:
+        raise CacheCorruptError(f"{path.name} does not match its checksum (damaged or truncated)")
+    try:
+        records = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        raise CacheCorruptError(f"{path.name} is not a shard ({exc})") from exc
+    if records.ndim != 1 or records.dtype.names != ("key", "emb") or records.dtype["key"].itemsize != KEY_BYTES:
+        raise CacheCorruptError(f"{path.name} is not a shard (records of {records.dtype})")
+    return records
 
 
 class EmbeddingCache:
     """Embeddings of one model, keyed by input content.
 
     Example:
-        >>> cache = EmbeddingCache("/tmp/emb-cache", {"model": "demo"})
+        >>> cache = EmbeddingCache(tempfile.mkdtemp(), {"model": "demo"})
         >>> cache.put([b"0123456789abcdef"], np.ones((1, 4), np.float32))
-        >>> found, missing = cache.get([b"0123456789abcdef"])
-        >>> missing
-        []
+        >>> found, missing = cache.get([b"0123456789abcdef", b"fedcba9876543210"])
+        >>> found[0].tolist(), missing
+        ([1.0, 1.0, 1.0, 1.0], [1])
     """
 
     def __init__(self, root: str | Path, identity: dict):
         self.identity = identity
         self.dir = Path(root).expanduser() / identity_key(identity)
-        self._check_writable()
+        self._prepare()
         self._index: dict[bytes, tuple[str, int]] = {}
         self._shards: dict[str, np.ndarray] = {}
+        self._unmovable: set[str] = set()
 
-    def _check_writable(self) -> None:
+    def _prepare(self) -> None:
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
-            probe = tempfile.NamedTemporaryFile(dir=self.dir, prefix=".probe.", delete=True)
+            probe = tempfile.NamedTemporaryFile(dir=self.dir, prefix=".probe.", suffix=".tmp", delete=True)
             probe.close()
+            identity_file = self.dir / "identity.json"
+            if not identity_file.exists():
+                fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".identity.", suffix=".tmp")
+                with os.fdopen(fd, "w") as f:
+                    json.dump(self.identity, f, indent=2, sort_keys=True, default=str)
+                os.replace(tmp, identity_file)
         except OSError as exc:
             raise CacheNotWritableError(
                 f"The embedding cache directory {str(self.dir)!r} cannot be written ({exc.strerror or exc}). "
                 "Fix: pass a writable folder as cache_dir=..., set DRML_WIDGETS_CACHE, "
                 "or pass cache_dir=None to run without a cache."
             ) from exc
-        identity_file = self.dir / "identity.json"
-        if not identity_file.exists():
-            fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".identity.")
-            with os.fdopen(fd, "w") as f:
-                json.dump(self.identity, f, indent=2, sort_keys=True, default=str)
-            os.replace(tmp, identity_file)
+        cutoff = time.time() - STALE_TMP_SECONDS
+        for tmp in self.dir.glob(".*.tmp"):
+            try:
+                if tmp.stat().st_mtime < cutoff:
+                    tmp.unlink()
+            except FileNotFoundError:  # another process cleaned it up first
+                pass
 
-    def _shard_ids(self) -> list[str]:
-        return sorted(p.name[: -len(".keys.npy")] for p in self.dir.glob("*.keys.npy"))
+    def _write(self, keys: list[bytes], embeddings: np.ndarray) -> Path:
+        try:
+            return _write_shard(self.dir, keys, embeddings)
+        except OSError as exc:
+            if exc.errno not in DISK_FULL:
+                raise
+            raise CacheNotWritableError(
+                f"Cannot write to the embedding cache {str(self.dir)!r}: {exc.strerror or exc} "
+                "(the disk is full or over quota). Fix: free some space, point cache_dir= or "
+                "DRML_WIDGETS_CACHE at a folder on another disk, or pass cache_dir=None."
+            ) from exc
+
+    def _quarantine(self, path: Path, reason: CacheCorruptError) -> str:
+        dest = self.dir / QUARANTINE / path.name
+        try:
+            dest.parent.mkdir(exist_ok=True)
+            os.replace(path, dest)
+        except FileNotFoundError:  # another process moved it first
+            pass
+        except OSError as exc:
+            self._unmovable.add(path.name)
+            return f"{reason}; left in place, it could not be moved aside ({exc.strerror or exc})"
+        return f"{reason}; moved to {dest}"
 
     def _refresh(self) -> None:
-        for shard in self._shard_ids():
-            if shard in self._shards:
+        problems = []
+        for path in sorted(self.dir.glob("*.npy")):
+            if path.name in self._shards or path.name in self._unmovable:
                 continue
             try:
-                keys = np.load(self.dir / f"{shard}.keys.npy", allow_pickle=False)
-                emb = np.load(self.dir / f"{shard}.emb.npy", mmap_mode="r", allow_pickle=False)
+                records = _open_shard(path)
             except FileNotFoundError:  # removed by a concurrent compaction; its rows live on elsewhere
                 continue
-            self._shards[shard] = emb
-            for row, key in enumerate(keys):
-                self._index[key.tobytes()] = (shard, row)
+            except (CacheCorruptError, OSError) as exc:
+                problems.append(self._quarantine(path, CacheCorruptError(str(exc))))
+                continue
+            self._shards[path.name] = records
+            for row, key in enumerate(records["key"].tolist()):
+                self._index[key] = (path.name, row)
+        if problems:
+            warnings.warn(
+                f"The embedding cache {str(self.dir)!r} had {len(problems)} unusable shard(s), whose "
+                f"entries will be recomputed: {'; '.join(problems)}.",
+                stacklevel=3,
+            )
 
     def get(self, keys: list[bytes]) -> tuple[dict[int, np.ndarray], list[int]]:
-        """Look keys up: returns ``({position: row}, [positions not cached])``."""
+        """Look keys up: returns ``({position: row}, [positions not cached])``.
+
+        Example:
+            >>> EmbeddingCache(tempfile.mkdtemp(), {"model": "demo"}).get([b"0123456789abcdef"])
+            ({}, [0])
+        """
         self._refresh()
-        found: dict[int, np.ndarray] = {}
+        found: dict[int, tuple[str, int]] = {}
         missing: list[int] = []
         for i, key in enumerate(keys):
             hit = self._index.get(key)
@@ -138,40 +237,50 @@ class EmbeddingCache:
             by_shard.setdefault(shard, []).append(i)
         rows: dict[int, np.ndarray] = {}
         for shard, positions in by_shard.items():
-            block = np.asarray(self._shards[shard][[found[i][1] for i in positions]], dtype=np.float32)
+            block = np.asarray(self._shards[shard]["emb"][[found[i][1] for i in positions]], dtype=np.float32)
             rows.update(zip(positions, block))
         return rows, missing
 
     def put(self, keys: list[bytes], embeddings: np.ndarray) -> None:
-        """Store rows for keys as one new shard (atomically)."""
+        """Store rows for keys as one new shard (atomically).
+
+        A full disk raises :class:`CacheNotWritableError`; nothing half-written is left.
+
+        Example:
+            >>> cache = EmbeddingCache(tempfile.mkdtemp(), {"model": "demo"})
+            >>> cache.put([b"0123456789abcdef"], np.zeros((1, 3), np.float32))
+            >>> len(cache)
+            1
+        """
         if len(keys) == 0:
             return
         embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
         if embeddings.shape[0] != len(keys):
-            raise ValueError(f"{len(keys)} keys but {embeddings.shape[0]} embeddings.")
-        key_array = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), KEY_BYTES)
-        shard = uuid.uuid4().hex
-        _atomic_save(self.dir / f"{shard}.emb.npy", embeddings)
-        _atomic_save(self.dir / f"{shard}.keys.npy", key_array)
-        if len(self._shard_ids()) > COMPACT_AFTER:
+            raise InputError(f"{len(keys)} keys but {embeddings.shape[0]} embeddings; pass one row per key.")
+        self._write(keys, embeddings)
+        if len(list(self.dir.glob(f"*{SHARD_SUFFIX}"))) > COMPACT_AFTER:
             self.compact()
 
     def compact(self) -> int:
-        """Merge every shard into one; returns the number of entries kept."""
+        """Merge every shard into one; returns the number of entries kept.
+
+        Example:
+            >>> cache = EmbeddingCache(tempfile.mkdtemp(), {"model": "demo"})
+            >>> for key in (b"0123456789abcdef", b"fedcba9876543210"):
+            ...     cache.put([key], np.zeros((1, 3), np.float32))
+            >>> cache.compact()
+            2
+        """
         self._refresh()
         old = list(self._shards)
         if len(old) <= 1:
             return len(self._index)
         keys = list(self._index)
         rows, _ = self.get(keys)
-        merged = np.stack([rows[i] for i in range(len(keys))])
-        shard = uuid.uuid4().hex
-        _atomic_save(self.dir / f"{shard}.emb.npy", merged)
-        _atomic_save(self.dir / f"{shard}.keys.npy",
-                     np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), KEY_BYTES))
-        for sid in old:  # keys first, so no reader trusts a shard whose rows are going away
-            (self.dir / f"{sid}.keys.npy").unlink(missing_ok=True)
-            (self.dir / f"{sid}.emb.npy").unlink(missing_ok=True)
+        merged = self._write(keys, np.stack([rows[i] for i in range(len(keys))]))
+        for name in old:  # a shard whose rows were all kept can have the merged shard's very name
+            if name != merged.name:
+                (self.dir / name).unlink(missing_ok=True)
         self._index.clear()
         self._shards.clear()
         return len(keys)

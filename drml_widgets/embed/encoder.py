@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..errors import EmptyInputError, ImageLoadError
+from ..errors import CacheNotWritableError, EmptyInputError, ImageLoadError, InputError
 from .cache import EmbeddingCache, content_key, default_cache_dir
+from .devices import resolve_device
 from .images import ImageInput, as_image_list, check_images, describe, image_key, load_rgb
 from .models import ModelSpec, load_open_clip, resolve_model
 
@@ -19,22 +20,14 @@ _DEFAULT = object()
 PROGRESS_MIN_ITEMS = 512
 
 
-def _default_device() -> str:
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
 class ClipEncoder:
     """Encode images and texts into CLIP's shared space as L2-normalised float32 arrays.
 
     ``model`` is ``"shapes"`` (the bundled offline model), an open_clip name with
     ``pretrained=`` a tag (``"openai"``) or a local checkpoint file, or an open_clip model
-    folder. Weights load on first use; cached inputs never load or run the model.
+    folder. Weights load on first use; cached inputs never load or run the model. ``device``
+    unset picks CUDA, else Apple MPS, else the CPU; one that is not available here raises
+    :class:`DeviceError`.
 
     Example:
         >>> enc = ClipEncoder("shapes")
@@ -56,10 +49,10 @@ class ClipEncoder:
         progress: bool | None = None,
     ):
         self.spec: ModelSpec = resolve_model(model, pretrained)
-        self.device = device or _default_device()
+        self.device = resolve_device(device)
         self.batch_size = int(batch_size)
         if self.batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1; got {batch_size}.")
+            raise InputError(f"batch_size must be at least 1; got {batch_size}. Fix: pass batch_size=256, say.")
         self.progress = progress
         root = default_cache_dir() if cache_dir is _DEFAULT else cache_dir
         self.cache = EmbeddingCache(root, self.spec.identity) if root is not None else None
@@ -69,23 +62,44 @@ class ClipEncoder:
     # -- model ---------------------------------------------------------------------------
     @property
     def is_loaded(self) -> bool:
-        """Whether the weights are in memory (they load on the first cache miss)."""
+        """Whether the weights are in memory (they load on the first cache miss).
+
+        Example:
+            >>> ClipEncoder("shapes").is_loaded
+            False
+        """
         return self._loaded is not None
 
     def load(self):
-        """Load ``(model, preprocess, tokenizer)`` now instead of on first use."""
+        """Load ``(model, preprocess, tokenizer)`` now instead of on first use.
+
+        Example:
+            >>> model, preprocess, tokenizer = ClipEncoder("shapes").load()
+            >>> type(model).__name__
+            'CLIP'
+        """
         if self._loaded is None:
             self._loaded = load_open_clip(self.spec, self.device)
         return self._loaded
 
     @property
     def model(self):
-        """The underlying open_clip model (loads it)."""
+        """The underlying open_clip model (loads it).
+
+        Example:
+            >>> ClipEncoder("shapes").model.training
+            False
+        """
         return self.load()[0]
 
     @property
     def embed_dim(self) -> int:
-        """Dimension of the shared embedding space."""
+        """Dimension of the shared embedding space.
+
+        Example:
+            >>> ClipEncoder("shapes").embed_dim
+            64
+        """
         return int(self.encode_texts(["a photo."]).shape[1])
 
     # -- encoding ------------------------------------------------------------------------
@@ -95,9 +109,14 @@ class ClipEncoder:
         encode_batch: Callable[[list[int]], tuple[list[int], np.ndarray]],
         what: str,
     ) -> tuple[np.ndarray, list[int]]:
-        """Fill cache misses batch by batch; ``encode_batch`` returns the positions it managed."""
-        if self.cache is not None:
-            rows, missing = self.cache.get(keys)
+        """Fill cache misses batch by batch; ``encode_batch`` returns the positions it managed.
+
+        A cache that cannot be written (disk full) is left alone for the rest of the call: the
+        embeddings are still returned, with a warning.
+        """
+        cache = self.cache
+        if cache is not None:
+            rows, missing = cache.get(keys)
         else:
             rows, missing = {}, list(range(len(keys)))
         if missing:
@@ -109,12 +128,16 @@ class ClipEncoder:
                 batches = tqdm(batches, desc=f"encoding {what} ({self.spec.label})", unit="batch")
             for batch in batches:
                 done, emb = encode_batch(batch)
-                if self.cache is not None and done:
-                    self.cache.put([keys[i] for i in done], emb)
+                if cache is not None and done:
+                    try:
+                        cache.put([keys[i] for i in done], emb)
+                    except CacheNotWritableError as exc:
+                        warnings.warn(f"{exc} These embeddings are returned but not cached.", stacklevel=3)
+                        cache = None
                 rows.update(zip(done, emb))
         order = sorted(rows)
         if not order:
-            return np.empty((0, 0), np.float32), order
+            return np.empty((0, self.embed_dim), np.float32), order
         return np.stack([rows[i] for i in order]).astype(np.float32, copy=False), order
 
     def _finish(self, features) -> np.ndarray:
@@ -131,12 +154,22 @@ class ClipEncoder:
         """
         import torch
 
-        texts = [texts] if isinstance(texts, str) else list(texts)
+        if isinstance(texts, str):
+            texts = [texts]
+        elif isinstance(texts, (bytes, bytearray)) or not isinstance(texts, Iterable):
+            raise InputError(
+                f"encode_texts takes a str or a list of str; got a {type(texts).__name__}: {texts!r:.80}. "
+                "Fix: pass a string or a list of strings (decode bytes with .decode('utf-8'))."
+            )
+        texts = list(texts)
         if not texts:
             raise EmptyInputError("encode_texts got no texts; pass at least one string.")
         for i, t in enumerate(texts):
             if not isinstance(t, str):
-                raise TypeError(f"Text {i} is a {type(t).__name__}, not a str: {t!r}.")
+                raise InputError(
+                    f"Text {i} is a {type(t).__name__}, not a str: {t!r:.80}. Fix: pass strings only, "
+                    "e.g. drop the missing ones, decode bytes with .decode('utf-8'), or use str(x)."
+                )
         keys = [content_key("text", t.encode("utf-8")) for t in texts]
 
         def encode_batch(batch: list[int]) -> tuple[list[int], np.ndarray]:
@@ -153,7 +186,8 @@ class ClipEncoder:
         """Encode images (paths, PIL images, uint8 arrays or an NxHxWxC batch) to unit rows.
 
         With ``on_error="skip"``, unreadable images are left out of the result, a warning says
-        how many, and ``encoder.last_skipped`` lists them (position, source, error).
+        how many, and ``encoder.last_skipped`` lists them (position, source, error). If none
+        can be read, the result is an empty ``(0, embed_dim)`` array.
 
         Example:
             >>> imgs = np.zeros((2, 64, 64, 3), np.uint8)
@@ -163,7 +197,7 @@ class ClipEncoder:
         import torch
 
         if on_error not in ("raise", "skip"):
-            raise ValueError(f"on_error must be 'raise' or 'skip'; got {on_error!r}.")
+            raise InputError(f"on_error must be 'raise' or 'skip'; got {on_error!r}.")
         items = as_image_list(images)
         if not items:
             raise EmptyInputError("encode_images got no images; pass at least one path, PIL image or array.")
@@ -200,9 +234,10 @@ class ClipEncoder:
             sorted(skipped, key=lambda r: r["position"]), columns=["position", "source", "error"]
         )
         if skipped:
+            empty = f"; none is left, so the result is an empty {result.shape} array" if not len(result) else ""
             warnings.warn(
                 f"Skipped {len(skipped)} of {len(items)} images that could not be read "
-                "(see encoder.last_skipped).",
+                f"(see encoder.last_skipped){empty}.",
                 stacklevel=2,
             )
         return result

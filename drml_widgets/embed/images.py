@@ -40,7 +40,12 @@ def as_image_list(images: ImageInput | Sequence[ImageInput]) -> list[ImageInput]
 
 
 def describe(item: ImageInput) -> str:
-    """A short human name for an input, used in errors and reports."""
+    """A short human name for an input, used in errors and reports.
+
+    Example:
+        >>> describe(np.zeros((2, 3), np.uint8))
+        '<array uint8 (2, 3)>'
+    """
     if isinstance(item, (str, os.PathLike)):
         return str(item)
     if isinstance(item, Image.Image):
@@ -71,7 +76,12 @@ def _array_to_rgb(array: np.ndarray, position: int) -> np.ndarray:
 
 
 def image_key(item: ImageInput, position: int) -> bytes:
-    """The cache key of one input: file bytes for paths, RGB pixels for images and arrays."""
+    """The cache key of one input: file bytes for paths, RGB pixels for images and arrays.
+
+    Example:
+        >>> len(image_key(np.zeros((2, 2, 3), np.uint8), 0))
+        16
+    """
     if isinstance(item, (str, os.PathLike)):
         path = Path(item)
         try:
@@ -86,10 +96,39 @@ def image_key(item: ImageInput, position: int) -> bytes:
     return content_key("pixels", f"{rgb.shape}".encode() + rgb.tobytes())
 
 
+def as_rgb(img: Image.Image) -> Image.Image:
+    """An RGB copy of a PIL image, with 16-bit, 32-bit and float greys scaled to 8 bits first.
+
+    ``convert("RGB")`` alone clips such images: every value above 255 becomes white.
+
+    Example:
+        >>> deep = Image.fromarray(np.full((2, 2), 65535, np.uint16))
+        >>> deep.mode, np.asarray(as_rgb(deep))[0, 0].tolist()
+        ('I;16', [255, 255, 255])
+    """
+    if img.mode.startswith("I;16"):
+        # The bit depth is known, so 0..65535 maps onto 0..255 exactly (65535 / 255 = 257).
+        grey = np.asarray(img, np.float64) / 257
+    elif img.mode in ("I", "F"):
+        # 32-bit ints and floats carry no nominal range (a TIFF may hold 0..1, 0..4095 or
+        # anything), so the image's own min..max is stretched to 0..255; a flat image is black.
+        x = np.asarray(img, np.float64)
+        lo, hi = x.min(), x.max()
+        grey = (x - lo) * (255 / (hi - lo)) if hi > lo else np.zeros_like(x)
+    else:
+        return img.convert("RGB")
+    return Image.fromarray(np.round(grey).astype(np.uint8)).convert("RGB")
+
+
 def to_rgb_array(item: ImageInput, position: int) -> np.ndarray:
-    """An in-memory image (PIL or array) as an HxWx3 uint8 array."""
+    """An in-memory image (PIL or array) as an HxWx3 uint8 array.
+
+    Example:
+        >>> to_rgb_array(np.zeros((4, 5), np.uint8), 0).shape
+        (4, 5, 3)
+    """
     if isinstance(item, Image.Image):
-        return np.asarray(item.convert("RGB"))
+        return np.asarray(as_rgb(item))
     if isinstance(item, np.ndarray):
         return np.ascontiguousarray(_array_to_rgb(item, position))
     raise ImageLoadError(
@@ -97,18 +136,45 @@ def to_rgb_array(item: ImageInput, position: int) -> np.ndarray:
     )
 
 
+def open_file(path: str | os.PathLike, position: int) -> Image.Image:
+    """Decode an image file completely, or raise :class:`ImageLoadError` naming it and the fix.
+
+    Example:
+        >>> open_file("missing.png", 0)
+        Traceback (most recent call last):
+        ...
+        drml_widgets.errors.ImageLoadError: Cannot read image 0 at 'missing.png': ...
+    """
+    skip = "pass on_error='skip' to skip unreadable images (they are listed in encoder.last_skipped)"
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return img
+    # Pillow refuses images over twice MAX_IMAGE_PIXELS and warns above it; a warning filter
+    # set to "error" turns that warning into an exception too.
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageLoadError(
+            f"Image {position} at {str(path)!r} has too many pixels to decode safely: {exc} "
+            f"(PIL.Image.MAX_IMAGE_PIXELS is {Image.MAX_IMAGE_PIXELS}). Fix: if you trust the file, "
+            "raise the limit before encoding, e.g. PIL.Image.MAX_IMAGE_PIXELS = 500_000_000 "
+            f"(None turns the check off), shrink the image, or {skip}."
+        ) from exc
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise ImageLoadError(
+            f"Cannot read image {position} at {str(path)!r}: {exc}. "
+            f"Fix: remove or replace the file, or {skip}."
+        ) from exc
+
+
 def load_rgb(item: ImageInput, position: int) -> Image.Image:
-    """Open any accepted input as an RGB PIL image, or raise :class:`ImageLoadError` naming it."""
+    """Open any accepted input as an RGB PIL image, or raise :class:`ImageLoadError` naming it.
+
+    Example:
+        >>> load_rgb(np.zeros((4, 5, 3), np.uint8), 0).size
+        (5, 4)
+    """
     if isinstance(item, (str, os.PathLike)):
-        try:
-            with Image.open(item) as img:
-                return img.convert("RGB")
-        except (UnidentifiedImageError, OSError, ValueError) as exc:
-            raise ImageLoadError(
-                f"Cannot read image {position} at {str(item)!r}: {exc}. "
-                "Fix: remove or replace the file, or pass on_error='skip' to skip unreadable images "
-                "(they are listed in encoder.last_skipped)."
-            ) from exc
+        return as_rgb(open_file(item, position))
     return Image.fromarray(to_rgb_array(item, position))
 
 
@@ -131,14 +197,13 @@ def check_images(images: ImageInput | Sequence[ImageInput]) -> pd.DataFrame:
                "mode": None, "error": ""}
         try:
             if isinstance(item, (str, os.PathLike)):
-                with Image.open(item) as img:
-                    img.load()
-                    row.update(width=img.size[0], height=img.size[1], mode=img.mode)
+                img = open_file(item, i)
+                row.update(width=img.size[0], height=img.size[1], mode=img.mode)
             else:
                 rgb = to_rgb_array(item, i)
                 row.update(width=rgb.shape[1], height=rgb.shape[0],
                            mode=item.mode if isinstance(item, Image.Image) else "array")
-        except (ImageLoadError, UnidentifiedImageError, OSError, ValueError) as exc:
+        except ImageLoadError as exc:
             row.update(readable=False, error=str(exc))
         rows.append(row)
     return pd.DataFrame(rows)

@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import UnknownModelError, WeightsUnavailableError
+from .checkpoints import SHAPES_MODEL_DIR, SHAPES_MODEL_NAME, checkpoint_error, nonfinite_error
 
 LOCAL_DIR = "local-dir:"
 HF_HUB = "hf-hub:"
@@ -30,6 +31,8 @@ class ModelSpec:
     pretrained: str | None
     identity: dict = field(hash=False, compare=False)
     fetches_weights: bool = False
+    # The local weights file, when there is one: named in errors about a bad checkpoint.
+    checkpoint: str | None = None
 
 
 @lru_cache(maxsize=32)
@@ -42,7 +45,12 @@ def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
 
 
 def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file, memoised on (path, size, mtime) so repeated encoders stay cheap."""
+    """SHA-256 of a file, memoised on (path, size, mtime) so repeated encoders stay cheap.
+
+    Example:
+        >>> len(file_sha256(SHAPES_MODEL_DIR / "open_clip_config.json"))
+        64
+    """
     st = os.stat(path)
     return _file_sha256(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
 
@@ -82,7 +90,7 @@ def _local_dir_spec(label: str, directory: Path) -> ModelSpec:
         "weights_sha256": file_sha256(weights),
         "preprocess": config.get("preprocess_cfg", {}),
     }
-    return ModelSpec(label, LOCAL_DIR + str(directory), None, identity)
+    return ModelSpec(label, LOCAL_DIR + str(directory), None, identity, checkpoint=str(weights))
 
 
 def _suggest(name: str, choices: list[str]) -> str:
@@ -105,8 +113,6 @@ def resolve_model(model: str | os.PathLike, pretrained: str | os.PathLike | None
         'openai'
     """
     import open_clip
-
-    from ..data.shapes_clip import SHAPES_MODEL_DIR, SHAPES_MODEL_NAME
 
     name = os.fspath(model)
     pretrained = os.fspath(pretrained) if pretrained is not None else None
@@ -163,7 +169,7 @@ def resolve_model(model: str | os.PathLike, pretrained: str | os.PathLike | None
             "weights_sha256": file_sha256(path),
             "preprocess": _preprocess_identity(None, image_size),
         }
-        return ModelSpec(f"{canonical}/{path.name}", canonical, str(path), identity)
+        return ModelSpec(f"{canonical}/{path.name}", canonical, str(path), identity, checkpoint=str(path))
     hint = _suggest(pretrained, tags)
     raise UnknownModelError(
         f"{pretrained!r} is neither a pretrained tag of {canonical!r} nor an existing file."
@@ -173,7 +179,16 @@ def resolve_model(model: str | os.PathLike, pretrained: str | os.PathLike | None
 
 
 def load_open_clip(spec: ModelSpec, device: str):
-    """Load ``(model, preprocess, tokenizer)`` for a spec, turning download failures into advice."""
+    """Load ``(model, preprocess, tokenizer)`` for a spec, turning failures into advice.
+
+    A local checkpoint that cannot be loaded raises :class:`CheckpointError` (truncated, corrupt,
+    another architecture); weights that cannot be fetched raise :class:`WeightsUnavailableError`.
+
+    Example:
+        >>> model, preprocess, tokenizer = load_open_clip(resolve_model("shapes"), "cpu")
+        >>> tokenizer(["a red square."]).shape
+        torch.Size([1, 24])
+    """
     import open_clip
 
     try:
@@ -181,7 +196,11 @@ def load_open_clip(spec: ModelSpec, device: str):
             spec.open_clip_name, pretrained=spec.pretrained, device=device
         )
         tokenizer = open_clip.get_tokenizer(spec.open_clip_name)
-    except Exception as exc:  # open_clip reports download failures as assorted exception types
+    except Exception as exc:  # open_clip reports bad and missing weights as assorted exception types
+        if spec.checkpoint is not None:
+            error = checkpoint_error(spec.open_clip_name, spec.pretrained, spec.checkpoint, exc)
+            if error is not None:
+                raise error from exc
         if not spec.fetches_weights:
             raise
         offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0")
@@ -192,5 +211,9 @@ def load_open_clip(spec: ModelSpec, device: str):
             "e.g. ClipEncoder('ViT-B-32', pretrained='/path/to/open_clip_pytorch_model.bin'), "
             "or use ClipEncoder('shapes') for the bundled offline model."
         ) from exc
+    if spec.checkpoint is not None:
+        error = nonfinite_error(model, spec.checkpoint)
+        if error is not None:
+            raise error
     model.eval()
     return model, preprocess, tokenizer

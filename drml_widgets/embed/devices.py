@@ -1,0 +1,61 @@
+"""Choosing the torch device: the best one available, or the one asked for if it is there."""
+
+from __future__ import annotations
+
+from ..errors import DeviceError
+
+_UNSET = "leave device unset (the best available is chosen)"
+
+
+def _backend(kind: str):
+    import torch
+
+    return torch.backends.mps if kind == "mps" else getattr(torch, kind, None)
+
+
+def resolve_device(device: str | None = None) -> str:
+    """The device to run on: ``device`` if torch can use it here, else the best available.
+
+    Unset picks CUDA when available, else Apple MPS, else the CPU. A device that is not
+    available here (``"cuda"`` without a GPU, ``"mps"`` off a Mac, a misspelt name) raises
+    :class:`DeviceError` before any model is loaded.
+
+    Example:
+        >>> resolve_device("cpu")
+        'cpu'
+        >>> resolve_device("gpu")
+        Traceback (most recent call last):
+        ...
+        drml_widgets.errors.DeviceError: Unknown device 'gpu'. ...
+    """
+    import torch
+
+    if device is None:
+        if torch.cuda.is_available():
+            return "cuda"
+        return "mps" if torch.backends.mps.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise DeviceError(
+            f"Unknown device {device!r}. Fix: use 'cpu', 'cuda' (or 'cuda:1', ...) or 'mps', or {_UNSET}."
+        ) from exc
+    if parsed.type == "cpu":
+        return str(device)
+    backend = _backend(parsed.type)
+    if backend is None or not hasattr(backend, "is_available"):
+        raise DeviceError(f"Device {device!r} is not supported here. Fix: use device='cpu', or {_UNSET}.")
+    if not backend.is_available():
+        name = {"cuda": "CUDA", "mps": "Apple MPS"}.get(parsed.type, parsed.type)
+        why = " (no NVIDIA GPU or driver, or a CPU-only torch build)" if parsed.type == "cuda" else ""
+        raise DeviceError(
+            f"device={device!r}, but no {name} device is visible to torch{why}. "
+            f"Fix: use device='cpu', or {_UNSET}."
+        )
+    count = getattr(backend, "device_count", None)
+    if parsed.index is not None and count is not None and parsed.index >= count():
+        raise DeviceError(
+            f"device={device!r}, but torch sees only {count()} {parsed.type} device(s), numbered from 0. "
+            f"Fix: use an index below {count()}, or {_UNSET}."
+        )
+    return str(device)
