@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from drml_widgets.diagnose.influence import attribute_influence
+from drml_widgets.errors import InputError
 from drml_widgets.diagnose.slices import all_slices, compare_slices, image_slice_scores, text_slice_scores
 from drml_widgets.prompts import AttributeSet, PromptSpec
 
@@ -38,7 +39,7 @@ def test_all_slices_marks_types_the_images_lack():
 
 
 def test_missing_slice_attribute_is_named():
-    with pytest.raises(KeyError, match=r"\['texture'\].*Fix"):
+    with pytest.raises(InputError, match=r"\[.texture.\].*Fix"):
         text_slice_scores(np.ones((1, 2)) / 2, pd.DataFrame({"color": ["red"], "label": [0]}), ["texture"])
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from ..errors import InputError
+
 COLORS: dict[str, tuple[int, int, int]] = {
     "red": (220, 30, 30),
     "pink": (255, 120, 190),
@@ -95,7 +97,7 @@ def render_shape(
         ("position", position, POSITIONS),
     ):
         if value not in allowed:
-            raise ValueError(f"Unknown {name} {value!r}; choose one of {list(allowed)}.")
+            raise InputError(f"Unknown {name} {value!r}; choose one of {list(allowed)}.")
     _check_rendering(shape_scale, noise)
     rng = rng if rng is not None else np.random.default_rng(0)
     rgb = np.array(COLORS[color], dtype=float)
@@ -116,9 +118,9 @@ def render_shape(
 
 def _check_rendering(shape_scale: float, noise: float) -> None:
     if not 0.25 <= shape_scale <= 1.5:
-        raise ValueError(f"shape_scale must lie in [0.25, 1.5] (1.0 is the usual size); got {shape_scale}.")
+        raise InputError(f"shape_scale must lie in [0.25, 1.5] (1.0 is the usual size); got {shape_scale}.")
     if not 0.0 <= noise <= 128.0:
-        raise ValueError(f"noise is a pixel standard deviation in [0, 128] (0 is none); got {noise}.")
+        raise InputError(f"noise is a pixel standard deviation in [0, 128] (0 is none); got {noise}.")
 
 
 def sample_attributes(n: int, seed: int = 0) -> pd.DataFrame:
@@ -146,7 +148,7 @@ def render_table(table: pd.DataFrame, seed: int = 0, jitter: bool = True, shape_
     """
     missing = [c for c in ("color", "shape", "size", "position") if c not in table.columns]
     if missing:
-        raise ValueError(f"The table lacks columns {missing}; it needs color, shape, size, position.")
+        raise InputError(f"The table lacks columns {missing}; it needs color, shape, size, position.")
     rng = np.random.default_rng(seed)
     images = np.empty((len(table), IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
     for i, row in enumerate(table[["color", "shape", "size", "position"]].itertuples(index=False)):
@@ -180,7 +182,7 @@ class ShapesWorld:
             {'train'}
         """
         if name not in ("train", "val", "test"):
-            raise ValueError(f"Unknown split {name!r}; choose 'train', 'val' or 'test'.")
+            raise InputError(f"Unknown split {name!r}; choose 'train', 'val' or 'test'.")
         mask = (self.table["split"] == name).to_numpy()
         return replace(self, images=self.images[mask], table=self.table[mask].reset_index(drop=True),
                        classes=list(self.classes))
@@ -220,7 +222,7 @@ def assign_biased_split(
         ['test', 'train', 'val']
     """
     if not 0.5 <= bias <= 1.0:
-        raise ValueError(f"bias must lie in [0.5, 1.0] (1.0 is dSpritesV, 0.95 Waterbirds-like); got {bias}.")
+        raise InputError(f"bias must lie in [0.5, 1.0] (1.0 is dSpritesV, 0.95 Waterbirds-like); got {bias}.")
     rng = np.random.default_rng(seed + 7919)
     split = pd.Series("test", index=table.index, dtype=object)
     pool: list[np.ndarray] = []
@@ -234,7 +236,7 @@ def assign_biased_split(
         if n_minor:
             minority = table.index[in_shape & (table["color"] == minor)].to_numpy()
             if n_minor > len(minority):
-                raise ValueError(
+                raise InputError(
                     f"Not enough {minor} {shape}s ({len(minority)}) for bias={bias}; "
                     "raise n or raise bias."
                 )
@@ -266,7 +268,7 @@ def load_shapes_world(n: int = 10_000, bias: float = 1.0, seed: int = 0, *, shap
         ShapesWorld(n=1200, train=138, val=34, test=1028, bias=0.95, seed=0, shape_scale=0.75, noise=20.0)
     """
     if n < 100:
-        raise ValueError(f"n={n} is too small for a biased split; use n >= 100.")
+        raise InputError(f"n={n} is too small for a biased split; use n >= 100.")
     _check_rendering(shape_scale, noise)
     table = sample_attributes(n, seed=seed)
     table["label"] = table["shape"].map({s: i for i, s in enumerate(SHAPES)}).astype(int)

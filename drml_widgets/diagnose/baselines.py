@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
 from .heads import Head, train_head
 from .validate import check_embeddings, check_labels
 
@@ -60,7 +61,7 @@ def train_group_dro(
     y = check_labels(y, len(x))
     _, group_ids = np.unique(np.asarray(groups), return_inverse=True)
     if len(group_ids) != len(x):
-        raise ValueError(f"groups has {len(group_ids)} entries for {len(x)} embeddings; pass one per row.")
+        raise InputError(f"groups has {len(group_ids)} entries for {len(x)} embeddings; pass one per row.")
     n_groups = int(group_ids.max()) + 1
     gt = torch.from_numpy(group_ids.astype(np.int64))
     q = torch.full((n_groups,), 1.0 / n_groups)

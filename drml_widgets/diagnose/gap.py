@@ -15,16 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import EmbeddingError
+from .._common import unit_rows
+from ..errors import EmbeddingError, InputError
 from .validate import check_embeddings, check_labels
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.clip(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12, None)
-
-
 def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return _unit(a) @ _unit(b)
+    return unit_rows(a) @ unit_rows(b)
 
 
 @dataclass(repr=False)
@@ -36,10 +33,23 @@ class GapStats:
     distributions: pd.DataFrame
     mean_gap: np.ndarray
 
+    @property
+    def center_norm(self) -> float:
+        """Length of the images' mean in the subspace orthogonal to the gap (the paper's theory
+        needs it near 0; the coordinates' own mean is near 0 whatever the data).
+
+        Example:
+            >>> x = np.eye(4)[:2]; y = np.eye(4)[2:]
+            >>> round(gap_stats(x, y).center_norm, 3)
+            0.5
+        """
+        d = self.distributions
+        return float(np.linalg.norm(d.loc[d["statistic"] == "center", "value"]))
+
     def __repr__(self) -> str:
         rows = [f"  {r.statistic:<13} {r.level:<7} {r.mean:+.3f} ± {r.std:.3f} (n={r.n})"
                 for r in self.summary.itertuples()]
-        return "GapStats(\n" + "\n".join(rows) + "\n)"
+        return "GapStats(\n" + "\n".join(rows) + f"\n  center norm {self.center_norm:.3f}\n)"
 
     def _repr_html_(self) -> str:
         return self.summary.to_html(index=False, float_format=lambda v: f"{v:.3f}")
@@ -72,7 +82,7 @@ def gap_stats(
         )
     g = x - y
     mean_gap = g.mean(axis=0)
-    unit_gap = _unit(mean_gap)
+    unit_gap = unit_rows(mean_gap)
     values: list[tuple[str, str, np.ndarray]] = [
         ("magnitude", "pair", np.linalg.norm(g, axis=1)),
         ("direction", "pair", _cos(g, mean_gap)),
@@ -127,10 +137,10 @@ class GapCloser:
 
     def transform(self, emb, modality: str) -> np.ndarray:
         if modality not in ("image", "text"):
-            raise ValueError(f"modality must be 'image' or 'text'; got {modality!r}.")
+            raise InputError(f"modality must be 'image' or 'text'; got {modality!r}.")
         mean = self.image_mean if modality == "image" else self.text_mean
         x = check_embeddings(emb, f"{modality} embeddings", dim=len(mean))
-        return _unit(x - mean).astype(np.float32)
+        return unit_rows(x - mean).astype(np.float32)
 
     def __repr__(self) -> str:
         gap = float(np.linalg.norm(self.image_mean - self.text_mean))

@@ -22,6 +22,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from ..errors import InputError
 from ..prompts.generate import AttributeSet, PromptSpec, combo_prompts, count_prompts, write_prompts
 
 EmbedTexts = Callable[[list[str]], np.ndarray]
@@ -115,14 +116,14 @@ def attribute_influence(
         ['orange', 'green']
     """
     if method not in ("drml", "shapley"):
-        raise ValueError(f"method must be 'drml' or 'shapley'; got {method!r}.")
+        raise InputError(f"method must be 'drml' or 'shapley'; got {method!r}.")
     types = attributes.types
     if method == "shapley" and len(types) <= exact_max_types:
         needed = math.prod(len(v) + 1 for v in attributes.values.values()) * spec.n_per_combination
     else:
         needed = count_prompts(attributes, spec) * 2
     if needed > max_prompts:
-        raise ValueError(
+        raise InputError(
             f"Influence would embed about {needed:,} prompts, above max_prompts={max_prompts:,}. "
             "Fix: drop values or types, turn off the template ensemble, or raise max_prompts."
         )

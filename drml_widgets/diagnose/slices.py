@@ -15,11 +15,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..errors import InputError
+
 
 def _check_columns(table: pd.DataFrame, by: Sequence[str], what: str) -> None:
     missing = [c for c in by if c not in table.columns]
     if missing:
-        raise KeyError(
+        raise InputError(
             f"Slice attributes {missing} are not columns of the {what} table {list(table.columns)}. "
             "Fix: add them to the table, or slice by the attributes it has."
         )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..errors import InputError
 from .gap import GapCloser
 from .heads import train_head
 from .validate import check_embeddings, check_labels
@@ -66,7 +67,7 @@ def cross_modal_transfer(
     t = check_embeddings(text_emb, "text embeddings", dim=x.shape[1])
     y = check_labels(labels, len(x))
     if len(t) != len(x):
-        raise ValueError(f"Need one text per image: {len(x)} images, {len(t)} texts.")
+        raise InputError(f"Need one text per image: {len(x)} images, {len(t)} texts.")
     n_classes = int(y.max()) + 1
     rng = np.random.default_rng(seed)
     if train_mask is None:
