@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from drml_widgets import ClipEncoder, load_shapes_world
-from drml_widgets.methods.spurious import (_projections_off, cache_features, clip_loss, cross_group_similarity,
+from drml_widgets.methods.spurious import (cache_features, clip_loss, cross_group_similarity, projections_off,
                                            fine_tune_projections, group_masks, language_spurious_masks)
 from drml_widgets.prompts.text import fix_articles, imagenet_templates
 
@@ -72,7 +72,7 @@ def tower_steps(model, preprocess, tokenizer, images, labels, classes, steps: in
         if full:
             x, t = model.encode_image(pixels[idx]), model.encode_text(tokens)
         else:
-            with torch.no_grad(), _projections_off(model):
+            with torch.no_grad(), projections_off(model):
                 feats, text_feats = model.encode_image(pixels[idx]), model.encode_text(tokens)
             x, t = feats @ visual, text_feats @ text
         loss = language_loss(F.normalize(x, dim=-1), F.normalize(t, dim=-1), labels[idx], template,

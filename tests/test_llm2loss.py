@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from drml_widgets.data.shapes_presets import SHAPES_ATTRIBUTES, SLICE_BY, shapes_prompt_spec
+from drml_widgets.errors import DrmlError, ImageLoadError
 from drml_widgets.methods.blackbox import LossError, per_image_loss, train_example_black_box
 from drml_widgets.methods.llm2loss import LLM2LossError, fit_llm2loss
 from drml_widgets.prompts.generate import generate_prompts
@@ -61,7 +62,10 @@ def test_ranker_orders_held_out_images_by_loss(llm, image_emb, losses, world, he
     fit, hold = held_out
     result = llm.evaluate(image_emb[hold], losses[hold], world.table.iloc[hold], SLICE_BY)
     print(llm, result, result.images.round(4).to_string(), result.slices.round(4).to_string(), sep="\n")
-    assert result.spearman("ranker") >= 0.5  # the paper: 0.56 on CelebA
+    # Measured: ranker 0.991 per image (the paper: 0.56 on CelebA) and 0.979 between the 12 slices'
+    # mean predicted and actual loss. Bars: measured - 0.05.
+    assert result.spearman("ranker") >= 0.94
+    assert result.spearman("ranker", level="slices") >= 0.93
     assert result.images.set_index("model").loc["ranker", ["spearman_p", "kendall_p"]].max() < 1e-6
 
     linear = fit_llm2loss(image_emb[fit], losses[fit], encoder, head="linear",
@@ -69,8 +73,9 @@ def test_ranker_orders_held_out_images_by_loss(llm, image_emb, losses, world, he
     linear_result = linear.evaluate(image_emb[hold], losses[hold])
     print("linear heads:", linear_result)
     # The loss is an interaction (orange squares and green triangles are hard, orange triangles
-    # and green squares easy), which one linear score of the embedding can only approximate.
-    assert 0 < linear_result.spearman("ranker") < result.spearman("ranker")
+    # and green squares easy), which one linear score of the embedding can only approximate:
+    # measured 0.411, within 0.1.
+    assert linear_result.spearman("ranker") == pytest.approx(0.41, abs=0.1)
 
 
 def test_text_predicted_loss_orders_the_twelve_slices(llm, prompts, world, losses, held_out):
@@ -79,7 +84,7 @@ def test_text_predicted_loss_orders_the_twelve_slices(llm, prompts, world, losse
     print(slices, slices.table.round(3).to_string(), sep="\n")
     print("regressor:", llm.text_slices(prompts, world.table.iloc[hold], losses[hold], SLICE_BY, model="regressor"))
     assert len(slices.table) == 12
-    assert slices.spearman >= 0.7
+    assert slices.spearman >= 0.91  # measured 0.958 (the README's 0.96); bar: measured - 0.05
     assert (slices.table["text_std"] > 0).all()
 
 
@@ -121,3 +126,25 @@ def test_bad_losses_and_too_few_images_are_refused(image_emb, encoder, black_box
         per_image_loss(black_box)
     with pytest.raises(LossError, match="negative"):
         per_image_loss([0.5, -1.0])
+
+
+def test_every_error_is_a_drml_error_that_names_the_fix(image_emb, llm, black_box, held_out, losses, world):
+    """Bad head settings used to escape as a bare ValueError from the head builder or trainer,
+    and an unknown model as a pandas KeyError."""
+    x, y = image_emb[:100], np.linspace(0, 1, 100, dtype=np.float32)
+    encode = lambda texts: image_emb[: len(texts)]  # noqa: E731
+    with pytest.raises(LLM2LossError, match=r"Unknown head 'cnn'; choose one of \['linear', 'mlp'\]"):
+        fit_llm2loss(x, y, encode, head="cnn")
+    with pytest.raises(LLM2LossError, match="must be positive; got 0, 256, 128, 0.001. Fix"):
+        fit_llm2loss(x, y, encode, epochs=0)
+    with pytest.raises(LLM2LossError, match="encoder must be a ClipEncoder or a callable"):
+        fit_llm2loss(x, y, "not an encoder")
+    _, hold = held_out
+    evaluation = llm.evaluate(image_emb[hold], losses[hold])
+    with pytest.raises(LLM2LossError, match="Unknown model 'rankr'"):
+        evaluation.spearman("rankr")
+    with pytest.raises(LLM2LossError, match="Slice columns \\['colour'\\] are not in the image table"):
+        llm.evaluate(image_emb[hold], losses[hold], world.table.iloc[hold], ["colour"])
+    with pytest.raises(ImageLoadError, match="an \\(n, height, width, 3\\) uint8 array; got shape \\(64, 64, 3\\)"):
+        black_box(np.zeros((64, 64, 3), np.uint8))
+    assert issubclass(LLM2LossError, DrmlError) and issubclass(ImageLoadError, DrmlError)

@@ -150,6 +150,8 @@ def test_bad_input_is_named():
         find_failure_modes(tags, pred, labels, ["a", "b", "c"])
     with pytest.raises(PrimeError, match="larger than any group"):
         find_failure_modes(tags, pred, labels, s=10_000, min_count=1)
+    with pytest.raises(PrimeError, match="There is no mode 99"):
+        find_failure_modes(tags, pred, labels, s=10, a=0.1).members(99)
     with pytest.raises(PrimeError, match="size \\[5\\]"):
         find_failure_modes(tags, pred, labels, l=5)
     with pytest.raises(UnknownTagError, match="purple"):
@@ -160,3 +162,20 @@ def test_bad_input_is_named():
         check_tag_table(tags.astype(float) * 0.5)
     with pytest.raises(TagError, match="Fix"):
         TagVocabulary({"red": []})
+
+
+def test_an_s_larger_than_every_group_is_refused_with_a_value_that_works():
+    """With the default min_count (= s) no tag is a candidate; the search used to return 0 modes silently."""
+    tags = pd.DataFrame({"dark": [True] * 40 + [False] * 60, "blur": [True, False] * 50})
+    labels = np.array(["cat"] * 70 + ["dog"] * 30)
+    with pytest.raises(PrimeError) as refused:
+        find_failure_modes(tags, labels[::-1], labels, s=80)
+    message = str(refused.value)
+    print(message)
+    assert "s=80 is larger than any group" in message
+    assert "tag 'dark' in class 'cat', has 40 images" in message and "{'cat': 70, 'dog': 30}" in message
+    assert "Fix: lower s to at most 40, e.g. s=20." in message
+    with pytest.raises(PrimeError, match=r"min_count=50 leaves no candidate tag.*at most 40"):
+        find_failure_modes(tags, labels[::-1], labels, s=10, min_count=50)
+    with pytest.raises(PrimeError, match="No image carries any tag"):
+        find_failure_modes(tags & False, labels[::-1], labels, s=10)

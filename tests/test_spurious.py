@@ -12,8 +12,10 @@ compared over three seeds.
 """
 
 import dataclasses
+import inspect
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn as nn
@@ -22,9 +24,11 @@ from drml_widgets import ClipEncoder, load_shapes_world
 from drml_widgets.data.shapes import MAJORITY_COLOR, WATERBIRDS_LIKE
 from drml_widgets.data.shapes_clip import MODEL_CFG, SHAPES_MODEL_DIR
 from drml_widgets.embed.models import file_sha256, resolve_model
-from drml_widgets.methods.spurious import (ProjectionNotFoundError, SpuriousError, _base_config, accuracy_discrepancy,
-                                           cache_features, compare_fine_tuning, cross_group_similarity,
-                                           fine_tune_projections, group_masks, language_spurious_masks)
+from drml_widgets.errors import InputError
+from drml_widgets.methods.detection import accuracy_discrepancy, group_accuracy
+from drml_widgets.methods.spurious import (FineTuneComparison, ProjectionNotFoundError, SpuriousError, cache_features,
+                                           compare_fine_tuning, cross_group_similarity, fine_tune_projections,
+                                           group_masks, language_spurious_masks, model_folder_config)
 from drml_widgets.methods.tagging import TagVocabulary, tag_images, tags_from_table
 from drml_widgets.prompts.generate import AttributeSet
 
@@ -217,11 +221,11 @@ def test_tuned_model_is_a_checkpoint_the_encoder_loads_and_the_base_stays(featur
 
 def test_a_tuned_real_model_gets_its_own_config():
     """No weights needed: the folder's config comes from open_clip's registry, or from the base folder."""
-    config = _base_config(resolve_model("ViT-B-32", "openai"))
+    config = model_folder_config(resolve_model("ViT-B-32", "openai"))
     assert config["model_cfg"]["embed_dim"] == 512 and config["preprocess_cfg"]["size"] == 224
-    assert _base_config(resolve_model("shapes"))["model_cfg"] == MODEL_CFG
+    assert model_folder_config(resolve_model("shapes"))["model_cfg"] == MODEL_CFG
     with pytest.raises(SpuriousError, match="not known offline"):
-        _base_config(resolve_model("hf-hub:org/some-clip"))
+        model_folder_config(resolve_model("hf-hub:org/some-clip"))
 
 
 class NoProjection:
@@ -258,16 +262,34 @@ def test_bad_input_is_named(features, world):
         fine_tune_projections(features, world.labels, variant="spurious")
     with pytest.raises(SpuriousError, match="labels must be"):
         fine_tune_projections(features, world.labels[:10], variant="plain")
-    with pytest.raises(SpuriousError, match="Group columns"):
+    with pytest.raises(InputError, match="Group columns"):
         compare_fine_tuning(features, world.labels, world.table, [0, 1], [2, 3], variants=[], by=["colour"])
     assert detection(np.zeros(4, int), world, np.arange(4)).empty  # too few images for any discrepancy
     with pytest.raises(SpuriousError, match="seeds=\\[...\\] instead of seed="):
-        compare_fine_tuning(features, world.labels, world.table, [0, 1], [2, 3], variants=["plain"], seed=1)
+        compare_fine_tuning(features, world.labels, world.table, [0, 1], [2, 3], variants=["plain"], by=GROUPS, seed=1)
     with pytest.raises(SpuriousError, match="seeds is empty"):
-        compare_fine_tuning(features, world.labels, world.table, [0, 1], [2, 3], variants=["plain"], seeds=[])
+        compare_fine_tuning(features, world.labels, world.table, [0, 1], [2, 3], variants=["plain"], by=GROUPS,
+                            seeds=[])
     tags = tags_from_table(world.table.iloc[:20], TAG_COLUMNS)
-    with pytest.raises(SpuriousError, match="together"):
+    with pytest.raises(InputError, match="together"):
         accuracy_discrepancy(np.zeros(20, int), world.labels[:20], tags, world.classes, train_tags=tags)
-    with pytest.raises(SpuriousError, match=r"train_tags lacks the tags \['blue'\]"):
+    with pytest.raises(InputError, match=r"train_tags lacks the tags \['blue'\]"):
         accuracy_discrepancy(np.zeros(20, int), world.labels[:20], tags, world.classes,
                              train_tags=tags.drop(columns="blue"), train_labels=world.labels[:20])
+
+
+def test_groups_are_named_by_the_caller():
+    """No shapes-world default (colour x shape): the caller says which columns make the groups."""
+    for fn in (group_accuracy, compare_fine_tuning):
+        assert inspect.signature(fn).parameters["by"].default is inspect.Parameter.empty, fn.__name__
+    t = pd.DataFrame({"kind": ["a", "a", "b"]})
+    assert group_accuracy([0, 1, 1], [0, 1, 0], t, "kind").worst_group == ("b",)
+    with pytest.raises(InputError, match=r"Group columns \['color', 'shape'\] are not in the table \['kind'\]"):
+        group_accuracy([0, 1, 1], [0, 1, 0], t, ["color", "shape"])
+
+
+def test_an_unknown_method_is_named():
+    runs = pd.DataFrame({"method": ["zero-shot", "plain"], "seed": [None, 0], "average": [0.9, 0.8],
+                         "worst_group": [0.8, 0.5], "worst": ["a", "b"], "seconds": [0.0, 1.0]})
+    with pytest.raises(SpuriousError, match=r"No method 'language' in this comparison; it has \['zero-shot', 'plain'\]"):
+        FineTuneComparison.from_runs(runs, pd.DataFrame(), {}).row("language")

@@ -1,10 +1,35 @@
-"""Methods of papers 001-004 built on the engine: PRIME and its tagging, LLM2Loss, LBEE and
-spurious-aware CLIP fine-tuning."""
+"""Methods of papers 001-004 built on the engine, one module each: :mod:`.prime` (with
+:mod:`.tagging`), :mod:`.llm2loss` (with :mod:`.blackbox`), :mod:`.lbee`, and :mod:`.spurious`
+(with :mod:`.detection`).
 
+Reach a method's steps through its module, so each call says which method it belongs to::
+
+    from drml_widgets.methods import lbee, prime
+    prime.generalisation(...); lbee.evaluate(...)
+
+Names that already say their method are also importable from here (``find_failure_modes``,
+``explain_failures``, ``fit_llm2loss``, ``compare_fine_tuning``, ...); generic ones
+(``evaluate``, ``generalisation``, ``ground_truth``, ``cache_features``, ...) are not.
+"""
+
+from . import blackbox, detection, lbee, llm2loss, prime, spurious, tagging
 from .blackbox import BlackBox, per_image_loss, train_example_black_box
-from .lbee import LBEEResult, evaluate, explain_failures, ground_truth, split_hard_easy
+from .detection import accuracy_discrepancy
+from .lbee import LBEEResult, explain_failures
 from .llm2loss import LLM2Loss, fit_llm2loss
-from .prime import PrimeResult, description_quality, find_failure_modes, generalisation
-from .spurious import (FineTuneComparison, TunedProjections, accuracy_discrepancy, cache_features,
-                       compare_fine_tuning, fine_tune_projections)
+from .prime import PrimeResult, find_failure_modes
+from .spurious import FineTuneComparison, TunedProjections, compare_fine_tuning, fine_tune_projections
 from .tagging import TagVocabulary, tag_images
+
+__all__ = [
+    # one module per method
+    "blackbox", "detection", "lbee", "llm2loss", "prime", "spurious", "tagging",
+    # PRIME and its tagging
+    "PrimeResult", "TagVocabulary", "find_failure_modes", "tag_images",
+    # LBEE
+    "LBEEResult", "explain_failures",
+    # LLM2Loss and its example black box
+    "BlackBox", "LLM2Loss", "fit_llm2loss", "per_image_loss", "train_example_black_box",
+    # spurious-aware fine-tuning and its detection
+    "FineTuneComparison", "TunedProjections", "accuracy_discrepancy", "compare_fine_tuning", "fine_tune_projections",
+]

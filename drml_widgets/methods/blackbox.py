@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..data.shapes import ShapesWorld
 from ..diagnose.heads import fit_module
-from ..errors import DrmlError
+from ..errors import DrmlError, ImageLoadError
 
 
 class LossError(DrmlError, ValueError):
@@ -92,7 +92,11 @@ def per_image_loss(black_box, images=None, labels=None, batch_size: int = 512) -
 
 def _pixels(images: np.ndarray) -> np.ndarray:
     """uint8 NxHxWx3 -> float32 Nx3xHxW in [0, 1]; the CNN needs no CLIP preprocessing."""
-    return np.ascontiguousarray(np.asarray(images).transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ImageLoadError(f"The example black box reads a batch of RGB images, an (n, height, width, 3) uint8 "
+                             f"array; got shape {images.shape}. Fix: stack the images, e.g. world.images[:8].")
+    return np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
 
 
 def _cnn(n_classes: int):

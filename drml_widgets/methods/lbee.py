@@ -20,10 +20,13 @@ between the union of retained sentences and S*.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
+from .._common import empty_frame, unit_rows
 from ..diagnose.validate import check_embeddings
 from ..errors import DrmlError
 
@@ -43,8 +46,11 @@ class LBEEError(DrmlError, ValueError):
     """Inputs or parameters LBEE cannot work with."""
 
 
-def _empty(columns) -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
+def _check_n_clusters(n_clusters) -> int:
+    if isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)) or n_clusters < 1:
+        raise LBEEError(f"n_clusters must be a whole number of clusters, at least 1; got {n_clusters!r}. "
+                        "Fix: pass e.g. n_clusters=5 (the hard and the easy images are each split into that many).")
+    return int(n_clusters)
 
 
 def split_hard_easy(*, predictions=None, labels=None, proba=None, by: str = "correctness",
@@ -102,7 +108,7 @@ def cluster(emb: np.ndarray, n_clusters: int, seed: int = 0,
     """
     from sklearn.cluster import AgglomerativeClustering
 
-    n_clusters = min(n_clusters, len(emb))
+    n_clusters = min(_check_n_clusters(n_clusters), len(emb))
     if n_clusters < 2:
         assign = np.zeros(len(emb), np.int64)
     else:
@@ -117,8 +123,7 @@ def cluster(emb: np.ndarray, n_clusters: int, seed: int = 0,
 
 
 def _prototypes(emb: np.ndarray, assign: np.ndarray, n: int) -> np.ndarray:
-    means = np.stack([emb[assign == c].mean(axis=0) for c in range(n)])
-    return means / np.linalg.norm(means, axis=1, keepdims=True)
+    return unit_rows(np.stack([emb[assign == c].mean(axis=0) for c in range(n)]))
 
 
 def _select(method: str, v_hard: np.ndarray, v_easy: np.ndarray, k: int, tau: float) -> np.ndarray:
@@ -162,7 +167,7 @@ class LBEEResult:
 
         Example:
             >>> emb = np.array([[1, 0], [0, 1]], np.float32)
-            >>> result = explain_failures(emb, ["hard", "easy"], ["left", "up"], emb, k=1)
+            >>> result = explain_failures(emb, ["hard", "easy"], ["left", "up"], emb, n_clusters=1, k=1)
             >>> result.retained("FPDiff"), result.retained("TopS")
             (['left'], ['left'])
         """
@@ -173,6 +178,8 @@ class LBEEResult:
 
     def table(self, method: str = "FPDiff") -> pd.DataFrame:
         """One row per hard cluster with the sentences a method kept, joined by " | "."""
+        if method not in METHODS:
+            raise LBEEError(f"Unknown method {method!r}; choose one of {METHODS}.")
         chosen = self.selections[self.selections["method"] == method]
         joined = chosen.groupby("cluster")["sentence"].agg(" | ".join).rename("sentences")
         return self.clusters.join(joined, on="cluster")
@@ -204,7 +211,10 @@ def explain_failures(image_emb, split, sentences, text_emb, *, n_clusters: int =
     ``split`` marks each image ``hard``/``easy``/``neutral`` (see :func:`split_hard_easy`);
     ``sentences`` is a list of strings or a prompt DataFrame with a ``prompt`` column and
     ``text_emb`` their unit embeddings in the images' space. ``correct`` (optional, per image)
-    adds each hard cluster's accuracy. ``n_clusters`` applies to hard and easy sets alike.
+    adds each hard cluster's accuracy. ``n_clusters`` (at least 1) applies to hard and easy sets
+    alike; a set with fewer images gets one cluster per image, with a warning. Without hard
+    images (the model made no mistake there) or without easy ones there is nothing to contrast:
+    the result is empty, with a warning saying why.
 
     Example:
         >>> emb = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], np.float32)
@@ -232,11 +242,24 @@ def explain_failures(image_emb, split, sentences, text_emb, *, n_clusters: int =
         correct = np.asarray(correct, dtype=bool)
         if correct.shape != (len(x),):
             raise LBEEError(f"correct has {correct.size} values but there are {len(x)} images.")
+    n_clusters = _check_n_clusters(n_clusters)
     params = {"n_clusters": n_clusters, "k": k, "tau": tau, "seed": seed}
     hard, easy = np.flatnonzero(split == "hard"), np.flatnonzero(split == "easy")
     assignments = np.full(len(x), -1, np.int64)
     if not len(hard) or not len(easy):
-        return LBEEResult(_empty(CLUSTER_COLUMNS), _empty(SELECTION_COLUMNS), assignments, sentences, params)
+        counts = {mark: int((split == mark).sum()) for mark in ("hard", "easy", "neutral")}
+        why = ("no image is hard, so there is no failure to describe (the model made no mistake on these "
+               "images?). Fix: pass images it gets wrong, or split by confidence or entropy to take its least "
+               "certain images as hard" if not len(hard) else
+               "no image is easy, so there is nothing to contrast the hard clusters with. Fix: pass images the "
+               "model gets right too, or split by confidence or entropy")
+        warnings.warn(f"LBEE found nothing to explain: {why}. Split: {counts}.", stacklevel=2)
+        return LBEEResult(empty_frame(CLUSTER_COLUMNS), empty_frame(SELECTION_COLUMNS), assignments, sentences, params)
+    for mark, members in (("hard", hard), ("easy", easy)):
+        if n_clusters > len(members):
+            warnings.warn(f"n_clusters={n_clusters} is more than the {len(members)} {mark} image(s), so they make "
+                          f"{len(members)} cluster(s) of one image each. Fix: pass n_clusters <= {len(members)}.",
+                          stacklevel=2)
     hard_assign, hard_proto = cluster(x[hard], n_clusters, seed)
     _, easy_proto = cluster(x[easy], n_clusters, seed)
     assignments[hard] = hard_assign
@@ -338,7 +361,7 @@ def evaluate(result: LBEEResult, relevance: pd.DataFrame, truth: pd.DataFrame) -
 
     Example:
         >>> emb = np.array([[1, 0], [0, 1]], np.float32)
-        >>> result = explain_failures(emb, ["hard", "easy"], ["left", "up"], emb, k=1)
+        >>> result = explain_failures(emb, ["hard", "easy"], ["left", "up"], emb, n_clusters=1, k=1)
         >>> relevance = pd.DataFrame({"left": [True, False], "up": [False, True]})
         >>> metrics = evaluate(result, relevance, ground_truth(relevance, [0, 1]))
         >>> metrics.loc[metrics["method"] == "FPDiff", ["AHR", "ACR", "TPR", "JI"]].to_dict("records")
@@ -349,7 +372,7 @@ def evaluate(result: LBEEResult, relevance: pd.DataFrame, truth: pd.DataFrame) -
                         "sentence, in the same order. Fix: build it from the same images and sentences.")
     source = truth["relevance"].iloc[0] if len(truth) else "user"
     if not len(result.clusters):
-        return _empty(METRIC_COLUMNS)
+        return empty_frame(METRIC_COLUMNS)
     rel = relevance.to_numpy(bool)
     star = set(truth.loc[truth["in_ground_truth"], "sentence"])
     index = {s: i for i, s in enumerate(result.sentences)}

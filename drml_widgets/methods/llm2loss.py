@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .._common import text_encoder, unit_rows
 from ..diagnose.gap import GapCloser
-from ..diagnose.heads import Head, _build, fit_module, train_head
+from ..diagnose.heads import Head, fit_module, train_head
 from ..diagnose.validate import check_embeddings
 from ..errors import DrmlError
 from .blackbox import check_losses
@@ -31,6 +32,7 @@ MIN_IMAGES = 50
 # (all pairs of thousands would cost more than the training itself).
 MAX_RANK_VAL = 512
 CORRELATIONS = ("pearson", "spearman", "kendall")
+HEADS = ("linear", "mlp")
 
 
 class LLM2LossError(DrmlError, ValueError):
@@ -57,6 +59,15 @@ def _mse(scores, target):
 OBJECTIVES: dict[str, Callable] = {"regressor": _mse, "ranker": _pairwise_bce}
 
 
+def _scorer(kind: str, dim: int, hidden: int):
+    """A one-output head (linear, or an MLP with one hidden layer): an embedding's loss or hardness."""
+    import torch.nn as nn
+
+    if kind == "linear":
+        return nn.Linear(dim, 1)
+    return nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+
 def _fit_scorer(x, target, x_val, target_val, objective: Callable, *, kind: str, hidden: int, epochs: int,
                 lr: float, batch_size: int, seed: int):
     """Train one one-output head with Adam, keeping the epoch with the lowest validation objective
@@ -65,7 +76,7 @@ def _fit_scorer(x, target, x_val, target_val, objective: Callable, *, kind: str,
     import torch
 
     torch.manual_seed(seed)
-    module = _build(kind, x.shape[1], 1, hidden)
+    module = _scorer(kind, x.shape[1], hidden)
     history, best_epoch = fit_module(module, x, target, [(x_val, target_val)], epochs=epochs, lr=lr,
                                      batch_size=batch_size, seed=seed,
                                      criterion=lambda out, t: objective(out[:, 0], t))
@@ -109,8 +120,7 @@ class Ensemble:
 
 
 def _random_units(n: int, dim: int, rng: np.random.Generator) -> np.ndarray:
-    v = rng.normal(size=(n, dim)).astype(np.float32)
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
+    return unit_rows(rng.normal(size=(n, dim)).astype(np.float32))
 
 
 def _check_model(model: str, allowed: Sequence[str] = ("regressor", "ranker")) -> str:
@@ -148,6 +158,9 @@ class LossEvaluation:
 
     def spearman(self, model: str = "ranker", level: str = "images") -> float:
         """The Spearman correlation of one model, per image (``images``) or per slice (``slices``)."""
+        _check_model(model, ("regressor", "ranker", "classifier"))
+        if level not in ("images", "slices"):
+            raise LLM2LossError(f"Unknown level {level!r}; choose 'images' or 'slices'.")
         table = self.images if level == "images" else self.slices
         if table is None:
             raise LLM2LossError("No per-slice evaluation: pass table= and by= to evaluate().")
@@ -235,7 +248,7 @@ class LLM2Loss:
         texts = [texts] if isinstance(texts, str) else list(texts)
         if not texts:
             raise LLM2LossError("No sentences to score. Fix: pass at least one.")
-        return texts, self._prepare(np.asarray(self.encode(texts), dtype=np.float32), "text")
+        return texts, self._prepare(self.encode(texts), "text")
 
     def predict_images(self, image_emb) -> pd.DataFrame:
         """Per image: estimated loss, ranker score and in-distribution logit, each with its
@@ -318,6 +331,10 @@ class LLM2Loss:
         if by is not None:
             if table is None or len(table) != len(x):
                 raise LLM2LossError("Per-slice evaluation needs the images' attribute table, one row per image.")
+            missing = [c for c in by if c not in table.columns]
+            if missing:
+                raise LLM2LossError(f"Slice columns {missing} are not in the image table {list(table.columns)}. "
+                                    "Fix: pass by= columns of the table.")
             frame = table[list(by)].reset_index(drop=True).assign(actual=y, **predicted)
             means = frame.groupby(list(by), observed=True).mean().reset_index()
             slices = pd.DataFrame([{"model": k, **_correlations(means[k].to_numpy(), means["actual"].to_numpy())}
@@ -374,14 +391,16 @@ def fit_llm2loss(
     """Train the three LLM2Loss ensembles on image embeddings and the black box's loss on them.
 
     ``encoder`` is a :class:`~drml_widgets.ClipEncoder` (or any callable list of texts ->
-    rows in the images' space) used to read sentences later. ``val_fraction`` of the images is
+    rows in the images' space) used to read sentences later. ``head`` is ``mlp`` or ``linear``.
+    ``val_fraction`` of the images is
     held out to keep each member's best epoch. Member ``k`` uses seed ``seed + k`` for its
     initialisation, batch order and random negatives. With ``reference_texts`` (sentences of
     the domain, e.g. its prompts) the modality gap is closed before the heads read anything;
     pass them whenever sentences will be asked about: without, text lies where no training
     image did, and the in-distribution logit of a sentence means nothing (on the shapes world
     "a photo of a cat" then scores as more familiar than "a small red square"). Losses are
-    standardised for training, so one learning rate suits losses of any scale.
+    standardised for training, so one learning rate suits losses of any scale. The heads train on
+    one torch thread (``fit_module`` sees to it): their tensors are small.
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -400,12 +419,15 @@ def fit_llm2loss(
                             "Fix: check the black box's losses.")
     if members < 1 or not 0 < val_fraction < 1:
         raise LLM2LossError(f"members must be >= 1 and val_fraction in (0, 1); got {members}, {val_fraction}.")
-    encode = getattr(encoder, "encode_texts", encoder)
-    if not callable(encode):
-        raise LLM2LossError("encoder must be a ClipEncoder or a callable turning texts into embeddings.")
+    if head not in HEADS:
+        raise LLM2LossError(f"Unknown head {head!r}; choose one of {list(HEADS)}.")
+    if epochs < 1 or batch_size < 1 or hidden < 1 or not lr > 0:
+        raise LLM2LossError(f"epochs, batch_size, hidden and lr must be positive; got {epochs}, {batch_size}, "
+                            f"{hidden}, {lr}. Fix: e.g. epochs=20, batch_size=256, hidden=128, lr=1e-3.")
+    encode = text_encoder(encoder, error=LLM2LossError)
     gap = None
     if reference_texts is not None:
-        gap = GapCloser.fit(x, np.asarray(encode(list(reference_texts)), dtype=np.float32))
+        gap = GapCloser.fit(x, encode(list(reference_texts)))
         x = gap.transform(x, "image")
 
     order = np.random.default_rng(seed).permutation(len(x))

@@ -22,6 +22,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .._common import empty_frame, text_encoder
 from ..diagnose.validate import check_embeddings
 from ..errors import DrmlError
 from ..prompts.text import fix_articles
@@ -40,10 +41,6 @@ _EPS = 1e-12
 
 class PrimeError(DrmlError, ValueError):
     """Inputs or parameters PRIME cannot work with."""
-
-
-def _empty(columns: Mapping[str, str]) -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
 
 
 def _class_names(labels, classes: Sequence[str] | None, name: str,
@@ -261,6 +258,9 @@ class PrimeResult:
             >>> result.members(0).tolist()
             [0, 1]
         """
+        if i not in self.modes.index:
+            raise PrimeError(f"There is no mode {i!r}; the {len(self.modes)} modes are rows "
+                             f"{self.modes.index.tolist()[:10]} of .modes. Fix: pass one of them.")
         row = self.modes.loc[i]
         group = self.tags[list(row["tags"])].all(axis=1).to_numpy() & (self.labels == row["class"])
         return np.flatnonzero(group)
@@ -298,6 +298,33 @@ def candidate_tags(tags: pd.DataFrame, labels, classes: Sequence[str] | None = N
     order = {c: i for i, c in enumerate(classes)}
     frame = frame.sort_values(["class", "count"], key=lambda col: col.map(order) if col.name == "class" else -col)
     return frame.reset_index(drop=True)
+
+
+def _candidates(tags: pd.DataFrame, names: np.ndarray, classes: list[str], s: int, min_count: int) -> pd.DataFrame:
+    """The candidate tags per class, or an error saying why no group can reach ``s`` images.
+
+    Checked on every tag seen in a class, before ``min_count`` filters them: with the default
+    ``min_count = s`` a too large ``s`` would otherwise leave no candidate and, silently, no mode.
+    A tag set's group is never larger than its smallest tag's, so the largest single-tag group
+    bounds every group.
+    """
+    seen = candidate_tags(tags, names, classes, min_count=1)
+    if not len(seen):
+        raise PrimeError("No image carries any tag, so PRIME has no group to search. "
+                         "Fix: check the tag table (are the tag thresholds too high?).")
+    top = seen.loc[seen["count"].idxmax()]
+    largest = int(top["count"])
+    if s > largest:
+        sizes = {c: int((names == c).sum()) for c in classes}
+        raise PrimeError(f"s={s} is larger than any group, so no failure mode can be found: the largest, tag "
+                         f"{top['tag']!r} in class {top['class']!r}, has {largest} images (images per class: "
+                         f"{sizes}). Fix: lower s to at most {largest}, e.g. s={max(1, largest // 2)}.")
+    cands = candidate_tags(tags, names, classes, min_count)
+    if not len(cands):
+        raise PrimeError(f"min_count={min_count} leaves no candidate tag: the most frequent, tag {top['tag']!r} in "
+                         f"class {top['class']!r}, is on {largest} images. Fix: lower min_count to at most {largest}, "
+                         "or leave it out (it defaults to s).")
+    return cands
 
 
 def _check_params(l: int, s: int, a: float, b: Mapping[int, float] | None) -> dict[int, float]:
@@ -356,11 +383,7 @@ def find_failure_modes(
     if empty:
         raise PrimeError(f"Classes {empty} have no images. Fix: drop them from classes, or add their images.")
     min_count = s if min_count is None else min_count
-    cands = candidate_tags(tags, names, classes, min_count)
-    if len(cands) and s > cands["count"].max():
-        top = cands.loc[cands["count"].idxmax()]
-        raise PrimeError(f"s={s} is larger than any group: the largest, tag {top['tag']!r} in class "
-                         f"{top['class']!r}, has {top['count']} images. Fix: lower s to at most {top['count']}.")
+    cands = _candidates(tags, names, classes, s, min_count)
     class_acc = pd.Series({c: float(correct[names == c].mean()) for c in classes}, name="accuracy")
     run: Callable = {"exhaustive": _exhaustive, "greedy": _greedy, "naive": _naive}[search]
     rows, evaluated = [], 0
@@ -379,7 +402,7 @@ def find_failure_modes(
                          "accuracy": float(acc), "class_accuracy": class_acc[cls],
                          "drop": class_acc[cls] - float(acc), "min_gain": float(gain),
                          "description": f"{cls}: {', '.join(chosen)}"})
-    modes = pd.DataFrame(rows, columns=list(MODE_COLUMNS)).astype(MODE_COLUMNS) if rows else _empty(MODE_COLUMNS)
+    modes = pd.DataFrame(rows, columns=list(MODE_COLUMNS)).astype(MODE_COLUMNS) if rows else empty_frame(MODE_COLUMNS)
     modes = modes.sort_values(["class", "n_tags", "accuracy"], kind="stable").reset_index(drop=True)
     params = {"l": l, "s": s, "a": a, "b": b, "min_count": min_count, "search": search}
     if search == "greedy":
@@ -409,7 +432,7 @@ def generalisation(result: PrimeResult, tags: pd.DataFrame, predictions, labels,
     tags, correct, names, _ = _outcomes(tags, predictions, labels, classes, "held-out images")
     base = result.modes[["class", "tags", "n_images", "accuracy", "class_accuracy"]]
     if not len(base):
-        return _empty({**{c: MODE_COLUMNS[c] for c in base.columns}, **HELDOUT_COLUMNS})
+        return empty_frame({**{c: MODE_COLUMNS[c] for c in base.columns}, **HELDOUT_COLUMNS})
     check_known(sorted({t for ts in base["tags"] for t in ts}), tags.columns, "The held-out tag table (columns)")
     rows = []
     for cls, chosen in zip(base["class"], base["tags"]):
@@ -451,11 +474,11 @@ def description_quality(result: PrimeResult, image_emb, encoder,
         raise PrimeError(f"image_emb has {len(x)} rows but PRIME searched {len(result.tags)} images. "
                          "Fix: pass the embeddings of the same images, in the same order.")
     if not len(result.modes):
-        return _empty(QUALITY_COLUMNS)
-    encode = getattr(encoder, "encode_texts", encoder)
+        return empty_frame(QUALITY_COLUMNS)
+    encode = text_encoder(encoder, error=PrimeError)
     sentences = [fix_articles(template.format(tags=" ".join(t), label=c))
                  for c, t in zip(result.modes["class"], result.modes["tags"])]
-    text = np.asarray(encode(sentences), dtype=np.float32)
+    text = encode(sentences)
     rows = []
     for i, (cls, chosen) in enumerate(zip(result.modes["class"], result.modes["tags"])):
         inside = np.zeros(len(x), bool)

@@ -11,13 +11,13 @@ image and one column per tag; :func:`check_tag_table` accepts one computed any o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy.special import softmax
 
-from ..diagnose.gap import _unit
+from .._common import text_encoder, unit_rows
 from ..diagnose.validate import check_embeddings
 from ..errors import DrmlError
 from ..prompts.generate import AttributeSet, PromptSpec, generate_prompts
@@ -149,15 +149,15 @@ def tag_scores(image_emb, vocabulary: TagVocabulary, encoder, scale: float = CLI
         {'red': [1.0, 0.0], 'green': [0.0, 1.0]}
     """
     x = check_embeddings(image_emb, "image embeddings")
-    encode: Callable = getattr(encoder, "encode_texts", encoder)
+    encode = text_encoder(encoder, error=TagError)
     tags = vocabulary.tags
     texts = [p for t in tags for p in vocabulary.prompts[t]] + [vocabulary.background]
-    emb = np.asarray(encode(texts), dtype=np.float32)
+    emb = encode(texts)
     if emb.ndim != 2 or emb.shape[1] != x.shape[1]:
         raise TagError(f"Text embeddings have shape {emb.shape}; images have dimension {x.shape[1]}. "
                        "Fix: encode tags with the encoder that embedded the images.")
     bounds = np.cumsum([0] + [len(vocabulary.prompts[t]) for t in tags])
-    tag_emb = _unit(np.stack([emb[bounds[i]: bounds[i + 1]].mean(axis=0) for i in range(len(tags))]))
+    tag_emb = unit_rows(np.stack([emb[bounds[i]: bounds[i + 1]].mean(axis=0) for i in range(len(tags))]))
     sims = scale * (x @ tag_emb.T)
     background = scale * (x @ emb[-1])
     out = np.empty_like(sims)
