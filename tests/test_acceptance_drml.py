@@ -12,7 +12,7 @@ def names(frame):
 def test_text_slices_rank_like_image_slices(drml_session):
     cmp = drml_session.slices(by=BY)
     print(cmp, "\n", cmp.table.to_string())
-    assert cmp.spearman >= 0.7
+    assert cmp.spearman >= 0.85  # measured 0.913 (paper's dSpritesV setting; the bar is 0.7)
     worst_text, worst_image = names(cmp.worst(4, "text_prob")), names(cmp.worst(4, "image_acc"))
     assert len(worst_text & worst_image) >= 3
     assert {"green triangle", "orange square"} <= worst_text
@@ -22,10 +22,19 @@ def test_orange_pulls_towards_triangle_and_green_away(drml_session):
     df = drml_session.influence("triangle")
     colours = df[df["attribute"] == "color"].set_index("value")["influence"]
     print(colours)
-    assert colours.idxmax() == "orange"
+    # Measured: orange +0.239, pink +0.237 (pink triangles look orange to this CLIP), green -0.246.
+    # Orange and pink are within 0.002, so the test asks for orange among the top two, not first.
+    assert "orange" in colours.nlargest(2).index
     assert "green" in colours.nsmallest(2).index
     shapley = drml_session.influence("triangle", method="shapley")
-    print(shapley[shapley["attribute"] == "color"])
+    print(shapley)
+    assert set(shapley["method"]) == {"shapley (exact)"}
+    by_type = shapley.groupby("attribute")["influence"]
+    spread = by_type.max() - by_type.min()
+    # Colour is the shortcut: its values move "triangle" far more than sizes do (measured 0.65 vs 0.11).
+    assert spread["color"] > 3 * spread["size"]
+    colours = shapley[shapley["attribute"] == "color"].set_index("value")["influence"]
+    assert "orange" in colours.nlargest(2).index and colours.idxmin() == "green"
 
 
 def test_rectifying_text_discovered_slices_fixes_them_and_spares_the_rest(drml_session):

@@ -52,18 +52,22 @@ def test_bad_inputs_are_named(rng):
         train_head(x, y, kind="tree")
 
 
-def test_jtt_and_group_dro_run_and_help_the_minority(rng):
+def test_jtt_and_group_dro_each_help_the_minority(rng):
     # Two groups per class; the minority group's label follows feature 1 against feature 0.
-    n = 800
+    n, train = 4000, 3000
     major = rng.random(n) < 0.9
     y = rng.integers(0, 2, n)
     spurious = np.where(major, y, 1 - y)
     x = np.stack([spurious * 2 - 1 + 0.3 * rng.normal(size=n), (y * 2 - 1) * 0.5 + 0.3 * rng.normal(size=n)], 1)
     x = x.astype(np.float32)
     groups = y * 2 + spurious
-    erm = train_head(x[:600], y[:600], x[600:], y[600:])
-    jtt = train_jtt(x[:600], y[:600], x[600:], y[600:])
-    dro = train_group_dro(x[:600], y[:600], groups[:600], x[600:], y[600:], step=0.1)
-    minority = ~major[600:]
-    acc = lambda h: np.mean(h.predict(x[600:][minority]) == y[600:][minority])  # noqa: E731
-    assert max(acc(jtt), acc(dro)) > acc(erm)
+    fit, held = slice(0, train), slice(train, n)
+    erm = train_head(x[fit], y[fit], x[held], y[held])
+    jtt = train_jtt(x[fit], y[fit], x[held], y[held])
+    dro = train_group_dro(x[fit], y[fit], groups[fit], x[held], y[held], step=0.1)
+    minority = ~major[held]
+    acc = lambda h: np.mean(h.predict(x[held][minority]) == y[held][minority])  # noqa: E731
+    # Measured over seeds 0-2: ERM 0.23-0.32, JTT 0.93-0.97, GroupDRO 0.73-0.82 on the minority.
+    assert acc(erm) < 0.4
+    assert acc(jtt) > 0.85
+    assert acc(dro) > 0.65

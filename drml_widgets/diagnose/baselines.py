@@ -11,11 +11,14 @@ from .validate import check_embeddings, check_labels
 
 
 def train_jtt(
-    x, y, x_val, y_val, *, classes=None, kind: str = "linear", upweight: float = 5.0,
-    identify_epochs: int = 2, epochs: int = 25, seed: int = 0,
+    x, y, x_val, y_val, *, classes=None, kind: str = "linear", upweight: float = 20.0,
+    identify_epochs: int = 5, epochs: int = 25, seed: int = 0,
 ) -> Head:
     """Just Train Twice: a short first run finds the training errors, the second run weights
-    them ``upweight`` times.
+    them ``upweight`` times (the JTT paper uses 20-100).
+
+    The first run must be long enough to fit the majority: with too few optimiser steps its
+    errors are just those of an untrained head and JTT upweights noise.
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -28,7 +31,9 @@ def train_jtt(
 
     x = check_embeddings(x, "training embeddings")
     y = check_labels(y, len(x))
-    first = train_head(x, y, x_val, y_val, classes=classes, kind=kind, epochs=identify_epochs, seed=seed)
+    # The errors are those of the model after identify_epochs, as in JTT: selecting its epoch on
+    # validation data could keep the untrained start, whose errors say nothing about groups.
+    first = train_head(x, y, classes=classes, kind=kind, epochs=identify_epochs, seed=seed)
     errors = first.predict(x) != y
     weights = torch.from_numpy(np.where(errors, upweight, 1.0).astype(np.float32))
 
