@@ -1,4 +1,5 @@
-"""Small helpers every layer uses, written once: unit rows, typed empty frames, text encoders."""
+"""Small helpers every layer uses, written once: unit rows, typed empty frames, text encoders,
+change observers."""
 
 from __future__ import annotations
 
@@ -44,3 +45,34 @@ def text_encoder(encoder, error: type[Exception] = InputError) -> Callable[[Sequ
         raise error(f"encoder must be a ClipEncoder or a callable turning texts into embeddings; "
                     f"got {type(encoder).__name__}.")
     return lambda texts: np.asarray(encode(list(texts)), dtype=np.float32)
+
+
+class Observable:
+    """Calls ``callback(event)`` for every change it announces; views bind to it.
+
+    Example:
+        >>> heard = []
+        >>> thing = Observable(); thing.observe(heard.append); thing._notify("head")
+        >>> heard, thing.is_observed_by(heard.append)
+        (['head'], True)
+    """
+
+    def __init__(self):
+        self._observers: list[Callable[[str], None]] = []
+
+    def observe(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(event)`` on every change."""
+        self._observers.append(callback)
+
+    def unobserve(self, callback: Callable[[str], None]) -> None:
+        """Stop calling ``callback``; one that is not observing is ignored."""
+        if callback in self._observers:
+            self._observers.remove(callback)
+
+    def is_observed_by(self, callback: Callable[[str], None]) -> bool:
+        """Whether ``callback`` hears the changes."""
+        return callback in self._observers
+
+    def _notify(self, event: str) -> None:
+        for callback in list(self._observers):
+            callback(event)

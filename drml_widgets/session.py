@@ -1,7 +1,7 @@
 """One object that ties encoder, data, head, prompts and results together.
 
 A notebook user drives it alone; the widgets bind to it and re-render when it announces a
-change (``session.observe(callback)``). Kernels stay in ``diagnose/``; the session only keeps
+change (``session.observe(callback)`` hears ``head`` and ``prompts``). Kernels stay in ``diagnose/``; the session only keeps
 state and routes data between them.
 """
 
@@ -17,12 +17,14 @@ from .diagnose.heads import Head, train_head
 from .diagnose.influence import attribute_influence
 from .diagnose.rectify import (HeadVersions, RectifyResult, before_after, check_mode, fit_rectified,
                                held_out_templates, rectify_sets)
-from .diagnose.slices import ALL, SliceComparison, all_slices, rows_in_slice, compare_slices, image_slice_scores, text_slice_scores
+from .diagnose.slices import (SliceComparison, all_slices, compare_slices, image_slice_scores, named_slices,
+                              slices_mask, text_slice_scores)
 from .diagnose.transfer import TransferReport, cross_modal_transfer
 from .diagnose.validate import check_embeddings, check_labels, check_training
 from .embed.encoder import ClipEncoder
+from ._common import Observable
 from .errors import DrmlError
-from .prompts.generate import DEFAULT_MAX_PROMPTS, AttributeSet, PromptSpec, generate_prompts, render
+from .prompts.generate import DEFAULT_MAX_PROMPTS, AttributeSet, PromptSpec, captions, generate_prompts
 
 Slice = Mapping[str, str]
 
@@ -31,7 +33,7 @@ class SessionError(DrmlError, ValueError):
     """A request the session cannot serve (unknown class, attribute or slice)."""
 
 
-class Session:
+class Session(Observable):
     """Encoder + image embeddings with their attribute table + head + prompts + results.
 
     ``table`` has one row per image with the attribute columns, ``label`` (class index) and
@@ -79,7 +81,7 @@ class Session:
         self.images = images
         self.seed = seed
         self.close_gap = close_gap
-        self._observers: list[Callable[[str], None]] = []
+        Observable.__init__(self)
         self.head: Head | None = None
         self.versions: HeadVersions | None = None
         self.last_rectify: RectifyResult | None = None
@@ -112,30 +114,6 @@ class Session:
         if train:
             session.train_head()
         return session
-
-    # -- observers -------------------------------------------------------------------------
-    def observe(self, callback: Callable[[str], None]) -> None:
-        """Call ``callback(event)`` on every change: ``head``, ``prompts``."""
-        self._observers.append(callback)
-
-    def unobserve(self, callback: Callable[[str], None]) -> None:
-        """Stop calling ``callback``; a callback that is not observing is ignored."""
-        if callback in self._observers:
-            self._observers.remove(callback)
-
-    def is_observed_by(self, callback: Callable[[str], None]) -> bool:
-        """Whether ``callback`` hears this session's changes.
-
-        Example:
-            >>> s = Session.from_shapes_world(n=1200, ensemble=False, train=False)
-            >>> s.observe(print); s.is_observed_by(print)
-            True
-        """
-        return callback in self._observers
-
-    def _notify(self, event: str) -> None:
-        for callback in list(self._observers):
-            callback(event)
 
     # -- prompts ---------------------------------------------------------------------------
     def set_prompts(self, attributes: AttributeSet, spec: PromptSpec, label_rule: str | Callable | None = None,
@@ -189,9 +167,7 @@ class Session:
     def _captions(self, mask: np.ndarray) -> np.ndarray:
         """Embeddings of one caption per selected image: its attributes in the last template,
         each distinct caption embedded once (10,000 images have a few dozen distinct captions)."""
-        types = [t for t in self.attributes.types if t in self.table.columns]
-        rows = self.table.loc[mask, types].to_dict("records")
-        texts = [render(self.spec.templates[-1], {t: self.attributes.phrase(t, r[t]) for t in types}) for r in rows]
+        texts = captions(self.table[mask], self.attributes, self.spec.templates[-1])
         unique, inverse = np.unique(np.array(texts, dtype=object), return_inverse=True)
         return self.encoder.encode_texts(list(unique))[inverse]
 
@@ -327,30 +303,6 @@ class Session:
         raise SessionError(f"Unknown class {target!r}; the classes are {self.classes}.")
 
     # -- rectification ---------------------------------------------------------------------
-    def _slice_mask(self, frame: pd.DataFrame, slices: list[dict]) -> np.ndarray:
-        mask = np.zeros(len(frame), dtype=bool)
-        for values in slices:
-            mask |= rows_in_slice(frame, values)
-        return mask
-
-    def _normalise_slices(self, slices) -> tuple[list[dict], list[str]]:
-        if isinstance(slices, pd.DataFrame):  # rows of slices(): keep the attribute columns
-            slices = slices[[c for c in slices.columns if c in self.attributes.types]].to_dict("records")
-        if isinstance(slices, Mapping):
-            slices = [slices]
-        cleaned = [{k: v for k, v in dict(s).items() if v != ALL} for s in slices]
-        if not cleaned or any(not s for s in cleaned):
-            raise SessionError("Name at least one slice, each with attribute values, e.g. "
-                               "[{'color': 'green', 'shape': 'triangle'}].")
-        named = {k for s in cleaned for k in s}
-        self._check_types(sorted(named), "The slice")
-        by = [t for t in self.attributes.types if t in named]
-        for s in cleaned:
-            for k, v in s.items():
-                if v not in self.attributes.values[k]:
-                    raise SessionError(f"{k}={v!r} is not a value of {k}; values: {self.attributes.values[k]}.")
-        return cleaned, by
-
     def rectify(
         self,
         slices,
@@ -372,14 +324,15 @@ class Session:
         head = self._require_head()
         check_mode(mode)
         check_training(epochs, lr, batch_size)
-        slices, by = self._normalise_slices(slices)
+        slices, by = named_slices(slices, self.attributes)
+        self._check_types(by, "The slice")
         text_x = self.text_features()
         images = images_val = None
         if mode == "replay":
             tr, va = self._split("train"), self._split("val")
             x = self.image_features()
             images, images_val = (x[tr], self.labels[tr]), (x[va], self.labels[va])
-        sets = rectify_sets(mode, text_x, self.prompts["label"].to_numpy(), self._slice_mask(self.prompts, slices),
+        sets = rectify_sets(mode, text_x, self.prompts["label"].to_numpy(), slices_mask(self.prompts, slices),
                             held_out_templates(self.prompts["template"], holdout, self.seed), images, images_val)
         before = self._slice_scores(by)
         new, history, best = fit_rectified(

@@ -40,7 +40,7 @@ def test_observers_hear_every_head_change(drml_session):
 def test_bad_slices_change_nothing(drml_session, slices, message):
     s = drml_session
     version, weights = s.version, s.head.logits(s.image_emb[:10])
-    with pytest.raises(SessionError, match=message):
+    with pytest.raises(InputError, match=message):
         s.rectify(slices)
     assert s.version == version and np.array_equal(s.head.logits(s.image_emb[:10]), weights)
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from ..errors import InputError
+from ..prompts.generate import AttributeSet
 
 
 def _check_columns(table: pd.DataFrame, by: Sequence[str], what: str) -> None:
@@ -178,3 +179,46 @@ def rows_in_slice(frame: pd.DataFrame, values: dict) -> np.ndarray:
             return np.zeros(len(frame), dtype=bool)
         mask &= (frame[k].astype(str) == str(v)).to_numpy()
     return mask
+
+
+def slices_mask(frame: pd.DataFrame, slices: Sequence[Mapping[str, str]]) -> np.ndarray:
+    """Boolean mask of the rows of ``frame`` in any of ``slices``.
+
+    Example:
+        >>> frame = pd.DataFrame({"color": ["red", "blue", "green"]})
+        >>> slices_mask(frame, [{"color": "red"}, {"color": "green"}]).tolist()
+        [True, False, True]
+    """
+    mask = np.zeros(len(frame), dtype=bool)
+    for values in slices:
+        mask |= rows_in_slice(frame, values)
+    return mask
+
+
+def named_slices(slices, attributes: AttributeSet) -> tuple[list[dict], list[str]]:
+    """Slices as dicts of attribute values (``*`` dropped), checked against ``attributes``, with
+    the attribute types they name in the set's order. ``slices`` may be one dict, a list of them,
+    or rows of a slice table.
+
+    Example:
+        >>> attrs = AttributeSet({"color": ["red", "green"], "shape": ["square"]})
+        >>> named_slices({"color": "red", "shape": "*"}, attrs)
+        ([{'color': 'red'}], ['color'])
+    """
+    if isinstance(slices, pd.DataFrame):  # rows of a slice table: keep the attribute columns
+        slices = slices[[c for c in slices.columns if c in attributes.types]].to_dict("records")
+    if isinstance(slices, Mapping):
+        slices = [slices]
+    cleaned = [{k: v for k, v in dict(s).items() if v != ALL} for s in slices]
+    if not cleaned or any(not s for s in cleaned):
+        raise InputError("Name at least one slice, each with attribute values, e.g. "
+                         "[{'color': 'green', 'shape': 'triangle'}].")
+    named = {k for s in cleaned for k in s}
+    unknown = sorted(named - set(attributes.types))
+    if unknown:
+        raise InputError(f"The slice names {unknown}, which are not attribute types {attributes.types}.")
+    for s in cleaned:
+        for k, v in s.items():
+            if v not in attributes.values[k]:
+                raise InputError(f"{k}={v!r} is not a value of {k}; values: {attributes.values[k]}.")
+    return cleaned, [t for t in attributes.types if t in named]

@@ -297,6 +297,19 @@ _DANGLING_COMMA = re.compile(r" ?, ?(?=[,.]|$)")
 _SPACE_BEFORE_PUNCT = re.compile(r" ([.,])")
 
 
+def captions(table: pd.DataFrame, attributes: AttributeSet, template: str) -> list[str]:
+    """One caption per row of an image table: its attribute values (those the table has) in ``template``.
+
+    Example:
+        >>> attrs = AttributeSet({"color": ["red"], "shape": ["square"], "size": ["big"]})
+        >>> captions(pd.DataFrame({"color": ["red"], "shape": ["square"]}), attrs, "a {size} {color} {shape}.")
+        ['a red square.']
+    """
+    types = [t for t in attributes.types if t in table.columns]
+    return [render(template, {t: attributes.phrase(t, row[t]) for t in types})
+            for row in table[types].to_dict("records")]
+
+
 def combo_prompts(attributes: AttributeSet, spec: PromptSpec, combo: Mapping[str, str]) -> list[tuple[str, str]]:
     """``(template, prompt)`` pairs for one combination of values (types not in it are left out).
 
