@@ -182,7 +182,7 @@ class EmbeddingCache:
                 "DRML_WIDGETS_CACHE at a folder on another disk, or pass cache_dir=None."
             ) from exc
 
-    def _quarantine(self, path: Path, reason: CacheCorruptError) -> str:
+    def _quarantine(self, path: Path, reason: OSError) -> str:
         dest = self.dir / QUARANTINE / path.name
         try:
             dest.parent.mkdir(exist_ok=True)
@@ -203,8 +203,8 @@ class EmbeddingCache:
                 records = _open_shard(path)
             except FileNotFoundError:  # removed by a concurrent compaction; its rows live on elsewhere
                 continue
-            except (CacheCorruptError, OSError) as exc:
-                problems.append(self._quarantine(path, CacheCorruptError(str(exc))))
+            except OSError as exc:  # CacheCorruptError, or a shard that cannot even be opened
+                problems.append(self._quarantine(path, exc))
                 continue
             self._shards[path.name] = records
             for row, key in enumerate(records["key"].tolist()):
@@ -213,7 +213,7 @@ class EmbeddingCache:
             warnings.warn(
                 f"The embedding cache {str(self.dir)!r} had {len(problems)} unusable shard(s), whose "
                 f"entries will be recomputed: {'; '.join(problems)}.",
-                stacklevel=3,
+                stacklevel=2,
             )
 
     def get(self, keys: list[bytes]) -> tuple[dict[int, np.ndarray], list[int]]:

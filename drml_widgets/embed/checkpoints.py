@@ -68,17 +68,17 @@ def _listing(what: str, items: list[str]) -> str:
     return f"{len(items)} {what} ({shown})"
 
 
-def checkpoint_error(open_clip_name: str, pretrained: str | None, checkpoint: str | os.PathLike,
-                     cause: BaseException) -> CheckpointError | None:
+def checkpoint_error(open_clip_name: str, pretrained: str | None,
+                     checkpoint: str | os.PathLike) -> CheckpointError | None:
     """Why ``checkpoint`` failed to load into the model, or ``None`` when the file is not to blame.
 
     ``open_clip_name`` and ``pretrained`` are what was passed to open_clip (an architecture
-    name, or ``local-dir:FOLDER``); ``cause`` is what open_clip raised.
+    name, or ``local-dir:FOLDER``).
 
     Example:
         >>> bad = Path(tempfile.mkdtemp()) / "clip.safetensors"
         >>> _ = bad.write_bytes(b"not a checkpoint")
-        >>> print(checkpoint_error("ViT-B-32", str(bad), bad, RuntimeError("oops")))
+        >>> print(checkpoint_error("ViT-B-32", str(bad), bad))
         The checkpoint '...clip.safetensors' cannot be read: it is truncated or corrupt (...). Fix: ...
     """
     import open_clip

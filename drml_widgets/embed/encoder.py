@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Callable, Iterable, Sequence
+from collections.abc import Iterable
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd

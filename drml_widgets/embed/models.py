@@ -198,7 +198,7 @@ def load_open_clip(spec: ModelSpec, device: str):
         tokenizer = open_clip.get_tokenizer(spec.open_clip_name)
     except Exception as exc:  # open_clip reports bad and missing weights as assorted exception types
         if spec.checkpoint is not None:
-            error = checkpoint_error(spec.open_clip_name, spec.pretrained, spec.checkpoint, exc)
+            error = checkpoint_error(spec.open_clip_name, spec.pretrained, spec.checkpoint)
             if error is not None:
                 raise error from exc
         if not spec.fetches_weights:
