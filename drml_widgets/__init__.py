@@ -1,7 +1,7 @@
 """drml-widgets: diagnose and rectify vision classifiers with language, in CLIP's shared space.
 
 Example:
-    >>> from drml_widgets import ClipEncoder, load_shapes_world
+    >>> from drml_widgets import ClipEncoder, Session, load_shapes_world
     >>> world = load_shapes_world(n=1200)
     >>> ClipEncoder("shapes").encode_images(world.images[:4]).shape
     (4, 64)
@@ -9,6 +9,7 @@ Example:
 
 from .data.shapes import WATERBIRDS_LIKE, ShapesWorld, load_shapes_world
 from .embed.encoder import ClipEncoder
+from .session import Session, SessionError
 from .errors import (CacheNotWritableError, DrmlError, EmbeddingError, EmptyInputError, ImageLoadError,
                      StopNotebook, UnknownModelError, WeightsUnavailableError)
 
@@ -16,5 +17,5 @@ __version__ = "0.1.0"
 __all__ = [
     "CacheNotWritableError", "ClipEncoder", "DrmlError", "EmbeddingError", "EmptyInputError",
     "ImageLoadError", "ShapesWorld", "StopNotebook", "UnknownModelError", "WATERBIRDS_LIKE", "WeightsUnavailableError",
-    "load_shapes_world",
+    "Session", "SessionError", "load_shapes_world",
 ]
