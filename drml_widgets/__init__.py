@@ -9,13 +9,15 @@ Example:
 
 from .data.shapes import WATERBIRDS_LIKE, ShapesWorld, load_shapes_world
 from .embed.encoder import ClipEncoder
+from .errors import (CacheCorruptError, CacheNotWritableError, CheckpointError, DeviceError, DrmlError, EmbeddingError,
+                     EmptyInputError, ImageLoadError, InputError, StopNotebook, UnknownModelError,
+                     WeightsUnavailableError, WidgetError)
 from .session import Session, SessionError
-from .errors import (CacheNotWritableError, DrmlError, EmbeddingError, EmptyInputError, ImageLoadError,
-                     StopNotebook, UnknownModelError, WeightsUnavailableError)
 
 __version__ = "0.1.0"
 __all__ = [
-    "CacheNotWritableError", "ClipEncoder", "DrmlError", "EmbeddingError", "EmptyInputError",
-    "ImageLoadError", "ShapesWorld", "StopNotebook", "UnknownModelError", "WATERBIRDS_LIKE", "WeightsUnavailableError",
-    "Session", "SessionError", "load_shapes_world",
+    "CacheCorruptError", "CacheNotWritableError", "CheckpointError", "ClipEncoder", "DeviceError", "DrmlError",
+    "EmbeddingError", "EmptyInputError", "ImageLoadError", "InputError", "Session", "SessionError", "ShapesWorld",
+    "StopNotebook", "UnknownModelError", "WATERBIRDS_LIKE", "WeightsUnavailableError", "WidgetError",
+    "load_shapes_world",
 ]
