@@ -194,6 +194,35 @@ class ShapesWorld:
     def __len__(self) -> int:
         return len(self.table)
 
+    def to_folder(self, folder, image_format: str = "mixed") -> "Path":
+        """Write the world as a user's folder would be: one sub-folder per class and a
+        ``metadata.csv`` (``path`` relative to the folder, the attributes and the split).
+        ``image_format`` is ``png``, ``jpeg`` or ``mixed`` (every other image a JPEG).
+
+        Example:
+            >>> import tempfile
+            >>> folder = load_shapes_world(n=120).to_folder(tempfile.mkdtemp())
+            >>> sorted(p.name for p in folder.iterdir())
+            ['metadata.csv', 'square', 'triangle']
+        """
+        from pathlib import Path
+
+        from PIL import Image
+
+        if image_format not in ("png", "jpeg", "mixed"):
+            raise InputError(f"image_format must be 'png', 'jpeg' or 'mixed'; got {image_format!r}.")
+        folder = Path(folder)
+        paths = []
+        for i, (image, label) in enumerate(zip(self.images, self.labels)):
+            jpeg = image_format == "jpeg" or (image_format == "mixed" and i % 2)
+            rel = Path(self.classes[label]) / f"{i:06d}.{'jpg' if jpeg else 'png'}"
+            (folder / rel.parent).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(folder / rel, quality=95) if jpeg else Image.fromarray(image).save(folder / rel)
+            paths.append(rel.as_posix())
+        meta = self.table.drop(columns=["label", "shape"]).assign(path=paths)
+        meta[["path"] + [c for c in meta.columns if c != "path"]].to_csv(folder / "metadata.csv", index=False)
+        return folder
+
     def __repr__(self) -> str:
         counts = self.table["split"].value_counts().reindex(["train", "val", "test"], fill_value=0)
         parts = ", ".join(f"{k}={v}" for k, v in counts.items())
