@@ -1,11 +1,12 @@
 """Torch thread count for loops over small tensors.
 
 A training step on a few hundred rows of 64-128 numbers costs microseconds of arithmetic; with
-torch's default of one thread per core, each of the thousands of small operations also pays for
-waking and joining the other threads, and on a machine whose cores are busy with other work a
-thread that is not scheduled holds up every step. Projection fine-tuning on the shapes world took
-1,653 s with the default threads on a busy 2-core machine and 24.6 s with one thread, with the
-same numbers. ``benchmarks/bench_threads.py`` measures it side by side.
+torch's default of one thread per core, each of its many small operations also waits for the other
+threads, and when the cores are busy with other work a thread that is not scheduled holds up every
+step. Projection fine-tuning on the shapes world took 1,653 s with the default threads on a busy
+2-core machine and 24.6 s with one thread, with the same numbers. ``benchmarks/bench_threads.py``
+measures it side by side: on an idle 2-core machine the default is as fast or up to ~30% faster;
+with the cores busy it was 5-15 times slower, while one thread kept the same time.
 """
 
 from __future__ import annotations

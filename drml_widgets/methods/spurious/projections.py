@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..._common import unit_rows
-from ...data.shapes_clip import SHAPES_MODEL_DIR, write_model_dir
+from ...embed.checkpoints import SHAPES_MODEL_DIR, write_model_dir
 from ...embed.encoder import PROGRESS_MIN_ITEMS
 from ...embed.images import as_image_list, load_rgb
 from ...embed.models import LOCAL_DIR
