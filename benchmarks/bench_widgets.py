@@ -68,11 +68,11 @@ def wire_bytes(session) -> dict:
     messages = plot.comm.sizes()
     data = sum(j + b for j, b in messages)
     code = sum(j + b for j, b in plot.comm.sizes(without=())) - data
-    xy = np.frombuffer(plot.points, np.float32).reshape(-1, 2)
-    as_json = len(json.dumps({"points": xy.tolist(), "modality": list(plot.modality), "codes": list(plot.codes)}))
+    arrays = (plot.points, plot.modality, plot.codes)
+    as_json = len(json.dumps({"points": plot.points.tolist(), "modality": plot.modality.tolist(),
+                              "codes": plot.codes.tolist()}))
     return {"plot": plot, "points": n, "messages": len(messages), "largest_message": max(j + b for j, b in messages),
-            "bytes_per_point": data / n, "json_bytes_per_point": (data - len(plot.points) - len(plot.modality)
-                                                                  - len(plot.codes) + as_json) / n,
+            "bytes_per_point": data / n, "json_bytes_per_point": (data - sum(a.nbytes for a in arrays) + as_json) / n,
             "module_bytes": code}
 
 
@@ -126,7 +126,7 @@ def main(argv=None) -> None:
           f"(largest {wire['largest_message'] / 1e6:.2f} MB)")
     print(f"  the same data as JSON: {wire['json_bytes_per_point']:.2f} bytes/point "
           f"({wire['json_bytes_per_point'] / wire['bytes_per_point']:.1f}x more)")
-    print(f"  plus the view's module, once per widget: {wire['module_bytes'] / 1e6:.2f} MB")
+    print(f"  plus the view's module and stylesheet, once per widget: {wire['module_bytes'] / 1e6:.2f} MB")
     small = wire_bytes(synthetic_session(args.points // 10))
     runs = {n: render_and_hover(w["plot"], args.repeats) for n, w in ((args.points, wire), (small["points"], small))}
     print("in headless Chromium (software WebGL), median over loads; frames while the mouse sweeps the cloud:")

@@ -67,3 +67,7 @@ class StopNotebook(Exception):
     def _render_traceback_(self) -> list[str]:
         # IPython shows these lines in place of the traceback; the cell still fails, so Run All stops.
         return [f"Stopped: {self}"]
+
+
+class ReportNotWritableError(DrmlError, OSError):
+    """A report path that cannot be written (a missing folder, a folder, no permission)."""

@@ -156,9 +156,17 @@ def test_quickstart_in_jupyterlab(jupyterlab, lab_page, front_end):
         page.locator(f".drml-{view}[data-drml-ready]").wait_for(timeout=60_000)
     assert int(page.locator(".drml-gap-plot").get_attribute("data-points")) > 3000
     assert page.locator(".drml-gap-plot canvas").count() > 0  # WebGL point cloud
+    assert page.evaluate("getComputedStyle(document.querySelector('.drml-widget')).borderRadius") == "8px"  # _css
     page.locator(".drml-gap-plot").screenshot(path=ARTIFACTS / f"{front_end}_gap_plot.png")
     page.locator(".drml-influence-chart").screenshot(path=ARTIFACTS / f"{front_end}_influence_chart.png")
     page.locator(".drml-prompt-builder").screenshot(path=ARTIFACTS / f"{front_end}_prompt_builder.png")
+
+    # A class the kernel does not know, picked in the page: the status line says so and the choice reverts.
+    chart = page.locator(".drml-influence-chart").first
+    chart.locator("select").evaluate("""s => { s.add(new Option("nope", "nope")); s.value = "nope";
+        s.dispatchEvent(new Event("change")); }""")
+    chart.locator(".drml-status").filter(has_text="Unknown target 'nope'").wait_for(timeout=30_000)
+    page.wait_for_function("() => document.querySelector('.drml-influence-chart select').value === 'triangle'")
 
     panel = page.locator(".drml-rectify-panel")
     assert panel.locator(".drml-version").get_attribute("data-version") == "0"  # the notebook undid its own run
@@ -200,6 +208,7 @@ def test_report_shows_html_as_text_and_runs_no_script(page, tmp_path):
     page.goto(path.as_uri())
     page.wait_for_function("document.body.dataset.drmlReport === 'ready'", timeout=60_000)
     page.locator(".drml-gap-plot[data-drml-ready]").wait_for()
+    assert page.evaluate("getComputedStyle(document.querySelector('.drml-widget')).borderRadius") == "8px"  # _css
     page.wait_for_timeout(500)  # any injected onerror handler would have fired by now
     assert dialogs == [] and page.evaluate("window.__xss") is None
     headers = page.locator(".drml-slice-table thead th").all_text_contents()

@@ -32,9 +32,9 @@ class RecordingComm:
     def close(self, *args, **kwargs):
         pass
 
-    def sizes(self, without=("_esm",)) -> list[tuple[int, int]]:
-        """(JSON bytes, binary bytes) of every message; the module code (``_esm``, sent once per
-        widget and the same for every plot) is left out unless ``without=()``."""
+    def sizes(self, without=("_esm", "_css")) -> list[tuple[int, int]]:
+        """(JSON bytes, binary bytes) of every message; the module code and stylesheet (``_esm``,
+        ``_css``: sent once per widget and the same for every plot) are left out unless ``without=()``."""
         def data(d):
             if d and isinstance(d.get("state"), dict):
                 d = {**d, "state": {k: v for k, v in d["state"].items() if k not in without}}
@@ -71,7 +71,7 @@ def xss_session(n: int = 1200):
     table[XSS_TYPE] = table[XSS_TYPE].replace({"large": XSS_VALUE})
     sizes = [XSS_VALUE if v == "large" else v for v in ("small", "medium", "large")]
     attrs = AttributeSet({XSS_TYPE: sizes, "color": sorted(table["color"].unique()), "shape": ["triangle", "square"]})
-    spec = PromptSpec(["{" + XSS_TYPE + "} {color} {shape}."])
+    spec = PromptSpec(["{color} {shape}."])  # templates name plain identifiers only, so not the HTML type
     encoder = ClipEncoder("shapes")
     session = Session(encoder, encoder.encode_images(world.images), table, world.classes, attrs, spec, "shape",
                       images=world.images)

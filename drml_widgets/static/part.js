@@ -1,2 +1,2 @@
-/* drml-widgets bundle; sources sha256 6d3d1f2a8ae5af199317d76a2ed593d7e93b755f84467c57faf6f0dff7bf6ac0 */
+/* drml-widgets bundle; sources sha256 fc5148d3ff315dd004e0bc08f5173e5471215fbaeac6bc2a28100a71059407e3 */
 var t={render({el:e}){e.textContent="This view is part of a Dashboard; display the Dashboard, or create the widget on its own."}};export{t as default};

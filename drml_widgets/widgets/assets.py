@@ -1,4 +1,5 @@
-"""The built front end: one ES module per view in ``drml_widgets/static/``, built from ``js/``.
+"""The built front end: one ES module per view in ``drml_widgets/static/`` and the package
+stylesheet (``styles.css``), built from ``js/``; ``js/src/views.json`` lists the views.
 
 Bundles are committed. Each starts with the SHA-256 of the sources it was built from
 (``js/build.mjs`` writes it); :func:`sources_hash` recomputes that hash from a checkout so a
@@ -13,25 +14,27 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from ..errors import DrmlError
+
 STATIC = Path(__file__).resolve().parent.parent / "static"
 JS_DIR = Path(__file__).resolve().parents[2] / "js"
 HASHED = ("build.mjs", "package.json", "package-lock.json")  # besides every file under js/src
 _BANNER = re.compile(r"^/\* drml-widgets bundle; sources sha256 ([0-9a-f]{64}) \*/")
 
 
-class BundleMissingError(FileNotFoundError):
+class BundleMissingError(DrmlError, FileNotFoundError):
     """A front-end bundle that is not in ``drml_widgets/static``."""
 
 
 @lru_cache(maxsize=None)
-def bundle(name: str) -> str:
-    """The ES module text of one view's bundle.
+def bundle(name: str, ext: str = "js") -> str:
+    """The text of one built file: a view's ES module, or the stylesheet (``"styles", "css"``).
 
     Example:
         >>> bundle("part").startswith("/* drml-widgets bundle")
         True
     """
-    path = STATIC / f"{name}.js"
+    path = STATIC / f"{name}.{ext}"
     if not path.is_file():
         raise BundleMissingError(
             f"The widget bundle {path} is missing. Fix: build it with `npm ci && npm run build` in js/, "
@@ -40,14 +43,14 @@ def bundle(name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def bundle_hash(name: str) -> str:
-    """The sources hash written at the top of a bundle.
+def bundle_hash(name: str, ext: str = "js") -> str:
+    """The sources hash written at the top of a built file.
 
     Example:
-        >>> len(bundle_hash("gap_plot"))
-        64
+        >>> len(bundle_hash("gap_plot")) == len(bundle_hash("styles", "css")) == 64
+        True
     """
-    match = _BANNER.match(bundle(name))
+    match = _BANNER.match(bundle(name, ext))
     if not match:
         raise BundleMissingError(f"Bundle {name!r} has no sources hash. Fix: rebuild it with `npm run build` in js/.")
     return match.group(1)
@@ -74,10 +77,12 @@ def sources_hash(js_dir: Path = JS_DIR) -> str:
 
 
 def manifest() -> dict:
-    """Sizes and sources hash of the built bundles (``static/manifest.json``).
+    """Views, sizes and sources hash of the built bundles (``static/manifest.json``).
 
     Example:
         >>> sorted(manifest())
-        ['bytes', 'sources_sha256']
+        ['bytes', 'sources_sha256', 'views']
+        >>> "gap_plot" in manifest()["views"]
+        True
     """
     return json.loads((STATIC / "manifest.json").read_text())

@@ -8,31 +8,73 @@ front end in Colab, and anywidget's ``invoke`` gives up after 3 s).
 from __future__ import annotations
 
 import traceback
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Sequence
 
 import anywidget
 import traitlets as t
 
 from ..errors import DrmlError
-from ..prompts.generate import PromptError
 from .assets import bundle
-from .thumbnails import ThumbnailError
 
 # Errors a user can fix; anything else is a bug and shows its traceback in the kernel log.
-EXPECTED = (DrmlError, PromptError, ThumbnailError, ValueError, KeyError, IndexError)
+EXPECTED = (DrmlError,)
 
 
-def binary_from_front_end(value, widget) -> bytes:
-    """Bytes of a binary trait sent by the front end (ipywidgets hands over a memoryview)."""
-    return bytes(value) if value is not None else b""
+class BundledWidget(anywidget.AnyWidget):
+    """An anywidget drawn by one of our bundles (``static/<name>.js``) and styled by the package
+    stylesheet through anywidget's ``_css``. The ``part`` bundle (a view drawn inside a
+    Dashboard) carries no stylesheet: the dashboard brings it.
+
+    Example:
+        >>> from drml_widgets.widgets import Dashboard
+        >>> issubclass(Dashboard, BundledWidget), ".drml-widget" in bundle("styles", "css")
+        (True, True)
+    """
+
+    _css = t.Unicode("").tag(sync=True)
+
+    def __init__(self, bundle_name: str, **kwargs):
+        css = "" if bundle_name == "part" else bundle("styles", "css")
+        super().__init__(_esm=bundle(bundle_name), _css=css, **kwargs)
 
 
-class SessionWidget(anywidget.AnyWidget):
+class OneOf(t.Unicode):
+    """A string trait that must be one of some options: a fixed sequence, or the name of a list
+    trait of the same widget that holds them (e.g. the classes of the session).
+
+    Example:
+        >>> class Chart(t.HasTraits):
+        ...     classes = t.List(["cat", "dog"])
+        ...     target = OneOf("classes", "cat")
+        >>> Chart(target="dog").target
+        'dog'
+        >>> Chart(target="cow")
+        Traceback (most recent call last):
+        ...
+        traitlets.traitlets.TraitError: Unknown target 'cow'; choose one of ['cat', 'dog'].
+    """
+
+    def __init__(self, options: str | Sequence[str], default_value: str = "", **kwargs):
+        self.options = options
+        super().__init__(default_value, **kwargs)
+
+    def validate(self, obj, value):
+        value = super().validate(obj, value)
+        options = list(getattr(obj, self.options) if isinstance(self.options, str) else self.options)
+        if value not in options:
+            raise t.TraitError(f"Unknown {self.name} {value!r}; choose one of {options}.")
+        return value
+
+
+class SessionWidget(BundledWidget):
     """Base class: binds a view to a session and routes the front end's messages.
 
     Subclasses name their bundle (``_bundle``), implement :meth:`refresh` and register message
     handlers in ``_handlers``: ``{"type": method(content, buffers) -> (reply, buffers) | None}``.
     A message with a ``request`` number gets a reply with the same number (or an ``error``).
+    A trait edit from the browser that the view refuses (a validator or an observer raises) is
+    undone, on both sides, and the status line says why (:meth:`set_state`).
 
     Example:
         >>> from drml_widgets.widgets import SliceTable
@@ -51,7 +93,7 @@ class SessionWidget(anywidget.AnyWidget):
             raise TypeError(f"{type(self).__name__} needs a drml_widgets Session; got {type(session).__name__}. "
                             "Fix: Session.from_shapes_world() or Session(encoder, image_emb, table, ...).")
         self._handlers: dict[str, Callable] = {}
-        super().__init__(_esm=bundle("part" if in_dashboard else self._bundle), **kwargs)
+        super().__init__("part" if in_dashboard else self._bundle, **kwargs)
         self.session = session
         self.on_msg(self._dispatch)
         session.observe(self._on_session)
@@ -73,11 +115,26 @@ class SessionWidget(anywidget.AnyWidget):
     def close(self) -> None:
         """Stop following the session and close the front-end model."""
         session = getattr(self, "session", None)
-        if session is not None and self._on_session in session._observers:
+        if session is not None:
             session.unobserve(self._on_session)
         super().close()
 
-    # -- messages ------------------------------------------------------------------------------
+    # -- trait edits and messages from the front end ------------------------------------------
+    def set_state(self, sync_data) -> None:
+        """Apply trait edits from the browser. One that the view refuses (an unknown option, a
+        malformed array, kernel work that fails on the new value) is undone: the last good values
+        are restored, sent back to the page, and the status line names the problem."""
+        names = [name for name in sync_data if name in self.keys]
+        good = {name: getattr(self, name) for name in names}
+        try:
+            super().set_state(sync_data)
+        except (t.TraitError, *EXPECTED) as exc:
+            with self.hold_sync():
+                for name, value in good.items():
+                    self.set_trait(name, value)
+                self.status = f"{exc} (kept the last good {', '.join(names)})"
+            self.send_state(names)  # the page still shows the refused value where nothing changed here
+
     def _dispatch(self, _widget, content, buffers) -> None:
         if not isinstance(content, dict) or content.get("type") not in self._handlers:
             return  # anywidget's own messages and unknown kinds are not ours
@@ -99,21 +156,15 @@ class SessionWidget(anywidget.AnyWidget):
             reply, out = answer if answer is not None else ({}, [])
             self.send({**reply, "request": request}, out)
 
-    def _long_work(self, message: str):
-        """Context manager: busy flag and status while the kernel works in its main thread."""
-        return _Busy(self, message)
-
-
-class _Busy:
-    def __init__(self, widget: SessionWidget, message: str):
-        self.widget, self.message = widget, message
-
-    def __enter__(self):
-        self.widget.progress = -1.0
-        self.widget.status = self.message
-        self.widget.busy = True
-        return self
-
-    def __exit__(self, *exc):
-        self.widget.busy = False
-        return False
+    @contextmanager
+    def _long_work(self, what: str):
+        """Busy flag and status while the kernel works in its main thread (``what`` says on
+        what); an interrupt leaves the view idle and says so."""
+        self.progress, self.status, self.busy = -1.0, f"{what}\u2026", True
+        try:
+            yield
+        except KeyboardInterrupt:
+            self.status = f"Interrupted while {what}."
+            raise
+        finally:
+            self.busy = False

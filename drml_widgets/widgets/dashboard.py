@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import anywidget
 import traitlets as t
 from ipywidgets import widget_serialization
 
-from .assets import bundle
+from .base import BundledWidget
 from .gap_plot import GapPlot
 from .influence_chart import InfluenceChart
 from .prompt_builder import PromptBuilder
@@ -14,7 +13,7 @@ from .rectify_panel import RectifyPanel
 from .slice_table import SliceTable
 
 
-class Dashboard(anywidget.AnyWidget):
+class Dashboard(BundledWidget):
     """The gap plot, slice table, rectify panel, influence chart and prompt builder of one session.
 
     The parts are the ordinary widgets (``dashboard.gap``, ``.slices``, ``.rectify``,
@@ -43,7 +42,7 @@ class Dashboard(anywidget.AnyWidget):
         self.influence = InfluenceChart(session, in_dashboard=True)
         self.prompts = PromptBuilder(session, in_dashboard=True)
         self.slices.observe(self._highlight, "selected")
-        super().__init__(_esm=bundle("dashboard"), parts={
+        super().__init__("dashboard", parts={
             "gap": self.gap, "slices": self.slices, "rectify": self.rectify,
             "influence": self.influence, "prompts": self.prompts})
 

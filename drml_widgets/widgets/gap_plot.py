@@ -8,8 +8,10 @@ import traitlets as t
 
 from ..diagnose.gap import GapCloser
 from ..diagnose.slices import rows_in_slice
+from ..errors import WidgetError
 from .adapters import svd_2d, umap_2d
-from .base import SessionWidget, binary_from_front_end
+from .base import OneOf, SessionWidget
+from .binary import Array
 from .thumbnails import checked_rows, thumbnails
 
 MAX_CATEGORIES = 24  # colours that stay distinguishable; the rest are grouped as "other"
@@ -21,54 +23,53 @@ class GapPlot(SessionWidget):
     """Image and text embeddings in 2-D (SVD of every point, or UMAP of a subsample), coloured by
     modality, label, prediction, correctness, a highlighted slice or any attribute.
 
-    Coordinates travel as float32 bytes (8 bytes a point) and colours as one byte a point; a
-    hover asks the kernel for the prompt text or a JPEG thumbnail by row number. A lasso or box
-    selection comes back as ``selected_points`` / :meth:`selection`.
+    Coordinates travel as float32 (8 bytes a point) and colours as one byte a point, each as a
+    binary buffer with its dtype and shape (:mod:`~drml_widgets.widgets.binary`); a hover asks
+    the kernel for the prompt text or a JPEG thumbnail by row number. A lasso or box selection
+    comes back as ``selected`` (point numbers) and :meth:`selection` (rows).
 
     Example:
         >>> from drml_widgets.session import Session
         >>> s = Session.from_shapes_world(n=1200, ensemble=False)
         >>> plot = GapPlot(s, color_by="shape")
-        >>> plot.n_images + plot.n_texts == len(plot.points) // 8
+        >>> plot.points.shape == (plot.n_images + plot.n_texts, 2)
         True
         >>> plot.categories
         ['triangle', 'square']
     """
 
     _bundle = "gap_plot"
-    projection = t.Unicode("svd").tag(sync=True)
     projections = t.List(t.Unicode(), ["svd", "umap"]).tag(sync=True)
-    color_by = t.Unicode("modality").tag(sync=True)
-    color_options = t.List(t.Unicode()).tag(sync=True)
+    projection = OneOf("projections", "svd").tag(sync=True)
+    color_options = t.List(t.Unicode(), ["modality"]).tag(sync=True)
+    color_by = OneOf("color_options", "modality").tag(sync=True)
     close_gap = t.Bool(False).tag(sync=True)
     highlight = t.List(t.Dict(), help="slices coloured by color_by='slice'").tag(sync=True)
-    points = t.Bytes(b"").tag(sync=True)
-    modality = t.Bytes(b"").tag(sync=True)
-    codes = t.Bytes(b"").tag(sync=True)
-    index = t.Bytes(b"").tag(sync=True)
+    points = Array("float32", help="(n, 2) coordinates of the points shown").tag(sync=True)
+    modality = Array("uint8", help="0 for an image, 1 for a prompt, per point").tag(sync=True)
+    codes = Array("uint8", help="each point's category number").tag(sync=True)
+    index = Array("uint32", help="source row of each point when subsampled; empty when all are shown").tag(sync=True)
     categories = t.List(t.Unicode()).tag(sync=True)
     axis_labels = t.List(t.Unicode(), ["", ""]).tag(sync=True)
     n_images = t.Int(0).tag(sync=True)
     n_texts = t.Int(0).tag(sync=True)
     stats = t.List(t.Dict()).tag(sync=True)
     note = t.Unicode("").tag(sync=True)
-    selected = t.Bytes(b"").tag(sync=True, from_json=binary_from_front_end)
+    selected = Array("uint32", help="point numbers of the lasso or box selection").tag(sync=True)
     umap_points = t.Int(3000).tag(sync=False)
     max_points = t.Int(200_000).tag(sync=False)
 
     def __init__(self, session, *, projection: str = "svd", color_by: str = "modality", close_gap: bool = False,
                  umap_points: int = 3000, max_points: int = 200_000, seed: int = 0, **kwargs):
         self._seed = seed
-        self._layout = None  # (rows, xy, axis labels, note) of the current projection
-        super().__init__(session, projection=projection, color_by=color_by, close_gap=close_gap,
-                         umap_points=umap_points, max_points=max_points, **kwargs)
+        self._layout = None  # the source row of each point shown (images first, then prompts)
+        super().__init__(session, projection=projection, color_options=_color_options(session), color_by=color_by,
+                         close_gap=close_gap, umap_points=umap_points, max_points=max_points, **kwargs)
         self._handlers["hover"] = self._hover
 
     # -- what is drawn -------------------------------------------------------------------------
     def refresh(self, event: str) -> None:
-        s = self.session
-        self.color_options = ["modality", "label"] + (["prediction", "correct"] if s.head is not None else []) + \
-            ["slice"] + list(dict.fromkeys([*s.attributes.types, *[c for c in s.table.columns if c not in ("label", "split")]]))
+        self.color_options = _color_options(self.session)
         if self.color_by not in self.color_options:
             self.color_by = "modality"
         if event in ("init", "prompts"):
@@ -92,7 +93,7 @@ class GapPlot(SessionWidget):
         rows = np.sort(rng.choice(total, limit, replace=False)) if total > limit else np.arange(total)
         x = np.concatenate([images, texts])[rows]
         if self.projection == "umap":
-            with self._long_work(f"computing UMAP on {len(rows):,} points (kernel busy)\u2026"):
+            with self._long_work(f"computing UMAP on {len(rows):,} points"):
                 xy = umap_2d(x, self._seed)
             axes = ["UMAP 1", "UMAP 2"]
         else:
@@ -103,9 +104,10 @@ class GapPlot(SessionWidget):
                   "for more)" if self.projection == "umap" else "")) if len(rows) < total else f"all {total:,} points"
         self._layout = rows
         self.n_images, self.n_texts = n_img, len(texts)
-        self.points = np.ascontiguousarray(xy, dtype=np.float32).tobytes()
-        self.modality = (rows >= n_img).astype(np.uint8).tobytes()
-        self.index = rows.astype(np.uint32).tobytes() if len(rows) < total else b""
+        self.selected = np.empty(0, np.uint32)  # point numbers of the layout being replaced
+        self.points = np.asarray(xy, dtype=np.float32)
+        self.modality = (rows >= n_img).astype(np.uint8)
+        self.index = rows.astype(np.uint32) if len(rows) < total else np.empty(0, np.uint32)
         self.axis_labels = axes
         self.note = f"{self.projection.upper()} of {sample}; {gap}. Circles are images, diamonds prompts."
         self.status = ""
@@ -157,7 +159,7 @@ class GapPlot(SessionWidget):
             values = np.array([v if v in keep else OTHER for v in values], dtype=object)
         order = self._category_order(values)
         lookup = {name: i for i, name in enumerate(order)}
-        self.codes = np.fromiter((lookup[v] for v in values), dtype=np.uint8, count=len(values)).tobytes()
+        self.codes = np.fromiter((lookup[v] for v in values), dtype=np.uint8, count=len(values))
         self.categories = [str(c) for c in order]
 
     def _category_order(self, values: np.ndarray) -> list:
@@ -173,9 +175,6 @@ class GapPlot(SessionWidget):
     def _reproject(self, change) -> None:
         if not self._ready:
             return
-        if self.projection not in self.projections:
-            self.status = f"Unknown projection {self.projection!r}; choose one of {self.projections}."
-            return
         with self.hold_sync():
             self._project()
             if change["name"] == "close_gap":
@@ -185,9 +184,6 @@ class GapPlot(SessionWidget):
     @t.observe("color_by", "highlight")
     def _recolour(self, change) -> None:
         if not self._ready or (change["name"] == "highlight" and self.color_by != "slice"):
-            return
-        if self.color_by not in self.color_options:
-            self.status = f"Cannot colour by {self.color_by!r}; choose one of {self.color_options}."
             return
         with self.hold_sync():
             self._colour()
@@ -211,10 +207,19 @@ class GapPlot(SessionWidget):
         _, jpegs = thumbnails(s.images, [row])
         return {"lines": lines}, jpegs
 
-    @property
-    def selected_points(self) -> np.ndarray:
-        """Point numbers of the last lasso or box selection (images first, then prompts)."""
-        return np.frombuffer(self.selected, dtype=np.uint32)
+    @t.validate("selected")
+    def _check_selection(self, proposal) -> np.ndarray:
+        points, shown = proposal["value"], len(self.modality)
+        if points.ndim != 1:
+            raise WidgetError(f"The selection has shape {list(points.shape)}, not a list of point numbers. "
+                              "Fix: select again in the plot.")
+        if len(points) > shown:
+            raise WidgetError(f"The selection holds {len(points):,} points, but the plot shows only {shown:,}. "
+                              "Fix: select again in the plot.")
+        if len(points) and int(points.max()) >= shown:
+            raise WidgetError(f"The selection names point {int(points.max()):,}, but the plot shows {shown:,} points "
+                              f"(0 to {shown - 1:,}). Fix: select again in the plot.")
+        return points
 
     def selection(self) -> dict[str, pd.DataFrame]:
         """The selected images (rows of ``session.table``) and prompts (rows of ``session.prompts``).
@@ -222,10 +227,18 @@ class GapPlot(SessionWidget):
         Example:
             >>> from drml_widgets.session import Session
             >>> plot = GapPlot(Session.from_shapes_world(n=1200, ensemble=False, train=False))
-            >>> plot.selected = np.array([0, plot.n_images], np.uint32).tobytes()
+            >>> plot.selected = [0, plot.n_images]
             >>> [len(v) for v in plot.selection().values()]
             [1, 1]
         """
-        rows = self._layout[self.selected_points] if self._layout is not None else self.selected_points
+        rows = self._layout[self.selected]
         return {"images": self.session.table.iloc[rows[rows < self.n_images]],
                 "prompts": self.session.prompts.iloc[rows[rows >= self.n_images] - self.n_images]}
+
+
+def _color_options(session) -> list[str]:
+    """What the points can be coloured by: modality, label, prediction and correctness (with a
+    head), a highlighted slice, then every attribute type and table column."""
+    columns = [c for c in session.table.columns if c not in ("label", "split")]
+    return ["modality", "label"] + (["prediction", "correct"] if session.head is not None else []) + \
+        ["slice"] + list(dict.fromkeys([*session.attributes.types, *columns]))

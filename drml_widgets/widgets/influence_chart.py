@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import traitlets as t
 
-from .base import EXPECTED, SessionWidget
+from .base import EXPECTED, OneOf, SessionWidget
 
 METHODS = ("drml", "shapley")
 
@@ -23,30 +23,23 @@ class InfluenceChart(SessionWidget):
     """
 
     _bundle = "influence_chart"
-    target = t.Unicode("").tag(sync=True)
     classes = t.List(t.Unicode()).tag(sync=True)
-    method = t.Unicode("drml").tag(sync=True)
+    target = OneOf("classes").tag(sync=True)
+    method = OneOf(METHODS, "drml").tag(sync=True)
     data = t.Dict().tag(sync=True)
 
     def __init__(self, session, target: str | None = None, method: str = "drml", **kwargs):
-        super().__init__(session, target=target if target is not None else session.classes[0], method=method, **kwargs)
-
-    @t.validate("method")
-    def _check_method(self, proposal):
-        if proposal["value"] not in METHODS:
-            raise t.TraitError(f"Unknown method {proposal['value']!r}; choose one of {METHODS}.")
-        return proposal["value"]
+        classes = [str(c) for c in session.classes]
+        super().__init__(session, classes=classes, target=target if target is not None else classes[0], method=method,
+                         **kwargs)
 
     def refresh(self, event: str) -> None:
         s = self.session
-        self.classes = [str(c) for c in s.classes]
-        if self.target not in self.classes:
-            raise ValueError(f"Unknown class {self.target!r}; the classes are {self.classes}.")
         if s.head is None:
             self.data, self.status = {}, "No head yet: call session.train_head()."
             return
         data, problems = {}, []
-        with self._long_work(f"measuring influence on {self.target!r}\u2026"):
+        with self._long_work(f"measuring influence on {self.target!r}"):
             for method in METHODS:
                 try:
                     frame = s.influence(self.target, method=method)

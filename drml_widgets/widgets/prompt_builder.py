@@ -39,7 +39,7 @@ class PromptBuilder(SessionWidget):
     ensemble = t.Bool(False).tag(sync=True)
     ensemble_phrase = t.Unicode("").tag(sync=True)
     label_rule = t.Unicode("").tag(sync=True)
-    max_prompts = t.Int(DEFAULT_MAX_PROMPTS).tag(sync=True)
+    max_prompts = t.Int(DEFAULT_MAX_PROMPTS, min=1).tag(sync=True)
     count = t.Int(0).tag(sync=True)
     errors = t.List(t.Unicode()).tag(sync=True)
     samples = t.List(t.Unicode()).tag(sync=True)
@@ -96,7 +96,7 @@ class PromptBuilder(SessionWidget):
             count = count_prompts(attrs, spec)
             if count > self.max_prompts:
                 errors.append(f"{count:,} prompts is above the cap of {self.max_prompts:,}. Fix: drop values or "
-                              "attribute types, or turn off the 80-template ensemble.")
+                              "attribute types, turn off the 80-template ensemble, or raise max_prompts.")
             for template in spec.templates + ([spec.phrase_template()] if spec.ensemble else []):
                 unknown = [f for f in template_fields(template) if f not in attrs.types]
                 if unknown:
@@ -130,7 +130,7 @@ class PromptBuilder(SessionWidget):
         """Make the session use these prompts (``session.set_prompts``); every bound widget refreshes."""
         if self.errors:
             raise PromptError("The prompts have errors: " + " ".join(self.errors))
-        with self._long_work("embedding the new prompts\u2026"):
-            self.session.set_prompts(self.attribute_set, self.prompt_spec, self.label_rule)
+        with self._long_work("embedding the new prompts"):
+            self.session.set_prompts(self.attribute_set, self.prompt_spec, self.label_rule, max_prompts=self.max_prompts)
         self.applied = True
         self.status = f"the session now uses {len(self.session.prompts):,} prompts"

@@ -6,7 +6,8 @@ import pandas as pd
 import traitlets as t
 
 from ..diagnose.rectify import MODES
-from .base import SessionWidget
+from ..errors import InputError
+from .base import OneOf, SessionWidget
 
 
 class RectifyPanel(SessionWidget):
@@ -27,15 +28,14 @@ class RectifyPanel(SessionWidget):
 
     _bundle = "rectify_panel"
     slices = t.List(t.Dict()).tag(sync=True)
-    mode = t.Unicode("replay").tag(sync=True)
-    epochs = t.Int(50).tag(sync=True)
+    mode = OneOf(MODES, "replay").tag(sync=True)
+    epochs = t.Int(50, min=1).tag(sync=True)
     lr = t.Float(1e-3).tag(sync=True)
     version = t.Int(0).tag(sync=True)
     can_undo = t.Bool(False).tag(sync=True)
     can_redo = t.Bool(False).tag(sync=True)
     history = t.List(t.Dict()).tag(sync=True)
     result = t.Dict().tag(sync=True)
-    error = t.Unicode("").tag(sync=True)
 
     def __init__(self, session, table=None, slices=(), **kwargs):
         super().__init__(session, slices=list(slices), **kwargs)
@@ -61,26 +61,15 @@ class RectifyPanel(SessionWidget):
         if event == "prompts":
             self.result = {}
 
-    @t.validate("mode")
-    def _check_mode(self, proposal):
-        if proposal["value"] not in MODES:
-            raise t.TraitError(f"Unknown mode {proposal['value']!r}; choose one of {MODES}.")
-        return proposal["value"]
-
     # -- actions (also called by the front end's buttons) --------------------------------------
     def run(self):
         """Rectify the chosen slices now; returns the session's ``RectifyResult``."""
         if not self.slices:
-            raise ValueError("No slices to rectify. Fix: tick rows in the slice table, or set panel.slices.")
-        self.error = ""
-        with self._long_work(f"rectifying {len(self.slices)} slice(s): epoch 0/{self.epochs}"):
+            raise InputError("No slices to rectify. Fix: tick rows in the slice table, or set panel.slices.")
+        with self._long_work(f"rectifying {len(self.slices)} slice(s)"):
             self.progress = 0.0
-            try:
-                result = self.session.rectify(self.slices, mode=self.mode, epochs=self.epochs, lr=self.lr,
-                                              progress=self._progress)
-            except Exception as exc:
-                self.error = str(exc)
-                raise
+            result = self.session.rectify(self.slices, mode=self.mode, epochs=self.epochs, lr=self.lr,
+                                          progress=self._progress)
         with self.hold_sync():
             self.result = _result_record(result, self.session.attributes.types)
             self.progress = 1.0

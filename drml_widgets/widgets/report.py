@@ -10,13 +10,14 @@ from __future__ import annotations
 import html
 import json
 import os
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import comm
 
 from ipywidgets.embed import dependency_state, embed_data
 
+from ..errors import ReportNotWritableError
 from .assets import bundle
 from .dashboard import Dashboard
 
@@ -77,6 +78,10 @@ def _without_front_end():
 def write_report(session, path, title: str = "drml-widgets report", dashboard: Dashboard | None = None) -> Path:
     """Write a standalone HTML page of a session's Dashboard (made here unless one is given).
 
+    The page goes to a temporary file beside ``path`` that is then moved into place, so a failed
+    write leaves no half report (and an older report at ``path`` stays whole). A path that cannot
+    be written raises :class:`~drml_widgets.errors.ReportNotWritableError` (an ``OSError``).
+
     Example:
         >>> import tempfile, os
         >>> from drml_widgets.session import Session
@@ -90,12 +95,34 @@ def write_report(session, path, title: str = "drml-widgets report", dashboard: D
         with _without_front_end():
             dashboard = Dashboard(session)
     try:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # never a half-written report
-        tmp.write_text(report_html(dashboard, title), encoding="utf-8")
-        os.replace(tmp, path)
+        page = report_html(dashboard, title)
     finally:
         if own:
             dashboard.close()
+    path = Path(path)
+    _write_atomically(path, page)
     return path
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        with suppress(OSError):  # nothing was written where the folder is missing
+            tmp.unlink()
+        raise ReportNotWritableError(_why_not_writable(path, exc)) from exc
+
+
+def _why_not_writable(path: Path, exc: OSError) -> str:
+    folder = path.parent
+    if path.is_dir():
+        return f"Cannot write the report to {path}: it is a folder. Fix: name a file in it, e.g. {path / 'report.html'}."
+    if not folder.exists():
+        return f"Cannot write the report to {path}: the folder {folder} does not exist. Fix: create it first, or choose another path."
+    if not folder.is_dir():
+        return f"Cannot write the report to {path}: {folder} is a file, not a folder. Fix: choose a path in a folder."
+    if isinstance(exc, PermissionError):
+        return f"Cannot write the report to {path}: no permission to write there. Fix: choose a folder you can write to."
+    return f"Cannot write the report to {path}: {exc.strerror or exc}. Fix: choose another path."

@@ -7,6 +7,7 @@ import pandas as pd
 import traitlets as t
 
 from ..diagnose.slices import ALL, rows_in_slice
+from ..errors import InputError
 from .adapters import slice_records
 from .base import SessionWidget
 from .thumbnails import thumbnails
@@ -123,7 +124,8 @@ class SliceTable(SessionWidget):
             matches = [r["key"] for r in self.rows
                        if all(r["values"].get(c) == w.get(c, ALL) for c in self.columns)]
             if not matches:
-                raise KeyError(f"No row of the table is the slice {w}. The table slices by {self.columns or 'every subset'}.")
+                raise InputError(f"No row of the table is the slice {w}. The table slices by {self.columns}. "
+                                 "Fix: name values of those attribute types.")
             keys += matches
         self.selected = list(dict.fromkeys(keys))
 

@@ -13,10 +13,12 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from ..errors import DrmlError
+
 MAX_PER_REQUEST = 48
 
 
-class ThumbnailError(ValueError):
+class ThumbnailError(DrmlError, ValueError):
     """A thumbnail request that cannot be served (no images, bad row numbers)."""
 
 

@@ -1,8 +1,8 @@
 // GapPlot: image and text embeddings in 2-D (SVD or UMAP), one WebGL trace per colour group.
-// Coordinates arrive as float32 bytes; hover asks the kernel for a prompt or thumbnail by row.
+// Coordinates arrive as a float32 array trait (util.decode); hover asks the kernel for a prompt or thumbnail by row.
 import Plotly, { CONFIG, hasWebGL, themeLayout } from "./plotly_gl.js";
 import { categoryColors, coordinatesOf, groupPoints, selectedPoints, sourceRow } from "./gap_logic.js";
-import { PALETTE, fill, float32, fmt, h, jpegImage, onChanges, plotlyText, request, setTrait, statusLine, uint32, uint8 } from "./util.js";
+import { PALETTE, decode, encode, fill, fmt, h, jpegImage, onChanges, plotlyText, request, setTrait, statusLine } from "./util.js";
 
 const SVG_LIMIT = 5000; // plotly's SVG scatter is only fluid for a few thousand points
 
@@ -58,10 +58,10 @@ export function render({ model, el }) {
 
   function draw() {
     closeGap.checked = !!model.get("close_gap");
-    const xy = float32(model.get("points"));
-    const modality = uint8(model.get("modality"));
-    const codes = uint8(model.get("codes"));
-    index = uint32(model.get("index"));
+    const xy = decode(model.get("points"));
+    const modality = decode(model.get("modality"));
+    const codes = decode(model.get("codes"));
+    index = decode(model.get("index"));
     categories = model.get("categories") || [];
     let all = groupPoints(codes, modality, categories.length);
     const n = modality.length;
@@ -138,16 +138,18 @@ export function render({ model, el }) {
   const ready = draw().then(() => {
     plot.on("plotly_hover", hover);
     plot.on("plotly_unhover", () => { hoverToken++; tooltip.style.display = "none"; });
-    plot.on("plotly_selected", (ev) => {
-      const points = selectedPoints(ev && ev.points, groups);
-      selectionNote.textContent = points.length ? `${points.length.toLocaleString()} points selected` : "";
-      setTrait(model, "selected", new DataView(points.buffer));
-    });
-    plot.on("plotly_deselect", () => { selectionNote.textContent = ""; setTrait(model, "selected", new DataView(new ArrayBuffer(0))); });
+    plot.on("plotly_selected", (ev) => setTrait(model, "selected", encode(selectedPoints(ev && ev.points, groups))));
+    plot.on("plotly_deselect", () => setTrait(model, "selected", encode(new Uint32Array(0))));
   });
+  const showSelection = () => { // the kernel's word: it may refuse a selection and send the last good one
+    const n = decode(model.get("selected")).length;
+    selectionNote.textContent = n ? `${n.toLocaleString()} points selected` : "";
+  };
+  showSelection();
   // The plot's box is only known once the row is laid out (and changes with the notebook's width).
   const resize = new ResizeObserver(() => ready.then(() => Plotly.Plots.resize(plot)));
   resize.observe(plot);
-  const stop = onChanges(model, ["points", "codes", "categories", "modality", "index", "close_gap", "note", "axis_labels"], draw);
-  return () => { stop(); resize.disconnect(); ready.then(() => Plotly.purge(plot)); };
+  const stops = [onChanges(model, ["points", "codes", "categories", "modality", "index", "close_gap", "note", "axis_labels"], draw),
+    onChanges(model, ["selected"], showSelection)];
+  return () => { stops.forEach((s) => s()); resize.disconnect(); ready.then(() => Plotly.purge(plot)); };
 }

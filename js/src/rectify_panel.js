@@ -36,7 +36,6 @@ export function render({ model, el }) {
   const undo = h("button", { textContent: "Undo", onclick: () => model.send({ type: "undo" }) });
   const redo = h("button", { textContent: "Redo", onclick: () => model.send({ type: "redo" }) });
   const version = h("span", { className: "drml-version drml-muted" });
-  const error = h("div", { className: "drml-error" });
   const plot = h("div", { style: { width: "100%" } });
   const summary = h("div", { className: "drml-note" });
   const history = h("ol", { className: "drml-prompts", start: 0 });
@@ -48,7 +47,7 @@ export function render({ model, el }) {
       h("label", {}, "epochs", numberInput(model, "epochs", 1)),
       h("label", {}, "learning rate", numberInput(model, "lr", 0.0001))),
     h("div", { className: "drml-toolbar" }, run, undo, redo, version),
-    statusLine(model), error,
+    statusLine(model),
     h("div", { className: "drml-toolbar" }, h("span", { className: "drml-title" }, "Before and after"), h("label", {}, "score", metric)),
     plot, summary,
     h("details", {}, h("summary", { className: "drml-muted" }, "head versions"), history));
@@ -65,7 +64,6 @@ export function render({ model, el }) {
     redo.disabled = busy || !model.get("can_redo");
     version.textContent = `head version ${model.get("version")}`;
     version.dataset.version = String(model.get("version"));
-    error.textContent = model.get("error") || "";
     fill(history, ...(model.get("history") || []).map((v) => h("li", { style: v.current ? { fontWeight: "600" } : {} }, v.description + (v.current ? "  \u2190 current" : ""))));
     el.dataset.drmlReady = "1";
   }
@@ -93,7 +91,7 @@ export function render({ model, el }) {
 
   drawControls();
   drawResult();
-  const stops = [onChanges(model, ["slices", "mode", "busy", "can_undo", "can_redo", "version", "error", "history"], drawControls),
+  const stops = [onChanges(model, ["slices", "mode", "busy", "can_undo", "can_redo", "version", "history"], drawControls),
     onChanges(model, ["result"], drawResult)];
   return () => { stops.forEach((s) => s()); Plotly.purge(plot); };
 }

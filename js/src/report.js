@@ -46,6 +46,9 @@ async function main() {
   const manager = { get_model: async (id) => models.get(id) };
   for (const [id, entry] of Object.entries(data.state)) models.set(id, new StaticModel(id, withBuffers(entry), manager));
   const root = models.get(data.root);
+  const style = document.createElement("style"); // anywidget would load the view's `_css`
+  style.textContent = root.get("_css") || "";
+  document.head.appendChild(style);
   const url = URL.createObjectURL(new Blob([root.get("_esm")], { type: "text/javascript" }));
   const widget = (await import(url)).default;
   await widget.render({ model: root, el: document.getElementById("drml-root") });

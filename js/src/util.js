@@ -47,16 +47,29 @@ export function bytes(value) {
   throw new TypeError(`not binary data: ${typeof value}`);
 }
 
-function typed(value, Type) {
-  let b = bytes(value);
-  if (b.byteLength % Type.BYTES_PER_ELEMENT) throw new RangeError(`${b.byteLength} bytes is not a whole number of ${Type.name} items`);
+// Arrays travel as {dtype, shape, buffer}, the bytes in one binary buffer; the kernel's half of
+// this contract is drml_widgets/widgets/binary.py.
+const DTYPES = { uint8: Uint8Array, uint32: Uint32Array, float32: Float32Array };
+
+/** The typed array of an array trait ({dtype, shape, buffer}), checked against its dtype and shape. */
+export function decode(value) {
+  const Type = value && DTYPES[value.dtype];
+  if (!Type) throw new TypeError(`not an array trait: dtype ${value && value.dtype}`);
+  const n = value.shape.reduce((a, d) => a * d, 1);
+  let b = bytes(value.buffer);
+  if (b.byteLength !== n * Type.BYTES_PER_ELEMENT) {
+    throw new RangeError(`${b.byteLength} bytes do not hold ${value.dtype} of shape [${value.shape}]`);
+  }
   if (b.byteOffset % Type.BYTES_PER_ELEMENT) b = b.slice(); // typed views need aligned offsets
-  return new Type(b.buffer, b.byteOffset, b.byteLength / Type.BYTES_PER_ELEMENT);
+  return new Type(b.buffer, b.byteOffset, n);
 }
 
-export const float32 = (value) => typed(value, Float32Array);
-export const uint32 = (value) => typed(value, Uint32Array);
-export const uint8 = (value) => bytes(value);
+/** A 1-D typed array as an array trait, for the kernel. */
+export function encode(array) {
+  const dtype = Object.keys(DTYPES).find((name) => array instanceof DTYPES[name]);
+  if (!dtype) throw new TypeError(`cannot send ${array && array.constructor.name}: use one of ${Object.keys(DTYPES)}`);
+  return { dtype, shape: [array.length], buffer: new DataView(array.buffer, array.byteOffset, array.byteLength) };
+}
 
 /** Red (0) through amber (0.5) to green (1) for a score in [0, 1]; null for missing values. */
 export function scoreColor(value) {
@@ -76,14 +89,6 @@ export function fmt(value, digits = 3) {
 export const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
   "#000000", "#8c564b", "#7f7f7f", "#bcbd22", "#17becf", "#9467bd", "#e377c2", "#2ca02c",
   "#d62728", "#1f77b4", "#ff7f0e", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94"];
-
-let styled = new WeakSet();
-/** Add the package's stylesheet to a document once. */
-export function injectStyle(doc, css) {
-  if (styled.has(doc)) return;
-  styled.add(doc);
-  doc.head.appendChild(h("style", { textContent: css, dataset: { drmlWidgets: "1" } }));
-}
 
 let nextRequest = 1;
 /**

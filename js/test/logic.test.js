@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { categoryColors, coordinatesOf, groupPoints, selectedPoints, sourceRow } from "../src/gap_logic.js";
 import { filterRows, parseFilter, sortRows } from "../src/table_logic.js";
-import { bytes, float32, fmt, plotlyText, scoreColor, uint32 } from "../src/util.js";
+import { bytes, decode, encode, fmt, plotlyText, scoreColor } from "../src/util.js";
 
 describe("gap plot colours", () => {
   const css = new Set(["red", "green", "blue"]);
@@ -86,13 +86,22 @@ describe("helpers", () => {
     expect(plotlyText(`a & "b"`)).toBe("a &amp; &quot;b&quot;");
   });
 
-  it("reads float32 from unaligned bytes and base64", () => {
+  it("decodes array traits from unaligned bytes and base64, checking dtype and shape", () => {
     const raw = new Uint8Array(9);
     raw.set(new Uint8Array(Float32Array.from([1.5, -2]).buffer), 1);
-    expect([...float32(new DataView(raw.buffer, 1, 8))]).toEqual([1.5, -2]);
-    expect([...uint32(Buffer.from(Uint32Array.from([7]).buffer).toString("base64"))]).toEqual([7]);
+    expect([...decode({ dtype: "float32", shape: [1, 2], buffer: new DataView(raw.buffer, 1, 8) })]).toEqual([1.5, -2]);
+    const base64 = Buffer.from(Uint32Array.from([7]).buffer).toString("base64");
+    expect([...decode({ dtype: "uint32", shape: [1], buffer: base64 })]).toEqual([7]);
     expect(bytes(null).length).toBe(0);
-    expect(() => float32(new Uint8Array(3))).toThrow(/whole number/);
+    expect(() => decode({ dtype: "float32", shape: [1], buffer: new Uint8Array(3) })).toThrow(/do not hold float32 of shape \[1\]/);
+    expect(() => decode({ dtype: "float64", shape: [1], buffer: new Uint8Array(8) })).toThrow(/dtype float64/);
+  });
+
+  it("encodes typed arrays as the kernel reads them, and round-trips", () => {
+    const sent = encode(Uint32Array.from([4, 9]));
+    expect([sent.dtype, sent.shape, sent.buffer.byteLength]).toEqual(["uint32", [2], 8]);
+    expect([...decode(sent)]).toEqual([4, 9]);
+    expect(() => encode([1, 2])).toThrow(/cannot send/);
   });
 
   it("colours scores from red to green and leaves missing values plain", () => {
