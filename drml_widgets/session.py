@@ -17,12 +17,14 @@ from .diagnose.heads import Head, train_head
 from .diagnose.influence import attribute_influence
 from .diagnose.rectify import (HeadVersions, RectifyResult, before_after, check_mode, fit_rectified,
                                held_out_templates, rectify_sets)
+from .diagnose.surrogate import Surrogate, UserModel, train_surrogate
 from .diagnose.slices import (SliceComparison, all_slices, compare_slices, image_slice_scores, named_slices,
                               slices_mask, text_slice_scores)
 from .diagnose.transfer import TransferReport, cross_modal_transfer
 from .diagnose.validate import check_embeddings, check_labels, check_training
 from .embed.encoder import ClipEncoder
 from ._common import Observable
+from .session_setup import SessionSetup
 from .errors import DrmlError
 from .prompts.generate import DEFAULT_MAX_PROMPTS, AttributeSet, PromptSpec, captions, generate_prompts
 
@@ -33,7 +35,7 @@ class SessionError(DrmlError, ValueError):
     """A request the session cannot serve (unknown class, attribute or slice)."""
 
 
-class Session(Observable):
+class Session(Observable, SessionSetup):
     """Encoder + image embeddings with their attribute table + head + prompts + results.
 
     ``table`` has one row per image with the attribute columns, ``label`` (class index) and
@@ -61,6 +63,7 @@ class Session(Observable):
         label_rule: str | Callable,
         *,
         images=None,
+        model: UserModel | None = None,
         close_gap: bool = False,
         seed: int = 0,
     ):
@@ -79,6 +82,14 @@ class Session(Observable):
         self.classes = list(classes)
         self.labels = check_labels(self.table["label"].to_numpy(), len(self.table), len(self.classes))
         self.images = images
+        if model is not None and len(model.predictions) != len(self.table):
+            raise SessionError(f"The model's outputs cover {len(model.predictions)} images, the table "
+                               f"{len(self.table)}. Fix: one output per image, in table order.")
+        self.model = model
+        self.surrogate: Surrogate | None = None
+        # Where the images and their attributes came from, when built from a user's data.
+        self.dataset = self.attribute_tags = self.proposals = None
+        self.attribute_source = "given attributes"
         self.seed = seed
         self.close_gap = close_gap
         Observable.__init__(self)
@@ -87,34 +98,7 @@ class Session(Observable):
         self.last_rectify: RectifyResult | None = None
         self.set_prompts(attributes, spec, label_rule, notify=False)
 
-    # -- construction ----------------------------------------------------------------------
-    @classmethod
-    def from_shapes_world(
-        cls,
-        n: int = 10_000,
-        bias: float = 1.0,
-        seed: int = 0,
-        encoder: ClipEncoder | None = None,
-        ensemble: bool = True,
-        train: bool = True,
-    ) -> "Session":
-        """The offline default: the shapes world, its CLIP, the paper's prompts, a trained head.
-
-        Example:
-            >>> Session.from_shapes_world(n=1200, ensemble=False, train=False).head is None
-            True
-        """
-        from .data.shapes import load_shapes_world
-        from .data.shapes_presets import LABEL_RULE, SHAPES_ATTRIBUTES, shapes_prompt_spec
-
-        world = load_shapes_world(n=n, bias=bias, seed=seed)
-        encoder = encoder or ClipEncoder("shapes")
-        session = cls(encoder, encoder.encode_images(world.images), world.table, world.classes,
-                      SHAPES_ATTRIBUTES, shapes_prompt_spec(ensemble), LABEL_RULE, images=world.images, seed=seed)
-        if train:
-            session.train_head()
-        return session
-
+    # -- construction: SessionSetup adds from_shapes_world, from_dataset, from_folder, from_frame
     # -- prompts ---------------------------------------------------------------------------
     def set_prompts(self, attributes: AttributeSet, spec: PromptSpec, label_rule: str | Callable | None = None,
                     notify: bool = True, max_prompts: int = DEFAULT_MAX_PROMPTS) -> pd.DataFrame:
@@ -197,6 +181,11 @@ class Session(Observable):
                                     kind=kind, seed=self.seed)
 
     # -- the head --------------------------------------------------------------------------
+    def _splits(self) -> np.ndarray:
+        if "split" not in self.table.columns:
+            return np.full(len(self.table), "test", dtype=object)
+        return self.table["split"].to_numpy(dtype=object)
+
     def _split(self, name: str) -> np.ndarray:
         if "split" not in self.table.columns:
             return np.ones(len(self.table), dtype=bool)
@@ -206,13 +195,21 @@ class Session(Observable):
         return mask
 
     def train_head(self, kind: str = "linear", epochs: int = 25, lr: float = 1e-3, batch_size: int = 32) -> Head:
-        """Train the head on the ``train`` split, selecting on ``val``; starts a new version history."""
-        train, val = self._split("train"), self._split("val")
-        x = self.image_features()
-        head = train_head(x[train], self.labels[train], x[val], self.labels[val], classes=self.classes,
-                          kind=kind, epochs=epochs, lr=lr, batch_size=batch_size, seed=self.seed)
+        """Train the head on the ``train`` split, selecting on ``val``; starts a new version history.
+        With the user's own model, the head is a surrogate trained to reproduce its predictions
+        (``session.surrogate`` holds its agreement with the model)."""
+        if self.model is not None:
+            self.surrogate = train_surrogate(self.image_features(), self.model.predictions, self._splits(),
+                                             self.classes, kind=kind, epochs=epochs, seed=self.seed)
+            head, made = self.surrogate.head, f"{kind} surrogate of {self.model.name}"
+        else:
+            train, val = self._split("train"), self._split("val")
+            x = self.image_features()
+            head = train_head(x[train], self.labels[train], x[val], self.labels[val], classes=self.classes,
+                              kind=kind, epochs=epochs, lr=lr, batch_size=batch_size, seed=self.seed)
+            made = f"{kind} head trained on images"
         self.head = head
-        self.versions = HeadVersions(head, f"{kind} head trained on images")
+        self.versions = HeadVersions(head, made)
         self.last_rectify = None
         self._notify("head")
         return head
@@ -265,7 +262,7 @@ class Session(Observable):
         test = self._split("test")
         image_types = [t for t in self.attributes.types if t in self.table.columns]
         return all_slices(head.predict_proba(self.text_features()), self.prompts, self.attributes.types,
-                          head.predict(self.image_features()[test]), self.labels[test],
+                          self.image_predictions(test), self.labels[test],
                           self.table.loc[test, image_types], max_order=max_order)
 
     def failing_slices(self, by: Sequence[str], threshold: float = 0.5) -> pd.DataFrame:
@@ -280,10 +277,24 @@ class Session(Observable):
         table = self.slices(by=by).table
         return table[table["text_prob"] < threshold].reset_index(drop=True)
 
+    def image_predictions(self, mask: np.ndarray | None = None) -> np.ndarray:
+        """Predicted classes of the images (all, or ``mask``): the user's model's when the
+        session has one, else the head's.
+
+        Example:
+            >>> s = Session.from_shapes_world(n=1200, ensemble=False)
+            >>> s.image_predictions().shape
+            (1200,)
+        """
+        mask = slice(None) if mask is None else mask
+        if self.model is not None:
+            return self.model.predictions[mask]
+        return self._require_head().predict(self.image_features()[mask])
+
     def image_accuracy(self) -> float:
-        """Accuracy of the current head on the evaluated (``test``) images."""
+        """Accuracy of the classifier under diagnosis on the evaluated (``test``) images."""
         test = self._split("test")
-        return float(np.mean(self._require_head().predict(self.image_features()[test]) == self.labels[test]))
+        return float(np.mean(self.image_predictions(test) == self.labels[test]))
 
     # -- influence -------------------------------------------------------------------------
     def influence(self, target: str | int, method: str = "drml", **kwargs) -> pd.DataFrame:
@@ -322,6 +333,10 @@ class Session(Observable):
         before/after per slice; :meth:`undo` restores the exact previous weights.
         """
         head = self._require_head()
+        if self.model is not None:
+            raise SessionError(f"Rectification retrains a head on CLIP embeddings, and the classifier here is "
+                               f"{self.model.name}, known by its outputs: changing its surrogate would not change it. "
+                               "Fix: fine-tune your model on the failing slices' images, or diagnose a CLIP head.")
         check_mode(mode)
         check_training(epochs, lr, batch_size)
         slices, by = named_slices(slices, self.attributes)
@@ -357,7 +372,7 @@ class Session(Observable):
         """The current head's text and image scores of the slices over ``by``."""
         head, test = self._require_head(), self._split("test")
         text = text_slice_scores(head.predict_proba(self.text_features()), self.prompts, by)
-        image = image_slice_scores(head.predict(self.image_features()[test]), self.labels[test], self.table[test], by)
+        image = image_slice_scores(self.image_predictions(test), self.labels[test], self.table[test], by)
         return text, image
 
     def undo(self) -> int:
@@ -383,6 +398,8 @@ class Session(Observable):
 
     def __repr__(self) -> str:
         head = repr(self.head) if self.head is not None else "no head"
+        if self.model is not None:
+            head = f"{self.model!r}, " + (repr(self.surrogate) if self.surrogate is not None else "no surrogate")
         version = f", version {self.version}/{len(self.versions) - 1}" if self.versions else ""
         return (f"Session({len(self.table)} images, {len(self.prompts)} prompts, "
                 f"classes={self.classes}, {head}{version}, close_gap={self.close_gap})")

@@ -1,0 +1,164 @@
+"""The user's own classifier, known by its outputs, and a surrogate head that mimics it.
+
+Methods that need only per-image outcomes (image slices, PRIME, LBEE, LLM2Loss) run on the
+user's model directly. DrML's text probes need a head on CLIP embeddings; for a black box the
+surrogate is that head: trained on CLIP image embeddings to reproduce the model's predictions,
+with its agreement measured on images it never saw. Text probes then describe the black box as
+far as the agreement allows, and no further.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from .heads import Head, train_head
+from .validate import check_embeddings
+
+
+@dataclass(repr=False)
+class UserModel:
+    """A classifier's per-image outputs: predicted class indices, and when known its class
+    probabilities and per-image losses (cross-entropy of the true label, if not given).
+
+    Example:
+        >>> m = user_model(3, ["cat", "dog"], np.array([0, 1, 1]), predictions=["cat", "dog", "cat"])
+        >>> m
+        UserModel('your model', 3 images, accuracy 0.667, probabilities no, losses no)
+    """
+
+    predictions: np.ndarray
+    proba: np.ndarray | None
+    losses: np.ndarray | None
+    accuracy: float
+    name: str = "your model"
+
+    def __repr__(self) -> str:
+        return (f"UserModel({self.name!r}, {len(self.predictions)} images, accuracy {self.accuracy:.3f}, "
+                f"probabilities {'yes' if self.proba is not None else 'no'}, "
+                f"losses {'yes' if self.losses is not None else 'no'})")
+
+
+def user_model(
+    n: int,
+    classes: Sequence[str],
+    labels: np.ndarray,
+    *,
+    predictions=None,
+    proba=None,
+    losses=None,
+    model: Callable | None = None,
+    images: Sequence | None = None,
+    batch_size: int = 64,
+    name: str = "your model",
+) -> UserModel:
+    """Check and gather a classifier's outputs for ``n`` images with true ``labels``.
+
+    Give ``predictions`` (class names or indices), ``proba`` (``(n, classes)``), ``losses``
+    (``(n,)``), or ``model``, a callable run on batches of ``images`` (as the dataset holds them:
+    paths or arrays) that returns probabilities or class indices.
+
+    Example:
+        >>> user_model(2, ["a", "b"], np.array([0, 1]), proba=[[0.9, 0.1], [0.4, 0.6]]).losses.round(3).tolist()
+        [0.105, 0.511]
+    """
+    given = [x is not None for x in (predictions, proba, model)]
+    if sum(given) != 1:
+        raise InputError("Give exactly one of predictions=, proba= or model= for your classifier "
+                         f"(got {sum(given)}). Fix: pass the one you have; losses= may accompany any.")
+    classes = list(classes)
+    if model is not None:
+        proba, predictions = _run_model(model, images, n, len(classes), batch_size)
+    if proba is not None:
+        proba = np.asarray(proba, dtype=np.float64)
+        if proba.shape != (n, len(classes)) or not np.isfinite(proba).all() or (proba < 0).any():
+            raise InputError(f"proba must be an ({n}, {len(classes)}) array of finite, non-negative class "
+                             f"probabilities; got shape {proba.shape}. Fix: one row per image, one column per class.")
+        proba = proba / np.clip(proba.sum(axis=1, keepdims=True), 1e-12, None)
+        predictions = proba.argmax(axis=1)
+    predictions = _class_indices(predictions, classes, n)
+    if losses is not None:
+        losses = np.asarray(losses, dtype=np.float64)
+        if losses.shape != (n,) or not np.isfinite(losses).all():
+            raise InputError(f"losses must be {n} finite numbers, one per image; got shape {losses.shape}.")
+    elif proba is not None:
+        losses = -np.log(np.clip(proba[np.arange(n), labels], 1e-12, None))
+    return UserModel(predictions, proba, losses, float(np.mean(predictions == labels)), name)
+
+
+def _class_indices(predictions, classes: list[str], n: int) -> np.ndarray:
+    pred = np.asarray(predictions)
+    if pred.shape != (n,):
+        raise InputError(f"predictions must hold one class per image: {n} expected, got shape {pred.shape}. "
+                         "Fix: predict every image of the dataset, in its order.")
+    if np.issubdtype(pred.dtype, np.integer):
+        bad = sorted({int(v) for v in pred if not 0 <= v < len(classes)})
+        if bad:
+            raise InputError(f"Predicted class indices {bad[:10]} are not among the {len(classes)} classes {classes}.")
+        return pred.astype(np.int64)
+    index = {c: i for i, c in enumerate(classes)}
+    unknown = sorted({str(v) for v in pred} - set(index))
+    if unknown:
+        raise InputError(f"Predictions name classes {unknown[:10]} that the labels do not have ({classes}). "
+                         "Fix: map your model's class names onto the dataset's.")
+    return np.array([index[str(v)] for v in pred], dtype=np.int64)
+
+
+def _run_model(model: Callable, images, n: int, n_classes: int, batch_size: int):
+    if images is None or len(images) != n:
+        raise InputError("model= needs the images to run on. Fix: build the session from a dataset, or pass "
+                         "predictions= instead.")
+    outputs = [np.asarray(model(list(images[i:i + batch_size]))) for i in range(0, n, batch_size)]
+    out = np.concatenate(outputs)
+    if out.ndim == 2 and out.shape[1] == n_classes:
+        return out, None
+    if out.ndim == 1:
+        return None, out
+    raise InputError(f"The model returned shape {out.shape} for {n} images; expected ({n}, {n_classes}) "
+                     f"probabilities or ({n},) class indices.")
+
+
+@dataclass(repr=False)
+class Surrogate:
+    """A head trained to reproduce a classifier, and how often it does on held-out images."""
+
+    head: Head
+    agreement: pd.DataFrame
+
+    @property
+    def held_out_agreement(self) -> float:
+        """Agreement on the evaluated (``test``) images."""
+        return float(self.agreement.set_index("split").loc["test", "agreement"])
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{r.split} {r.agreement:.3f}" for r in self.agreement.itertuples())
+        return f"Surrogate({self.head.kind} head; agreement with the model: {parts})"
+
+
+def train_surrogate(image_emb, predictions: np.ndarray, split: np.ndarray, classes: Sequence[str], *,
+                    kind: str = "linear", epochs: int = 25, seed: int = 0) -> Surrogate:
+    """Train a head on CLIP image embeddings to predict what the model predicts (``train``
+    split, selected on ``val``), and measure its agreement with the model on every split.
+
+    Example:
+        >>> x = np.random.default_rng(0).normal(size=(600, 8)).astype(np.float32)
+        >>> pred = (x[:, 0] > 0).astype(int)
+        >>> split = np.array(["train"] * 400 + ["val"] * 50 + ["test"] * 150, dtype=object)
+        >>> train_surrogate(x, pred, split, ["neg", "pos"])  # doctest: +ELLIPSIS
+        Surrogate(linear head; agreement with the model: train 0..., val 0..., test 0...)
+    """
+    x = check_embeddings(image_emb, "image embeddings")
+    train, val = split == "train", split == "val"
+    if not train.any():
+        raise InputError("The surrogate head needs training images (split 'train'). Fix: split the dataset.")
+    head = train_head(x[train], predictions[train], x[val] if val.any() else None,
+                      predictions[val] if val.any() else None, classes=list(classes), kind=kind, epochs=epochs,
+                      seed=seed)
+    mimic = head.predict(x)
+    rows = [{"split": s, "agreement": float(np.mean(mimic[split == s] == predictions[split == s])),
+             "n_images": int((split == s).sum())} for s in ("train", "val", "test") if (split == s).any()]
+    return Surrogate(head, pd.DataFrame(rows))

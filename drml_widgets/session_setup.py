@@ -1,0 +1,249 @@
+"""Building a Session: from the shapes world, or from a user's images, labels and classifier.
+
+From a user's data the steps are: load (any source, see :func:`~drml_widgets.data.sources.load_images`),
+encode (cached; unreadable files skipped and listed), find attributes to slice by, write prompts,
+and train the head, or a surrogate of the user's own model. Attributes come from, in order:
+the ``attributes`` given (values the metadata lacks are tagged zero-shot by CLIP), the metadata's
+categorical columns, or, with neither, proposals from the built-in vocabulary ranked by how well
+they separate the classifier's errors from its successes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .data.sources import ImageDataset, load_images
+from .diagnose.surrogate import user_model
+from .embed.encoder import ClipEncoder
+from .errors import InputError
+from .prompts.generate import AttributeSet, PromptSpec
+
+if TYPE_CHECKING:
+    from .session import Session
+
+CLASS = "class"
+# A metadata column is an attribute to slice by when it has a few repeated values, not ids or numbers.
+MAX_ATTRIBUTE_VALUES = 24
+LOAD_OPTIONS = ("labels", "classes", "root", "path_column", "label_column", "image_column", "split_column", "split",
+                "seed", "fill_missing")
+
+
+class SessionSetup:
+    """The ways to build a :class:`~drml_widgets.session.Session` (mixed into it)."""
+
+    @classmethod
+    def from_shapes_world(cls, n: int = 10_000, bias: float = 1.0, seed: int = 0, encoder: ClipEncoder | None = None,
+                          ensemble: bool = True, train: bool = True) -> "Session":
+        """The offline default: the shapes world, its CLIP, the paper's prompts, a trained head.
+
+        Example:
+            >>> from drml_widgets import Session
+            >>> Session.from_shapes_world(n=1200, ensemble=False, train=False).head is None
+            True
+        """
+        from .data.shapes import load_shapes_world
+        from .data.shapes_presets import LABEL_RULE, SHAPES_ATTRIBUTES, shapes_prompt_spec
+
+        world = load_shapes_world(n=n, bias=bias, seed=seed)
+        encoder = encoder or ClipEncoder("shapes")
+        session = cls(encoder, encoder.encode_images(world.images), world.table, world.classes,
+                      SHAPES_ATTRIBUTES, shapes_prompt_spec(ensemble), LABEL_RULE, images=world.images, seed=seed)
+        if train:
+            session.train_head()
+        return session
+
+    @classmethod
+    def from_dataset(
+        cls,
+        dataset: ImageDataset,
+        encoder: ClipEncoder | None = None,
+        *,
+        attributes: AttributeSet | None = None,
+        templates: Sequence[str] | None = None,
+        ensemble: bool = False,
+        predictions=None,
+        proba=None,
+        losses=None,
+        model: Callable | None = None,
+        model_name: str = "your model",
+        n_proposed_types: int = 3,
+        seed: int = 0,
+    ) -> "Session":
+        """A session on a loaded dataset, ready for ``Dashboard(session)``.
+
+        ``encoder`` defaults to ViT-B-32 with OpenAI's weights (downloaded once, then cached).
+        Attributes: ``attributes`` if given (types the metadata lacks are tagged by CLIP), else
+        the metadata's categorical columns, else the ``n_proposed_types`` vocabulary types that
+        best separate the classifier's errors. ``templates`` default to "a photo of a {...} {class}.".
+        Your own classifier: ``predictions`` (aligned with ``dataset.images``, or a mapping from
+        path), ``proba``, ``losses`` or ``model`` (a callable on batches of images); the head is
+        then a surrogate trained to reproduce it, and rectification does not apply.
+
+        Example:
+            >>> from drml_widgets import Session, load_shapes_world
+            >>> w = load_shapes_world(n=600)
+            >>> ds = load_images(w.images, labels=w.labels, classes=w.classes, metadata=w.table[["color", "split"]])
+            >>> Session.from_dataset(ds, ClipEncoder("shapes")).attributes.types
+            ['color', 'class']
+        """
+        encoder = encoder or ClipEncoder("ViT-B-32", pretrained="openai")
+        outputs = dict(predictions=_aligned(predictions, dataset), proba=_aligned(proba, dataset),
+                       losses=_aligned(losses, dataset))
+        if model is not None:
+            outputs = {k: v for k, v in outputs.items() if k == "losses"}
+        mine = None
+        if model is not None or predictions is not None or proba is not None:
+            mine = user_model(len(dataset), dataset.classes, dataset.labels, model=model, images=dataset.images,
+                              name=model_name, **outputs)
+        image_emb = encoder.encode_images(dataset.images, on_error="skip")
+        if len(encoder.last_skipped):
+            gone = encoder.last_skipped
+            keep = np.setdiff1d(np.arange(len(dataset)), gone["position"].to_numpy())
+            dataset = dataset.without(gone["position"].tolist(), gone["error"].tolist())
+            mine = mine and _subset(mine, keep)
+        table, tags, source = dataset.table, None, "given attributes"
+        if attributes is not None:
+            attributes = _with_class(attributes, dataset.classes)
+            missing = [t for t in attributes.types if t not in table.columns]
+            if missing:
+                tags = _tag(image_emb, attributes, missing, encoder)
+                table = pd.concat([table, tags.values.set_axis(table.index)], axis=1)
+                source = f"given attributes, {missing} tagged by CLIP"
+        else:
+            attributes = metadata_attributes(table)
+            source = f"metadata columns {attributes.types[:-1]}" if attributes is not None else None
+        session = cls(encoder, image_emb, table, dataset.classes, attributes or _with_class(None, dataset.classes),
+                      PromptSpec(list(templates or [default_template(attributes)]), ensemble=ensemble), CLASS,
+                      images=dataset.images, model=mine, seed=seed)
+        session.dataset, session.attribute_tags = dataset, tags
+        session.train_head()
+        session.attribute_source = source or _propose(session, n_proposed_types, templates, ensemble)
+        return session
+
+    @classmethod
+    def from_folder(cls, folder, encoder: ClipEncoder | None = None, *, metadata=None, **options) -> "Session":
+        """:meth:`from_dataset` on a folder with one sub-folder per class (``metadata``: a table
+        of extra columns keyed by path relative to the folder). Loading options (``split``,
+        ``seed``, ``fill_missing``, ...) go to :func:`~drml_widgets.data.sources.load_images`.
+
+        Example:
+            >>> import tempfile
+            >>> from drml_widgets import Session, load_shapes_world
+            >>> folder = load_shapes_world(n=600).to_folder(tempfile.mkdtemp())
+            >>> Session.from_folder(folder, ClipEncoder("shapes"), metadata=folder / "metadata.csv").classes
+            ['square', 'triangle']
+        """
+        return cls._from_source(folder, encoder, metadata=metadata, **options)
+
+    @classmethod
+    def from_frame(cls, frame, encoder: ClipEncoder | None = None, **options) -> "Session":
+        """:meth:`from_dataset` on a DataFrame, CSV or Parquet table with a path and a label column.
+
+        Example:
+            >>> import tempfile
+            >>> from drml_widgets import Session, load_shapes_world
+            >>> folder = load_shapes_world(n=600).to_folder(tempfile.mkdtemp())
+            >>> table = pd.read_csv(folder / "metadata.csv").assign(label=lambda t: t["path"].str.split("/").str[0])
+            >>> Session.from_frame(table, ClipEncoder("shapes"), root=folder).attributes.types
+            ['color', 'size', 'position', 'class']
+        """
+        return cls._from_source(frame, encoder, **options)
+
+    @classmethod
+    def _from_source(cls, source, encoder, **options) -> "Session":
+        loading = {k: options.pop(k) for k in LOAD_OPTIONS if k in options}
+        if "metadata" in options:
+            loading["metadata"] = options.pop("metadata")
+        if "seed" in loading:
+            options["seed"] = loading["seed"]
+        return cls.from_dataset(load_images(source, **loading), encoder, **options)
+
+
+def metadata_attributes(table: pd.DataFrame) -> AttributeSet | None:
+    """An attribute set from a table's categorical columns (2 to 24 distinct values; not the
+    label, class, split or path), plus ``class``; ``None`` when there are none.
+
+    Example:
+        >>> t = pd.DataFrame({"weather": ["sun", "rain", "sun"], "id": [1, 2, 3], "label": [0, 1, 0],
+        ...                   "class": ["cat", "dog", "cat"], "split": ["train", "test", "val"]})
+        >>> metadata_attributes(t)
+        AttributeSet(weather=2, class=2; 4 combinations)
+    """
+    reserved = {"label", CLASS, "split", "path"}
+    types = {}
+    for column in table.columns:
+        values = table[column]
+        if column in reserved or pd.api.types.is_float_dtype(values):
+            continue
+        distinct = sorted(values.astype(str).unique())
+        if 2 <= len(distinct) <= MAX_ATTRIBUTE_VALUES and len(distinct) < len(table):
+            types[str(column)] = distinct
+    if not types:
+        return None
+    return AttributeSet({**types, CLASS: sorted(table[CLASS].unique(), key=list(table[CLASS]).index)})
+
+
+def default_template(attributes: AttributeSet | None) -> str:
+    """"a photo of a {...} {class}." with every other attribute type before the class.
+
+    Example:
+        >>> default_template(AttributeSet({"color": ["red"], "class": ["cat"]}))
+        'a photo of a {color} {class}.'
+    """
+    types = [t for t in (attributes.types if attributes is not None else []) if t != CLASS]
+    return "a photo of a " + "".join("{" + t + "} " for t in types) + "{" + CLASS + "}."
+
+
+def _with_class(attributes: AttributeSet | None, classes: Sequence[str]) -> AttributeSet:
+    if attributes is not None and CLASS in attributes.types:
+        return attributes
+    values = attributes.values if attributes is not None else {}
+    return AttributeSet({**values, CLASS: list(classes)}, dict(attributes.phrases) if attributes is not None else {})
+
+
+def _tag(image_emb: np.ndarray, attributes: AttributeSet, types: Sequence[str], encoder):
+    from .diagnose.zero_shot import tag_attributes
+
+    wanted = AttributeSet({t: attributes.values[t] for t in types},
+                          {t: p for t, p in attributes.phrases.items() if t in types})
+    return tag_attributes(image_emb, wanted, encoder)
+
+
+def _aligned(values, dataset: ImageDataset):
+    """Outputs keyed by path (a dict or Series) in the dataset's order; arrays pass through."""
+    if isinstance(values, (dict, pd.Series)):
+        lookup = dict(values)
+        paths = dataset.paths or []
+        missing = [p for p in paths if p not in lookup]
+        if not paths or missing:
+            raise InputError(f"Outputs keyed by path must name every image; {len(missing)} are missing, e.g. "
+                             f"{missing[:3]}. Fix: key them by the paths in dataset.paths, or pass an aligned array.")
+        return np.asarray([lookup[p] for p in paths])
+    return values
+
+
+def _subset(model, keep: np.ndarray):
+    from dataclasses import replace
+
+    pick = lambda a: None if a is None else a[keep]  # noqa: E731
+    return replace(model, predictions=model.predictions[keep], proba=pick(model.proba), losses=pick(model.losses))
+
+
+def _propose(session: "Session", n_types: int, templates, ensemble: bool) -> str:
+    """Attributes from the built-in vocabulary that best separate the classifier's errors."""
+    from .diagnose.proposals import propose_attributes
+
+    judged = session._splits() != "train"
+    correct = session.image_predictions(judged) == session.labels[judged]
+    proposals = propose_attributes(session.image_emb[judged], correct, session.encoder, labels=session.labels[judged])
+    chosen = proposals.attribute_set(n_types=n_types)
+    tags = _tag(session.image_emb, chosen, chosen.types, session.encoder)
+    session.table = pd.concat([session.table, tags.values.set_axis(session.table.index)], axis=1)
+    session.attribute_tags, session.proposals = tags, proposals
+    attrs = _with_class(chosen, session.classes)
+    template = templates or [proposals.template(object_field=CLASS)]
+    session.set_prompts(attrs, PromptSpec(list(template), ensemble=ensemble))
+    return f"built-in vocabulary, proposed {chosen.types}"
