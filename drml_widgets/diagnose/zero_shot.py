@@ -1,0 +1,202 @@
+"""Zero-shot attribute tags from CLIP, so images without an attribute table can still be sliced.
+
+For each attribute type of an :class:`~drml_widgets.prompts.generate.AttributeSet`, every image
+gets the value whose caption is closest to it in CLIP space, as in zero-shot classification: a
+value stands for the mean text embedding of its phrase written through a few templates (which
+averages out the wording), and a softmax over the type's values at CLIP's logit scale gives the
+confidence. Values of one type compete with each other only, so "red" and "in dim light" are
+never rivals. A minimum confidence turns unsure tags into ``"uncertain"`` instead of guessing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.special import softmax
+
+from .._common import text_encoder, unit_rows
+from ..errors import DrmlError
+from ..prompts.generate import AttributeSet
+from ..prompts.text import fix_articles
+from .validate import check_embeddings
+
+# CLIP's trained logit scale, used when the encoder does not carry its own.
+CLIP_SCALE = 100.0
+# "{}" is a value's phrase. Bare, with and without an article, so nouns ("forest") and adjectives
+# ("red") both read as a caption.
+DEFAULT_TEMPLATES = ("a photo of {}.", "a photo of a {}.", "{}.")
+UNCERTAIN = "uncertain"
+
+
+class TaggingError(DrmlError, ValueError):
+    """Attributes, templates or thresholds that cannot tag images."""
+
+
+@dataclass(repr=False)
+class AttributeTags:
+    """Zero-shot tags: one column per attribute type, one row per image.
+
+    ``values`` holds each image's value (``"uncertain"`` below the type's threshold),
+    ``confidence`` the softmax probability of the best value, ``thresholds`` the minimum
+    confidence per type (0: plain argmax) and ``probabilities`` every value's probability
+    (type -> DataFrame with a column per value).
+    """
+
+    values: pd.DataFrame
+    confidence: pd.DataFrame
+    thresholds: pd.Series
+    probabilities: dict[str, pd.DataFrame]
+
+    def summary(self) -> pd.DataFrame:
+        """Per type: threshold, mean confidence, share of images above it, and the count of each value.
+
+        Example:
+            >>> enc = lambda texts: np.eye(2)[[0 if "red" in t else 1 for t in texts]]
+            >>> tags = tag_attributes(np.eye(2)[[0, 0, 1]], {"color": ["red", "blue"]}, enc)
+            >>> tags.summary()[["type", "share_confident", "counts"]].to_dict("records")
+            [{'type': 'color', 'share_confident': 1.0, 'counts': {'red': 2, 'blue': 1}}]
+        """
+        rows = []
+        for t in self.values.columns:
+            counts = self.values[t].value_counts()
+            rows.append({"type": t, "n_values": self.probabilities[t].shape[1], "threshold": self.thresholds[t],
+                         "mean_confidence": float(self.confidence[t].mean()),
+                         "share_confident": float((self.values[t] != UNCERTAIN).mean()),
+                         "counts": {str(k): int(v) for k, v in counts.items()}})
+        return pd.DataFrame(rows, columns=["type", "n_values", "threshold", "mean_confidence", "share_confident",
+                                           "counts"])
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{t} (>= {v:g})" if v > 0 else f"{t} (argmax)" for t, v in self.thresholds.items())
+        return f"AttributeTags({len(self.values)} images; {shown})"
+
+
+def logit_scale(encoder) -> float:
+    """The encoder's CLIP logit scale when it has a model that carries one, else CLIP's 100.
+
+    Example:
+        >>> logit_scale(lambda texts: None)
+        100.0
+    """
+    try:
+        model = getattr(encoder, "model", None)
+    except DrmlError:  # weights that cannot load: tag with cached embeddings at CLIP's usual scale
+        return CLIP_SCALE
+    scale = getattr(model, "logit_scale", None)
+    if scale is None:
+        return CLIP_SCALE
+    return float(np.exp(np.asarray(scale.detach().cpu() if hasattr(scale, "detach") else scale, dtype=float)))
+
+
+def _templates_per_type(templates, types: list[str]) -> dict[str, list[str]]:
+    if templates is None:
+        templates = DEFAULT_TEMPLATES
+    if isinstance(templates, str):
+        templates = [templates]
+    if not isinstance(templates, Mapping):
+        templates = {t: templates for t in types}
+    missing = [t for t in types if t not in templates]
+    if missing:
+        raise TaggingError(f"templates has no entry for types {missing}. Fix: give templates for every type, "
+                           "or one list for all.")
+    out = {}
+    for t in types:
+        given = [templates[t]] if isinstance(templates[t], str) else list(templates[t])
+        bad = [s for s in given if not isinstance(s, str) or s.count("{}") != 1]
+        if not given or bad:
+            raise TaggingError(f"Templates for {t!r} must be strings with exactly one '{{}}' for the value's phrase; "
+                               f"got {bad or given}. Fix: e.g. 'a photo of {{}}.'.")
+        out[t] = given
+    return out
+
+
+def _thresholds(min_confidence, types: list[str]) -> pd.Series:
+    given = min_confidence if isinstance(min_confidence, Mapping) else {t: min_confidence for t in types}
+    unknown = sorted(set(given) - set(types))
+    if unknown:
+        raise TaggingError(f"min_confidence names types {unknown}, which are not among {types}.")
+    out = {}
+    for t in types:
+        value = given.get(t)
+        value = 0.0 if value is None else value
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not 0 <= value <= 1:
+            raise TaggingError(f"min_confidence for {t!r} must be a probability in [0, 1] or None (argmax); "
+                               f"got {value!r}. Fix: e.g. 0.5.")
+        out[t] = float(value)
+    return pd.Series(out, name="threshold", dtype=float)
+
+
+def value_embeddings(attributes: AttributeSet, encoder, templates=None, dim: int | None = None) -> dict[str, np.ndarray]:
+    """Each type's value embeddings (values x d, unit rows): the mean over templates of each phrase,
+    from one call to the encoder for every caption of every type.
+
+    Example:
+        >>> enc = lambda texts: np.eye(2)[[0 if "red" in t else 1 for t in texts]]
+        >>> value_embeddings(AttributeSet({"color": ["red", "blue"]}), enc)["color"].tolist()
+        [[1.0, 0.0], [0.0, 1.0]]
+    """
+    per_type = _templates_per_type(templates, attributes.types)
+    texts = [fix_articles(s.replace("{}", attributes.phrase(t, v)))
+             for t in attributes.types for v in attributes.values[t] for s in per_type[t]]
+    emb = text_encoder(encoder, error=TaggingError)(texts)
+    if emb.ndim != 2 or len(emb) != len(texts) or (dim is not None and emb.shape[1] != dim):
+        raise TaggingError(f"The encoder returned text embeddings of shape {emb.shape} for {len(texts)} captions; "
+                           f"images have dimension {dim}. Fix: encode the captions with the encoder that embedded "
+                           "the images.")
+    emb = check_embeddings(emb, "text embeddings of the attribute captions")
+    out, start = {}, 0
+    for t in attributes.types:
+        k, n = len(per_type[t]), len(attributes.values[t])
+        block = unit_rows(emb[start: start + n * k]).reshape(n, k, -1).mean(axis=1)
+        out[t] = unit_rows(block)
+        start += n * k
+    return out
+
+
+def tag_attributes(image_emb, attributes: AttributeSet | Mapping[str, Sequence[str]], encoder,
+                   templates: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
+                   min_confidence: float | Mapping[str, float] | None = None,
+                   scale: float | None = None) -> AttributeTags:
+    """Tag every image with one value of every attribute type, zero-shot with CLIP.
+
+    ``encoder`` is a :class:`~drml_widgets.ClipEncoder` or a callable texts -> embeddings in the
+    images' space. ``templates`` are captions with one ``{}`` for a value's phrase (one list, or
+    type -> list); the mean embedding over them stands for the value. ``min_confidence`` (one
+    probability or type -> probability) turns tags below it into ``"uncertain"``; ``None`` keeps
+    every argmax. ``scale`` defaults to the encoder model's logit scale (100 without one).
+
+    Example:
+        >>> from drml_widgets import ClipEncoder, load_shapes_world
+        >>> world = load_shapes_world(n=100, seed=1)
+        >>> enc = ClipEncoder("shapes")
+        >>> x = enc.encode_images(world.images[:20])
+        >>> tags = tag_attributes(x, {"color": ["red", "pink", "orange", "green", "cyan", "blue"]}, enc)
+        >>> float((tags.values["color"] == world.table["color"][:20]).mean())
+        1.0
+    """
+    if isinstance(attributes, Mapping):
+        attributes = AttributeSet({k: list(v) for k, v in attributes.items()})
+    if not isinstance(attributes, AttributeSet) or not attributes.values:
+        raise TaggingError(f"attributes must be a non-empty AttributeSet (or dict type -> values); got "
+                           f"{type(attributes).__name__}. Fix: e.g. {{'color': ['red', 'blue']}}.")
+    single = [t for t, v in attributes.values.items() if len(v) < 2]
+    if single:
+        raise TaggingError(f"Types {single} have a single value, which every image would get: tags choose among "
+                           "a type's values. Fix: give each type at least two rival values.")
+    x = unit_rows(check_embeddings(image_emb, "image embeddings"))
+    thresholds = _thresholds(min_confidence, attributes.types)
+    scale = logit_scale(encoder) if scale is None else float(scale)
+    embs = value_embeddings(attributes, encoder, templates, dim=x.shape[1])
+    values, confidence, probabilities = {}, {}, {}
+    for t, emb in embs.items():
+        names = np.asarray(attributes.values[t], dtype=object)
+        p = softmax(scale * (x @ emb.T), axis=1)
+        best = p.argmax(axis=1)
+        conf = p[np.arange(len(p)), best]
+        values[t] = np.where(conf >= thresholds[t], names[best], UNCERTAIN).astype(str)
+        confidence[t] = conf
+        probabilities[t] = pd.DataFrame(p, columns=list(names))
+    return AttributeTags(pd.DataFrame(values), pd.DataFrame(confidence), thresholds, probabilities)
