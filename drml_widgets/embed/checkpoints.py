@@ -1,4 +1,4 @@
-"""Checkpoint files: the bundled shapes CLIP, writing model folders, and explaining bad checkpoints.
+"""Checkpoint files: finding them, the bundled shapes CLIP, writing model folders, explaining bad ones.
 
 A checkpoint that open_clip cannot load fails with whatever torch or safetensors happened to
 trip over (``invalid header length``, ``size mismatch for visual.proj``, even
@@ -19,6 +19,74 @@ SHAPES_MODEL_NAME = "shapes"
 SHAPES_MODEL_DIR = Path(__file__).parent.parent / "data" / "weights" / "shapes-clip"
 # How many mismatched tensor names an error message lists per kind of mismatch.
 SHOW = 3
+# The weights open_clip (3.x) takes from a model folder, best first; a folder's cache identity
+# hashes the very file open_clip loads, so this order must be open_clip's.
+FOLDER_WEIGHTS = (
+    "open_clip_model.safetensors", "open_clip_pytorch_model.safetensors", "open_clip_pytorch_model.bin",
+    "open_clip_pytorch_model.pth", "model.safetensors", "pytorch_model.bin", "pytorch_model.pth", "model.pth",
+)
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth")
+
+
+def find_weights_in_dir(directory: str | os.PathLike) -> Path | None:
+    """The weights file open_clip loads from a model folder, or ``None`` if it has none.
+
+    A file with a known name wins (``open_clip_model.safetensors`` first); otherwise the first
+    by name, safetensors before ``.bin`` and ``.pth``.
+
+    Example:
+        >>> find_weights_in_dir(SHAPES_MODEL_DIR).name
+        'open_clip_model.safetensors'
+    """
+    directory = Path(directory)
+    for name in FOLDER_WEIGHTS:
+        if (directory / name).is_file():
+            return directory / name
+    others = sorted((p for p in directory.iterdir() if p.suffix in WEIGHT_SUFFIXES and p.is_file()),
+                    key=lambda p: (WEIGHT_SUFFIXES.index(p.suffix), p.name))
+    return others[0] if others else None
+
+
+def hub_weight_files(hf_hub: str) -> tuple[str, list[str]]:
+    """The repository and the file names open_clip tries for an ``hf_hub`` entry, in its order.
+
+    ``hf_hub`` is ``org/repo/`` (open_clip's default file names) or ``org/repo/file.bin``; a
+    safetensors twin of the file is tried first, as ``open_clip.pretrained`` does.
+
+    Example:
+        >>> hub_weight_files("timm/vit_base_patch32_clip_224.openai/")
+        ('timm/vit_base_patch32_clip_224.openai', ['open_clip_model.safetensors', 'open_clip_pytorch_model.bin'])
+    """
+    from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
+
+    repo_id, filename = os.path.split(hf_hub)
+    filename = filename or HF_WEIGHTS_NAME
+    if filename == HF_WEIGHTS_NAME:
+        twins = [HF_SAFE_WEIGHTS_NAME]
+    elif filename.endswith((".bin", ".pth")):
+        twins = [filename[:-4] + ".safetensors"]
+    else:
+        twins = []
+    return repo_id, twins + [filename]
+
+
+def cached_hub_weights(hf_hub: str) -> str | None:
+    """The local file of an ``hf_hub`` entry if the Hugging Face cache holds it, else ``None``.
+
+    Looks only on disk (``$HF_HOME/hub``), never on the network, so it is cheap and works offline.
+
+    Example:
+        >>> cached_hub_weights("nobody/no-such-model/") is None
+        True
+    """
+    from huggingface_hub import try_to_load_from_cache
+
+    repo_id, filenames = hub_weight_files(hf_hub)
+    for filename in filenames:
+        path = try_to_load_from_cache(repo_id, filename)
+        if isinstance(path, str):  # not None, nor the marker of a file known to be absent
+            return path
+    return None
 
 
 def write_model_dir(model, out_dir: str | os.PathLike, config: dict) -> Path:

@@ -59,3 +59,27 @@ def resolve_device(device: str | None = None) -> str:
             f"Fix: use an index below {count()}, or {_UNSET}."
         )
     return str(device)
+
+
+# Images per batch at 224 px: the CPU gains nothing from more (its cores are already busy at 64,
+# and a bigger batch only delays the first result); a GPU needs more to fill its units.
+BATCH_AT_224 = {"cpu": 64, "gpu": 256}
+BATCH_LIMITS = (8, 1024)
+
+
+def default_batch_size(device: str, image_size: int | None = None) -> int:
+    """The batch size used when none is given, from the device and the model's input side.
+
+    64 on the CPU and 256 on CUDA or MPS for 224-px inputs. A ViT's work and activations per
+    image grow with its area, so the batch scales with ``(224 / image_size) ** 2``, rounded down
+    to a power of two and kept within 8..1024 (a 64-px model takes 512 on the CPU, a 336-px one
+    16). An unknown size counts as 224.
+
+    Example:
+        >>> default_batch_size("cpu", 224), default_batch_size("cuda:0", 224), default_batch_size("cpu", 64)
+        (64, 256, 512)
+    """
+    base = BATCH_AT_224["cpu" if device.split(":")[0] == "cpu" else "gpu"]
+    scaled = base * (224 / (image_size or 224)) ** 2
+    low, high = BATCH_LIMITS
+    return max(low, min(high, 1 << max(0, int(scaled).bit_length() - 1)))

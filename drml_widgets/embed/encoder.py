@@ -3,22 +3,33 @@
 from __future__ import annotations
 
 import os
+import time
 import warnings
-from collections.abc import Iterable
-from typing import Callable, Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..errors import CacheNotWritableError, EmptyInputError, ImageLoadError, InputError
 from .cache import EmbeddingCache, content_key, default_cache_dir
-from .devices import resolve_device
+from .devices import default_batch_size, resolve_device
 from .images import ImageInput, as_image_list, check_images, describe, image_key, load_rgb
-from .models import ModelSpec, load_open_clip, resolve_model
+from .models import ModelSpec, fetch_weights, load_open_clip, resolve_model
 
 _DEFAULT = object()
 # Below this many inputs to encode, a progress bar is more noise than help.
 PROGRESS_MIN_ITEMS = 512
+# Threads that decode and preprocess images while the model runs: PIL's decoders and resampling
+# release the GIL, so a few threads keep ahead of the model without a process pool's copies.
+DECODE_WORKERS = min(4, os.cpu_count() or 1)
+# Batches prepared ahead of the one in the model: enough to hide a slow file, few enough to
+# bound memory (a batch of 64 images at 224 px is 38 MB of float pixels).
+PREFETCH_BATCHES = 2
+# An encode estimated (from its first batch) to take longer than this says so, and how to speed it up.
+COST_WARNING_SECONDS = 30.0
 
 
 class ClipEncoder:
@@ -28,7 +39,9 @@ class ClipEncoder:
     ``pretrained=`` a tag (``"openai"``) or a local checkpoint file, or an open_clip model
     folder. Weights load on first use; cached inputs never load or run the model. ``device``
     unset picks CUDA, else Apple MPS, else the CPU; one that is not available here raises
-    :class:`DeviceError`.
+    :class:`DeviceError`. ``batch_size`` unset suits the device and the model's input size
+    (:func:`~drml_widgets.embed.devices.default_batch_size`: 64 on the CPU and 256 on a GPU at
+    224 px, more for smaller inputs).
 
     Example:
         >>> enc = ClipEncoder("shapes")
@@ -46,19 +59,40 @@ class ClipEncoder:
         *,
         device: str | None = None,
         cache_dir: str | os.PathLike | None = _DEFAULT,  # type: ignore[assignment]
-        batch_size: int = 256,
+        batch_size: int | None = None,
         progress: bool | None = None,
     ):
         self.spec: ModelSpec = resolve_model(model, pretrained)
         self.device = resolve_device(device)
+        if batch_size is None:
+            batch_size = default_batch_size(self.device, self.spec.image_size)
         self.batch_size = int(batch_size)
         if self.batch_size < 1:
-            raise InputError(f"batch_size must be at least 1; got {batch_size}. Fix: pass batch_size=256, say.")
+            raise InputError(f"batch_size must be at least 1; got {batch_size}. "
+                             "Fix: pass batch_size=64, say, or leave it unset to have it chosen.")
         self.progress = progress
-        root = default_cache_dir() if cache_dir is _DEFAULT else cache_dir
-        self.cache = EmbeddingCache(root, self.spec.identity) if root is not None else None
+        self._cache_root = default_cache_dir() if cache_dir is _DEFAULT else cache_dir
+        self._cache: EmbeddingCache | None = None
+        if self._cache_root is not None and not self.spec.needs_download:
+            self._cache = EmbeddingCache(self._cache_root, self.spec.identity)  # a bad folder fails here, early
         self.last_skipped = pd.DataFrame(columns=["position", "source", "error"])
         self._loaded = None
+
+    @property
+    def cache(self) -> EmbeddingCache | None:
+        """The on-disk embedding cache of this model, or ``None`` with ``cache_dir=None``.
+
+        It is keyed by the weights' SHA-256, so for hub weights not downloaded yet, asking for it
+        downloads them: an embedding is only ever served for the very weights that made it.
+
+        Example:
+            >>> ClipEncoder("shapes", cache_dir=None).cache is None
+            True
+        """
+        if self._cache is None and self._cache_root is not None:
+            self.spec = fetch_weights(self.spec)
+            self._cache = EmbeddingCache(self._cache_root, self.spec.identity)
+        return self._cache
 
     # -- model ---------------------------------------------------------------------------
     @property
@@ -80,6 +114,7 @@ class ClipEncoder:
             'CLIP'
         """
         if self._loaded is None:
+            self.spec = fetch_weights(self.spec)
             self._loaded = load_open_clip(self.spec, self.device)
         return self._loaded
 
@@ -107,11 +142,15 @@ class ClipEncoder:
     def _run(
         self,
         keys: list[bytes],
-        encode_batch: Callable[[list[int]], tuple[list[int], np.ndarray]],
+        encode_batch: Callable[[list[int], list[Any]], tuple[list[int], np.ndarray]],
         what: str,
+        prepare: Callable[[int], Any] | None = None,
     ) -> tuple[np.ndarray, list[int]]:
-        """Fill cache misses batch by batch; ``encode_batch`` returns the positions it managed.
+        """Fill cache misses batch by batch, in order; ``encode_batch`` returns the positions it managed.
 
+        ``encode_batch(batch, inputs)`` gets the batch's positions and its inputs: with
+        ``prepare`` (position -> model input), futures of inputs prepared by a thread pool up to
+        :data:`PREFETCH_BATCHES` batches ahead of the model; without, the positions again.
         A cache that cannot be written (disk full) is left alone for the rest of the call: the
         embeddings are still returned, with a warning.
         """
@@ -121,25 +160,56 @@ class ClipEncoder:
         else:
             rows, missing = {}, list(range(len(keys)))
         if missing:
-            show = self.progress if self.progress is not None else len(missing) >= PROGRESS_MIN_ITEMS
+            self.load()  # here, before any worker thread could ask for the preprocessing
             batches = [missing[i: i + self.batch_size] for i in range(0, len(missing), self.batch_size)]
-            if show:
+            bar = None
+            if self.progress if self.progress is not None else len(missing) >= PROGRESS_MIN_ITEMS:
                 from tqdm.auto import tqdm
 
-                batches = tqdm(batches, desc=f"encoding {what} ({self.spec.label})", unit="batch")
-            for batch in batches:
-                done, emb = encode_batch(batch)
-                if cache is not None and done:
-                    try:
-                        cache.put([keys[i] for i in done], emb)
-                    except CacheNotWritableError as exc:
-                        warnings.warn(f"{exc} These embeddings are returned but not cached.", stacklevel=3)
-                        cache = None
-                rows.update(zip(done, emb))
+                bar = tqdm(total=len(missing), desc=f"encoding {what} ({self.spec.label})", unit=what[:-1])
+            pool = ThreadPoolExecutor(DECODE_WORKERS, thread_name_prefix="drml-decode") if prepare else None
+            try:
+                stream = _prefetched(pool, prepare, batches) if pool else ((b, b) for b in batches)
+                for n, (batch, inputs) in enumerate(stream):
+                    start = time.perf_counter()
+                    done, emb = encode_batch(batch, inputs)
+                    if n == 0:
+                        per_item = (time.perf_counter() - start) / len(batch)
+                        self._warn_cost(per_item, len(missing) - len(batch), len(missing), len(keys), what)
+                    if cache is not None and done:
+                        try:
+                            cache.put([keys[i] for i in done], emb)
+                        except CacheNotWritableError as exc:
+                            warnings.warn(f"{exc} These embeddings are returned but not cached.", stacklevel=3)
+                            cache = None
+                    rows.update(zip(done, emb))
+                    if bar is not None:
+                        bar.update(len(batch))
+            finally:
+                if pool is not None:  # on an error, drop the batches decoded ahead
+                    pool.shutdown(wait=True, cancel_futures=True)
+                if bar is not None:
+                    bar.close()
         order = sorted(rows)
         if not order:
             return np.empty((0, self.embed_dim), np.float32), order
         return np.stack([rows[i] for i in order]).astype(np.float32, copy=False), order
+
+    def _warn_cost(self, per_item: float, remaining: int, missing: int, total: int, what: str) -> None:
+        """Say what a long encode will cost, from its first batch, and how to pay less."""
+        estimate = per_item * remaining
+        if estimate <= COST_WARNING_SECONDS:
+            return
+        faster = ("a CUDA GPU is typically 10-50x faster (torch picks it when available, or pass device='cuda'). "
+                  if self.device.startswith("cpu") else "")
+        kept = (f"Embeddings are cached in {str(self._cache.dir)!r}, so only the first run pays this."
+                if self._cache is not None else "cache_dir=None keeps nothing: with a cache, only the first run pays this.")
+        warnings.warn(
+            f"Encoding {missing:,} {what} not yet cached (of {total:,}) with {self.spec.label} on {self.device}: "
+            f"about {_duration(estimate)} more, at {per_item * 1000:.0f} ms per {what[:-1]} on the first batch. "
+            f"To go faster, {faster}encode once and reuse the result; {kept}",
+            stacklevel=4,
+        )
 
     def _finish(self, features) -> np.ndarray:
         import torch.nn.functional as F
@@ -173,7 +243,7 @@ class ClipEncoder:
                 )
         keys = [content_key("text", t.encode("utf-8")) for t in texts]
 
-        def encode_batch(batch: list[int]) -> tuple[list[int], np.ndarray]:
+        def encode_batch(batch: list[int], _inputs) -> tuple[list[int], np.ndarray]:
             model, _, tokenizer = self.load()
             tokens = tokenizer([texts[i] for i in batch]).to(self.device)
             with torch.inference_mode():
@@ -186,6 +256,10 @@ class ClipEncoder:
     ) -> np.ndarray:
         """Encode images (paths, PIL images, uint8 arrays or an NxHxWxC batch) to unit rows.
 
+        Files are read once to key the cache, then decoded batch by batch by a few threads
+        while the model runs on the batch before: memory holds a few batches, not the folder.
+        An encode that will take long (over :data:`COST_WARNING_SECONDS`, estimated from its
+        first batch) warns first, with the number of uncached images and the expected time.
         With ``on_error="skip"``, unreadable images are left out of the result, a warning says
         how many, and ``encoder.last_skipped`` lists them (position, source, error). If none
         can be read, the result is an empty ``(0, embed_dim)`` array.
@@ -217,11 +291,14 @@ class ClipEncoder:
             except ImageLoadError as exc:
                 skip(i, exc)
 
-        def encode_batch(batch: list[int]) -> tuple[list[int], np.ndarray]:
+        def prepare(j: int):  # in a worker thread: decode and preprocess one image
+            return self.load()[1](load_rgb(items[readable[j]], readable[j]))
+
+        def encode_batch(batch: list[int], inputs: list[Future]) -> tuple[list[int], np.ndarray]:
             done, pixels = [], []
-            for j in batch:  # files that hash fine can still fail to decode
+            for j, future in zip(batch, inputs):  # files that hash fine can still fail to decode
                 try:
-                    pixels.append(self.load()[1](load_rgb(items[readable[j]], readable[j])))
+                    pixels.append(future.result())
                     done.append(j)
                 except ImageLoadError as exc:
                     skip(readable[j], exc)
@@ -230,7 +307,7 @@ class ClipEncoder:
             with torch.inference_mode():
                 return done, self._finish(self.model.encode_image(torch.stack(pixels).to(self.device)))
 
-        result, _ = self._run(keys, encode_batch, "images")
+        result, _ = self._run(keys, encode_batch, "images", prepare)
         self.last_skipped = pd.DataFrame(
             sorted(skipped, key=lambda r: r["position"]), columns=["position", "source", "error"]
         )
@@ -253,6 +330,27 @@ class ClipEncoder:
         return check_images(images)
 
     def __repr__(self) -> str:
-        cache = str(self.cache.dir) if self.cache is not None else None
+        # the cache's root until the hub weights that name its folder are fetched
+        cache = str(self._cache.dir if self._cache is not None else self._cache_root) if self._cache_root else None
         return (f"ClipEncoder({self.spec.label!r}, device={self.device!r}, loaded={self.is_loaded}, "
                 f"cache={cache!r})")
+
+
+def _prefetched(pool: ThreadPoolExecutor, prepare: Callable[[int], Any],
+                batches: list[list[int]]) -> Iterator[tuple[list[int], list[Future]]]:
+    """Each batch with futures of its prepared inputs, the next batches already in the pool."""
+    ahead: deque[tuple[list[int], list[Future]]] = deque()
+    for batch in batches:
+        ahead.append((batch, [pool.submit(prepare, j) for j in batch]))
+        if len(ahead) > PREFETCH_BATCHES:
+            yield ahead.popleft()
+    yield from ahead
+
+
+def _duration(seconds: float) -> str:
+    """A rough human duration: '45 s', '12 min', '2.5 h'."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

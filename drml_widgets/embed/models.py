@@ -1,8 +1,10 @@
 """Resolving what the user asked for into an open_clip model spec and a stable identity.
 
 The identity (architecture, weights, preprocessing) keys the embedding cache, so it is computed
-without loading the model: from open_clip's config registry, the pretrained tag's metadata, or a
-hash of the checkpoint file.
+without loading the model: from open_clip's config registry, the pretrained tag's metadata and
+the SHA-256 of the weights file. Hub weights are keyed by their content too, never by their tag
+alone: a tag whose file changes upstream must not serve the old file's embeddings. Weights that
+are not downloaded yet get their hash when :func:`fetch_weights` downloads them.
 """
 
 from __future__ import annotations
@@ -11,28 +13,47 @@ import difflib
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
 from ..errors import UnknownModelError, WeightsUnavailableError
-from .checkpoints import SHAPES_MODEL_DIR, SHAPES_MODEL_NAME, checkpoint_error, nonfinite_error
+from .checkpoints import (SHAPES_MODEL_DIR, SHAPES_MODEL_NAME, cached_hub_weights, checkpoint_error,
+                          find_weights_in_dir, hub_weight_files, nonfinite_error)
 
 LOCAL_DIR = "local-dir:"
 HF_HUB = "hf-hub:"
+QUICKGELU = "-quickgelu"
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What to load: ``open_clip_name`` and ``pretrained`` go straight to open_clip."""
+    """What to load, and the identity that keys its embedding cache.
+
+    ``open_clip_name`` is what open_clip builds (``ViT-B-32-quickgelu``, ``local-dir:PATH``,
+    ``hf-hub:org/repo``); ``pretrained`` is the tag or file the user named. ``hub`` is the Hugging
+    Face entry the weights come from, ``checkpoint`` the local weights file once known (a hub
+    file still to download has none, and ``identity["weights_sha256"]`` is ``None`` until then).
+    """
 
     label: str
     open_clip_name: str
     pretrained: str | None
     identity: dict = field(hash=False, compare=False)
-    fetches_weights: bool = False
-    # The local weights file, when there is one: named in errors about a bad checkpoint.
+    hub: str | None = None
     checkpoint: str | None = None
+    # The side of the model's square input in pixels (None when only the hub knows it).
+    image_size: int | None = None
+
+    @property
+    def needs_download(self) -> bool:
+        """Whether the weights still have to come from the hub.
+
+        Example:
+            >>> resolve_model("shapes").needs_download
+            False
+        """
+        return self.hub is not None and self.checkpoint is None
 
 
 @lru_cache(maxsize=32)
@@ -77,9 +98,7 @@ def _local_dir_spec(label: str, directory: Path) -> ModelSpec:
             "pretrained='path/to/checkpoint'."
         )
     config = json.loads(config_file.read_text())
-    from open_clip.factory import _find_checkpoint_in_dir
-
-    weights = _find_checkpoint_in_dir(directory)
+    weights = find_weights_in_dir(directory)
     if weights is None:
         raise WeightsUnavailableError(
             f"The model folder {str(directory)!r} has a config but no weights file "
@@ -90,7 +109,15 @@ def _local_dir_spec(label: str, directory: Path) -> ModelSpec:
         "weights_sha256": file_sha256(weights),
         "preprocess": config.get("preprocess_cfg", {}),
     }
-    return ModelSpec(label, LOCAL_DIR + str(directory), None, identity, checkpoint=str(weights))
+    return ModelSpec(label, LOCAL_DIR + str(directory), None, identity, checkpoint=str(weights),
+                     image_size=_side(config["model_cfg"]["vision_cfg"].get("image_size")))
+
+
+def _side(image_size) -> int | None:
+    """One side of a model's input: its image_size is an int or a (height, width) pair."""
+    if image_size is None:
+        return None
+    return max(image_size) if isinstance(image_size, (list, tuple)) else int(image_size)
 
 
 def _suggest(name: str, choices: list[str]) -> str:
@@ -106,11 +133,16 @@ def resolve_model(model: str | os.PathLike, pretrained: str | os.PathLike | None
     (``"ViT-B-32", "openai"``) or a local checkpoint file; an open_clip model folder
     (``open_clip_config.json`` + weights, optionally as ``"local-dir:PATH"``); ``"hf-hub:org/repo"``.
 
+    A tag's weights trained with QuickGELU (OpenAI's, LAION-400M's) get open_clip's
+    ``-quickgelu`` architecture, as they must. A checkpoint *file* says nothing about that: pass
+    ``"ViT-B-32-quickgelu"`` with a file of OpenAI's weights. Weights are looked up in the
+    Hugging Face cache on disk, never on the network; the identity then carries their SHA-256.
+
     Example:
         >>> resolve_model("shapes").label
         'shapes'
-        >>> resolve_model("ViT-B-32", "openai").identity["weights"]
-        'openai'
+        >>> resolve_model("ViT-B-32", "openai").open_clip_name
+        'ViT-B-32-quickgelu'
     """
     import open_clip
 
@@ -121,8 +153,7 @@ def resolve_model(model: str | os.PathLike, pretrained: str | os.PathLike | None
     if name.startswith(LOCAL_DIR):
         return _local_dir_spec(name, Path(name[len(LOCAL_DIR):]).expanduser())
     if name.startswith(HF_HUB):
-        identity = {"hf_hub": name[len(HF_HUB):]}
-        return ModelSpec(name, name, None, identity, fetches_weights=True)
+        return _hub_spec(name, name, None, name[len(HF_HUB):] + "/", {"hf_hub": name[len(HF_HUB):]})
     if Path(name).expanduser().is_dir():
         return _local_dir_spec(name, Path(name).expanduser())
     if Path(name).suffix in (".pt", ".pth", ".bin", ".safetensors") or Path(name).is_file():
@@ -148,6 +179,7 @@ def resolve_model(model: str | os.PathLike, pretrained: str | os.PathLike | None
         )
     model_cfg = open_clip.get_model_config(canonical)
     image_size = model_cfg["vision_cfg"].get("image_size")
+    side = _side(image_size)
     tags = open_clip.list_pretrained_tags_by_model(canonical)
     if pretrained is None:
         raise UnknownModelError(
@@ -156,12 +188,11 @@ def resolve_model(model: str | os.PathLike, pretrained: str | os.PathLike | None
         )
     tag_cfg = open_clip.get_pretrained_cfg(canonical, pretrained)
     if tag_cfg:
-        identity = {
-            "architecture": canonical,
-            "weights": pretrained,
-            "preprocess": _preprocess_identity(tag_cfg, image_size),
-        }
-        return ModelSpec(f"{canonical}/{pretrained}", canonical, pretrained, identity, fetches_weights=True)
+        # open_clip's plain names build GELU; weights trained with QuickGELU need the -quickgelu
+        # twin (every such tag has one), which also keys the cache and configs saved from it.
+        arch = canonical + QUICKGELU if tag_cfg.get("quick_gelu") and not canonical.endswith(QUICKGELU) else canonical
+        identity = {"architecture": arch, "preprocess": _preprocess_identity(tag_cfg, image_size)}
+        return _hub_spec(f"{canonical}/{pretrained}", arch, pretrained, tag_cfg["hf_hub"], identity, side)
     path = Path(pretrained).expanduser()
     if path.is_file():
         identity = {
@@ -169,7 +200,8 @@ def resolve_model(model: str | os.PathLike, pretrained: str | os.PathLike | None
             "weights_sha256": file_sha256(path),
             "preprocess": _preprocess_identity(None, image_size),
         }
-        return ModelSpec(f"{canonical}/{path.name}", canonical, str(path), identity, checkpoint=str(path))
+        return ModelSpec(f"{canonical}/{path.name}", canonical, str(path), identity, checkpoint=str(path),
+                         image_size=side)
     hint = _suggest(pretrained, tags)
     raise UnknownModelError(
         f"{pretrained!r} is neither a pretrained tag of {canonical!r} nor an existing file."
@@ -178,11 +210,55 @@ def resolve_model(model: str | os.PathLike, pretrained: str | os.PathLike | None
     )
 
 
+def _hub_spec(label: str, name: str, pretrained: str | None, hub: str, identity: dict,
+              image_size: int | None = None) -> ModelSpec:
+    """A spec for hub weights, keyed by the cached file's SHA-256 when the file is on disk."""
+    local = cached_hub_weights(hub)
+    identity = {**identity, "weights_sha256": file_sha256(local) if local else None}
+    return ModelSpec(label, name, pretrained, identity, hub=hub, checkpoint=local, image_size=image_size)
+
+
+def fetch_weights(spec: ModelSpec) -> ModelSpec:
+    """``spec`` with its weights on disk: hub weights not yet cached are downloaded and hashed.
+
+    Raises :class:`WeightsUnavailableError` (offline, no such file) with how to pass a local file.
+
+    Example:
+        >>> spec = resolve_model("shapes")
+        >>> fetch_weights(spec) is spec
+        True
+    """
+    if not spec.needs_download:
+        return spec
+    from open_clip.pretrained import download_pretrained_from_hf
+
+    repo_id, filenames = hub_weight_files(spec.hub)
+    try:
+        # open_clip's own download (safetensors first), into the same Hugging Face cache it reads
+        path = download_pretrained_from_hf(repo_id, filename=filenames[-1])
+    except Exception as exc:  # hub errors come as assorted types (offline, 404, gated, HTTP)
+        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0")
+        if spec.open_clip_name.startswith(HF_HUB):
+            fix = (f"download the repository {repo_id!r} as a folder on a machine with internet and pass it, "
+                   "e.g. ClipEncoder('/path/to/folder')")
+        else:
+            fix = (f"download {filenames[0]!r} from https://huggingface.co/{repo_id} on a machine with internet "
+                   f"and pass the file, e.g. ClipEncoder({spec.open_clip_name!r}, pretrained='/path/to/{filenames[0]}')")
+        raise WeightsUnavailableError(
+            f"Could not fetch the weights of {spec.label}"
+            + (" (HF_HUB_OFFLINE is set)" if offline else " (no network, or the download failed)")
+            + f": {str(exc).rstrip('.')}. Fix: {fix}, or use ClipEncoder('shapes') for the bundled offline model."
+        ) from exc
+    return replace(spec, checkpoint=path, identity={**spec.identity, "weights_sha256": file_sha256(path)})
+
+
 def load_open_clip(spec: ModelSpec, device: str):
     """Load ``(model, preprocess, tokenizer)`` for a spec, turning failures into advice.
 
-    A local checkpoint that cannot be loaded raises :class:`CheckpointError` (truncated, corrupt,
-    another architecture); weights that cannot be fetched raise :class:`WeightsUnavailableError`.
+    Hub weights are fetched first (:func:`fetch_weights`). An architecture name is built from
+    the very file the identity hashed, with its tag's preprocessing, so the hub is not asked
+    again. A local checkpoint that cannot be loaded raises :class:`CheckpointError` (truncated,
+    corrupt, another architecture).
 
     Example:
         >>> model, preprocess, tokenizer = load_open_clip(resolve_model("shapes"), "cpu")
@@ -191,25 +267,27 @@ def load_open_clip(spec: ModelSpec, device: str):
     """
     import open_clip
 
+    spec = fetch_weights(spec)
+    named = not spec.open_clip_name.startswith((LOCAL_DIR, HF_HUB))  # folders and hub repos bring their own
+    pretrained = spec.checkpoint if named else None
+    preprocess_cfg = spec.identity.get("preprocess", {}) if named else {}
+    overrides = {f"image_{k}": preprocess_cfg[k] for k in ("mean", "std", "interpolation", "resize_mode")
+                 if k in preprocess_cfg}
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(
-            spec.open_clip_name, pretrained=spec.pretrained, device=device
+            spec.open_clip_name, pretrained=pretrained, device=device, **overrides
         )
         tokenizer = open_clip.get_tokenizer(spec.open_clip_name)
     except Exception as exc:  # open_clip reports bad and missing weights as assorted exception types
         if spec.checkpoint is not None:
-            error = checkpoint_error(spec.open_clip_name, spec.pretrained, spec.checkpoint)
+            error = checkpoint_error(spec.open_clip_name, pretrained, spec.checkpoint)
             if error is not None:
                 raise error from exc
-        if not spec.fetches_weights:
+        if spec.hub is None:
             raise
-        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0")
         raise WeightsUnavailableError(
-            f"Could not fetch the weights of {spec.label}"
-            + (" (HF_HUB_OFFLINE is set)" if offline else " (no network, or the download failed)")
-            + f": {str(exc).rstrip('.')}. Fix: download the checkpoint on a machine with internet and pass the file, "
-            "e.g. ClipEncoder('ViT-B-32', pretrained='/path/to/open_clip_pytorch_model.bin'), "
-            "or use ClipEncoder('shapes') for the bundled offline model."
+            f"Could not load {spec.label} from the Hugging Face hub: {str(exc).rstrip('.')}. Fix: check the "
+            "name and the network, or download the model as a folder and pass it, e.g. ClipEncoder('/path/to/folder')."
         ) from exc
     if spec.checkpoint is not None:
         error = nonfinite_error(model, spec.checkpoint)
