@@ -55,6 +55,10 @@ class WidgetError(DrmlError, ValueError):
     """A request from the browser that cannot be served (bad rows, a malformed selection)."""
 
 
+class SessionError(DrmlError, ValueError):
+    """A request the session cannot serve (unknown class, attribute or slice; a method that does not apply)."""
+
+
 class StopNotebook(Exception):
     """Raise in a notebook cell to stop "Run All" with a plain message instead of a traceback.
 

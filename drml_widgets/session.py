@@ -1,41 +1,36 @@
 """One object that ties encoder, data, head, prompts and results together.
 
-A notebook user drives it alone; the widgets bind to it and re-render when it announces a
-change (``session.observe(callback)`` hears ``head`` and ``prompts``). Kernels stay in ``diagnose/``; the session only keeps
-state and routes data between them.
+A notebook user drives it alone; the widgets bind to it and re-render when it announces a change
+(``session.observe(callback)`` hears ``head`` and ``prompts``). Kernels stay in ``diagnose/``
+and ``methods/``; the session keeps state and routes data between them.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
+from ._common import Observable
 from .diagnose.gap import GapCloser, GapStats, gap_stats
 from .diagnose.heads import Head, train_head
 from .diagnose.influence import attribute_influence
 from .diagnose.rectify import (HeadVersions, RectifyResult, before_after, check_mode, fit_rectified,
                                held_out_templates, rectify_sets)
-from .diagnose.surrogate import Surrogate, UserModel, train_surrogate
 from .diagnose.slices import (SliceComparison, all_slices, compare_slices, image_slice_scores, named_slices,
                               slices_mask, text_slice_scores)
+from .diagnose.surrogate import Surrogate, UserModel, train_surrogate
 from .diagnose.transfer import TransferReport, cross_modal_transfer
 from .diagnose.validate import check_embeddings, check_labels, check_training
 from .embed.encoder import ClipEncoder
-from ._common import Observable
-from .session_setup import SessionSetup
-from .errors import DrmlError
+from .errors import SessionError
 from .prompts.generate import DEFAULT_MAX_PROMPTS, AttributeSet, PromptSpec, captions, generate_prompts
-
-Slice = Mapping[str, str]
-
-
-class SessionError(DrmlError, ValueError):
-    """A request the session cannot serve (unknown class, attribute or slice)."""
+from .session_methods import PaperMethods
+from .session_setup import SessionSetup
 
 
-class Session(Observable, SessionSetup):
+class Session(Observable, SessionSetup, PaperMethods):
     """Encoder + image embeddings with their attribute table + head + prompts + results.
 
     ``table`` has one row per image with the attribute columns, ``label`` (class index) and

@@ -16,11 +16,20 @@ def modules() -> dict[str, Path]:
     return {module_name(p): p for p in PACKAGE.rglob("*.py")}
 
 
+def executed_nodes(tree: ast.AST):
+    """Every node that can run: ``if TYPE_CHECKING:`` blocks are for type checkers only."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            continue
+        yield node
+        yield from executed_nodes(node)
+
+
 def imports(name: str, path: Path, known: dict) -> set[str]:
     """Modules of the package that ``name`` imports, at import time or inside functions."""
     package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in executed_nodes(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):

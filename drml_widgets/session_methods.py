@@ -1,0 +1,128 @@
+"""The methods of papers 001-003 run from a Session, and which methods apply to it.
+
+PRIME, LBEE and LLM2Loss need only per-image outcomes, so they work for a CLIP head and for the
+user's own model alike; DrML's text probes need a head (for a black box, its surrogate), and
+rectification needs a head that is the classifier itself.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from .errors import SessionError
+from .methods.lbee import LBEEResult, explain_failures, split_hard_easy
+from .methods.llm2loss import LLM2Loss, fit_llm2loss
+from .methods.prime import PrimeResult, find_failure_modes
+from .methods.tagging import tags_from_table
+
+CLASS = "class"
+
+
+class PaperMethods:
+    """PRIME, LBEE and LLM2Loss on the session's images and classifier (mixed into Session)."""
+
+    def _evaluated(self) -> np.ndarray:
+        return self._split("test")
+
+    def _image_attribute_types(self) -> list[str]:
+        return [t for t in self.attributes.types if t in self.table.columns and t != CLASS
+                and t != getattr(self, "label_rule", None)]
+
+    def failure_modes(self, **options) -> PrimeResult:
+        """PRIME's failure modes on the evaluated images, tagged by their attribute values.
+
+        ``options`` go to :func:`~drml_widgets.methods.prime.find_failure_modes` (``s``, ``a``, ...).
+
+        Example:
+            >>> from drml_widgets import Session
+            >>> s = Session.from_shapes_world(n=1200, ensemble=False)
+            >>> type(s.failure_modes(s=10)).__name__
+            'PrimeResult'
+        """
+        types = self._image_attribute_types()
+        if not types:
+            raise SessionError("PRIME does not apply to this session: it needs image attributes to combine into "
+                               "failure modes. Fix: give attributes (metadata columns or CLIP tags); see methods().")
+        test = self._evaluated()
+        tags = tags_from_table(self.table.loc[test], types)
+        return find_failure_modes(tags, self.image_predictions(test), self.labels[test], self.classes, **options)
+
+    def hard_clusters(self, n_clusters: int = 5, k: int = 3, tau: float = 0.5, **options) -> LBEEResult:
+        """LBEE's hard clusters of the evaluated images, each described by ``k`` of the
+        session's prompts (one per attribute combination, in the first template).
+
+        Example:
+            >>> from drml_widgets import Session
+            >>> s = Session.from_shapes_world(n=1200, ensemble=False)
+            >>> s.hard_clusters(n_clusters=2).table("FPDiff").columns[0]
+            'cluster'
+        """
+        test = self._evaluated()
+        split = split_hard_easy(predictions=self.image_predictions(test), labels=self.labels[test])
+        first = (self.prompts["template"] == self.spec.templates[0]).to_numpy()
+        sentences = self.prompts.loc[first, "prompt"].tolist()
+        return explain_failures(self.image_emb[test], split, sentences, self.text_emb[first],
+                                n_clusters=n_clusters, k=k, tau=tau, **options)
+
+    def image_losses(self) -> np.ndarray:
+        """Per-image loss of the classifier under diagnosis: the losses given for the user's
+        model, else cross-entropy of the true label from its (or the head's) probabilities, else
+        0/1 loss from predictions alone (with a warning: a ranker learns little from it).
+
+        Example:
+            >>> from drml_widgets import Session
+            >>> Session.from_shapes_world(n=1200, ensemble=False).image_losses().shape
+            (1200,)
+        """
+        model = self.model
+        if model is not None and model.losses is not None:
+            return model.losses
+        if model is not None:
+            warnings.warn(f"{model.name} gave predictions only, so its per-image loss is 0/1 (wrong or right). "
+                          "Fix: pass proba= or losses= for a loss that ranks images.", stacklevel=2)
+            return (model.predictions != self.labels).astype(np.float64)
+        proba = self._require_head().predict_proba(self.image_features())
+        return -np.log(np.clip(proba[np.arange(len(proba)), self.labels], 1e-12, None))
+
+    def loss_predictor(self, **options) -> LLM2Loss:
+        """LLM2Loss ensembles fit to the classifier's per-image loss, queried with text; the
+        session's prompts are the reference texts that close the gap.
+
+        Example:
+            >>> from drml_widgets import Session
+            >>> s = Session.from_shapes_world(n=1200, ensemble=False)
+            >>> s.loss_predictor(members=2, epochs=2).estimate("a small green triangle.").shape[0]
+            1
+        """
+        options.setdefault("reference_texts", self.prompts["prompt"].tolist())
+        return fit_llm2loss(self.image_emb, self.image_losses(), self.encoder, seed=self.seed, **options)
+
+    def methods(self) -> pd.DataFrame:
+        """Which methods apply to this session, and why or why not.
+
+        Example:
+            >>> from drml_widgets import Session
+            >>> bool(Session.from_shapes_world(n=1200, ensemble=False).methods()["applies"].all())
+            True
+        """
+        head = self.head is not None
+        probe = ("through the surrogate head, which agrees with the model on "
+                 f"{self.surrogate.held_out_agreement:.0%} of held-out images" if self.surrogate is not None
+                 else "on the head" if head else "no head yet: call train_head()")
+        types = self._image_attribute_types()
+        rows = [
+            ("text slices (DrML)", head, probe),
+            ("influence (DrML)", head, probe),
+            ("rectify (DrML)", head and self.model is None,
+             "retrains the head" if self.model is None
+             else f"{self.model.name} is known by its outputs; retraining its surrogate would not change it"),
+            ("image slices", bool(types), f"images tagged with {types}" if types else "no image attributes"),
+            ("failure modes (PRIME)", bool(types), f"tags from {types}" if types else "no image attributes to tag"),
+            ("hard clusters (LBEE)", True, "described by the session's prompts"),
+            ("loss predictor (LLM2Loss)", True, "per-image loss" + (
+                " (0/1: predictions only)" if self.model is not None and self.model.losses is None else "")),
+        ]
+        return pd.DataFrame(rows, columns=["method", "applies", "why"])
