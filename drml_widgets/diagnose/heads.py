@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import warnings
 from dataclasses import dataclass, field
@@ -109,6 +110,7 @@ def fit_module(
     batch_loss: Callable | None = None,
     criterion: Callable | None = None,
     progress: Callable[[int, int], None] | None = None,
+    threads: int | None = 1,
 ) -> tuple[pd.DataFrame, int]:
     """Train ``module`` in place with Adam; keep the weights of the best validation epoch.
 
@@ -119,7 +121,8 @@ def fit_module(
     and the best epoch (0: the starting weights won). ``batch_loss(logits, targets, idx)``
     replaces the training loss of a batch (``idx`` are the rows' positions in ``x``; baselines
     such as JTT and GroupDRO use it); ``progress`` is called with ``(epoch, epochs)`` after every
-    epoch.
+    epoch. ``threads``: torch threads while training; 1 suits heads on embeddings (batches too
+    small to share, see :mod:`drml_widgets.threads`), ``None`` keeps torch's setting (convolutions).
     """
     import torch
     import torch.nn.functional as F
@@ -136,9 +139,7 @@ def fit_module(
         with torch.no_grad():
             return float(np.mean([float(criterion(module(a), b)) for a, b in val_t]))
 
-    # One thread: batches of 32 rows are too small to share, and waking idle threads costs more than
-    # the arithmetic (see drml_widgets.threads).
-    with small_tensor_threads(1):
+    with small_tensor_threads(threads) if threads else contextlib.nullcontext():
         best_loss, best_epoch, best_state = val_loss(), 0, copy.deepcopy(module.state_dict())
         rows = [{"epoch": 0, "train_loss": float("nan"), "val_loss": best_loss}]
         for epoch in range(1, epochs + 1):
