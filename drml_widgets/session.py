@@ -194,8 +194,8 @@ class Session(Observable, SessionSetup, PaperMethods):
         With the user's own model, the head is a surrogate trained to reproduce its predictions
         (``session.surrogate`` holds its agreement with the model)."""
         if self.model is not None:
-            self.surrogate = train_surrogate(self.image_features(), self.model.predictions, self._splits(),
-                                             self.classes, kind=kind, epochs=epochs, seed=self.seed)
+            self.surrogate = train_surrogate(self.image_features(), self.model.predictions, self.classes,
+                                             kind=kind, epochs=epochs, seed=self.seed)
             head, made = self.surrogate.head, f"{kind} surrogate of {self.model.name}"
         else:
             train, val = self._split("train"), self._split("val")

@@ -103,6 +103,8 @@ def test_arrays_with_labels(small_world):
      r"holds \['holdout'\]"),
     (lambda f: load_images(pd.DataFrame({"file": ["a.png"]})), "needs a column of labels"),
     (lambda f: load_images(f / "notes.txt"), "neither a folder of class sub-folders nor a CSV"),
+    (lambda f: load_images(f, metadata=pd.read_csv(f / "metadata.csv").iloc[3:]),
+     r"3 images of .* have no row in the metadata, e\.g\. \['"),
 ])
 def test_bad_sources_name_the_problem_and_the_fix(folder, make, message):
     with pytest.raises(DatasetError, match=message):

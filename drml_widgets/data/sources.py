@@ -207,6 +207,10 @@ def _folder_frame(folder: Path, metadata) -> pd.DataFrame:
         raise DatasetError(f"No image of {folder} is named in the metadata's path column (e.g. "
                            f"{meta['path'].iloc[0]!r} vs {frame['path'].iloc[0]!r}). Fix: give paths relative to "
                            "the folder, as class/file.jpg.")
+    if unmatched.any():
+        raise DatasetError(f"{int(unmatched.sum())} images of {folder} have no row in the metadata, e.g. "
+                           f"{frame.loc[unmatched, 'path'].head(5).tolist()}. Fix: add rows for them, or move them "
+                           "out of the folder.")
     return frame.merge(meta, on="path", how="left")
 
 
