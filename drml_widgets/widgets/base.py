@@ -123,7 +123,16 @@ class SessionWidget(BundledWidget):
     def set_state(self, sync_data) -> None:
         """Apply trait edits from the browser. One that the view refuses (an unknown option, a
         malformed array, kernel work that fails on the new value) is undone: the last good values
-        are restored, sent back to the page, and the status line names the problem."""
+        are restored, sent back to the page, and the status line names the problem.
+
+        Example:
+            >>> from drml_widgets.session import Session
+            >>> from drml_widgets.widgets import RectifyPanel
+            >>> panel = RectifyPanel(Session.from_shapes_world(n=1200, ensemble=False))
+            >>> panel.set_state({"mode": "fast"})
+            >>> panel.mode, panel.status
+            ('replay', "Unknown mode 'fast'; choose one of ['replay', 'balanced', 'text']. (kept the last good mode)")
+        """
         names = [name for name in sync_data if name in self.keys]
         good = {name: getattr(self, name) for name in names}
         try:
