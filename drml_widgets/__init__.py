@@ -10,14 +10,14 @@ Example:
 from .data.shapes import WATERBIRDS_LIKE, ShapesWorld, load_shapes_world
 from .embed.encoder import ClipEncoder
 from .errors import (CacheCorruptError, CacheNotWritableError, CheckpointError, DeviceError, DrmlError, EmbeddingError,
-                     EmptyInputError, ImageLoadError, InputError, StopNotebook, UnknownModelError,
-                     WeightsUnavailableError, WidgetError)
-from .session import Session, SessionError
+                     EmptyInputError, ImageLoadError, InputError, ReportNotWritableError, SessionError, StopNotebook,
+                     UnknownModelError, WeightsUnavailableError, WidgetError)
+from .session import Session
 
 __version__ = "0.1.0"
 __all__ = [
     "CacheCorruptError", "CacheNotWritableError", "CheckpointError", "ClipEncoder", "DeviceError", "DrmlError",
-    "EmbeddingError", "EmptyInputError", "ImageLoadError", "InputError", "Session", "SessionError", "ShapesWorld",
+    "EmbeddingError", "EmptyInputError", "ImageLoadError", "InputError", "ReportNotWritableError", "Session", "SessionError", "ShapesWorld",
     "StopNotebook", "UnknownModelError", "WATERBIRDS_LIKE", "WeightsUnavailableError", "WidgetError",
     "load_shapes_world",
 ]
