@@ -113,7 +113,13 @@ def _templates_per_type(templates, types: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def _thresholds(min_confidence, types: list[str]) -> pd.Series:
+def check_thresholds(min_confidence, types: list[str]) -> pd.Series:
+    """Minimum confidence per type (0 where ``None``: argmax), from one value or type -> value.
+
+    Example:
+        >>> check_thresholds({"color": 0.5}, ["color", "size"]).tolist()
+        [0.5, 0.0]
+    """
     given = min_confidence if isinstance(min_confidence, Mapping) else {t: min_confidence for t in types}
     unknown = sorted(set(given) - set(types))
     if unknown:
@@ -187,13 +193,26 @@ def tag_attributes(image_emb, attributes: AttributeSet | Mapping[str, Sequence[s
         raise TaggingError(f"Types {single} have a single value, which every image would get: tags choose among "
                            "a type's values. Fix: give each type at least two rival values.")
     x = unit_rows(check_embeddings(image_emb, "image embeddings"))
-    thresholds = _thresholds(min_confidence, attributes.types)
+    thresholds = check_thresholds(min_confidence, attributes.types)
     scale = logit_scale(encoder) if scale is None else float(scale)
-    embs = value_embeddings(attributes, encoder, templates, dim=x.shape[1])
+    return tags_from_embeddings(x, attributes, value_embeddings(attributes, encoder, templates, dim=x.shape[1]),
+                                thresholds, scale)
+
+
+def tags_from_embeddings(x: np.ndarray, attributes: AttributeSet, embeddings: Mapping[str, np.ndarray],
+                         thresholds: pd.Series, scale: float) -> AttributeTags:
+    """Tags from unit image rows and each type's value embeddings (see :func:`value_embeddings`).
+
+    Example:
+        >>> attrs = AttributeSet({"color": ["red", "blue"]})
+        >>> tags = tags_from_embeddings(np.eye(2), attrs, {"color": np.eye(2)}, pd.Series({"color": 0.0}), 100.0)
+        >>> tags.values["color"].tolist()
+        ['red', 'blue']
+    """
     values, confidence, probabilities = {}, {}, {}
-    for t, emb in embs.items():
+    for t in attributes.types:
         names = np.asarray(attributes.values[t], dtype=object)
-        p = softmax(scale * (x @ emb.T), axis=1)
+        p = softmax(scale * (x @ embeddings[t].T), axis=1)
         best = p.argmax(axis=1)
         conf = p[np.arange(len(p)), best]
         values[t] = np.where(conf >= thresholds[t], names[best], UNCERTAIN).astype(str)
