@@ -6,7 +6,7 @@ import numpy as np
 import traitlets as t
 
 from ..prompts.generate import (DEFAULT_MAX_PROMPTS, AttributeSet, PromptError, PromptSpec, combo_prompts,
-                                count_prompts, generate_prompts, template_fields)
+                                count_prompts, generate_prompts, prompt_problems)
 from .base import SessionWidget
 
 N_SAMPLES = 8
@@ -94,22 +94,7 @@ class PromptBuilder(SessionWidget):
         try:
             attrs, spec = self.attribute_set, self.prompt_spec
             count = count_prompts(attrs, spec)
-            if count > self.max_prompts:
-                errors.append(f"{count:,} prompts is above the cap of {self.max_prompts:,}. Fix: drop values or "
-                              "attribute types, turn off the 80-template ensemble, or raise max_prompts.")
-            for template in spec.templates + ([spec.phrase_template()] if spec.ensemble else []):
-                unknown = [f for f in template_fields(template) if f not in attrs.types]
-                if unknown:
-                    errors.append(f"Template {template!r} names {unknown}, which are not attribute types "
-                                  f"{attrs.types}. Fix: use only those names in braces.")
-            if self.label_rule not in attrs.types:
-                errors.append(f"The label rule names {self.label_rule!r}, which is not an attribute type. "
-                              "Fix: choose the attribute whose value is the class.")
-            else:
-                missing = [v for v in attrs.values[self.label_rule] if v not in self.session.classes]
-                if missing:
-                    errors.append(f"Values {missing} of {self.label_rule!r} are not classes {self.session.classes}. "
-                                  "Fix: remove them, or choose another label rule.")
+            errors += prompt_problems(attrs, spec, self.label_rule, self.session.classes, self.max_prompts)
             if not errors:
                 rng = np.random.default_rng(0)
                 combos = attrs.combinations()
