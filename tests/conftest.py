@@ -46,3 +46,26 @@ def drml_session(world, encoder, image_emb):
                       shapes_prompt_spec(), "shape", images=world.images)
     session.train_head()
     return session
+
+
+@pytest.fixture(scope="session")
+def real_size_checkpoint(tmp_path_factory):
+    """Random ViT-B-32 weights (605 MB) written once per session as the hub's ("ViT-B-32", "openai")
+    file, in a hub cache of its own (see tests/real_size.py); use ``real_size_hub`` to see it."""
+    from real_size import publish
+
+    return publish(tmp_path_factory.mktemp("real-size-hf") / "hub", seed=0)
+
+
+@pytest.fixture
+def real_size_hub(real_size_checkpoint, monkeypatch):
+    """For one test, the Hugging Face cache holds ViT-B-32/openai (random weights, real size), so
+    ``ClipEncoder("ViT-B-32", pretrained="openai")`` loads offline. Yields the published revision;
+    the repository's ``main`` is set back to it afterwards, whatever the test published."""
+    import huggingface_hub.constants
+    from real_size import point_main_at
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(real_size_checkpoint.hub_cache))
+    monkeypatch.setenv("HF_HUB_CACHE", str(real_size_checkpoint.hub_cache))  # for subprocesses
+    yield real_size_checkpoint
+    point_main_at(real_size_checkpoint)

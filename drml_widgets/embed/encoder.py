@@ -170,12 +170,14 @@ class ClipEncoder:
             pool = ThreadPoolExecutor(DECODE_WORKERS, thread_name_prefix="drml-decode") if prepare else None
             try:
                 stream = _prefetched(pool, prepare, batches) if pool else ((b, b) for b in batches)
-                for n, (batch, inputs) in enumerate(stream):
+                first = True
+                for batch, inputs in stream:  # not enumerate(): its spare tuple would keep a batch alive
                     start = time.perf_counter()
                     done, emb = encode_batch(batch, inputs)
-                    if n == 0:
+                    if first:
                         per_item = (time.perf_counter() - start) / len(batch)
                         self._warn_cost(per_item, len(missing) - len(batch), len(missing), len(keys), what)
+                        first = False
                     if cache is not None and done:
                         try:
                             cache.put([keys[i] for i in done], emb)
@@ -183,6 +185,7 @@ class ClipEncoder:
                             warnings.warn(f"{exc} These embeddings are returned but not cached.", stacklevel=3)
                             cache = None
                     rows.update(zip(done, emb))
+                    del inputs  # the batch's decoded pixels go before the next batch is decoded
                     if bar is not None:
                         bar.update(len(batch))
             finally:
