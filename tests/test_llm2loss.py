@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from drml_widgets.data.shapes_presets import SHAPES_ATTRIBUTES, SLICE_BY, shapes_prompt_spec
-from drml_widgets.errors import DrmlError, ImageLoadError
+from drml_widgets.errors import DrmlError, ImageLoadError, InputError
 from drml_widgets.methods.blackbox import LossError, per_image_loss, train_example_black_box
 from drml_widgets.methods.llm2loss import LLM2LossError, fit_llm2loss
 from drml_widgets.prompts.generate import generate_prompts
@@ -133,10 +133,12 @@ def test_every_error_is_a_drml_error_that_names_the_fix(image_emb, llm, black_bo
     and an unknown model as a pandas KeyError."""
     x, y = image_emb[:100], np.linspace(0, 1, 100, dtype=np.float32)
     encode = lambda texts: image_emb[: len(texts)]  # noqa: E731
-    with pytest.raises(LLM2LossError, match=r"Unknown head 'cnn'; choose one of \['linear', 'mlp'\]"):
+    with pytest.raises(InputError, match="Unknown head kind 'cnn'; choose 'linear' or 'mlp'"):
         fit_llm2loss(x, y, encode, head="cnn")
-    with pytest.raises(LLM2LossError, match="must be positive; got 0, 256, 128, 0.001. Fix"):
+    with pytest.raises(InputError, match="epochs must be a whole number from 1 to 1000; got 0. Fix"):
         fit_llm2loss(x, y, encode, epochs=0)
+    with pytest.raises(LLM2LossError, match="hidden .* must be at least 1; got 0"):
+        fit_llm2loss(x, y, encode, hidden=0)
     with pytest.raises(LLM2LossError, match="encoder must be a ClipEncoder or a callable"):
         fit_llm2loss(x, y, "not an encoder")
     _, hold = held_out
@@ -147,4 +149,4 @@ def test_every_error_is_a_drml_error_that_names_the_fix(image_emb, llm, black_bo
         llm.evaluate(image_emb[hold], losses[hold], world.table.iloc[hold], ["colour"])
     with pytest.raises(ImageLoadError, match="an \\(n, height, width, 3\\) uint8 array; got shape \\(64, 64, 3\\)"):
         black_box(np.zeros((64, 64, 3), np.uint8))
-    assert issubclass(LLM2LossError, DrmlError) and issubclass(ImageLoadError, DrmlError)
+    assert all(issubclass(e, DrmlError) for e in (LLM2LossError, InputError, ImageLoadError))

@@ -21,8 +21,8 @@ from scipy import stats
 
 from .._common import text_encoder, unit_rows
 from ..diagnose.gap import GapCloser
-from ..diagnose.heads import Head, fit_module, train_head
-from ..diagnose.validate import check_embeddings
+from ..diagnose.heads import Head, build_module, fit_module, train_head
+from ..diagnose.validate import check_embeddings, check_training
 from ..errors import DrmlError
 from .blackbox import check_losses
 
@@ -32,7 +32,6 @@ MIN_IMAGES = 50
 # (all pairs of thousands would cost more than the training itself).
 MAX_RANK_VAL = 512
 CORRELATIONS = ("pearson", "spearman", "kendall")
-HEADS = ("linear", "mlp")
 
 
 class LLM2LossError(DrmlError, ValueError):
@@ -59,15 +58,6 @@ def _mse(scores, target):
 OBJECTIVES: dict[str, Callable] = {"regressor": _mse, "ranker": _pairwise_bce}
 
 
-def _scorer(kind: str, dim: int, hidden: int):
-    """A one-output head (linear, or an MLP with one hidden layer): an embedding's loss or hardness."""
-    import torch.nn as nn
-
-    if kind == "linear":
-        return nn.Linear(dim, 1)
-    return nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
-
-
 def _fit_scorer(x, target, x_val, target_val, objective: Callable, *, kind: str, hidden: int, epochs: int,
                 lr: float, batch_size: int, seed: int):
     """Train one one-output head with Adam, keeping the epoch with the lowest validation objective
@@ -76,7 +66,7 @@ def _fit_scorer(x, target, x_val, target_val, objective: Callable, *, kind: str,
     import torch
 
     torch.manual_seed(seed)
-    module = _scorer(kind, x.shape[1], hidden)
+    module = build_module(kind, x.shape[1], 1, hidden)
     history, best_epoch = fit_module(module, x, target, [(x_val, target_val)], epochs=epochs, lr=lr,
                                      batch_size=batch_size, seed=seed,
                                      criterion=lambda out, t: objective(out[:, 0], t))
@@ -391,9 +381,8 @@ def fit_llm2loss(
     """Train the three LLM2Loss ensembles on image embeddings and the black box's loss on them.
 
     ``encoder`` is a :class:`~drml_widgets.ClipEncoder` (or any callable list of texts ->
-    rows in the images' space) used to read sentences later. ``head`` is ``mlp`` or ``linear``.
-    ``val_fraction`` of the images is
-    held out to keep each member's best epoch. Member ``k`` uses seed ``seed + k`` for its
+    rows in the images' space) used to read sentences later; ``head`` is ``mlp`` or ``linear``.
+    ``val_fraction`` of the images is held out to keep each member's best epoch. Member ``k`` uses seed ``seed + k`` for its
     initialisation, batch order and random negatives. With ``reference_texts`` (sentences of
     the domain, e.g. its prompts) the modality gap is closed before the heads read anything;
     pass them whenever sentences will be asked about: without, text lies where no training
@@ -419,11 +408,12 @@ def fit_llm2loss(
                             "Fix: check the black box's losses.")
     if members < 1 or not 0 < val_fraction < 1:
         raise LLM2LossError(f"members must be >= 1 and val_fraction in (0, 1); got {members}, {val_fraction}.")
-    if head not in HEADS:
-        raise LLM2LossError(f"Unknown head {head!r}; choose one of {list(HEADS)}.")
-    if epochs < 1 or batch_size < 1 or hidden < 1 or not lr > 0:
-        raise LLM2LossError(f"epochs, batch_size, hidden and lr must be positive; got {epochs}, {batch_size}, "
-                            f"{hidden}, {lr}. Fix: e.g. epochs=20, batch_size=256, hidden=128, lr=1e-3.")
+    # Bad settings fail here, before the gap is closed or any member trains (the head kind fails
+    # in build_module, before the first member's first step).
+    check_training(epochs, lr, batch_size)
+    if head == "mlp" and hidden < 1:
+        raise LLM2LossError(f"hidden (units of the MLP heads' hidden layer) must be at least 1; got {hidden}. "
+                            "Fix: use e.g. hidden=128.")
     encode = text_encoder(encoder, error=LLM2LossError)
     gap = None
     if reference_texts is not None:

@@ -56,7 +56,8 @@ class FineTuneComparison:
         """The ``table`` row of one method (``zero-shot`` or a variant)."""
         methods = self.table["method"].tolist()
         if method not in methods:
-            raise SpuriousError(f"No method {method!r} in this comparison; it has {methods}.")
+            raise SpuriousError(f"No method {method!r} in this comparison; it has {methods}. "
+                                "Fix: pass one of them, or compare again with it in variants=.")
         return self.table.set_index("method").loc[method]
 
     def __repr__(self) -> str:
