@@ -163,6 +163,28 @@ def _vocabulary(vocabulary) -> Vocabulary:
     return vocabulary
 
 
+def _membership(x: np.ndarray, embeddings: Mapping[str, np.ndarray], tags: AttributeTags,
+                scale: float) -> np.ndarray:
+    """p(type | image) * p(value | image, type) for every value (columns in vocabulary order)."""
+    sims = [x @ e.T for e in embeddings.values()]
+    # How distinctly each type describes the image: its best caption over its mean caption.
+    presence = softmax(scale * np.stack([s.max(axis=1) - s.mean(axis=1) for s in sims], axis=1), axis=1)
+    return np.concatenate([p.to_numpy() * presence[:, [i]] for i, p in enumerate(tags.probabilities.values())],
+                          axis=1)
+
+
+def _class_j(member: np.ndarray, error: np.ndarray, labels: np.ndarray, classes: list):
+    """Class weights (share of errors), and per class the signed J of every value with its
+    variance under shuffling errors within the class."""
+    weights = np.array([error[labels == c].sum() for c in classes], dtype=float)
+    j, var = [], []
+    for c in classes:
+        wrong, right = (labels == c) & error, (labels == c) & ~error
+        j.append(member[wrong].mean(0) - member[right].mean(0))
+        var.append(member[labels == c].var(0, ddof=1) * (1 / wrong.sum() + 1 / right.sum()))
+    return weights / weights.sum(), np.stack(j), np.stack(var)
+
+
 def propose_attributes(image_emb, correct, encoder, labels=None,
                        vocabulary: Vocabulary | str | Path | Mapping | None = None,
                        types: Sequence[str] | None = None, scale: float | None = None) -> AttributeProposals:
@@ -199,35 +221,28 @@ def propose_attributes(image_emb, correct, encoder, labels=None,
     scale = logit_scale(encoder) if scale is None else float(scale)
     embs = value_embeddings(attrs, encoder, vocab.tag_templates(attrs.types), dim=x.shape[1])
     tags = tags_from_embeddings(x, attrs, embs, check_thresholds(None, attrs.types), scale)
-    sims = {t: x @ e.T for t, e in embs.items()}
-    presence = softmax(scale * np.stack([s.max(axis=1) - s.mean(axis=1) for s in sims.values()], axis=1), axis=1)
-    member = np.concatenate([tags.probabilities[t].to_numpy() * presence[:, [i]] for i, t in enumerate(sims)],
-                            axis=1)
-    owner = np.repeat(np.arange(len(sims)), [len(attrs.values[t]) for t in sims])
-    weights = np.array([error[labels == c].sum() for c in classes], dtype=float)
-    weights /= weights.sum()
-    # Per class: signed J of every value, and its variance under shuffling errors within the class.
-    j = np.stack([member[(labels == c) & error].mean(0) - member[(labels == c) & correct].mean(0) for c in classes])
-    var = np.stack([member[labels == c].var(0, ddof=1) * (1 / (error[labels == c]).sum() + 1 / correct[labels == c].sum())
-                    for c in classes])
+    member = _membership(x, embs, tags, scale)
+    owner = np.repeat(np.arange(len(embs)), [len(attrs.values[t]) for t in embs])
+    weights, j, var = _class_j(member, error, labels, classes)
     signed = weights @ j
     z = signed / np.sqrt(np.maximum(weights ** 2 @ var, 1e-12))
     score = weights @ np.clip(j, 0, None)
     support = member.sum(axis=0)
-    hard = np.concatenate([(tags.probabilities[t].to_numpy().argmax(1)[:, None] == np.arange(len(attrs.values[t])))
-                           for t in sims], axis=1)
+    hard = np.concatenate([(p.to_numpy().argmax(1)[:, None] == np.arange(p.shape[1]))
+                           for p in tags.probabilities.values()], axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         rate_with = (member * error[:, None]).sum(0) / support
         rate_without = ((1 - member) * error[:, None]).sum(0) / (len(x) - support)
     values = pd.DataFrame({
-        "type": [attrs.types[i] for i in owner], "value": [v for t in sims for v in attrs.values[t]],
+        "type": [attrs.types[i] for i in owner], "value": [v for t in embs for v in attrs.values[t]],
         "score": score, "j": signed, "z": z, "significant": z > norm.isf(ALPHA / len(score)),
         "support": support, "n_tagged": hard.sum(0), "error_rate_with": rate_with, "error_rate_without": rate_without,
     }).astype(VALUE_COLUMNS).sort_values(["score", "z"], ascending=False, kind="stable").reset_index(drop=True)
     rows = []
-    for i, t in enumerate(sims):
+    for i, t in enumerate(embs):
         best = weights @ np.clip(j[:, owner == i].max(axis=1), 0, None)
         top = values.loc[(values["type"] == t) & (values["score"] >= MIN_SCORE), "value"][:3].tolist()
-        rows.append({"type": t, "score": float(best), "top_values": top, "presence": float(presence[:, i].mean())})
+        presence = float(member[:, owner == i].sum(axis=1).mean())  # a type's values' memberships sum to it
+        rows.append({"type": t, "score": float(best), "top_values": top, "presence": presence})
     types_df = pd.DataFrame(rows).astype(TYPE_COLUMNS).sort_values("score", ascending=False, kind="stable")
     return AttributeProposals(values, types_df.reset_index(drop=True), vocab, tags, int(error.sum()), len(x))

@@ -135,7 +135,8 @@ def check_thresholds(min_confidence, types: list[str]) -> pd.Series:
     return pd.Series(out, name="threshold", dtype=float)
 
 
-def value_embeddings(attributes: AttributeSet, encoder, templates=None, dim: int | None = None) -> dict[str, np.ndarray]:
+def value_embeddings(attributes: AttributeSet, encoder, templates=None,
+                     dim: int | None = None) -> dict[str, np.ndarray]:
     """Each type's value embeddings (values x d, unit rows): the mean over templates of each phrase,
     from one call to the encoder for every caption of every type.
 
