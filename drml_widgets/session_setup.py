@@ -233,17 +233,20 @@ def _subset(model, keep: np.ndarray):
 
 
 def _propose(session: "Session", n_types: int, templates, ensemble: bool) -> str:
-    """Attributes from the built-in vocabulary that best separate the classifier's errors."""
+    """Attributes from the built-in vocabulary that best separate the classifier's errors: every
+    image is tagged with all values of the chosen types (to slice by); prompts use their top values."""
     from .diagnose.proposals import propose_attributes
+    from .diagnose.zero_shot import tag_attributes
 
     judged = session._splits() != "train"
     correct = session.image_predictions(judged) == session.labels[judged]
     proposals = propose_attributes(session.image_emb[judged], correct, session.encoder, labels=session.labels[judged])
     chosen = proposals.attribute_set(n_types=n_types)
-    tags = _tag(session.image_emb, chosen, chosen.types, session.encoder)
+    vocab = proposals.vocabulary
+    tags = tag_attributes(session.image_emb, vocab.attribute_set(chosen.types), session.encoder,
+                          templates=vocab.tag_templates(chosen.types))
     session.table = pd.concat([session.table, tags.values.set_axis(session.table.index)], axis=1)
     session.attribute_tags, session.proposals = tags, proposals
-    attrs = _with_class(chosen, session.classes)
-    template = templates or [proposals.template(object_field=CLASS)]
-    session.set_prompts(attrs, PromptSpec(list(template), ensemble=ensemble))
+    template = templates or [proposals.template(object_field=CLASS, n_types=n_types)]
+    session.set_prompts(_with_class(chosen, session.classes), PromptSpec(list(template), ensemble=ensemble))
     return f"built-in vocabulary, proposed {chosen.types}"

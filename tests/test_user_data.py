@@ -110,3 +110,16 @@ def test_bad_predictions_are_named(world, encoder, bad, message):
     with pytest.raises(Exception, match=message) as caught:
         Session.from_dataset(ds, encoder, **bad)
     assert type(caught.value).__name__ == "InputError"
+
+
+def test_with_no_attributes_the_vocabulary_proposes_them(world, encoder):
+    ds = load_images(world.images, labels=world.labels, classes=world.classes, metadata=world.table[["split"]])
+    s = Session.from_dataset(ds, encoder)
+    print(s.attribute_source, s.proposals.types.head(), s.proposals.values.head(8), sep="\n")
+    assert s.proposals.types["type"].iloc[0] == "color"
+    assert {"orange", "green"} & set(s.proposals.values["value"].head(5))
+    assert s.attribute_source.startswith("built-in vocabulary, proposed ['color'")
+    assert "color" in s.table.columns and s.attributes.types[-1] == "class"
+    cmp = s.slices(["color", "class"])
+    print(cmp, cmp.table.to_string(), sep="\n")
+    assert {"green triangle", "orange square"} <= names(cmp.worst(4, "text_prob"))
