@@ -6,9 +6,9 @@ import pytest
 
 from drml_widgets.data.shapes import ATTRIBUTES
 from drml_widgets.data.shapes_presets import ENGINEERED_TEMPLATE, RAW_TEMPLATE
-from drml_widgets.methods.lbee import (METHODS, METRIC_COLUMNS, SELECTION_COLUMNS, LBEEError, _select, evaluate,
+from drml_widgets.methods.lbee import (METHODS, METRIC_COLUMNS, SELECTION_COLUMNS, LBEEError, evaluate,
                                        explain_failures, ground_truth, relevance_from_attributes,
-                                       relevance_from_similarity, split_hard_easy)
+                                       relevance_from_similarity, select_sentences, split_hard_easy)
 from drml_widgets.prompts.generate import AttributeSet, PromptSpec, write_prompts
 
 SLICE = ["color", "shape"]
@@ -85,11 +85,11 @@ def test_paper_tau_and_one_phrasing_are_reported(evaluated, encoder):
 def test_selection_rules_follow_the_paper():
     v_hard = np.array([0.9, 0.8, 0.6, 0.3, 0.1])
     v_easy = np.array([0.85, 0.1, 0.7, -0.2, -0.55])
-    assert _select("TopS", v_hard, v_easy, 2, 0.25).tolist() == [0, 1]
-    assert _select("PDiff", v_hard, v_easy, 2, 0.25).tolist() == [1, 4]  # largest hard - easy
-    assert _select("SetDiff", v_hard, v_easy, 2, 0.25).tolist() == [1, 3]  # not above tau for easy
-    assert _select("FPDiff", v_hard, v_easy, 2, 0.25).tolist() == [1, 3]  # diff within hard > tau
-    assert _select("FPDiff", v_hard, v_easy, 2, 0.85).tolist() == [1, 0]  # pool topped up to k
+    assert select_sentences("TopS", v_hard, v_easy, 2, 0.25).tolist() == [0, 1]
+    assert select_sentences("PDiff", v_hard, v_easy, 2, 0.25).tolist() == [1, 4]  # largest hard - easy
+    assert select_sentences("SetDiff", v_hard, v_easy, 2, 0.25).tolist() == [1, 3]  # not above tau for easy
+    assert select_sentences("FPDiff", v_hard, v_easy, 2, 0.25).tolist() == [1, 3]  # diff within hard > tau
+    assert select_sentences("FPDiff", v_hard, v_easy, 2, 0.85).tolist() == [1, 0]  # pool topped up to k
 
 
 # Colour-only sentences, relevance from CLIP similarity > 0.5 (measured as above).
@@ -150,7 +150,8 @@ def test_bad_input_is_named():
 @pytest.mark.parametrize("n_clusters", [0, -3, 2.5, True])
 def test_n_clusters_must_be_a_whole_number_from_one(n_clusters):
     emb = np.eye(4, dtype=np.float32)
-    with pytest.raises(LBEEError, match=f"n_clusters must be a whole number of clusters, at least 1; got {n_clusters!r}"):
+    expected = f"n_clusters must be a whole number of clusters, at least 1; got {n_clusters}. Fix"
+    with pytest.raises(LBEEError, match=expected):
         explain_failures(emb, ["hard", "easy"] * 2, ["a", "b"], emb[:2], n_clusters=n_clusters, k=1)
 
 

@@ -292,5 +292,7 @@ def test_groups_are_named_by_the_caller():
 def test_an_unknown_method_is_named():
     runs = pd.DataFrame({"method": ["zero-shot", "plain"], "seed": [None, 0], "average": [0.9, 0.8],
                          "worst_group": [0.8, 0.5], "worst": ["a", "b"], "seconds": [0.0, 1.0]})
-    with pytest.raises(SpuriousError, match=r"No method 'language' in this comparison; it has \['zero-shot', 'plain'\]"):
-        FineTuneComparison.from_runs(runs, pd.DataFrame(), {}).row("language")
+    cmp = FineTuneComparison.from_runs(runs, pd.DataFrame(), {})
+    expected = r"No method 'language' in this comparison; it has \['zero-shot', 'plain'\]. Fix"
+    with pytest.raises(SpuriousError, match=expected):
+        cmp.row("language")

@@ -99,7 +99,8 @@ def accuracy_discrepancy(pred, labels, tags: pd.DataFrame, classes: Sequence[str
         train_tags = check_tag_table(train_tags, n=len(train_labels))
         missing = [t for t in tags.columns if t not in train_tags.columns]
         if missing:
-            raise InputError(f"train_tags lacks the tags {missing}. Fix: tag the training images with the same vocabulary.")
+            raise InputError(f"train_tags lacks the tags {missing}. "
+                             "Fix: tag the training images with the same vocabulary.")
     min_count = max(int(min_count), 1)
     correct = pred == labels
     rows = []

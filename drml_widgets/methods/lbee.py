@@ -126,12 +126,21 @@ def _prototypes(emb: np.ndarray, assign: np.ndarray, n: int) -> np.ndarray:
     return unit_rows(np.stack([emb[assign == c].mean(axis=0) for c in range(n)]))
 
 
-def _select(method: str, v_hard: np.ndarray, v_easy: np.ndarray, k: int, tau: float) -> np.ndarray:
+def select_sentences(method: str, v_hard: np.ndarray, v_easy: np.ndarray, k: int, tau: float) -> np.ndarray:
     """Indices of the ``k`` sentences a method keeps for one hard cluster, best first.
 
-    When a tau-filtered pool holds fewer than ``k`` sentences it is topped up in the order the
-    paper ranks by (similarity to the hard prototype), so every method keeps exactly ``k``.
+    ``v_hard`` and ``v_easy`` are every sentence's similarity to the hard prototype and to its
+    nearest easy one. When a tau-filtered pool holds fewer than ``k`` sentences it is topped up
+    in the order the paper ranks by (similarity to the hard prototype), so every method keeps
+    exactly ``k``.
+
+    Example:
+        >>> v_hard, v_easy = np.array([0.9, 0.8, 0.3]), np.array([0.85, 0.1, -0.2])
+        >>> [select_sentences(m, v_hard, v_easy, 2, tau=0.25).tolist() for m in ("TopS", "FPDiff")]
+        [[0, 1], [1, 2]]
     """
+    if method not in METHODS:
+        raise LBEEError(f"Unknown method {method!r}; choose one of {METHODS}.")
     diff = v_hard - v_easy
     if method == "TopS":
         return np.argsort(-v_hard, kind="stable")[:k]
@@ -273,7 +282,7 @@ def explain_failures(image_emb, split, sentences, text_emb, *, n_clusters: int =
                          "accuracy": float(correct[members].mean()) if correct is not None else np.nan,
                          "nearest_easy": int(nearest[c]), "prototype_similarity": float(proto_sim[c, nearest[c]])})
         for method in METHODS:
-            for rank, i in enumerate(_select(method, v_hard[c], v_easy[nearest[c]], k, tau)):
+            for rank, i in enumerate(select_sentences(method, v_hard[c], v_easy[nearest[c]], k, tau)):
                 picks.append({"method": method, "cluster": c, "rank": rank, "sentence": sentences[i],
                               "hard_similarity": float(v_hard[c, i]), "easy_similarity": float(v_easy[nearest[c], i])})
     return LBEEResult(pd.DataFrame(clusters).astype(CLUSTER_COLUMNS), pd.DataFrame(picks).astype(SELECTION_COLUMNS),
