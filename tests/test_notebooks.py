@@ -1,5 +1,5 @@
-"""Notebooks 01 and 02 run top to bottom in a fresh kernel, offline, and show their widgets; 03
-stops with a plain message when the weights it needs cannot be fetched."""
+"""Every notebook runs top to bottom in a fresh kernel, offline, and shows its widgets (03 on its
+stand-in folder and the bundled CLIP)."""
 
 import os
 import shutil
@@ -55,12 +55,15 @@ def test_teaching_lab_self_checks_pass(tmp_path):
     assert text.count("correct") == 4 and widget_outputs(book) == ["Dashboard"]
 
 
-def test_your_data_says_plainly_and_stops_when_weights_cannot_be_fetched(tmp_path):
-    # The kernel inherits HF_HUB_OFFLINE=1 and an empty HF_HOME from conftest: no weights reachable.
-    with pytest.raises(CellExecutionError) as stopped:
-        execute("03_your_data.ipynb", tmp_path)
-    assert stopped.value.ename == "StopNotebook"
-    assert "weights cannot be loaded" in stopped.value.evalue and "local checkpoint" in stopped.value.evalue
+@pytest.mark.slow
+def test_your_data_runs_offline_on_the_stand_in_folder(tmp_path):
+    book, _ = execute("03_your_data.ipynb", tmp_path)
+    text = "".join(str(out.get("data", {}).get("text/plain", "")) + out.get("text", "")
+                   for c in book.cells if c.cell_type == "code" for out in c.outputs)
+    for shown in ("ImageDataset(3000 images from folder", "metadata columns ['color', 'size', 'position']",
+                  "built-in vocabulary, proposed ['color'", "Surrogate(linear head", "rectify (DrML)"):
+        assert shown in text, f"notebook 03 did not show {shown!r}"
+    assert widget_outputs(book) == ["Dashboard"]
 
 
 @pytest.mark.slow
