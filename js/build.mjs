@@ -30,8 +30,9 @@ export function sourcesHash() {
 }
 
 // The views: js/src/views.json is the one list (the tests read it too). Each view's entry module
-// is generated here: the view's render as anywidget's default export. The stylesheet is built on
-// its own and handed to anywidget as `_css` by the Python side.
+// is generated here: the view's render as anywidget's default export. plotly.js is in no view: it
+// is built on its own (plotly_runtime) and travels once per kernel in the PlotlyRuntime widget,
+// whose own module is `runtime`. The stylesheet is handed to anywidget as `_css` by the Python side.
 const VIEWS = JSON.parse(readFileSync(join(here, "src", "views.json"), "utf8"));
 const hash = sourcesHash();
 const banner = `/* drml-widgets bundle; sources sha256 ${hash} */`;
@@ -43,12 +44,12 @@ const entry = (view) => ({ resolveDir: join(here, "src"), sourcefile: `${view}.e
   contents: `import { render } from "./${view}.js";\nexport default { render };\n` });
 await Promise.all([
   ...VIEWS.map((v) => esbuild.build({ ...common, stdin: entry(v), format: "esm", outfile: join(out, `${v}.js`) })),
-  esbuild.build({ ...common, entryPoints: [join(here, "src", "part.js")], format: "esm", outfile: join(out, "part.js") }),
+  ...["part", "runtime", "plotly_runtime"].map((m) => esbuild.build({ ...common, entryPoints: [join(here, "src", `${m}.js`)], format: "esm", outfile: join(out, `${m}.js`) })),
   esbuild.build({ ...common, entryPoints: [join(here, "src", "report.js")], format: "iife", outfile: join(out, "report.js") }),
   esbuild.build({ bundle: true, minify: true, banner: { css: banner }, logLevel: "warning",
     entryPoints: [join(here, "src", "styles.css")], outfile: join(out, "styles.css") }),
 ]);
-const built = { ...Object.fromEntries([...VIEWS, "part", "report"].map((v) => [v, `${v}.js`])), styles: "styles.css" };
+const built = { ...Object.fromEntries([...VIEWS, "part", "runtime", "plotly_runtime", "report"].map((v) => [v, `${v}.js`])), styles: "styles.css" };
 const sizes = Object.fromEntries(Object.entries(built).map(([name, file]) => [name, statSync(join(out, file)).size]));
 writeFileSync(join(out, "manifest.json"), JSON.stringify({ sources_sha256: hash, views: VIEWS, bytes: sizes }, null, 2) + "\n");
 console.log(`built ${Object.keys(sizes).length} bundles (sources sha256 ${hash.slice(0, 12)}):`, sizes);

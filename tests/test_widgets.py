@@ -61,7 +61,8 @@ def test_committed_bundles_match_their_sources():
     if not (JS_DIR / "src").is_dir():
         pytest.fail("js/src is missing: run the tests from a checkout of the repository")
     expected = sources_hash()
-    built = [(v, "js") for v in [*manifest()["views"], "part", "report"]] + [("styles", "css")]
+    built = [(name, "css" if name == "styles" else "js") for name in manifest()["bytes"]]
+    assert {name for name, _ in built} >= {*manifest()["views"], "part", "runtime", "plotly_runtime", "report", "styles"}
     stale = [f"{name}.{ext}" for name, ext in built if bundle_hash(name, ext) != expected]
     assert not stale, f"bundles {stale} are stale. Fix: cd js && npm ci && npm run build"
     assert manifest()["sources_sha256"] == expected
@@ -81,11 +82,11 @@ def test_views_take_the_stylesheet_from_anywidget_css(drml_session):
     assert SliceTable(drml_session, by=["color"], in_dashboard=True)._css == ""  # the dashboard brings it
 
 
-def test_only_the_views_that_plot_carry_plotly():
+def test_no_view_carries_plotly_the_runtime_does():
     sizes = manifest()["bytes"]
-    assert sizes["slice_table"] < 40_000 and sizes["prompt_builder"] < 40_000 and sizes["part"] < 1_000
-    assert sizes["gap_plot"] - sizes["influence_chart"] > 200_000  # WebGL scatter only where points are drawn
-    assert bundle("gap_plot").startswith("/* drml-widgets bundle")
+    assert all(sizes[view] < 50_000 for view in manifest()["views"]), sizes
+    assert sizes["part"] < 1_000 and sizes["runtime"] < 1_000 and sizes["plotly_runtime"] > 1_000_000
+    assert "scattergl" in bundle("plotly_runtime")  # WebGL point clouds come with it
 
 
 # -- GapPlot ---------------------------------------------------------------------------------
@@ -322,8 +323,10 @@ def test_dashboard_state_embeds_without_a_kernel(drml_session, tmp_path):
     assert set(parts) == {"gap", "slices", "rectify", "influence", "prompts"} and set(parts.values()) <= set(state)
     gap = state[parts["gap"]]
     assert {b["path"][0] for b in gap["buffers"]} >= {"points", "codes", "modality"}
-    assert len(gap["state"]["_esm"]) < 1000  # the plotting code travels once, with the dashboard
+    assert len(gap["state"]["_esm"]) < 1000  # the views' code travels once, with the dashboard
     assert gap["state"]["_css"] == "" and state[dash.model_id]["state"]["_css"]  # and so does the stylesheet
+    runtime = gap["state"]["_runtime"].replace("IPY_MODEL_", "")  # plotly.js: once, in the runtime widget
+    assert state[runtime]["state"]["source"] == bundle("plotly_runtime")
     embed_minimal_html(tmp_path / "min.html", views=[dash], drop_defaults=False)
     assert dash.model_id in (tmp_path / "min.html").read_text()
     dash.close()

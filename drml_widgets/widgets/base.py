@@ -2,20 +2,26 @@
 
 A view refreshes itself when the session announces a change, and answers the front end's custom
 messages in the kernel's main thread (long work included: background threads never reach the
-front end in Colab, and anywidget's ``invoke`` gives up after 3 s).
+front end in Colab, and anywidget's ``invoke`` gives up after 3 s). A reply's binary buffers also
+travel as base64 text when the page asks for it: Colab's widget manager drops the buffers of
+custom messages, and the page notices (``n_buffers`` says how many were sent).
 """
 
 from __future__ import annotations
 
+import base64
 import traceback
 from contextlib import contextmanager
 from typing import Callable, Sequence
 
 import anywidget
 import traitlets as t
+from ipywidgets import widget_serialization
 
 from ..errors import DrmlError
 from .assets import bundle
+from .hosts import prepare_host
+from .runtime import PlotlyRuntime, plotly_runtime
 
 # Errors a user can fix; anything else is a bug and shows its traceback in the kernel log.
 EXPECTED = (DrmlError,)
@@ -35,6 +41,7 @@ class BundledWidget(anywidget.AnyWidget):
     _css = t.Unicode("").tag(sync=True)
 
     def __init__(self, bundle_name: str, **kwargs):
+        prepare_host()
         css = "" if bundle_name == "part" else bundle("styles", "css")
         super().__init__(_esm=bundle(bundle_name), _css=css, **kwargs)
 
@@ -73,6 +80,7 @@ class SessionWidget(BundledWidget):
     Subclasses name their bundle (``_bundle``), implement :meth:`refresh` and register message
     handlers in ``_handlers``: ``{"type": method(content, buffers) -> (reply, buffers) | None}``.
     A message with a ``request`` number gets a reply with the same number (or an ``error``).
+    Views that plot set ``_plots``: they name the kernel's :class:`PlotlyRuntime` in ``_runtime``.
     A trait edit from the browser that the view refuses (a validator or an observer raises) is
     undone, on both sides, and the status line says why (:meth:`set_state`).
 
@@ -83,7 +91,9 @@ class SessionWidget(BundledWidget):
     """
 
     _bundle = "part"
+    _plots = False
     _ready = False  # trait observers wait until the session is bound
+    _runtime = t.Instance(PlotlyRuntime, allow_none=True).tag(sync=True, **widget_serialization)
     busy = t.Bool(False).tag(sync=True)
     progress = t.Float(-1.0).tag(sync=True)
     status = t.Unicode("").tag(sync=True)
@@ -93,6 +103,8 @@ class SessionWidget(BundledWidget):
             raise TypeError(f"{type(self).__name__} needs a drml_widgets Session; got {type(session).__name__}. "
                             "Fix: Session.from_shapes_world() or Session(encoder, image_emb, table, ...).")
         self._handlers: dict[str, Callable] = {}
+        if self._plots:
+            kwargs["_runtime"] = plotly_runtime()
         super().__init__("part" if in_dashboard else self._bundle, **kwargs)
         self.session = session
         self.on_msg(self._dispatch)
@@ -161,9 +173,13 @@ class SessionWidget(BundledWidget):
             if request is not None:
                 self.send({"request": request, "error": f"{type(exc).__name__}: {exc}"})
             raise
-        if request is not None:
-            reply, out = answer if answer is not None else ({}, [])
-            self.send({**reply, "request": request}, out)
+        if request is None:
+            return
+        reply, out = answer if answer is not None else ({}, [])
+        if content.get("base64"):
+            self.send({**reply, "request": request, "base64": [base64.b64encode(b).decode("ascii") for b in out]})
+        else:
+            self.send({**reply, "request": request, "n_buffers": len(out)}, out)
 
     @contextmanager
     def _long_work(self, what: str):

@@ -39,6 +39,7 @@ class GapPlot(SessionWidget):
     """
 
     _bundle = "gap_plot"
+    _plots = True
     projections = t.List(t.Unicode(), ["svd", "umap"]).tag(sync=True)
     projection = OneOf("projections", "svd").tag(sync=True)
     color_options = t.List(t.Unicode(), ["modality"]).tag(sync=True)

@@ -23,6 +23,7 @@ class InfluenceChart(SessionWidget):
     """
 
     _bundle = "influence_chart"
+    _plots = True
     classes = t.List(t.Unicode()).tag(sync=True)
     target = OneOf("classes").tag(sync=True)
     method = OneOf(METHODS, "drml").tag(sync=True)

@@ -27,6 +27,7 @@ class RectifyPanel(SessionWidget):
     """
 
     _bundle = "rectify_panel"
+    _plots = True
     slices = t.List(t.Dict()).tag(sync=True)
     mode = OneOf(MODES, "replay").tag(sync=True)
     epochs = t.Int(50, min=1).tag(sync=True)

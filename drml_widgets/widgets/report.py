@@ -20,6 +20,7 @@ from ipywidgets.embed import dependency_state, embed_data
 from ..errors import ReportNotWritableError
 from .assets import bundle
 from .dashboard import Dashboard
+from .runtime import plotly_runtime
 
 
 def _script_json(value) -> str:
@@ -66,7 +67,9 @@ def report_html(widget, title: str = "drml-widgets report") -> str:
 @contextmanager
 def _without_front_end():
     """Widgets made here get a comm that talks to no one: a report needs their state only, and a
-    live front end would see models open and close at once (and log that it failed)."""
+    live front end would see models open and close at once (and log that it failed). The kernel's
+    plotting runtime is made before, with a live comm: these views name it, and so do later ones."""
+    plotly_runtime()
     create = comm.create_comm
     comm.create_comm = comm.DummyComm
     try:

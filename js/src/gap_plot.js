@@ -1,10 +1,12 @@
 // GapPlot: image and text embeddings in 2-D (SVD or UMAP), one WebGL trace per colour group.
 // Coordinates arrive as a float32 array trait (util.decode); hover asks the kernel for a prompt or thumbnail by row.
-import Plotly, { CONFIG, hasWebGL, themeLayout } from "./plotly_gl.js";
 import { categoryColors, coordinatesOf, groupPoints, selectedPoints, sourceRow } from "./gap_logic.js";
+import { TOOLBAR_SPACE, chart, hasWebGL, themeLayout } from "./plots.js";
 import { PALETTE, decode, encode, fill, fmt, h, jpegImage, onChanges, plotlyText, request, setTrait, statusLine } from "./util.js";
 
 const SVG_LIMIT = 5000; // plotly's SVG scatter is only fluid for a few thousand points
+const HEIGHT = 440;
+const CURSOR_GAP = 14; // px between the pointer and its tooltip
 
 function selectBox(model, name, optionsName, labels = {}) {
   const node = h("select", { onchange: () => setTrait(model, name, node.value) });
@@ -55,8 +57,9 @@ export function render({ model, el }) {
   let categories = [];
   const cache = new Map();
   let hoverToken = 0;
+  const figure = chart(model, plot, () => draw());
 
-  function draw() {
+  async function draw() {
     closeGap.checked = !!model.get("close_gap");
     const xy = decode(model.get("points"));
     const modality = decode(model.get("modality"));
@@ -88,28 +91,36 @@ export function render({ model, el }) {
     const theme = themeLayout(el);
     const [ax, ay] = model.get("axis_labels") || ["", ""];
     const layout = {
-      ...theme, height: 440, margin: { l: 50, r: 10, t: 10, b: 40 }, dragmode: "lasso", hovermode: "closest",
+      ...theme, height: HEIGHT, margin: { l: 50, r: 10, t: TOOLBAR_SPACE, b: 40 }, dragmode: "lasso", hovermode: "closest",
       uirevision: `${model.get("projection")}-${model.get("close_gap")}`,
       legend: { itemsizing: "constant", font: { size: 11 } },
       xaxis: { ...theme.xaxis, title: { text: plotlyText(ax) } },
       yaxis: { ...theme.yaxis, title: { text: plotlyText(ay) } },
     };
     const parts = [model.get("note")];
-    if (shown < n) parts.push(`WebGL is unavailable here: showing ${shown.toLocaleString()} of ${n.toLocaleString()} points in SVG.`);
+    if (!webgl) parts.push(`WebGL is unavailable in this browser: ${shown < n ? `showing ${shown.toLocaleString()} of ${n.toLocaleString()} points` : "showing the points"} as a 2-D (SVG) scatter.`);
     note.textContent = parts.filter(Boolean).join(" ");
-    return Plotly.react(plot, traces, layout, CONFIG).then(() => {
-      el.dataset.drmlReady = "1";
-      el.dataset.points = String(shown);
-    });
+    note.classList.toggle("drml-webgl-note", !webgl);
+    const drawn = await figure.draw(traces, layout);
+    el.dataset.drmlReady = "1";
+    el.dataset.points = String(drawn ? shown : 0);
+    return drawn;
   }
 
   function showTooltip(event, lines, image) {
-    const box = el.getBoundingClientRect();
     fill(tooltip, ...lines.map((l, i) => h("div", { className: i ? "" : "drml-title" }, l)), image || null);
     tooltip.style.display = "block";
-    const left = Math.min(event.clientX - box.left + 14, box.width - 270);
+    // Beside the pointer, flipped to its other side where it would leave the view or the window.
+    const box = el.getBoundingClientRect();
+    const { width, height } = tooltip.getBoundingClientRect();
+    const x = event.clientX - box.left;
+    const y = event.clientY - box.top;
+    const right = Math.min(box.width, window.innerWidth - box.left);
+    const bottom = Math.min(box.height, window.innerHeight - box.top);
+    const left = x + CURSOR_GAP + width <= right ? x + CURSOR_GAP : x - CURSOR_GAP - width;
+    const top = y + CURSOR_GAP + height <= bottom ? y + CURSOR_GAP : y - CURSOR_GAP - height;
     tooltip.style.left = `${Math.max(0, left)}px`;
-    tooltip.style.top = `${event.clientY - box.top + 14}px`;
+    tooltip.style.top = `${Math.max(0, top)}px`;
   }
 
   async function hover(data) {
@@ -135,7 +146,8 @@ export function render({ model, el }) {
     }
   }
 
-  const ready = draw().then(() => {
+  const ready = draw().then((drawn) => {
+    if (!drawn) return;
     plot.on("plotly_hover", hover);
     plot.on("plotly_unhover", () => { hoverToken++; tooltip.style.display = "none"; });
     plot.on("plotly_selected", (ev) => setTrait(model, "selected", encode(selectedPoints(ev && ev.points, groups))));
@@ -146,10 +158,7 @@ export function render({ model, el }) {
     selectionNote.textContent = n ? `${n.toLocaleString()} points selected` : "";
   };
   showSelection();
-  // The plot's box is only known once the row is laid out (and changes with the notebook's width).
-  const resize = new ResizeObserver(() => ready.then(() => Plotly.Plots.resize(plot)));
-  resize.observe(plot);
   const stops = [onChanges(model, ["points", "codes", "categories", "modality", "index", "close_gap", "note", "axis_labels"], draw),
     onChanges(model, ["selected"], showSelection)];
-  return () => { stops.forEach((s) => s()); resize.disconnect(); ready.then(() => Plotly.purge(plot)); };
+  return () => { stops.forEach((s) => s()); figure.dispose(); };
 }

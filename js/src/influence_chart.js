@@ -1,6 +1,6 @@
 // InfluenceChart: how much each attribute value moves the probability of one class, by DrML's
 // with/without difference or by Shapley values (attribute types as players).
-import Plotly, { CONFIG, themeLayout } from "./plotly.js";
+import { TOOLBAR_SPACE, chart, themeLayout } from "./plots.js";
 import { fill, h, onChanges, plotlyText, setTrait, statusLine } from "./util.js";
 
 const METHODS = { drml: "DrML (with/without)", shapley: "Shapley" };
@@ -10,12 +10,14 @@ export function render({ model, el }) {
   const group = `drml-method-${Math.random().toString(36).slice(2)}`;
   const target = h("select", { onchange: () => setTrait(model, "target", target.value) });
   const methods = h("span", { className: "drml-toolbar", style: { margin: 0 } });
-  const plot = h("div", { style: { width: "100%" } });
+  const plot = h("div", { className: "drml-chart" });
   const note = h("div", { className: "drml-note" });
   fill(el, h("div", { className: "drml-toolbar" }, h("span", { className: "drml-title" }, "Attribute influence"),
     h("label", {}, "class", target), methods), statusLine(model), plot, note);
 
-  function draw() {
+  const figure = chart(model, plot, () => draw());
+
+  async function draw() {
     fill(target, ...(model.get("classes") || []).map((c) => h("option", { value: c, textContent: c })));
     target.value = model.get("target");
     const method = model.get("method");
@@ -31,7 +33,7 @@ export function render({ model, el }) {
       hovertemplate: "%{y}: %{x:+.3f}<extra></extra>",
     };
     const layout = {
-      ...theme, height: Math.max(220, 22 * rows.length + 70), margin: { l: 150, r: 20, t: 30, b: 40 },
+      ...theme, height: Math.max(220, 22 * rows.length + 70), margin: { l: 150, r: 20, t: TOOLBAR_SPACE, b: 40 },
       title: { text: plotlyText(`influence on P(${model.get("target")})`), font: { size: 13 } },
       xaxis: { ...theme.xaxis, title: { text: "change in probability" }, zeroline: true },
       yaxis: { ...theme.yaxis, automargin: true }, bargap: 0.25,
@@ -39,9 +41,10 @@ export function render({ model, el }) {
     note.textContent = method === "drml"
       ? "DrML: the target probability of prompts stating the value minus the same prompts with that attribute left out."
       : "Shapley: each attribute type is a player; a value's influence is its type's mean Shapley value where it holds.";
-    return Plotly.react(plot, [trace], layout, CONFIG).then(() => { el.dataset.drmlReady = "1"; });
+    await figure.draw([trace], layout);
+    el.dataset.drmlReady = "1";
   }
   draw();
   const stop = onChanges(model, ["data", "method", "target", "classes"], draw);
-  return () => { stop(); Plotly.purge(plot); };
+  return () => { stop(); figure.dispose(); };
 }

@@ -1,6 +1,6 @@
 // RectifyPanel: train the head on the text of chosen slices (the kernel does the work in its
 // main thread and reports progress through the `progress` trait), then before/after per slice.
-import Plotly, { CONFIG, themeLayout } from "./plotly.js";
+import { TOOLBAR_SPACE, chart, themeLayout } from "./plots.js";
 import { fill, h, onChanges, plotlyText, setTrait, statusLine } from "./util.js";
 
 const MODES = {
@@ -36,7 +36,7 @@ export function render({ model, el }) {
   const undo = h("button", { textContent: "Undo", onclick: () => model.send({ type: "undo" }) });
   const redo = h("button", { textContent: "Redo", onclick: () => model.send({ type: "redo" }) });
   const version = h("span", { className: "drml-version drml-muted" });
-  const plot = h("div", { style: { width: "100%" } });
+  const plot = h("div", { className: "drml-chart" });
   const summary = h("div", { className: "drml-note" });
   const history = h("ol", { className: "drml-prompts", start: 0 });
   fill(el,
@@ -68,24 +68,27 @@ export function render({ model, el }) {
     el.dataset.drmlReady = "1";
   }
 
+  const figure = chart(model, plot, () => drawResult());
+
   function drawResult() {
     const result = model.get("result") || {};
     const rows = result.rows || [];
     const key = metric.value;
     if (!rows.length) {
       summary.textContent = "Run a rectification to compare every slice before and after.";
-      Plotly.purge(plot);
+      figure.clear();
       return;
     }
     const theme = themeLayout(el);
     const names = rows.map((r) => plotlyText((r.targeted ? "\u25cf " : "") + r.name));
     const bar = (field, name, color) => ({ type: "bar", name, x: names, y: rows.map((r) => r[`${key}_${field}`]), marker: { color },
       hovertemplate: `%{x}<br>${name}: %{y:.3f}<extra></extra>` });
-    Plotly.react(plot, [bar("before", "before", "#9aa4ae"), bar("after", `after (version ${result.version})`, "#0072B2")], {
-      ...theme, barmode: "group", height: 300, margin: { l: 50, r: 10, t: 10, b: 90 },
+    figure.draw([bar("before", "before", "#9aa4ae"), bar("after", `after (version ${result.version})`, "#0072B2")], {
+      ...theme, barmode: "group", height: 300, margin: { l: 50, r: 10, t: TOOLBAR_SPACE, b: 90 },
       yaxis: { ...theme.yaxis, range: [0, 1.02], title: { text: METRICS[key] } },
-      xaxis: { ...theme.xaxis, tickangle: -35, automargin: true }, legend: { orientation: "h", y: 1.12 },
-    }, CONFIG);
+      xaxis: { ...theme.xaxis, tickangle: -35, automargin: true },
+      legend: { orientation: "h", x: 0, xanchor: "left", y: 1, yanchor: "bottom" }, // left of the toolbar
+    });
     summary.textContent = result.summary || "";
   }
 
@@ -93,5 +96,5 @@ export function render({ model, el }) {
   drawResult();
   const stops = [onChanges(model, ["slices", "mode", "busy", "can_undo", "can_redo", "version", "history"], drawControls),
     onChanges(model, ["result"], drawResult)];
-  return () => { stops.forEach((s) => s()); Plotly.purge(plot); };
+  return () => { stops.forEach((s) => s()); figure.dispose(); };
 }

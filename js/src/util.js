@@ -91,11 +91,27 @@ export const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "
   "#d62728", "#1f77b4", "#ff7f0e", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94"];
 
 let nextRequest = 1;
+// Some hosts drop the binary buffers of custom messages (Colab's widget manager does). The kernel
+// says how many buffers each reply carries; once some go missing, this page asks for base64 copies.
+let buffersArrive = true;
+/** How long a request waits for the kernel: a busy kernel answers late, a saved page never. */
+export const REQUEST_TIMEOUT = 60_000;
+
 /**
  * Ask the kernel something through a custom message; resolves with [content, buffers] or rejects
- * after `timeout` ms (no running kernel, e.g. a saved notebook or an HTML report).
+ * after `timeout` ms (no running kernel, e.g. a saved notebook or an HTML report). Buffers come
+ * as the host hands them over, or as base64 text where the host drops them (util.bytes reads both).
  */
-export function request(model, content, timeout = 8000) {
+export async function request(model, content, timeout = REQUEST_TIMEOUT) {
+  const [msg, buffers] = await exchange(model, { ...content, base64: !buffersArrive }, timeout);
+  if (msg.base64) return [msg, msg.base64];
+  if (buffers.length >= (msg.n_buffers || 0)) return [msg, buffers];
+  buffersArrive = false; // dropped on the way: ask again for text
+  const [again] = await exchange(model, { ...content, base64: true }, timeout);
+  return [again, again.base64 || []];
+}
+
+function exchange(model, content, timeout) {
   const id = nextRequest++;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -133,6 +149,34 @@ export function onChanges(model, names, fn) {
   };
   for (const name of names) model.on(`change:${name}`, schedule);
   return () => { for (const name of names) model.off(`change:${name}`, schedule); };
+}
+
+/** What names the page's theme: JupyterLab's theme attributes, VS Code's body class and colours. */
+function themeSignature() {
+  const body = document.body;
+  const vscode = [...body.classList].filter((c) => c.startsWith("vscode-")).join(" ");
+  const background = getComputedStyle(document.documentElement).getPropertyValue("--vscode-editor-background");
+  return [body.dataset.jpThemeName, body.dataset.jpThemeLight, vscode, background].join("|");
+}
+
+/** Run `fn` when the page switches theme (JupyterLab's light and dark themes, VS Code's theme
+ * classes and colours), once per animation frame at most. Returns a function that stops it. */
+export function onThemeChange(fn) {
+  if (typeof MutationObserver !== "function" || !document.body) return () => {};
+  let last = themeSignature();
+  let queued = false;
+  const observer = new MutationObserver(() => {
+    if (queued) return;
+    queued = true;
+    requestAnimationFrame(() => {
+      queued = false;
+      const now = themeSignature();
+      if (now !== last) { last = now; fn(); }
+    });
+  });
+  observer.observe(document.documentElement, { attributes: true, attributeFilter: ["class", "style"] });
+  observer.observe(document.body, { attributes: true, attributeFilter: ["class", "data-jp-theme-name", "data-jp-theme-light"] });
+  return () => observer.disconnect();
 }
 
 /** Set a trait from the front end and send it to the kernel. */
