@@ -1,2 +1,2 @@
-/* drml-widgets bundle; sources sha256 6c18196c40b5bcf93b1fc3bbfdaec019a77b77768e2b6c434ec747ddfb9f4864 */
+/* drml-widgets bundle; sources sha256 43285502e7a34e622fa6efbaee327a1a7a196d379ec8fc3f5599fee2520e5167 */
 var e={};export{e as default};

@@ -65,7 +65,6 @@ export function render({ model, el }) {
     version.textContent = `head version ${model.get("version")}`;
     version.dataset.version = String(model.get("version"));
     fill(history, ...(model.get("history") || []).map((v) => h("li", { style: v.current ? { fontWeight: "600" } : {} }, v.description + (v.current ? "  \u2190 current" : ""))));
-    el.dataset.drmlReady = "1";
   }
 
   const figure = chart(model, plot, () => drawResult());
@@ -83,17 +82,17 @@ export function render({ model, el }) {
     const names = rows.map((r) => plotlyText((r.targeted ? "\u25cf " : "") + r.name));
     const bar = (field, name, color) => ({ type: "bar", name, x: names, y: rows.map((r) => r[`${key}_${field}`]), marker: { color },
       hovertemplate: `%{x}<br>${name}: %{y:.3f}<extra></extra>` });
-    figure.draw([bar("before", "before", "#9aa4ae"), bar("after", `after (version ${result.version})`, "#0072B2")], {
+    summary.textContent = result.summary || "";
+    return figure.draw([bar("before", "before", "#9aa4ae"), bar("after", `after (version ${result.version})`, "#0072B2")], {
       ...theme, barmode: "group", height: 300, margin: { l: 50, r: 10, t: TOOLBAR_SPACE, b: 90 },
       yaxis: { ...theme.yaxis, range: [0, 1.02], title: { text: METRICS[key] } },
       xaxis: { ...theme.xaxis, tickangle: -35, automargin: true },
       legend: { orientation: "h", x: 0, xanchor: "left", y: 1, yanchor: "bottom" }, // left of the toolbar
     });
-    summary.textContent = result.summary || "";
   }
 
   drawControls();
-  drawResult();
+  Promise.resolve(drawResult()).then(() => { el.dataset.drmlReady = "1"; });
   const stops = [onChanges(model, ["slices", "mode", "busy", "can_undo", "can_redo", "version", "history"], drawControls),
     onChanges(model, ["result"], drawResult)];
   return () => { stops.forEach((s) => s()); figure.dispose(); };

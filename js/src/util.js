@@ -92,8 +92,9 @@ export const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "
 
 let nextRequest = 1;
 // Some hosts drop the binary buffers of custom messages (Colab's widget manager does). The kernel
-// says how many buffers each reply carries; once some go missing, this page asks for base64 copies.
-let buffersArrive = true;
+// says how many buffers each reply carries; once some go missing, every view on the page asks for
+// base64 copies instead (the finding is shared through the page's global object).
+const HOST = (globalThis[Symbol.for("drml-widgets.host")] ??= { buffersArrive: true });
 /** How long a request waits for the kernel: a busy kernel answers late, a saved page never. */
 export const REQUEST_TIMEOUT = 60_000;
 
@@ -103,10 +104,10 @@ export const REQUEST_TIMEOUT = 60_000;
  * as the host hands them over, or as base64 text where the host drops them (util.bytes reads both).
  */
 export async function request(model, content, timeout = REQUEST_TIMEOUT) {
-  const [msg, buffers] = await exchange(model, { ...content, base64: !buffersArrive }, timeout);
+  const [msg, buffers] = await exchange(model, { ...content, base64: !HOST.buffersArrive }, timeout);
   if (msg.base64) return [msg, msg.base64];
   if (buffers.length >= (msg.n_buffers || 0)) return [msg, buffers];
-  buffersArrive = false; // dropped on the way: ask again for text
+  HOST.buffersArrive = false; // dropped on the way: ask again for text
   const [again] = await exchange(model, { ...content, base64: true }, timeout);
   return [again, again.base64 || []];
 }
