@@ -17,25 +17,19 @@ from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .._common import text_encoder, unit_rows
 from ..diagnose.gap import GapCloser
 from ..diagnose.heads import Head, build_module, fit_module, train_head
 from ..diagnose.validate import check_embeddings, check_training
-from ..errors import DrmlError
 from .blackbox import check_losses
+from .llm2loss_results import LLM2LossError, LossEvaluation, SliceLoss, check_model, correlations
 
 # Below this many images a held-out fifth is too small to select epochs on, or to rank pairs.
 MIN_IMAGES = 50
 # The ranker's validation loss uses every pair among at most this many held-out images
 # (all pairs of thousands would cost more than the training itself).
 MAX_RANK_VAL = 512
-CORRELATIONS = ("pearson", "spearman", "kendall")
-
-
-class LLM2LossError(DrmlError, ValueError):
-    """Inputs that cannot train or query an LLM2Loss ensemble."""
 
 
 def _pairwise_bce(scores, target):
@@ -111,81 +105,6 @@ class Ensemble:
 
 def _random_units(n: int, dim: int, rng: np.random.Generator) -> np.ndarray:
     return unit_rows(rng.normal(size=(n, dim)).astype(np.float32))
-
-
-def _check_model(model: str, allowed: Sequence[str] = ("regressor", "ranker")) -> str:
-    if model not in allowed:
-        raise LLM2LossError(f"Unknown model {model!r}; choose one of {list(allowed)}.")
-    return model
-
-
-def _correlations(pred: np.ndarray, actual: np.ndarray) -> dict[str, float]:
-    """Pearson, Spearman and Kendall with their p-values (NaN when either side is constant)."""
-    out = {}
-    for name, fn in zip(CORRELATIONS, (stats.pearsonr, stats.spearmanr, stats.kendalltau)):
-        if len(pred) < 3 or np.ptp(pred) == 0 or np.ptp(actual) == 0:
-            out[name] = out[f"{name}_p"] = float("nan")
-        else:
-            res = fn(pred, actual)
-            out[name], out[f"{name}_p"] = float(res.statistic), float(res.pvalue)
-    return out
-
-
-@dataclass(repr=False)
-class LossEvaluation:
-    """Correlations between predicted and actual loss, one row per model with p-values:
-    ``images`` per image and, when slices were given, ``slices`` between per-slice means.
-
-    Example:
-        >>> row = {"model": "ranker", **_correlations(np.arange(5.0), np.arange(5.0) ** 2)}
-        >>> LossEvaluation(pd.DataFrame([row]), None, 5)
-        LossEvaluation(n=5; Spearman per image: ranker 1.000)
-    """
-
-    images: pd.DataFrame
-    slices: pd.DataFrame | None
-    n_images: int
-
-    def spearman(self, model: str = "ranker", level: str = "images") -> float:
-        """The Spearman correlation of one model, per image (``images``) or per slice (``slices``)."""
-        _check_model(model, ("regressor", "ranker", "classifier"))
-        if level not in ("images", "slices"):
-            raise LLM2LossError(f"Unknown level {level!r}; choose 'images' or 'slices'.")
-        table = self.images if level == "images" else self.slices
-        if table is None:
-            raise LLM2LossError("No per-slice evaluation: pass table= and by= to evaluate().")
-        return float(table.set_index("model").loc[model, "spearman"])
-
-    def __repr__(self) -> str:
-        fmt = lambda t: ", ".join(f"{r.model} {r.spearman:.3f}" for r in t.itertuples())  # noqa: E731
-        text = f"LossEvaluation(n={self.n_images}; Spearman per image: {fmt(self.images)}"
-        return text + (f"; per slice: {fmt(self.slices)})" if self.slices is not None else ")")
-
-
-@dataclass(repr=False)
-class SliceLoss:
-    """Slices ordered by the loss predicted from their *text*, beside their actual mean image
-    loss (``table``), and the correlations between the two.
-
-    Example:
-        >>> t = pd.DataFrame({"color": list("abc"), "text_score": [3.0, 2, 1], "image_loss": [9.0, 4, 1]})
-        >>> SliceLoss(t, ["color"], "ranker", _correlations(t["text_score"], t["image_loss"]))
-        SliceLoss(by=['color'], slices=3, model='ranker', spearman=1.000, pearson=0.990, kendall=1.000)
-    """
-
-    table: pd.DataFrame
-    by: list[str]
-    model: str
-    correlations: dict
-
-    @property
-    def spearman(self) -> float:
-        return self.correlations["spearman"]
-
-    def __repr__(self) -> str:
-        c = self.correlations
-        return (f"SliceLoss(by={self.by}, slices={len(self.table)}, model={self.model!r}, "
-                f"spearman={c['spearman']:.3f}, pearson={c['pearson']:.3f}, kendall={c['kendall']:.3f})")
 
 
 @dataclass(repr=False)
@@ -265,7 +184,7 @@ class LLM2Loss:
         the regressor: the share of members with ``d > 0``) and ``agreement`` the share of
         members that side with the majority.
         """
-        model = _check_model(model)
+        model = check_model(model)
         a = [a] if isinstance(a, str) else list(a)
         b = [b] if isinstance(b, str) else list(b)
         if len(a) != len(b):
@@ -316,7 +235,7 @@ class LLM2Loss:
         m = self._per_member(x)
         predicted = {"regressor": m["regressor"].mean(0), "ranker": m["ranker"].mean(0),
                      "classifier": -m["classifier"].mean(0)}
-        images = pd.DataFrame([{"model": k, **_correlations(v, y)} for k, v in predicted.items()])
+        images = pd.DataFrame([{"model": k, **correlations(v, y)} for k, v in predicted.items()])
         slices = None
         if by is not None:
             if table is None or len(table) != len(x):
@@ -327,7 +246,7 @@ class LLM2Loss:
                                     "Fix: pass by= columns of the table.")
             frame = table[list(by)].reset_index(drop=True).assign(actual=y, **predicted)
             means = frame.groupby(list(by), observed=True).mean().reset_index()
-            slices = pd.DataFrame([{"model": k, **_correlations(means[k].to_numpy(), means["actual"].to_numpy())}
+            slices = pd.DataFrame([{"model": k, **correlations(means[k].to_numpy(), means["actual"].to_numpy())}
                                    for k in predicted])
         return LossEvaluation(images, slices, len(x))
 
@@ -340,7 +259,7 @@ class LLM2Loss:
         slice's text score is the mean over its prompts and the ensemble, its spread
         (``text_std``) the std across members of the per-member means.
         """
-        model = _check_model(model)
+        model = check_model(model)
         by = list(by)
         missing = [c for c in by + ["prompt"] if c not in prompts.columns] + [c for c in by if c not in table.columns]
         if missing:
@@ -355,7 +274,7 @@ class LLM2Loss:
         image = table[by].reset_index(drop=True).assign(loss=y).groupby(by, observed=True).agg(
             image_loss=("loss", "mean"), n_images=("loss", "size"))
         joined = text.join(image, how="inner").reset_index().sort_values("text_score", ascending=False)
-        corr = _correlations(joined["text_score"].to_numpy(), joined["image_loss"].to_numpy())
+        corr = correlations(joined["text_score"].to_numpy(), joined["image_loss"].to_numpy())
         return SliceLoss(joined.reset_index(drop=True), by, model, corr)
 
     def __repr__(self) -> str:

@@ -1,0 +1,131 @@
+"""LBEE's building blocks: the hard/easy split, Ward clusters with prototypes, and the four
+rules that pick sentences for a hard cluster."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..._common import unit_rows
+from ...errors import DrmlError
+
+METHODS = ("TopS", "PDiff", "SetDiff", "FPDiff")
+SPLITS = ("correctness", "confidence", "entropy")
+CLUSTER_COLUMNS = {"cluster": "int64", "n_images": "int64", "accuracy": "float64", "nearest_easy": "int64",
+                   "prototype_similarity": "float64"}
+SELECTION_COLUMNS = {"method": "object", "cluster": "int64", "rank": "int64", "sentence": "object",
+                     "hard_similarity": "float64", "easy_similarity": "float64"}
+METRIC_COLUMNS = {"method": "object", "AHR": "float64", "ACR": "float64", "TPR": "float64", "JI": "float64",
+                  "n_retained": "int64", "relevance": "object"}
+# Ward needs every pairwise distance (O(n^2) memory); larger sets are clustered on a sample.
+MAX_CLUSTER_POINTS = 4000
+
+class LBEEError(DrmlError, ValueError):
+    """Inputs or parameters LBEE cannot work with."""
+
+
+def check_n_clusters(n_clusters) -> int:
+    if isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)) or n_clusters < 1:
+        raise LBEEError(f"n_clusters must be a whole number of clusters, at least 1; got {n_clusters!r}. "
+                        "Fix: pass e.g. n_clusters=5 (the hard and the easy images are each split into that many).")
+    return int(n_clusters)
+
+def split_hard_easy(*, predictions=None, labels=None, proba=None, by: str = "correctness",
+                    spread: float = 0.2, thresholds: tuple[float, float] | None = None) -> np.ndarray:
+    """Mark every image ``hard``, ``easy`` or ``neutral``.
+
+    ``by="correctness"`` needs ``predictions`` and ``labels`` (wrong = hard). ``confidence`` (the
+    top probability) and ``entropy`` need ``proba`` (n, classes) and no labels: with the paper's
+    rule, hard lies beyond ``spread`` standard deviations from the mean on the uncertain side and
+    easy beyond it on the confident side; ``thresholds=(hard, easy)`` sets both cut points.
+
+    Example:
+        >>> split_hard_easy(predictions=[0, 1, 1], labels=[0, 0, 1]).tolist()
+        ['easy', 'hard', 'easy']
+        >>> p = np.array([[0.5, 0.5], [0.99, 0.01], [0.9, 0.1]])
+        >>> split_hard_easy(proba=p, by="entropy").tolist()
+        ['hard', 'easy', 'neutral']
+    """
+    if by not in SPLITS:
+        raise LBEEError(f"Unknown split {by!r}; choose one of {SPLITS}.")
+    if by == "correctness":
+        if predictions is None or labels is None:
+            raise LBEEError("Splitting by correctness needs predictions and labels. "
+                            "Fix: pass both, or split by confidence or entropy with proba.")
+        predictions, labels = np.asarray(predictions), np.asarray(labels)
+        if predictions.shape != labels.shape or predictions.ndim != 1:
+            raise LBEEError(f"predictions {predictions.shape} and labels {labels.shape} differ in length. "
+                            "Fix: one prediction and one label per image.")
+        return np.where(predictions == labels, "easy", "hard").astype(object)
+    if proba is None:
+        raise LBEEError(f"Splitting by {by} needs proba, the (n, classes) predicted probabilities.")
+    p = np.asarray(proba, dtype=np.float64)
+    if p.ndim != 2:
+        raise LBEEError(f"proba must be (n, classes); got shape {p.shape}.")
+    # Score so that higher = more confident for both measures.
+    score = p.max(axis=1) if by == "confidence" else (p * np.log(np.clip(p, 1e-12, 1))).sum(axis=1)
+    if thresholds is None:
+        hard_t, easy_t = score.mean() - spread * score.std(), score.mean() + spread * score.std()
+    else:
+        hard_t, easy_t = thresholds if by == "confidence" else (-thresholds[0], -thresholds[1])
+    return np.select([score < hard_t, score > easy_t], ["hard", "easy"], "neutral").astype(object)
+
+
+def cluster(emb: np.ndarray, n_clusters: int, seed: int = 0,
+            max_points: int = MAX_CLUSTER_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """Ward clusters of unit embeddings; returns (cluster per row, unit prototypes).
+
+    Sets above ``max_points`` are clustered on a seeded sample and the other rows join the
+    nearest prototype; prototypes are then the normalised means of all their members.
+
+    Example:
+        >>> emb = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], np.float32)
+        >>> cluster(emb, 2)[0].tolist()
+        [1, 1, 0, 0]
+    """
+    from sklearn.cluster import AgglomerativeClustering
+
+    n_clusters = min(check_n_clusters(n_clusters), len(emb))
+    if n_clusters < 2:
+        assign = np.zeros(len(emb), np.int64)
+    else:
+        sample = np.arange(len(emb))
+        if len(emb) > max_points:
+            sample = np.sort(np.random.default_rng(seed).choice(len(emb), max_points, replace=False))
+        fitted = AgglomerativeClustering(n_clusters=n_clusters, linkage="ward").fit_predict(emb[sample])
+        assign = fitted.astype(np.int64)
+        if len(sample) < len(emb):
+            assign = np.argmax(emb @ prototypes(emb[sample], fitted, n_clusters).T, axis=1)
+    return assign, prototypes(emb, assign, int(assign.max()) + 1)
+
+
+def prototypes(emb: np.ndarray, assign: np.ndarray, n: int) -> np.ndarray:
+    return unit_rows(np.stack([emb[assign == c].mean(axis=0) for c in range(n)]))
+
+
+def select_sentences(method: str, v_hard: np.ndarray, v_easy: np.ndarray, k: int, tau: float) -> np.ndarray:
+    """Indices of the ``k`` sentences a method keeps for one hard cluster, best first.
+
+    ``v_hard`` and ``v_easy`` are every sentence's similarity to the hard prototype and to its
+    nearest easy one. When a tau-filtered pool holds fewer than ``k`` sentences it is topped up
+    in the order the paper ranks by (similarity to the hard prototype), so every method keeps
+    exactly ``k``.
+
+    Example:
+        >>> v_hard, v_easy = np.array([0.9, 0.8, 0.3]), np.array([0.85, 0.1, -0.2])
+        >>> [select_sentences(m, v_hard, v_easy, 2, tau=0.25).tolist() for m in ("TopS", "FPDiff")]
+        [[0, 1], [1, 2]]
+    """
+    if method not in METHODS:
+        raise LBEEError(f"Unknown method {method!r}; choose one of {METHODS}.")
+    diff = v_hard - v_easy
+    if method == "TopS":
+        return np.argsort(-v_hard, kind="stable")[:k]
+    if method == "PDiff":
+        return np.argsort(-diff, kind="stable")[:k]
+    if method == "SetDiff":
+        # Sentences that describe the easy cluster go last, each part ranked by hard similarity.
+        return np.lexsort((-v_hard, v_easy > tau))[:k]
+    pool = v_hard > tau
+    if pool.sum() < k:
+        pool[np.argsort(-v_hard, kind="stable")[:k]] = True
+    return np.lexsort((-diff, ~pool))[:k]

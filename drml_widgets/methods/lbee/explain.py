@@ -1,0 +1,154 @@
+"""LBEE's search: cluster hard and easy images and keep the sentences that set each hard cluster apart."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..._common import empty_frame
+from ...diagnose.validate import check_embeddings
+from .clusters import (CLUSTER_COLUMNS, METHODS, SELECTION_COLUMNS, LBEEError, check_n_clusters, cluster,
+                       select_sentences)
+
+
+@dataclass(repr=False)
+class LBEEResult:
+    """What :func:`explain_failures` found: hard clusters and the sentences kept for each.
+
+    ``clusters``: one row per hard cluster (size, accuracy where known, nearest easy cluster,
+    similarity of the two prototypes). ``selections``: one row per (method, cluster, rank) with
+    the sentence and its similarity to the hard and the easy prototype. ``assignments``: the hard
+    cluster of every image (-1 for images not in the hard set).
+    """
+
+    clusters: pd.DataFrame
+    selections: pd.DataFrame
+    assignments: np.ndarray
+    sentences: list[str]
+    params: dict
+
+    def retained(self, method: str = "FPDiff") -> list[str]:
+        """The union of the sentences a method kept over all hard clusters, in sentence order.
+
+        Example:
+            >>> emb = np.array([[1, 0], [0, 1]], np.float32)
+            >>> result = explain_failures(emb, ["hard", "easy"], ["left", "up"], emb, n_clusters=1, k=1)
+            >>> result.retained("FPDiff"), result.retained("TopS")
+            (['left'], ['left'])
+        """
+        if method not in METHODS:
+            raise LBEEError(f"Unknown method {method!r}; choose one of {METHODS}.")
+        kept = set(self.selections.loc[self.selections["method"] == method, "sentence"])
+        return [s for s in self.sentences if s in kept]
+
+    def table(self, method: str = "FPDiff") -> pd.DataFrame:
+        """One row per hard cluster with the sentences a method kept, joined by " | "."""
+        if method not in METHODS:
+            raise LBEEError(f"Unknown method {method!r}; choose one of {METHODS}.")
+        chosen = self.selections[self.selections["method"] == method]
+        joined = chosen.groupby("cluster")["sentence"].agg(" | ".join).rename("sentences")
+        return self.clusters.join(joined, on="cluster")
+
+    def __repr__(self) -> str:
+        p = self.params
+        lines = [f"LBEEResult({len(self.clusters)} hard clusters, {len(self.sentences)} sentences, "
+                 f"k={p['k']}, tau={p['tau']})"]
+        for _, row in self.table().iterrows():
+            lines.append(f"  cluster {row['cluster']} ({row['n_images']} images): FPDiff -> {row['sentences']}")
+        return "\n".join(lines)
+
+
+def sentence_list(sentences) -> list[str]:
+    """Sentences as a list of str, from a list, one string, or prompts (their ``prompt`` column).
+
+    Example:
+        >>> sentence_list(pd.DataFrame({"prompt": ["a red square.", "a blue one."]}))
+        ['a red square.', 'a blue one.']
+    """
+    if isinstance(sentences, pd.DataFrame):
+        if "prompt" not in sentences.columns:
+            raise LBEEError("A sentence DataFrame needs a 'prompt' column (as generate_prompts writes).")
+        sentences = sentences["prompt"]
+    sentences = [sentences] if isinstance(sentences, str) else [str(s) for s in sentences]
+    if not sentences:
+        raise LBEEError("The sentence set is empty. Fix: give sentences, or generate them from an attribute set.")
+    return sentences
+
+
+def explain_failures(image_emb, split, sentences, text_emb, *, n_clusters: int = 5, k: int = 3,
+                     tau: float = 0.25, correct=None, seed: int = 0) -> LBEEResult:
+    """Cluster hard and easy images and keep ``k`` sentences per hard cluster with each method.
+
+    ``split`` marks each image ``hard``/``easy``/``neutral`` (see :func:`split_hard_easy`);
+    ``sentences`` is a list of strings or a prompt DataFrame with a ``prompt`` column and
+    ``text_emb`` their unit embeddings in the images' space. ``correct`` (optional, per image)
+    adds each hard cluster's accuracy. ``n_clusters`` (at least 1) applies to hard and easy sets
+    alike; a set with fewer images gets one cluster per image, with a warning. Without hard
+    images (the model made no mistake there) or without easy ones there is nothing to contrast:
+    the result is empty, with a warning saying why.
+
+    Example:
+        >>> emb = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], np.float32)
+        >>> emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+        >>> text = np.array([[1, 0], [0, 1]], np.float32)
+        >>> res = explain_failures(emb, ["hard", "hard", "easy", "easy"], ["left", "up"], text, n_clusters=1, k=1)
+        >>> res.retained("FPDiff")
+        ['left']
+    """
+    x = check_embeddings(image_emb, "image embeddings")
+    sentences = sentence_list(sentences)
+    t = check_embeddings(text_emb, "sentence embeddings", dim=x.shape[1])
+    if len(t) != len(sentences):
+        raise LBEEError(f"{len(sentences)} sentences but {len(t)} sentence embeddings. Fix: embed each sentence once.")
+    if not 1 <= k <= len(sentences):
+        raise LBEEError(f"k={k} is larger than the sentence set ({len(sentences)} sentences) or below 1. "
+                        f"Fix: choose k between 1 and {len(sentences)}, or add sentences.")
+    split = np.asarray(split, dtype=object)
+    if split.shape != (len(x),):
+        raise LBEEError(f"split has {split.size} values but there are {len(x)} images. Fix: one mark per image.")
+    unknown = set(split) - {"hard", "easy", "neutral"}
+    if unknown:
+        raise LBEEError(f"split holds {sorted(map(str, unknown))}; use 'hard', 'easy' or 'neutral'.")
+    if correct is not None:
+        correct = np.asarray(correct, dtype=bool)
+        if correct.shape != (len(x),):
+            raise LBEEError(f"correct has {correct.size} values but there are {len(x)} images.")
+    n_clusters = check_n_clusters(n_clusters)
+    params = {"n_clusters": n_clusters, "k": k, "tau": tau, "seed": seed}
+    hard, easy = np.flatnonzero(split == "hard"), np.flatnonzero(split == "easy")
+    assignments = np.full(len(x), -1, np.int64)
+    if not len(hard) or not len(easy):
+        counts = {mark: int((split == mark).sum()) for mark in ("hard", "easy", "neutral")}
+        why = ("no image is hard, so there is no failure to describe (the model made no mistake on these "
+               "images?). Fix: pass images it gets wrong, or split by confidence or entropy to take its least "
+               "certain images as hard" if not len(hard) else
+               "no image is easy, so there is nothing to contrast the hard clusters with. Fix: pass images the "
+               "model gets right too, or split by confidence or entropy")
+        warnings.warn(f"LBEE found nothing to explain: {why}. Split: {counts}.", stacklevel=2)
+        return LBEEResult(empty_frame(CLUSTER_COLUMNS), empty_frame(SELECTION_COLUMNS), assignments, sentences, params)
+    for mark, members in (("hard", hard), ("easy", easy)):
+        if n_clusters > len(members):
+            warnings.warn(f"n_clusters={n_clusters} is more than the {len(members)} {mark} image(s), so they make "
+                          f"{len(members)} cluster(s) of one image each. Fix: pass n_clusters <= {len(members)}.",
+                          stacklevel=2)
+    hard_assign, hard_proto = cluster(x[hard], n_clusters, seed)
+    _, easy_proto = cluster(x[easy], n_clusters, seed)
+    assignments[hard] = hard_assign
+    v_hard, v_easy = hard_proto @ t.T, easy_proto @ t.T
+    proto_sim = hard_proto @ easy_proto.T
+    nearest = proto_sim.argmax(axis=1)
+    clusters, picks = [], []
+    for c in range(len(hard_proto)):
+        members = hard[hard_assign == c]
+        clusters.append({"cluster": c, "n_images": len(members),
+                         "accuracy": float(correct[members].mean()) if correct is not None else np.nan,
+                         "nearest_easy": int(nearest[c]), "prototype_similarity": float(proto_sim[c, nearest[c]])})
+        for method in METHODS:
+            for rank, i in enumerate(select_sentences(method, v_hard[c], v_easy[nearest[c]], k, tau)):
+                picks.append({"method": method, "cluster": c, "rank": rank, "sentence": sentences[i],
+                              "hard_similarity": float(v_hard[c, i]), "easy_similarity": float(v_easy[nearest[c], i])})
+    return LBEEResult(pd.DataFrame(clusters).astype(CLUSTER_COLUMNS), pd.DataFrame(picks).astype(SELECTION_COLUMNS),
+                      assignments, sentences, params)
