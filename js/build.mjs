@@ -37,9 +37,11 @@ const VIEWS = JSON.parse(readFileSync(join(here, "src", "views.json"), "utf8"));
 const hash = sourcesHash();
 const banner = `/* drml-widgets bundle; sources sha256 ${hash} */`;
 mkdirSync(out, { recursive: true });
-// CSS that plotly's modules import stays a string inside their bundle, as plotly expects.
+// CSS that plotly's modules import stays a string inside their bundle, as plotly expects. `define` is
+// undefined inside our bundles: on pages with require.js (nbconvert's HTML, the classic notebook) the UMD
+// wrappers in plotly's dependencies would hand their exports to require.js instead of to plotly.
 const common = { bundle: true, minify: true, target: "es2020", banner: { js: banner }, loader: { ".css": "text" },
-  alias: { buffer: join(here, "src", "shims", "buffer.js") }, define: { global: "globalThis" }, logLevel: "warning", legalComments: "eof" };
+  alias: { buffer: join(here, "src", "shims", "buffer.js") }, define: { global: "globalThis", define: "undefined" }, logLevel: "warning", legalComments: "eof" };
 const entry = (view) => ({ resolveDir: join(here, "src"), sourcefile: `${view}.entry.js`, loader: "js",
   contents: `import { render } from "./${view}.js";\nexport default { render };\n` });
 await Promise.all([

@@ -1,2 +1,2 @@
-/* drml-widgets bundle; sources sha256 43285502e7a34e622fa6efbaee327a1a7a196d379ec8fc3f5599fee2520e5167 */
+/* drml-widgets bundle; sources sha256 59024ed9dd259db682fd5f496328e0babe1cd89f65f3098f568006903eadef0e */
 var e={};export{e as default};
