@@ -1,4 +1,4 @@
-"""Command line: ``python -m drml_widgets demo`` and ``python -m drml_widgets pretrain-shapes``."""
+"""Command line: ``python -m drml_widgets demo``, ``pretrain-shapes`` and ``scorecard``."""
 
 from __future__ import annotations
 
@@ -29,6 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     pre.add_argument("--steps", type=int, default=1000)
     pre.add_argument("--seed", type=int, default=0)
 
+    card = sub.add_parser("scorecard", help="score every failure-finding method on planted failures")
+    card.add_argument("--settings", type=int, default=200, help="planted failures to keep (default 200)")
+    card.add_argument("--seed", type=int, default=0)
+    card.add_argument("--cnn-share", type=float, default=0.05, help="share planted in the example CNN")
+    card.add_argument("--out", default="scorecard.csv", help="CSV of every setting and method")
+
     args = parser.parse_args(argv)
     if args.command == "demo":
         from .demo import run_demo
@@ -47,6 +53,14 @@ def main(argv: list[str] | None = None) -> int:
 
         report = pretrain_shapes_clip(args.out or SHAPES_MODEL_DIR, steps=args.steps, seed=args.seed)
         print(report)
+        return 0
+    if args.command == "scorecard":
+        from .scorecard.run import run_scorecard
+
+        card = run_scorecard(args.settings, args.seed, cnn_share=args.cnn_share,
+                             progress=lambda line: print(line, file=sys.stderr, flush=True))
+        print(card, card.dropped(), "Mean seconds per setting:", card.timings(), sep="\n\n")
+        print(f"\nWrote {card.to_csv(args.out).resolve()}")
         return 0
     return 2
 

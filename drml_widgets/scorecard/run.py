@@ -1,0 +1,187 @@
+"""Run the scorecard: draw planted failures until each (kind, model) cell has its quota of kept
+settings, run every method on each, and tabulate precision@10, exact names and time."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from . import protocol as P
+from .settings import KINDS, Outcome, Pool, ScorecardError, draw_setting, load_pool, train_model
+
+METHODS = ("drml_text", "drml_text_mean", "drml_image", "prime_table", "prime_clip", "lbee", "domino", "planespot")
+# A cell that keeps less than one setting in this many draws stops; the shortfall is reported.
+MAX_DRAWS_PER_KEPT = 15
+
+
+@dataclass(repr=False)
+class Scorecard:
+    """Every method on every kept setting (``results``: one row per setting and method), every
+    drawn setting with its planted slice's gap and whether it was kept (``settings``), and
+    the wall time of each stage (``seconds``)."""
+
+    results: pd.DataFrame
+    settings: pd.DataFrame
+    seconds: dict = field(default_factory=dict)
+    seed: int = 0
+
+    def table(self) -> pd.DataFrame:
+        """Mean precision@10 and share of exact names by model, method and kind (and all kinds).
+
+        Example:
+            >>> r = pd.DataFrame({"model": ["head"] * 2, "method": ["m"] * 2, "kind": ["rare", "noisy"],
+            ...                   "precision_at_10": [1.0, 0.5], "exact_name": [True, False], "setting": [0, 1]})
+            >>> Scorecard(r, pd.DataFrame()).table().loc[("head", "m"), ("p@10", "all")]
+            0.75
+        """
+        both = pd.concat([self.results, self.results.assign(kind="all")])
+        grouped = both.groupby(["model", "method", "kind"], sort=False)
+        out = pd.DataFrame({"p@10": grouped["precision_at_10"].mean(), "exact": grouped["exact_name"].mean(),
+                            "n": grouped["setting"].nunique()}).unstack("kind")
+        kinds = [k for k in (*KINDS, "all") if k in out.columns.get_level_values(1)]
+        out = out.reindex(columns=pd.MultiIndex.from_product([["p@10", "exact", "n"], kinds]))
+        out["n"] = out["n"].fillna(0).astype(int)
+        order = {m: i for i, m in enumerate(METHODS)}
+        return out.sort_index(key=lambda ix: ix.map(lambda v: order.get(v, v) if isinstance(v, str) and v in order
+                                                     else v)).round(3)
+
+    def dropped(self) -> pd.DataFrame:
+        """Settings drawn, kept and dropped (their slice did not fail by 30 points) per kind and model."""
+        g = self.settings.groupby(["kind", "model"])["kept"]
+        return pd.DataFrame({"drawn": g.size(), "kept": g.sum().astype(int),
+                             "dropped": (g.size() - g.sum()).astype(int)})
+
+    def timings(self) -> pd.DataFrame:
+        """Mean seconds per setting of each method (CNN text probes include training the surrogate)."""
+        return self.results.pivot_table(index="method", columns="model", values="seconds", aggfunc="mean").reindex(
+            [m for m in METHODS if m in set(self.results["method"])]).round(3)
+
+    def to_csv(self, path) -> Path:
+        """Write ``results`` to ``path`` and every drawn setting to ``<stem>-settings.csv`` beside it."""
+        path = Path(path)
+        self.results.to_csv(path, index=False)
+        self.settings.to_csv(path.with_name(path.stem + "-settings.csv"), index=False)
+        return path
+
+    def __repr__(self) -> str:
+        with pd.option_context("display.width", 200, "display.max_columns", 40):
+            kept = self.settings["kept"]
+            return (f"Scorecard(seed={self.seed}: {int(kept.sum())} settings kept of {len(kept)} drawn, "
+                    f"{sum(self.seconds.values()):.0f} s)\n{self.table().to_string()}")
+
+
+def run_methods(ctx: P.Context, out: Outcome, seed: int = 0) -> list[dict]:
+    """Every method on one kept setting: its top slice's name, precision@10, exact name, seconds.
+
+    Example: see :func:`run_scorecard`.
+    """
+    from threadpoolctl import threadpool_limits
+
+    s = out.setting
+    rows, head = [], None
+    for method in METHODS:
+        start = time.perf_counter()
+        # One BLAS thread: these fits are small, and on 2 busy cores more threads made them 20x slower.
+        with warnings.catch_warnings(), threadpool_limits(1):
+            warnings.simplefilter("ignore")  # thin classes, tiny clusters: the score says what came of them
+            if method.startswith("drml_text"):
+                head = head or P.text_head(ctx, out, seed)
+                found = P.drml_text(ctx, out, head, by_mean=method == "drml_text_mean")
+            elif method == "drml_image":
+                found = P.drml_image(ctx, out)
+            elif method.startswith("prime"):
+                found = P.prime(ctx, out, method.split("_")[1])
+            elif method == "lbee":
+                found = P.lbee(ctx, out, seed)
+            else:
+                found = (P.domino_style if method == "domino" else P.planespot_style)(ctx, out, seed)
+        seconds = time.perf_counter() - start
+        name = found.name if found is not None else {}
+        rows.append({"method": method, "found": P.describe(name) if name else "",
+                     "precision_at_10": P.precision_at_k(found.ranking, out.truth) if found is not None else 0.0,
+                     "exact_name": P.exact_name(name, s.truth),
+                     "values_named": bool(name) and P.values_named(name, s.values, s.class_attr, s.slice_class),
+                     "seconds": seconds})
+    return rows
+
+
+def _quotas(n: int, cnn_share: float) -> dict[tuple[str, str], int]:
+    """Kept settings wanted per (kind, model): kinds as even as n allows, the CNN on ``cnn_share``."""
+    n_cnn = int(round(n * cnn_share))
+    quotas = {}
+    for i, kind in enumerate(KINDS):
+        per_kind = n // len(KINDS) + (i < n % len(KINDS))
+        cnn = n_cnn // len(KINDS) + (i < n_cnn % len(KINDS))
+        quotas[(kind, "head")], quotas[(kind, "cnn")] = per_kind - cnn, cnn
+    return {cell: q for cell, q in quotas.items() if q > 0}
+
+
+def run_scorecard(n_settings: int = 200, seed: int = 0, *, pool: Pool | None = None, cnn_share: float = 0.05,
+                  progress: Callable[[str], None] | None = None, encoder=None) -> Scorecard:
+    """Plant ``n_settings`` failures that really fail (a third of each kind; ``cnn_share`` of them
+    in the CNN, the rest in a CLIP head) and score every method on each.
+
+    ``pool`` defaults to :func:`load_pool` of ``seed`` (12,000 images). ``progress`` receives a
+    line now and then. Settings whose slice does not fail are drawn again and counted as dropped.
+
+    Example (``run_scorecard(24)`` takes a few minutes; the CLI runs it)::
+
+        >>> run_scorecard(0)
+        Traceback (most recent call last):
+        ...
+        drml_widgets.scorecard.settings.ScorecardError: n_settings must be at least 1; got 0. Fix: e.g. n_settings=24.
+    """
+    if n_settings < 1:
+        raise ScorecardError(f"n_settings must be at least 1; got {n_settings}. Fix: e.g. n_settings=24.")
+    if not 0 <= cnn_share <= 1:
+        raise ScorecardError(f"cnn_share is the share of settings planted in the CNN, in [0, 1]; got {cnn_share}.")
+    say = progress or (lambda line: None)
+    seconds, start = {}, time.perf_counter()
+    pool = pool if pool is not None else load_pool(seed=seed, encoder=encoder)
+    seconds["pool"] = time.perf_counter() - start
+    start = time.perf_counter()
+    if encoder is None:
+        from ..embed.encoder import ClipEncoder
+
+        encoder = ClipEncoder("shapes")
+    ctx = P.Context(pool, encoder)
+    seconds["context"] = time.perf_counter() - start
+    rng = np.random.default_rng(seed)
+    quotas = _quotas(n_settings, cnn_share)
+    kept = {cell: 0 for cell in quotas}
+    drawn = {cell: 0 for cell in quotas}
+    settings, results = [], []
+    train_s = methods_s = 0.0
+    open_cells = list(quotas)
+    while open_cells:
+        for cell in list(open_cells):
+            kind, model = cell
+            setting = draw_setting(pool, rng, len(settings), kind, model)
+            t0 = time.perf_counter()
+            out = train_model(pool, setting, seed=seed + setting.id)
+            train_s += time.perf_counter() - t0
+            drawn[cell] += 1
+            settings.append(out.row())
+            if out.kept:
+                t0 = time.perf_counter()
+                results += [{**out.row(), **r} for r in run_methods(ctx, out, seed=seed)]
+                methods_s += time.perf_counter() - t0
+                kept[cell] += 1
+                if sum(kept.values()) % 10 == 0:
+                    say(f"kept {sum(kept.values())}/{n_settings} settings ({len(settings)} drawn)")
+            if kept[cell] >= quotas[cell] or drawn[cell] >= MAX_DRAWS_PER_KEPT * quotas[cell]:
+                open_cells.remove(cell)
+                if kept[cell] < quotas[cell]:
+                    say(f"{kind} settings in the {model} rarely fail: {kept[cell]} kept of {drawn[cell]} drawn "
+                        f"(wanted {quotas[cell]})")
+    seconds["train"], seconds["methods"] = train_s, methods_s
+    if not results:
+        raise ScorecardError(f"None of the {len(settings)} drawn settings planted a failing slice. "
+                             "Fix: draw more settings, or check the pool (load_pool renders every combination).")
+    return Scorecard(pd.DataFrame(results), pd.DataFrame(settings), seconds, seed)
