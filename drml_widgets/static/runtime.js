@@ -1,2 +1,2 @@
-/* drml-widgets bundle; sources sha256 59024ed9dd259db682fd5f496328e0babe1cd89f65f3098f568006903eadef0e */
+/* drml-widgets bundle; sources sha256 4229df637eb433dc28fc07b4ff50b982fcc314294142f3d4a2842858c0e46438 */
 var e={};export{e as default};

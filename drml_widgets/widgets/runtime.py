@@ -10,11 +10,13 @@ an HTML export and the standalone report hold it once, as the runtime widget's s
 
 from __future__ import annotations
 
+import weakref
+
 import anywidget
 import traitlets as t
 
 from .assets import bundle
-from .hosts import prepare_host
+from .hosts import kernel_scope, prepare_host
 
 
 class PlotlyRuntime(anywidget.AnyWidget):
@@ -34,12 +36,12 @@ class PlotlyRuntime(anywidget.AnyWidget):
         super().__init__(_esm=bundle("runtime"), source=bundle("plotly_runtime"))
 
 
-_shared: PlotlyRuntime | None = None
+_shared: dict[int, tuple] = {}  # id of the kernel's scope -> (weak reference to that scope, its runtime)
 
 
 def plotly_runtime() -> PlotlyRuntime:
-    """The kernel's runtime widget, made on first use and again after it was closed (e.g. by
-    ``ipywidgets.Widget.close_all()``).
+    """The kernel's runtime widget (one per marimo session: :func:`~.hosts.kernel_scope`), made
+    on first use and again after it was closed (e.g. by ``ipywidgets.Widget.close_all()``).
 
     Example:
         >>> first = plotly_runtime()
@@ -47,7 +49,9 @@ def plotly_runtime() -> PlotlyRuntime:
         >>> plotly_runtime() is not first
         True
     """
-    global _shared
-    if _shared is None or _shared.comm is None:
-        _shared = PlotlyRuntime()
-    return _shared
+    scope = kernel_scope()
+    owner, runtime = _shared.get(id(scope), (None, None))
+    if runtime is None or owner() is not scope or runtime.comm is None:
+        runtime = PlotlyRuntime()
+        _shared[id(scope)] = (weakref.ref(scope) if scope is not None else lambda: None, runtime)
+    return runtime
