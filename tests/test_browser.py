@@ -1,7 +1,8 @@
 """End to end in a real browser: a Jupyter server on a free localhost port, Debian's Chromium driven by
-playwright. Runs the quickstart in JupyterLab and in Notebook 7, clicks Rectify and Undo, and checks
-what the kernel and the page see; renders a report whose attribute names are HTML and checks that
-no script ran.
+playwright. Runs the quickstart in JupyterLab and in Notebook 7 (light and dark themes), clicks
+Rectify and Undo, and checks what the kernel and the page see; runs the marimo quickstart the same
+way; renders a report whose attribute names are HTML and checks that no script ran; checks the
+layout at several window sizes, a browser without WebGL, and VS Code's theme variables.
 
 Screenshots go to artifacts/ (git-ignored)."""
 
@@ -18,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from drml_widgets.widgets import Dashboard, write_report
-from widget_support import CHROMIUM_ARGS, XSS_TYPE, XSS_VALUE, chromium_path, free_port, xss_session
+from widget_support import (CHROMIUM_ARGS, NO_WEBGL_ARGS, XSS_TYPE, XSS_VALUE, chromium_path, contrast, free_port, overlap,
+                            xss_session)
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
@@ -48,23 +50,27 @@ def jupyterlab(tmp_path_factory):
         path.write_text(json.dumps(value))
     port = free_port()
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(root / ".runtime"), "JUPYTER_CONFIG_DIR": str(root / ".config")}
-    log = open(root / "jupyterlab.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--ip=127.0.0.1", f"--port={port}", "--no-browser", "--allow-root",
-         "--ServerApp.token=", "--ServerApp.password=", "--ServerApp.open_browser=False",
-         f"--ServerApp.root_dir={root}", f"--LabApp.user_settings_dir={root / '.lab-settings'}",
-         f"--LabApp.workspaces_dir={root / '.workspaces'}"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
+    yield from serve("JupyterLab", [
+        sys.executable, "-m", "jupyterlab", "--ip=127.0.0.1", f"--port={port}", "--no-browser", "--allow-root",
+        "--ServerApp.token=", "--ServerApp.password=", "--ServerApp.open_browser=False",
+        f"--ServerApp.root_dir={root}", f"--LabApp.user_settings_dir={root / '.lab-settings'}",
+        f"--LabApp.workspaces_dir={root / '.workspaces'}"], root, f"http://127.0.0.1:{port}", "/api/status", env)
+
+
+def serve(name, command, root, url, probe, env=None):
+    """Run a server in `root` until it answers at url + probe; yield its url; stop it."""
+    log_path = root / f"{name.lower()}.log"
+    log = open(log_path, "w")
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env or os.environ, cwd=root)
+    deadline = time.time() + 180
     while True:
         try:
-            urllib.request.urlopen(f"{url}/api/status", timeout=2)
+            urllib.request.urlopen(url + probe, timeout=5)
             break
         except OSError:
             if proc.poll() is not None or time.time() > deadline:
                 proc.kill()
-                pytest.fail(f"JupyterLab did not start; see {root / 'jupyterlab.log'}:\n{(root / 'jupyterlab.log').read_text()[-3000:]}")
+                pytest.fail(f"{name} did not start; see {log_path}:\n{log_path.read_text()[-3000:]}")
             time.sleep(0.5)
     yield url
     proc.terminate()
@@ -101,6 +107,82 @@ def kernel_says(page, code, expected, timeout=60_000):
     page.keyboard.press("Shift+Enter")
     page.locator(".jp-Notebook .jp-Cell").filter(has_text=code).locator(".jp-OutputArea-output").filter(
         has_text=expected).wait_for(timeout=timeout)
+
+
+VIEWS = ("gap-plot", "prompt-builder", "slice-table", "influence-chart", "rectify-panel")
+# The image point drawn lowest on the screen, in page coordinates (plotly's own axis mapping).
+LOWEST_IMAGE_POINT = """gd => {
+  const L = gd._fullLayout, box = gd.getBoundingClientRect();
+  let best = null;
+  for (const t of gd._fullData) {
+    if (t.marker.symbol !== "circle") continue;
+    for (let i = 0; i < t.x.length; i++) {
+      const y = box.top + L._size.t + L.yaxis.l2p(t.y[i]);
+      if (!best || y > best.y) best = { x: box.left + L._size.l + L.xaxis.l2p(t.x[i]), y };
+    }
+  }
+  return best;
+}"""
+COLOURS = """() => [...document.querySelectorAll('.drml-widget:not(.drml-dashboard)')].map(w => {
+  const css = getComputedStyle(w), tick = w.querySelector('.xtick text');
+  return { view: w.classList[w.classList.length - 1], color: css.color, background: css.backgroundColor,
+           tick: tick && getComputedStyle(tick).fill };
+})"""
+
+
+def toolbar_clear_of_legend(view):
+    """Plotly's toolbar covers no legend entry of the view's chart."""
+    toolbar = view.locator(".modebar").first.bounding_box()
+    entries = [entry.bounding_box() for entry in view.locator(".legend .traces").all()]
+    assert toolbar and entries and not [e for e in entries if overlap(toolbar, e)], (toolbar, entries)
+
+
+def chart_keeps_its_height(page, view, width, height):
+    """The view's chart keeps its height when the window changes height only, then width (to 800 px),
+    and stays inside its view (nothing slides under the next widget)."""
+    heights = []
+    for size in ({"width": width, "height": height - 300}, {"width": 800, "height": height - 300}, {"width": width, "height": height}):
+        page.set_viewport_size(size)
+        page.wait_for_timeout(1000)  # plotly would relayout within a frame or two of a resize
+        heights.append(view.locator(".drml-chart").bounding_box()["height"])
+        svg, box = view.locator(".drml-chart .main-svg").first.bounding_box(), view.bounding_box()
+        assert svg["y"] + svg["height"] <= box["y"] + box["height"] + 0.5, (size, svg, box)
+    assert heights[0] > 200 and len(set(heights)) == 1, heights
+
+
+def tooltip_stays_inside(page, gap):
+    """Hovering the lowest image point shows its thumbnail in a tooltip that the view does not clip."""
+    gap.scroll_into_view_if_needed()
+    point = gap.locator(".js-plotly-plot").evaluate(LOWEST_IMAGE_POINT)
+    page.mouse.move(point["x"] + 3, point["y"] - 3)
+    page.mouse.move(point["x"], point["y"])
+    gap.locator(".drml-tooltip img").wait_for(timeout=60_000)
+    tip, box = gap.locator(".drml-tooltip").bounding_box(), gap.bounding_box()
+    assert box["y"] <= tip["y"] and tip["y"] + tip["height"] <= box["y"] + box["height"], (tip, box)
+    assert tip["y"] + tip["height"] <= page.viewport_size["height"]
+    page.mouse.move(0, 0)
+
+
+def readable(page, timeout_s=60):
+    """Wait until every view's text, and its charts' tick labels, contrast with its background."""
+    deadline = time.time() + timeout_s
+    while True:
+        colours = page.evaluate(COLOURS)
+        poor = [c for c in colours if contrast(c["color"], c["background"]) < 4.5
+                or (c["tick"] and contrast(c["tick"], c["background"]) < 4.5)]
+        if colours and not poor:
+            return colours
+        if time.time() > deadline:
+            pytest.fail(f"text hard to read: {poor}")
+        page.wait_for_timeout(500)
+
+
+def switch_theme(page, name):
+    """Settings > Theme > name, in JupyterLab or Notebook 7."""
+    page.locator(".lm-MenuBar-itemLabel", has_text="Settings").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Theme").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text=name).first.click()
+    page.wait_for_function("name => document.body.dataset.jpThemeName === name", arg=name, timeout=60_000)
 
 
 KERNEL_READY = """() => {
@@ -152,7 +234,7 @@ def test_quickstart_in_jupyterlab(jupyterlab, lab_page, front_end):
     run_all_cells(page)
 
     page.get_by_text("wrote drml-quickstart-report.html").wait_for(timeout=420_000)
-    for view in ("gap-plot", "prompt-builder", "slice-table", "influence-chart", "rectify-panel"):
+    for view in VIEWS:
         page.locator(f".drml-{view}[data-drml-ready]").wait_for(timeout=60_000)
     assert int(page.locator(".drml-gap-plot").get_attribute("data-points")) > 3000
     assert page.locator(".drml-gap-plot canvas").count() > 0  # WebGL point cloud
@@ -160,6 +242,8 @@ def test_quickstart_in_jupyterlab(jupyterlab, lab_page, front_end):
     page.locator(".drml-gap-plot").screenshot(path=ARTIFACTS / f"{front_end}_gap_plot.png")
     page.locator(".drml-influence-chart").screenshot(path=ARTIFACTS / f"{front_end}_influence_chart.png")
     page.locator(".drml-prompt-builder").screenshot(path=ARTIFACTS / f"{front_end}_prompt_builder.png")
+    toolbar_clear_of_legend(page.locator(".drml-gap-plot"))
+    tooltip_stays_inside(page, page.locator(".drml-gap-plot"))
 
     # A class the kernel does not know, picked in the page: the status line says so and the choice reverts.
     chart = page.locator(".drml-influence-chart").first
@@ -182,6 +266,8 @@ def test_quickstart_in_jupyterlab(jupyterlab, lab_page, front_end):
     after = {name: column(page, name) for name in ("text_prob", "image_acc")}
     assert after["text_prob"].keys() == before["text_prob"].keys()
     assert after["text_prob"] != before["text_prob"] and after["image_acc"] != before["image_acc"]
+    panel.locator(".drml-chart .bars path").first.wait_for(state="attached", timeout=60_000)
+    toolbar_clear_of_legend(panel)
     panel.screenshot(path=ARTIFACTS / f"{front_end}_rectify_panel.png")
     table.screenshot(path=ARTIFACTS / f"{front_end}_slice_table.png")
     kernel_says(page, "print('HEAD_VERSION', session.version)", "HEAD_VERSION 1")
@@ -193,6 +279,15 @@ def test_quickstart_in_jupyterlab(jupyterlab, lab_page, front_end):
     assert {name: column(page, name) for name in ("text_prob", "image_acc")} == before
     kernel_says(page, "print('HEAD_VERSION_AFTER_UNDO', session.version)", "HEAD_VERSION_AFTER_UNDO 0")
     page.screenshot(path=ARTIFACTS / f"{front_end}.png")
+
+    chart.scroll_into_view_if_needed()
+    chart_keeps_its_height(page, chart, 1400, 1000)
+    for theme in ("JupyterLab Dark", "JupyterLab Light"):  # both themes: every view readable, plots included
+        switch_theme(page, theme)
+        readable(page)
+        shot = theme.split()[-1].lower()
+        page.locator(".drml-gap-plot").screenshot(path=ARTIFACTS / f"{front_end}_theme_{shot}_gap_plot.png")
+        panel.screenshot(path=ARTIFACTS / f"{front_end}_theme_{shot}_rectify_panel.png")
     ours = [f"{e}\n{e.stack}" for e in errors if not from_host_only(e.stack)]
     assert not ours, ours
 
@@ -222,3 +317,114 @@ def test_report_shows_html_as_text_and_runs_no_script(page, tmp_path):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "report_xss.png", full_page=True)
     dash.close()
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    """The standalone report of a small shapes session (the dashboard slices by colour and shape: 12 rows)."""
+    from drml_widgets.session import Session
+
+    return write_report(Session.from_shapes_world(n=1200, ensemble=False), tmp_path_factory.mktemp("report") / "report.html")
+
+
+def open_report(page, path, width=1300, height=900):
+    page.set_viewport_size({"width": width, "height": height})
+    page.goto(path.as_uri())
+    page.wait_for_function("document.body.dataset.drmlReport === 'ready'", timeout=60_000)
+    for view in VIEWS:
+        page.locator(f".drml-{view}[data-drml-ready]").wait_for(timeout=60_000)
+
+
+def test_report_keeps_its_layout_at_any_window_size(page, report):
+    open_report(page, report)
+    assert page.locator(".drml-slice-table tbody tr").count() == 12
+    assert page.locator(".drml-table-wrap").evaluate("w => w.scrollHeight <= w.clientHeight")  # no row hidden by an inner scroll
+    toolbar_clear_of_legend(page.locator(".drml-gap-plot"))
+    chart_keeps_its_height(page, page.locator(".drml-influence-chart"), 1300, 900)
+    page.set_viewport_size({"width": 420, "height": 900})  # half of an 840 px window: one narrow column
+    page.wait_for_timeout(1000)
+    overflowing = page.evaluate("""() => [...document.querySelectorAll('.drml-widget')]
+        .filter(w => w.scrollWidth > w.clientWidth + 1).map(w => w.className)""")
+    assert not overflowing  # e.g. the rectify panel's mode dropdown fits
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "report_420px.png", full_page=True)
+
+
+def test_gap_plot_without_webgl_draws_a_2d_scatter_and_says_so(browser_type, report):
+    browser = browser_type.launch(executable_path=chromium_path(), args=NO_WEBGL_ARGS)
+    try:
+        page = browser.new_page()
+        open_report(page, report)
+        assert page.evaluate("() => !document.createElement('canvas').getContext('webgl')")
+        gap = page.locator(".drml-gap-plot")
+        shown = int(gap.get_attribute("data-points"))
+        assert shown > 1000 and gap.locator(".scatterlayer .point").count() == shown  # drawn as SVG points
+        assert "WebGL is unavailable in this browser" in gap.text_content()
+        ARTIFACTS.mkdir(exist_ok=True)
+        gap.screenshot(path=ARTIFACTS / "report_no_webgl_gap_plot.png")
+    finally:
+        browser.close()
+
+
+# What VS Code's notebook webview sets on <html> for a dark theme (Dark+), and the class on <body>.
+VSCODE_DARK = {"--vscode-editor-background": "#1e1e1e", "--vscode-editor-foreground": "#d4d4d4",
+               "--vscode-descriptionForeground": "#9d9d9d", "--vscode-editorWidget-background": "#252526",
+               "--vscode-editorWidget-border": "#454545", "--vscode-button-background": "#0e639c",
+               "--vscode-button-foreground": "#ffffff", "--vscode-errorForeground": "#f48771"}
+
+
+def test_views_follow_vscode_theme_variables(page, report):
+    open_report(page, report)
+    page.evaluate("""vars => { for (const [k, v] of Object.entries(vars)) document.documentElement.style.setProperty(k, v);
+        document.body.classList.add("vscode-dark"); }""", VSCODE_DARK)
+    page.wait_for_function("""() => { const tick = document.querySelector('.drml-gap-plot .xtick text');
+        return tick && getComputedStyle(tick).fill === 'rgb(212, 212, 212)'; }""", timeout=60_000)  # the plots redrew
+    colours = readable(page)
+    assert {c["background"] for c in colours} == {"rgb(30, 30, 30)"} and {c["color"] for c in colours} == {"rgb(212, 212, 212)"}
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "report_vscode_dark.png", full_page=True)
+
+
+@pytest.fixture(scope="module")
+def marimo_app(tmp_path_factory):
+    """`marimo run` serving the marimo quickstart on a free localhost port."""
+    root = tmp_path_factory.mktemp("marimo")
+    shutil.copy(ROOT / "notebooks" / "01_quickstart_marimo.py", root)
+    port = free_port()
+    yield from serve("marimo", [sys.executable, "-m", "marimo", "run", "01_quickstart_marimo.py", "--host", "127.0.0.1",
+                                f"--port={port}", "--headless"], root, f"http://127.0.0.1:{port}", "/")
+
+
+@pytest.mark.slow
+def test_quickstart_in_marimo(marimo_app, page):
+    """marimo draws our anywidgets itself (in shadow roots, which playwright's locators enter)."""
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(exc))
+    page.set_viewport_size({"width": 1300, "height": 1000})
+    page.goto(marimo_app)
+    for view in ("gap-plot", "slice-table", "rectify-panel"):
+        page.locator(f".drml-{view}[data-drml-ready]").wait_for(timeout=420_000)
+    gap, table, panel = (page.locator(f".drml-{v}") for v in ("gap-plot", "slice-table", "rectify-panel"))
+    assert int(gap.get_attribute("data-points")) > 2000 and gap.locator("canvas").count() > 0
+    assert table.locator("tbody tr").count() == 12
+    ARTIFACTS.mkdir(exist_ok=True)
+    gap.screenshot(path=ARTIFACTS / "marimo_gap_plot.png")
+    image_acc = table.locator('td[data-col="image_acc"]')
+    before = image_acc.all_text_contents()
+
+    panel.get_by_role("button", name="Rectify").click()
+    panel.locator(".drml-version[data-version='1']").wait_for(timeout=420_000)
+    panel.locator(".drml-chart .bars path").first.wait_for(state="attached", timeout=60_000)
+    assert image_acc.all_text_contents() != before
+    panel.screenshot(path=ARTIFACTS / "marimo_rectify_panel.png")
+
+    panel.get_by_role("button", name="Undo").click()
+    panel.locator(".drml-version[data-version='0']").wait_for(timeout=120_000)
+    deadline = time.time() + 60
+    while image_acc.all_text_contents() != before and time.time() < deadline:
+        page.wait_for_timeout(500)
+    assert image_acc.all_text_contents() == before
+    table.locator("tbody tr").first.click()  # thumbnails by row number, through marimo's messages
+    table.locator(".drml-thumbs img").first.wait_for(timeout=60_000)
+    table.screenshot(path=ARTIFACTS / "marimo_slice_table.png")
+    assert not errors, errors

@@ -4,15 +4,17 @@ names and values are HTML, and how to launch Debian's Chromium."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 
 XSS_TYPE = "<img src=x onerror=alert(1)>"
 XSS_VALUE = "<img src=y onerror=window.__xss=1>"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run",
-                 # WebGL in software, so the point cloud draws with WebGL as it would on a desktop.
-                 "--enable-unsafe-swiftshader", "--use-angle=swiftshader"]
+CHROMIUM_BASE_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                      "--disable-sync", "--no-first-run"]
+# WebGL in software, so the point cloud draws with WebGL as it would on a desktop.
+CHROMIUM_ARGS = CHROMIUM_BASE_ARGS + ["--enable-unsafe-swiftshader", "--use-angle=swiftshader"]
+NO_WEBGL_ARGS = CHROMIUM_BASE_ARGS + ["--disable-webgl", "--disable-3d-apis"]
 
 
 class RecordingComm:
@@ -92,3 +94,33 @@ def chromium_path() -> str:
         raise RuntimeError("Chromium is not installed. Fix: apt-get install -y chromium (never `playwright install`).")
     return path
 
+
+
+def contrast(foreground: str, background: str) -> float:
+    """WCAG contrast ratio of two computed CSS colours (``rgb(...)``/``rgba(...)``); a translucent
+    foreground is first laid over the background.
+
+    Example:
+        >>> round(contrast("rgb(0, 0, 0)", "rgb(255, 255, 255)"), 1), contrast("rgba(0, 0, 0, 0)", "rgb(9, 9, 9)")
+        (21.0, 1.0)
+    """
+    def parse(text):
+        values = [float(v) for v in re.findall(r"[\d.]+", text)]
+        return values[:3], (values[3] if len(values) > 3 else 1.0)
+
+    (fg, alpha), (bg, _) = parse(foreground), parse(background)
+    fg = [alpha * f + (1 - alpha) * b for f, b in zip(fg, bg)]
+
+    def luminance(rgb):
+        lin = [(c / 255 / 12.92) if c / 255 <= 0.03928 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    hi, lo = sorted([luminance(fg), luminance(bg)], reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def overlap(a: dict | None, b: dict | None) -> bool:
+    """Whether two bounding boxes (playwright's ``{x, y, width, height}``) overlap."""
+    if not a or not b:
+        return False
+    return a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"] and a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"]
