@@ -18,8 +18,8 @@ from .diagnose.heads import Head, train_head
 from .diagnose.influence import attribute_influence
 from .diagnose.rectify import (HeadVersions, RectifyResult, before_after, check_mode, fit_rectified,
                                held_out_templates, rectify_sets)
-from .diagnose.slices import (SliceComparison, all_slices, compare_slices, image_slice_scores, named_slices,
-                              slices_mask, text_slice_scores)
+from .diagnose.slices import (MIN_DROP, SliceComparison, all_slices, check_slice_types, compare_slices,
+                              flag_failing, image_slice_scores, named_slices, slices_mask, text_slice_scores)
 from .diagnose.surrogate import Surrogate, UserModel, train_surrogate
 from .diagnose.transfer import TransferReport, cross_modal_transfer
 from .diagnose.validate import check_embeddings, check_labels, check_training
@@ -216,19 +216,7 @@ class Session(Observable, SessionSetup, PaperMethods):
 
     # -- slices ----------------------------------------------------------------------------
     def _check_types(self, types: Iterable[str], where: str) -> list[str]:
-        types = [types] if isinstance(types, str) else list(types)
-        if not types:
-            raise SessionError(f"{where} names no attribute types. Fix: name some of {self.attributes.types}.")
-        unknown = [t for t in types if t not in self.attributes.types]
-        if unknown:
-            raise SessionError(f"{where} names {unknown}, which are not attribute types {self.attributes.types}.")
-        missing = [t for t in types if t not in self.table.columns]
-        if missing:
-            raise SessionError(
-                f"{where} names {missing}, which the image table lacks (columns: {list(self.table.columns)}). "
-                "Fix: add those columns to the table, or slice by attributes the images have."
-            )
-        return types
+        return check_slice_types(types, self.attributes, self.table.columns, where)
 
     def slices(self, by: Sequence[str]) -> SliceComparison:
         """Text-discovered error slices over the attribute types ``by`` (e.g. ``["color",
@@ -260,17 +248,26 @@ class Session(Observable, SessionSetup, PaperMethods):
                           self.image_predictions(test), self.labels[test],
                           self.table.loc[test, image_types], max_order=max_order)
 
-    def failing_slices(self, by: Sequence[str], threshold: float = 0.5) -> pd.DataFrame:
-        """Slices the text says the head gets wrong: mean true-label probability below
-        ``threshold``, worst first. Ready to pass to :meth:`rectify`.
+    def failing_slices(self, by: Sequence[str], threshold: float | None = None,
+                       min_drop: float = MIN_DROP) -> pd.DataFrame:
+        """Slices the head gets wrong, worst first, ready to pass to :meth:`rectify`.
+
+        By default text probability is calibrated to image accuracy on the slices that have
+        images (``calibrate_slices(session.slices(by).table)`` shows the fit), and a slice fails when its predicted accuracy is
+        ``min_drop`` or more below the rest of its class. ``threshold`` instead flags mean
+        true-label probability below it (the paper's fixed rule).
 
         Example:
             >>> s = Session.from_shapes_world(n=1200, ensemble=False)
             >>> list(s.failing_slices(["color", "shape"]).columns[:2])
             ['color', 'shape']
         """
-        table = self.slices(by=by).table
-        return table[table["text_prob"] < threshold].reset_index(drop=True)
+        cmp = self.slices(by)
+        if threshold is not None:
+            return cmp.table[cmp.table["text_prob"] < threshold].reset_index(drop=True)
+        test = self._split("test")
+        return flag_failing(cmp, self.prompts, self.image_predictions(test), self.labels[test], len(self.classes),
+                            min_drop)
 
     def image_predictions(self, mask: np.ndarray | None = None) -> np.ndarray:
         """Predicted classes of the images (all, or ``mask``): the user's model's when the

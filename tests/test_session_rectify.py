@@ -50,7 +50,7 @@ def test_slice_attribute_missing_from_the_image_table_is_named(drml_session):
     table = s.table
     s.table = table.drop(columns=["size"])
     try:
-        with pytest.raises(SessionError, match=r"\['size'\], which the image table lacks"):
+        with pytest.raises(InputError, match=r"\['size'\], which the image table lacks"):
             s.slices(by=["size", "shape"])
     finally:
         s.table = table

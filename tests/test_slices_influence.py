@@ -4,7 +4,8 @@ import pytest
 
 from drml_widgets.diagnose.influence import attribute_influence
 from drml_widgets.errors import InputError
-from drml_widgets.diagnose.slices import all_slices, compare_slices, image_slice_scores, text_slice_scores
+from drml_widgets.diagnose.slices import (SliceComparison, all_slices, calibrate_slices, compare_slices, flag_failing,
+                                         image_slice_scores, text_slice_scores)
 from drml_widgets.prompts import AttributeSet, PromptSpec
 
 
@@ -97,3 +98,19 @@ def test_influence_refuses_explosions_and_unknown_methods():
         attribute_influence(ATTRS, SPEC, embed, proba, target=0, max_prompts=5)
     with pytest.raises(ValueError, match="method must be"):
         attribute_influence(ATTRS, SPEC, embed, proba, target=0, method="lime")
+
+
+def test_failing_slices_calibrate_text_to_accuracy_and_compare_with_the_rest_of_the_class():
+    # Text probabilities sit high for every slice (a head that is confident everywhere), yet one
+    # slice's images are mostly wrong: a fixed 0.5 flags nothing, the calibrated rule flags it.
+    table = pd.DataFrame({"color": ["red", "blue", "green", "cyan"], "text_prob": [0.66, 0.8, 0.9, 0.95],
+                          "image_acc": [0.35, 0.9, 1.0, 1.0], "n_images": [20, 20, 20, 20]})
+    prompts = pd.DataFrame({"color": ["red", "blue", "green", "cyan"], "label": [0, 0, 0, 0]})
+    labels = np.zeros(80, int)
+    pred = np.concatenate([np.r_[np.zeros(7), np.ones(13)], np.r_[np.zeros(18), np.ones(2)], np.zeros(40)]).astype(int)
+    cmp = SliceComparison(table, ["color"], 1.0, 1.0)
+    assert not (table["text_prob"] < 0.5).any()
+    flagged = flag_failing(cmp, prompts, pred, labels, 1)
+    assert flagged["color"].tolist() == ["red"]
+    assert flagged["rest_acc"].item() == pytest.approx(58 / 60) and flagged["drop"].item() > 0.3
+    assert calibrate_slices(table).fitted and calibrate_slices(table.iloc[:1]).fitted is False

@@ -195,6 +195,26 @@ def slices_mask(frame: pd.DataFrame, slices: Sequence[Mapping[str, str]]) -> np.
     return mask
 
 
+def check_slice_types(types, attributes: AttributeSet, columns, where: str = "The slice") -> list[str]:
+    """``types`` as a list, each an attribute type that the image table has (a column).
+
+    Example:
+        >>> check_slice_types("color", AttributeSet({"color": ["red"]}), ["color", "label"])
+        ['color']
+    """
+    types = [types] if isinstance(types, str) else list(types)
+    if not types:
+        raise InputError(f"{where} names no attribute types. Fix: name some of {attributes.types}.")
+    unknown = [t for t in types if t not in attributes.types]
+    if unknown:
+        raise InputError(f"{where} names {unknown}, which are not attribute types {attributes.types}.")
+    missing = [t for t in types if t not in columns]
+    if missing:
+        raise InputError(f"{where} names {missing}, which the image table lacks (columns: {list(columns)}). "
+                         "Fix: add those columns to the table, or slice by attributes the images have.")
+    return types
+
+
 def named_slices(slices, attributes: AttributeSet) -> tuple[list[dict], list[str]]:
     """Slices as dicts of attribute values (``*`` dropped), checked against ``attributes``, with
     the attribute types they name in the set's order. ``slices`` may be one dict, a list of them,
@@ -222,3 +242,92 @@ def named_slices(slices, attributes: AttributeSet) -> tuple[list[dict], list[str
             if v not in attributes.values[k]:
                 raise InputError(f"{k}={v!r} is not a value of {k}; values: {attributes.values[k]}.")
     return cleaned, [t for t in attributes.types if t in named]
+
+
+# A slice fails when it is this far below the rest of its class: the scorecard's definition of a
+# planted failure, in accuracy points, so it reads the same for any CLIP once text is calibrated.
+MIN_DROP = 0.3
+
+
+@dataclass(repr=False)
+class SliceCalibration:
+    """Text probability mapped to image accuracy by an isotonic fit (weighted by image count) on
+    the slices that have images; ``fitted`` is False when too few of them differ to fit one, and
+    then text probability stands for accuracy.
+
+    Example:
+        >>> t = pd.DataFrame({"text_prob": [0.2, 0.5, 0.9], "image_acc": [0.0, 0.4, 1.0], "n_images": [5, 5, 5]})
+        >>> calibrate_slices(t).predict([0.3, 0.95]).round(2).tolist()
+        [0.13, 1.0]
+    """
+
+    text_prob: np.ndarray
+    image_acc: np.ndarray
+    fitted: bool
+
+    def predict(self, text_prob) -> np.ndarray:
+        """Predicted image accuracy of slices with these text probabilities."""
+        x = np.asarray(text_prob, dtype=np.float64)
+        return np.interp(x, self.text_prob, self.image_acc) if self.fitted else x
+
+    def table(self) -> pd.DataFrame:
+        """The fitted curve's knots, for plotting beside the slices."""
+        return pd.DataFrame({"text_prob": self.text_prob, "predicted_acc": self.image_acc})
+
+    def __repr__(self) -> str:
+        if not self.fitted:
+            return "SliceCalibration(not fitted: text probability stands for accuracy)"
+        return f"SliceCalibration(isotonic over {len(self.text_prob)} knots, accuracy {self.image_acc.min():.2f}-" \
+               f"{self.image_acc.max():.2f})"
+
+
+def calibrate_slices(table: pd.DataFrame) -> SliceCalibration:
+    """Fit text probability to image accuracy on the slices of ``table`` that have images.
+
+    Example:
+        >>> calibrate_slices(pd.DataFrame({"text_prob": [0.5], "image_acc": [1.0], "n_images": [3]})).fitted
+        False
+    """
+    from sklearn.isotonic import IsotonicRegression
+
+    has = table["n_images"].to_numpy() > 0
+    x, y, w = (table.loc[has, c].to_numpy(dtype=np.float64) for c in ("text_prob", "image_acc", "n_images"))
+    if has.sum() < 3 or np.ptp(y) == 0 or np.ptp(x) == 0:
+        return SliceCalibration(np.array([0.0, 1.0]), np.array([0.0, 1.0]), False)
+    iso = IsotonicRegression(increasing=True, out_of_bounds="clip").fit(x, y, sample_weight=w)
+    return SliceCalibration(iso.X_thresholds_, iso.y_thresholds_, True)
+
+
+def flag_failing(cmp: SliceComparison, prompts: pd.DataFrame, pred: np.ndarray, labels: np.ndarray,
+                 n_classes: int, min_drop: float = MIN_DROP) -> pd.DataFrame:
+    """Slices whose calibrated accuracy is at least ``min_drop`` below the rest of their class.
+
+    ``prompts`` (with ``label``) give each slice its class (a slice of several classes is
+    compared with every image); ``pred`` and ``labels`` are the evaluated images'. Adds
+    ``predicted_acc``, ``rest_acc`` and ``drop``; worst first.
+
+    Example:
+        >>> t = pd.DataFrame({"c": ["a", "b", "d"], "text_prob": [0.2, 0.9, 0.5], "image_acc": [0.0, 1.0, 0.5],
+        ...                   "n_images": [10, 10, 10]})
+        >>> prompts = pd.DataFrame({"c": ["a", "b", "d"], "label": [0, 0, 0]})
+        >>> pred, labels = np.r_[np.ones(10), np.zeros(15), np.ones(5)].astype(int), np.zeros(30, int)
+        >>> flag_failing(SliceComparison(t, ["c"], 1.0, 1.0), prompts, pred, labels, 1)["c"].tolist()
+        ['a']
+    """
+    by = cmp.by
+    one = prompts.groupby(by, sort=False)["label"].agg(lambda y: y.iloc[0] if y.nunique() == 1 else -1)
+    cls = cmp.table[by].merge(one.rename("cls").reset_index(), on=by, how="left")["cls"].fillna(-1).to_numpy(int)
+    right = np.asarray(pred) == np.asarray(labels)
+    class_correct = np.bincount(labels, weights=right, minlength=n_classes)
+    class_count = np.bincount(labels, minlength=n_classes)
+    out = cmp.table.copy()
+    calibration = calibrate_slices(out)
+    out["predicted_acc"] = calibration.predict(out["text_prob"])
+    correct = np.where(cls >= 0, class_correct[np.maximum(cls, 0)], class_correct.sum())
+    count = np.where(cls >= 0, class_count[np.maximum(cls, 0)], class_count.sum())
+    # The rest of the class: its images outside the slice (all of them for a slice without images).
+    n = out["n_images"].to_numpy() if "n_images" in out else np.zeros(len(out))
+    own = np.nan_to_num(out["image_acc"].to_numpy(dtype=np.float64)) * n if "image_acc" in out else 0.0
+    out["rest_acc"] = (correct - own) / np.maximum(count - n, 1)
+    out["drop"] = out["rest_acc"] - out["predicted_acc"]
+    return out[out["drop"] >= min_drop].sort_values("predicted_acc").reset_index(drop=True)
