@@ -51,7 +51,7 @@ def whitened_pca(emb: np.ndarray, n_components: int = 16, seed: int = 0) -> np.n
     """Embeddings reduced by PCA and scaled to unit variance per component (Domino reduces too).
 
     Example:
-        >>> whitened_pca(np.random.default_rng(0).normal(size=(50, 8)), 3).std(axis=0).round(2).tolist()
+        >>> whitened_pca(np.random.default_rng(0).normal(size=(50, 8)), 3).var(axis=0, ddof=1).round(2).tolist()
         [1.0, 1.0, 1.0]
     """
     from sklearn.decomposition import PCA

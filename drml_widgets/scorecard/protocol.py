@@ -86,7 +86,7 @@ def contrast(mean: np.ndarray, n: np.ndarray, total: float, count: int) -> np.nd
 
     Example:
         >>> contrast(np.array([0.2, 0.2, 0.9]), np.array([10, 2, 10]), total=10 * 0.2 + 90 * 0.9, count=100).round(2).tolist()
-        [4.41, 0.95, -0.0]
+        [4.41, 0.81, -0.05]
     """
     mean, n = np.asarray(mean, float), np.asarray(n, float)
     rest = (total - mean * n) / np.maximum(count - n, 1)

@@ -37,7 +37,7 @@ class Scorecard:
         Example:
             >>> r = pd.DataFrame({"model": ["head"] * 2, "method": ["m"] * 2, "kind": ["rare", "noisy"],
             ...                   "precision_at_10": [1.0, 0.5], "exact_name": [True, False], "setting": [0, 1]})
-            >>> Scorecard(r, pd.DataFrame()).table().loc[("head", "m"), ("p@10", "all")]
+            >>> float(Scorecard(r, pd.DataFrame()).table().loc[("head", "m"), ("p@10", "all")])
             0.75
         """
         both = pd.concat([self.results, self.results.assign(kind="all")])

@@ -1,0 +1,131 @@
+"""The scorecard: planted failures are what they claim, the protocol scores by its definitions, and a
+small run (24 settings, one in the CNN) scores every method on every kept setting; notebook 08
+shows its table."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+from nbclient import NotebookClient
+
+from drml_widgets import DrmlError
+from drml_widgets.data.shapes import sample_attributes
+from drml_widgets.scorecard import Pool, ScorecardError, draw_setting, train_model
+from drml_widgets.scorecard.protocol import contrast, exact_name, precision_at_k, values_named
+from drml_widgets.scorecard.run import METHODS, Scorecard, run_scorecard
+from drml_widgets.scorecard.settings import MIN_GAP, in_slice
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "08_scorecard.ipynb"
+
+
+@pytest.fixture(scope="module")
+def fake_pool():
+    """Attributes only (images and embeddings do not matter for what is drawn)."""
+    return Pool.from_arrays(sample_attributes(8000, seed=3), np.zeros((8000, 1, 1, 3), np.uint8),
+                            np.ones((8000, 4), np.float32))
+
+
+def _train_truth(pool, s):
+    """The drawn rows (training and validation) with their planted-value and slice-class masks."""
+    table = pool.table.iloc[np.r_[s.train_rows, s.val_rows]].reset_index(drop=True)
+    return table, in_slice(table, s.values), (table[s.class_attr] == s.slice_class).to_numpy()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_each_kind_plants_what_it_says(fake_pool, seed):
+    rng = np.random.default_rng(seed)
+    corr = draw_setting(fake_pool, rng, 0, "correlation", "head")
+    table, carry, _ = _train_truth(fake_pool, corr)
+    classes = table[corr.class_attr].isin([corr.slice_class, corr.target]).to_numpy()
+    share = float((table[corr.class_attr][carry & classes] == corr.target).mean())
+    assert abs(share - corr.strength) < 0.06, (corr, share)
+
+    rare = draw_setting(fake_pool, rng, 1, "rare", "head")
+    table, carry, in_class = _train_truth(fake_pool, rare)
+    assert (carry & in_class).sum() <= round(0.02 * in_class.sum())
+
+    noisy = draw_setting(fake_pool, rng, 2, "noisy", "head")
+    table, carry, in_class = _train_truth(fake_pool, noisy)
+    labels = np.r_[noisy.train_labels, noisy.val_labels]
+    assert (labels[carry & in_class] == noisy.classes.index(noisy.target)).all() and (carry & in_class).any()
+    others = ~(carry & in_class)
+    assert (labels[others] == table[noisy.class_attr].map(noisy.classes.index).to_numpy()[others]).all()
+
+
+def test_protocol_definitions():
+    truth = np.array([True, True, False, False])
+    assert precision_at_k(np.array([0, 2]), truth, k=4) == 0.25  # unfilled slots are misses
+    planted = {"color": "orange", "shape": "square"}
+    assert exact_name(planted, planted) and not exact_name({"color": "orange"}, planted)
+    assert values_named({"color": "orange"}, {"color": "orange"}, "shape", "square")
+    assert not values_named({"color": "orange", "shape": "triangle"}, {"color": "orange"}, "shape", "square")
+    # A slice and its sub-slice with the same low mean: the larger one explains more.
+    whole, part = contrast(np.array([0.2, 0.2]), np.array([30, 10]), total=30 * 0.2 + 70 * 0.9, count=100)
+    assert whole > part > 0
+
+
+def test_bad_requests_are_named():
+    with pytest.raises(DrmlError, match="differ in length"):
+        Pool.from_arrays(sample_attributes(10), np.zeros((9, 1, 1, 3), np.uint8), np.ones((10, 4)))
+    with pytest.raises(ScorecardError, match="Unknown kind"):
+        draw_setting(Pool.from_arrays(sample_attributes(100), np.zeros((100, 1, 1, 3), np.uint8),
+                                      np.ones((100, 4))), np.random.default_rng(0), 0, "shortcut", "head")
+    with pytest.raises(ScorecardError, match="cnn_share"):
+        run_scorecard(5, cnn_share=2.0)
+    done = subprocess.run([sys.executable, "-m", "drml_widgets", "scorecard", "--settings", "0"],
+                          capture_output=True, text=True)
+    assert done.returncode != 0 and "n_settings must be at least 1" in done.stderr
+
+
+@pytest.fixture(scope="module")
+def small_card(world, image_emb, encoder):
+    """24 planted failures (one in the CNN) on the shared 10,000-image world: the CI-sized scorecard."""
+    pool = Pool.from_arrays(world.table, world.images, image_emb, seed=0)
+    start = time.perf_counter()
+    card = run_scorecard(24, seed=0, pool=pool, cnn_share=1 / 24, encoder=encoder, progress=print)
+    print(f"24 settings in {time.perf_counter() - start:.0f} s")
+    print(card, card.dropped(), card.timings(), sep="\n\n")
+    return card
+
+
+@pytest.mark.slow
+def test_small_scorecard_scores_every_method_on_every_kept_setting(small_card):
+    results = small_card.results
+    assert results["setting"].nunique() == 24
+    assert results.groupby("setting")["method"].apply(sorted).map(tuple).eq(tuple(sorted(METHODS))).all()
+    assert set(results["kind"]) == {"correlation", "rare", "noisy"} and "cnn" in set(results["model"])
+    assert (results["gap"] >= MIN_GAP).all() and results["precision_at_10"].between(0, 1).all()
+    kept = small_card.settings["kept"]
+    assert len(kept) >= 24 and kept.sum() == 24
+    table = small_card.table()
+    assert table.loc[("head", "drml_text"), ("n", "all")] == results.query("model == 'head'")["setting"].nunique()
+    # DrML's text probe by its mean alone always names the most specific slice; ranking by contrast
+    # is what lets it name the planted conjunction.
+    head = table.loc["head"]
+    assert head.loc["drml_text_mean", ("exact", "all")] < head.loc["drml_text", ("exact", "all")]
+
+
+@pytest.mark.slow
+def test_scorecard_notebook_shows_the_table_from_a_csv(small_card, tmp_path):
+    csv = small_card.to_csv(tmp_path / "scorecard.csv")
+    again = Scorecard(pd.read_csv(csv), pd.read_csv(tmp_path / "scorecard-settings.csv"))
+    pd.testing.assert_frame_equal(again.table(), small_card.table(), check_dtype=False)
+    committed = nbformat.read(NOTEBOOK, as_version=4)
+    assert not any(c.get("outputs") for c in committed.cells if c.cell_type == "code"), "commit without outputs"
+    shutil.copy(NOTEBOOK, tmp_path / NOTEBOOK.name)
+    os.environ["DRML_SCORECARD_CSV"] = str(csv)
+    try:
+        NotebookClient(committed, timeout=1800, kernel_name="python3",
+                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+    finally:
+        del os.environ["DRML_SCORECARD_CSV"]
+    shown = "".join(str(out.get("data", {}).get("text/plain", "")) + out.get("text", "")
+                    for c in committed.cells if c.cell_type == "code" for out in c.outputs)
+    assert "drml_text" in shown and "domino" in shown
