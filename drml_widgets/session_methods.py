@@ -50,9 +50,10 @@ class PaperMethods:
         tags = tags_from_table(self.table.loc[test], types)
         return find_failure_modes(tags, self.image_predictions(test), self.labels[test], self.classes, **options)
 
-    def hard_clusters(self, n_clusters: int = 5, k: int = 3, tau: float = 0.5, **options) -> LBEEResult:
+    def hard_clusters(self, n_clusters: int = 5, k: int = 3, tau: float | None = None, **options) -> LBEEResult:
         """LBEE's hard clusters of the evaluated images, each described by ``k`` of the
-        session's prompts (one per attribute combination, in the first template).
+        session's prompts (one per attribute combination, in the first template); ``tau`` follows
+        the CLIP's similarities unless given.
 
         Example:
             >>> from drml_widgets import Session

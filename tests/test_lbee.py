@@ -59,6 +59,20 @@ def run(evaluated, encoder, templates, tau):
     return result, metrics.set_index("method"), set(zip(kept["color"], kept["shape"]))
 
 
+def test_tau_follows_the_clips_similarities(evaluated, encoder):
+    # Measured: mean 0.030 + sd 0.427 of the 10 x 36 prototype-sentence similarities; the paper's
+    # fixed 0.25 (fit to a CLIP whose similarities crowd near 0.2) keeps AHR at 0.53 here.
+    result, metrics, covered = run(evaluated, encoder, PHRASINGS, None)
+    assert result.params["tau"] == pytest.approx(0.457, abs=0.03)
+    assert result.params["tau_from"].startswith("mean + 1 sd of 360 prototype-sentence similarities")
+    assert "tau=0.45" in repr(result) or "tau=0.46" in repr(result)
+    measured = metrics[["AHR", "ACR", "TPR", "JI"]].to_dict("index")
+    assert measured["FPDiff"] == pytest.approx(ATTRIBUTE_METRICS["FPDiff"], abs=METRIC_MARGIN)
+    assert len(covered & evaluated[4]) >= 3
+    _, paper, _ = run(evaluated, encoder, PHRASINGS, 0.25)
+    assert paper.loc["FPDiff", "AHR"] < 0.7
+
+
 def test_fpdiff_names_the_failing_slices(evaluated, encoder):
     result, metrics, covered = run(evaluated, encoder, PHRASINGS, TAU)
     failing = evaluated[4]

@@ -55,7 +55,7 @@ class LBEEResult:
     def __repr__(self) -> str:
         p = self.params
         lines = [f"LBEEResult({len(self.clusters)} hard clusters, {len(self.sentences)} sentences, "
-                 f"k={p['k']}, tau={p['tau']})"]
+                 f"k={p['k']}, tau={p['tau']}: {p['tau_from']})"]
         for _, row in self.table().iterrows():
             lines.append(f"  cluster {row['cluster']} ({row['n_images']} images): FPDiff -> {row['sentences']}")
         return "\n".join(lines)
@@ -79,14 +79,19 @@ def sentence_list(sentences) -> list[str]:
 
 
 def explain_failures(image_emb, split, sentences, text_emb, *, n_clusters: int = 5, k: int = 3,
-                     tau: float = 0.25, correct=None, seed: int = 0) -> LBEEResult:
+                     tau: float | None = None, correct=None, seed: int = 0) -> LBEEResult:
     """Cluster hard and easy images and keep ``k`` sentences per hard cluster with each method.
 
     ``split`` marks each image ``hard``/``easy``/``neutral`` (see :func:`split_hard_easy`);
     ``sentences`` is a list of strings or a prompt DataFrame with a ``prompt`` column and
     ``text_emb`` their unit embeddings in the images' space. ``correct`` (optional, per image)
     adds each hard cluster's accuracy. ``n_clusters`` (at least 1) applies to hard and easy sets
-    alike; a set with fewer images gets one cluster per image, with a warning. Without hard
+    alike; a set with fewer images gets one cluster per image, with a warning. ``tau`` (the
+    similarity above which a sentence counts as describing a prototype, for SetDiff and FPDiff)
+    defaults to the mean plus one standard deviation of every prototype-sentence similarity, so
+    it follows the CLIP in use: about the paper's 0.25 for a real CLIP, whose similarities
+    crowd near 0.2, and about 0.46 for the shapes CLIP, whose spread is wide; ``params`` records
+    how it was chosen, and a given value overrides it. Without hard
     images (the model made no mistake there) or without easy ones there is nothing to contrast:
     the result is empty, with a warning saying why.
 
@@ -117,7 +122,8 @@ def explain_failures(image_emb, split, sentences, text_emb, *, n_clusters: int =
         if correct.shape != (len(x),):
             raise LBEEError(f"correct has {correct.size} values but there are {len(x)} images.")
     n_clusters = check_n_clusters(n_clusters)
-    params = {"n_clusters": n_clusters, "k": k, "tau": tau, "seed": seed}
+    params = {"n_clusters": n_clusters, "k": k, "tau": tau, "seed": seed,
+              "tau_from": "given" if tau is not None else "the similarities (none computed: nothing to explain)"}
     hard, easy = np.flatnonzero(split == "hard"), np.flatnonzero(split == "easy")
     assignments = np.full(len(x), -1, np.int64)
     if not len(hard) or not len(easy):
@@ -138,6 +144,11 @@ def explain_failures(image_emb, split, sentences, text_emb, *, n_clusters: int =
     _, easy_proto = cluster(x[easy], n_clusters, seed)
     assignments[hard] = hard_assign
     v_hard, v_easy = hard_proto @ t.T, easy_proto @ t.T
+    if tau is None:
+        both = np.concatenate([v_hard.ravel(), v_easy.ravel()])
+        tau = params["tau"] = round(float(both.mean() + both.std()), 4)
+        params["tau_from"] = (f"mean + 1 sd of {both.size} prototype-sentence similarities "
+                              f"({both.mean():.3f} + {both.std():.3f})")
     proto_sim = hard_proto @ easy_proto.T
     nearest = proto_sim.argmax(axis=1)
     clusters, picks = [], []
