@@ -61,8 +61,10 @@ def wire_bytes(session) -> dict:
     import comm
 
     from drml_widgets.widgets import GapPlot
+    from drml_widgets.widgets.runtime import plotly_runtime
 
     comm.create_comm = lambda **kwargs: RecordingComm(**kwargs)
+    plotly_runtime().close()  # the plot makes a new one, on a recording comm
     plot = GapPlot(session, color_by="color")
     n = plot.n_images + plot.n_texts
     messages = plot.comm.sizes()
@@ -73,7 +75,7 @@ def wire_bytes(session) -> dict:
                               "codes": plot.codes.tolist()}))
     return {"plot": plot, "points": n, "messages": len(messages), "largest_message": max(j + b for j, b in messages),
             "bytes_per_point": data / n, "json_bytes_per_point": (data - sum(a.nbytes for a in arrays) + as_json) / n,
-            "module_bytes": code}
+            "module_bytes": code, "runtime_bytes": sum(j + b for j, b in plot._runtime.comm.sizes(without=()))}
 
 
 FRAME_PROBE = """() => { window.__frames = []; let last = performance.now();
@@ -126,7 +128,8 @@ def main(argv=None) -> None:
           f"(largest {wire['largest_message'] / 1e6:.2f} MB)")
     print(f"  the same data as JSON: {wire['json_bytes_per_point']:.2f} bytes/point "
           f"({wire['json_bytes_per_point'] / wire['bytes_per_point']:.1f}x more)")
-    print(f"  plus the view's module and stylesheet, once per widget: {wire['module_bytes'] / 1e6:.2f} MB")
+    print(f"  plus the view's module and stylesheet, once per view: {wire['module_bytes'] / 1e3:.1f} kB; "
+          f"plotly.js, once per kernel (PlotlyRuntime): {wire['runtime_bytes'] / 1e6:.2f} MB")
     small = wire_bytes(synthetic_session(args.points // 10))
     runs = {n: render_and_hover(w["plot"], args.repeats) for n, w in ((args.points, wire), (small["points"], small))}
     print("in headless Chromium (software WebGL), median over loads; frames while the mouse sweeps the cloud:")

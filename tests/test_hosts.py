@@ -99,3 +99,12 @@ def test_no_request_leans_on_anywidgets_time_limits():
     assert int(limit.group(1).replace("_", "")) >= 30_000  # a busy kernel answers late; our own wait, not anywidget's
     # The runtime widget's module does nothing, so anywidget starts its model at once (it gives up after 2 s).
     assert len(bundle("runtime")) < 1_000
+
+
+def test_a_malformed_message_gets_an_error_reply_never_a_traceback(drml_session, comm_of, capsys):
+    table = SliceTable(drml_session, by=["color"])
+    for content in (["not", "a", "dict"], {"type": ["thumbs"]}, {"type": None}, {"no": "type"}):
+        table._dispatch(table, content, [])  # not ours: ignored
+    assert "error" in reply(table, type="thumbs", rows={"a": 1})[0]
+    assert "error" in reply(table, type="thumbs", rows=[-1], base64="yes")[0]
+    assert "Traceback" not in capsys.readouterr().err and table.status == ""

@@ -157,11 +157,12 @@ class SessionWidget(BundledWidget):
             self.send_state(names)  # the page still shows the refused value where nothing changed here
 
     def _dispatch(self, _widget, content, buffers) -> None:
-        if not isinstance(content, dict) or content.get("type") not in self._handlers:
+        kind = content.get("type") if isinstance(content, dict) else None
+        if not isinstance(kind, str) or kind not in self._handlers:
             return  # anywidget's own messages and unknown kinds are not ours
         request = content.get("request")
         try:
-            answer = self._handlers[content["type"]](content, buffers)
+            answer = self._handlers[kind](content, buffers)
         except EXPECTED as exc:
             if request is None:
                 self.status = str(exc)

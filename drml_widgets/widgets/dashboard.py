@@ -18,7 +18,8 @@ class Dashboard(BundledWidget):
 
     The parts are the ordinary widgets (``dashboard.gap``, ``.slices``, ``.rectify``,
     ``.influence``, ``.prompts``); ticking slices in the table chooses what the panel rectifies
-    and what the gap plot highlights. The plotting code travels once, with the dashboard.
+    and what the gap plot highlights. The views' code travels once, with the dashboard (plotly.js
+    travels once per kernel, in the runtime widget the plotting parts name).
 
     Example:
         >>> from drml_widgets.session import Session

@@ -133,7 +133,7 @@ export function render({ model, el }) {
     const token = ++hoverToken;
     const key = `${src.modality}:${src.row}`;
     const event = data.event;
-    showTooltip(event, [label, "\u2026"]);
+    showTooltip(event, [label, "asking the kernel\u2026"]);
     try {
       if (!cache.has(key)) cache.set(key, request(model, { type: "hover", modality: src.modality, row: src.row }));
       const [msg, buffers] = await cache.get(key);

@@ -1,6 +1,6 @@
 // Static report: draws a saved Dashboard without Jupyter. The page embeds the widget state (as
 // ipywidgets' embed format) and this loader gives each view a model with the same interface as
-// a live one; messages to the kernel get no answer, which the views report as such.
+// a live one; requests to the kernel are answered at once with an error, which the views show.
 
 function fromBase64(text) {
   const bin = atob(text);
@@ -29,10 +29,17 @@ class StaticModel {
   get(name) { return this.state[name]; }
   set(name, value) {
     this.state[name] = value;
-    for (const cb of this.listeners.get(`change:${name}`) || []) cb(this, value);
+    this.emit(`change:${name}`, this, value);
   }
   save_changes() {}
-  send() {}
+  send(content) { // no kernel here: a request is answered at once, so the view says so without waiting
+    if (content && content.request !== undefined) {
+      queueMicrotask(() => this.emit("msg:custom", { request: content.request, error: "this needs a running kernel" }, []));
+    }
+  }
+  emit(event, ...args) {
+    for (const cb of [...(this.listeners.get(event) || [])]) cb(...args);
+  }
   on(event, cb) {
     if (!this.listeners.has(event)) this.listeners.set(event, new Set());
     this.listeners.get(event).add(cb);
