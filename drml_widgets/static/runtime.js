@@ -1,2 +1,2 @@
-/* drml-widgets bundle; sources sha256 4a9999b99d718dda42af0fed108cd38b348eeb20f2c599a31b3a36b2365eedc6 */
+/* drml-widgets bundle; sources sha256 2f13c1c383d46d2f0ba908715472389d14bc6de78f0c5302bf0e486cf5063615 */
 var e={};export{e as default};

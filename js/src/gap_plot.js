@@ -100,7 +100,6 @@ export function render({ model, el }) {
     const parts = [model.get("note")];
     if (!webgl) parts.push(`WebGL is unavailable in this browser: ${shown < n ? `showing ${shown.toLocaleString()} of ${n.toLocaleString()} points` : "showing the points"} as a 2-D (SVG) scatter.`);
     note.textContent = parts.filter(Boolean).join(" ");
-    note.classList.toggle("drml-webgl-note", !webgl);
     const drawn = await figure.draw(traces, layout);
     el.dataset.drmlReady = "1";
     el.dataset.points = String(drawn ? shown : 0);
