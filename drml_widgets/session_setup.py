@@ -209,7 +209,9 @@ def _tag(image_emb: np.ndarray, attributes: AttributeSet, types: Sequence[str], 
 
     wanted = AttributeSet({t: attributes.values[t] for t in types},
                           {t: p for t, p in attributes.phrases.items() if t in types})
-    return tag_attributes(image_emb, wanted, encoder)
+    tags = tag_attributes(image_emb, wanted, encoder)
+    tags.reliability().warn(stacklevel=4)
+    return tags
 
 
 def _aligned(values, dataset: ImageDataset):

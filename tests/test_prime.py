@@ -179,3 +179,25 @@ def test_an_s_larger_than_every_group_is_refused_with_a_value_that_works():
         find_failure_modes(tags, labels[::-1], labels, s=10, min_count=50)
     with pytest.raises(PrimeError, match="No image carries any tag"):
         find_failure_modes(tags & False, labels[::-1], labels, s=10)
+
+
+def test_prime_with_clip_tags_builds_no_mode_on_an_unreliable_tag_type(world, image_emb, encoder, vocabulary,
+                                                                       drml_session, halves):
+    # The bundled CLIP does not see position: its position tag reads colour (95% predictable from the
+    # colour tag), and PRIME used to report a false {large, upper left} mode that even held on held-out
+    # images. The tagger now names the type and leaves it out.
+    from drml_widgets.methods.tagging import group_reliability, tag_images
+
+    search = halves[0]
+    with pytest.warns(UserWarning, match=r"\['position'\] cannot be trusted .*stands in for color"):
+        tags = tag_images(image_emb[search], vocabulary, encoder)
+    reliability = group_reliability(tag_scores(image_emb[search], vocabulary, encoder), vocabulary)
+    print(reliability)
+    assert reliability.unreliable == ["position"]
+    assert not set(ATTRIBUTES["position"]) & set(tags.columns)
+    pred = drml_session.head.predict(image_emb[search])
+    result = find_failure_modes(tags, pred, world.labels[search], CLASSES, s=30)
+    print(result.modes[["class", "tags", "n_images", "accuracy"]].to_string())
+    used = {t for mode in result.modes["tags"] for t in mode}
+    assert not used & set(ATTRIBUTES["position"])
+    assert {("orange",), ("green",)} <= set(result.modes["tags"])

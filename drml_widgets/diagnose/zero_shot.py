@@ -21,6 +21,7 @@ from .._common import text_encoder, unit_rows
 from ..errors import DrmlError
 from ..prompts.generate import AttributeSet
 from ..prompts.text import fix_articles
+from .tag_reliability import TagReliability, tag_reliability
 from .validate import check_embeddings
 
 # CLIP's trained logit scale, used when the encoder does not carry its own.
@@ -68,6 +69,16 @@ class AttributeTags:
                          "counts": {str(k): int(v) for k, v in counts.items()}})
         return pd.DataFrame(rows, columns=["type", "n_values", "threshold", "mean_confidence", "share_confident",
                                            "counts"])
+
+    def reliability(self) -> TagReliability:
+        """Whether each type's tags can be trusted (confidence over chance, not standing in for another type).
+
+        Example:
+            >>> enc = lambda texts: np.eye(2)[[0 if "red" in t else 1 for t in texts]]
+            >>> tag_attributes(np.eye(2)[[0, 0, 1]], {"color": ["red", "blue"]}, enc).reliability().unreliable
+            []
+        """
+        return tag_reliability(self.values, self.confidence, {t: p.shape[1] for t, p in self.probabilities.items()})
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{t} (>= {v:g})" if v > 0 else f"{t} (argmax)" for t, v in self.thresholds.items())

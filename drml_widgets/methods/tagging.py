@@ -18,6 +18,7 @@ import pandas as pd
 from scipy.special import softmax
 
 from .._common import text_encoder, unit_rows
+from ..diagnose.tag_reliability import TagReliability, tag_reliability
 from ..diagnose.validate import check_embeddings
 from ..errors import DrmlError
 from ..prompts.generate import AttributeSet, PromptSpec, generate_prompts
@@ -221,9 +222,29 @@ def apply_thresholds(scores: pd.DataFrame, thresholds: float | Mapping[str, floa
     return scores.ge(per_tag, axis=1)
 
 
+def group_reliability(scores: pd.DataFrame, vocabulary: TagVocabulary) -> TagReliability:
+    """Whether CLIP's tags of each group (of two or more tags) can be trusted: confidence over
+    chance, and not standing in for another group (see :mod:`drml_widgets.diagnose.tag_reliability`).
+
+    Example:
+        >>> vocab = TagVocabulary({"red": ["red"], "green": ["green"]}, {"color": ["red", "green"]})
+        >>> group_reliability(pd.DataFrame({"red": [0.9, 0.1], "green": [0.1, 0.9]}), vocab).unreliable
+        []
+    """
+    groups = {g: m for g, m in vocabulary.groups.items() if len(m) > 1}
+    return tag_reliability(pd.DataFrame({g: scores[m].to_numpy().argmax(axis=1) for g, m in groups.items()}),
+                           pd.DataFrame({g: scores[m].to_numpy().max(axis=1) for g, m in groups.items()}),
+                           {g: len(m) for g, m in groups.items()})
+
+
 def tag_images(image_emb, vocabulary: TagVocabulary, encoder, thresholds=0.5,
-               scale: float = CLIP_SCALE) -> pd.DataFrame:
+               scale: float = CLIP_SCALE, drop_unreliable: bool = True) -> pd.DataFrame:
     """Tag images with CLIP in one call: :func:`tag_scores` then :func:`apply_thresholds`.
+
+    Each group of tags is first checked (:func:`group_reliability`): a group CLIP tags with no
+    more confidence than chance, or whose tags follow another group's (position read off
+    colour), is named in a warning and, with ``drop_unreliable``, left out, so PRIME and
+    spurious-attribute detection never build on it.
 
     Example:
         >>> encode = lambda texts: np.eye(3, dtype=np.float32)[[["red", "green", "a photo."].index(t) for t in texts]]
@@ -231,7 +252,15 @@ def tag_images(image_emb, vocabulary: TagVocabulary, encoder, thresholds=0.5,
         >>> tag_images(np.eye(3, dtype=np.float32)[:2], vocab, encode).to_dict("list")
         {'red': [True, False], 'green': [False, True]}
     """
-    return apply_thresholds(tag_scores(image_emb, vocabulary, encoder, scale), thresholds)
+    scores = tag_scores(image_emb, vocabulary, encoder, scale)
+    tags = apply_thresholds(scores, thresholds)
+    if not any(len(m) > 1 for m in vocabulary.groups.values()):
+        return tags
+    reliability = group_reliability(scores, vocabulary)
+    reliability.warn()
+    if drop_unreliable:
+        tags = tags.drop(columns=[t for g in reliability.unreliable for t in vocabulary.groups[g]])
+    return tags
 
 
 def tags_from_table(table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
