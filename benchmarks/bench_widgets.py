@@ -61,10 +61,8 @@ def wire_bytes(session) -> dict:
     import comm
 
     from drml_widgets.widgets import GapPlot
-    from drml_widgets.widgets.runtime import plotly_runtime
 
     comm.create_comm = lambda **kwargs: RecordingComm(**kwargs)
-    plotly_runtime().close()  # the plot makes a new one, on a recording comm
     plot = GapPlot(session, color_by="color")
     n = plot.n_images + plot.n_texts
     messages = plot.comm.sizes()
@@ -75,7 +73,7 @@ def wire_bytes(session) -> dict:
                               "codes": plot.codes.tolist()}))
     return {"plot": plot, "points": n, "messages": len(messages), "largest_message": max(j + b for j, b in messages),
             "bytes_per_point": data / n, "json_bytes_per_point": (data - sum(a.nbytes for a in arrays) + as_json) / n,
-            "module_bytes": code, "runtime_bytes": sum(j + b for j, b in plot._runtime.comm.sizes(without=()))}
+            "module_bytes": code, "runtime_bytes": len(plot._runtime.source)}
 
 
 FRAME_PROBE = """() => { window.__frames = []; let last = performance.now();
