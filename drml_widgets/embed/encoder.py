@@ -203,14 +203,14 @@ class ClipEncoder:
         estimate = per_item * remaining
         if estimate <= COST_WARNING_SECONDS:
             return
-        faster = ("a CUDA GPU is typically 10-50x faster (torch picks it when available, or pass device='cuda'). "
+        faster = ("A CUDA GPU is typically tens of times faster (torch picks it when available, or pass device='cuda'). "
                   if self.device.startswith("cpu") else "")
-        kept = (f"Embeddings are cached in {str(self._cache.dir)!r}, so only the first run pays this."
-                if self._cache is not None else "cache_dir=None keeps nothing: with a cache, only the first run pays this.")
+        kept = (f"Embeddings are cached in {str(self._cache.dir)!r}: only the first run pays this."
+                if self._cache is not None else "With cache_dir=None nothing is kept: pass a cache folder to pay this once.")
         warnings.warn(
             f"Encoding {missing:,} {what} not yet cached (of {total:,}) with {self.spec.label} on {self.device}: "
-            f"about {_duration(estimate)} more, at {per_item * 1000:.0f} ms per {what[:-1]} on the first batch. "
-            f"To go faster, {faster}encode once and reuse the result; {kept}",
+            f"about {_duration(estimate)} more ({per_item * 1000:.0f} ms per {what[:-1]} on the first batch). "
+            f"{faster}{kept}",
             stacklevel=4,
         )
 

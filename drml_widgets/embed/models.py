@@ -110,7 +110,7 @@ def _local_dir_spec(label: str, directory: Path) -> ModelSpec:
         "preprocess": config.get("preprocess_cfg", {}),
     }
     return ModelSpec(label, LOCAL_DIR + str(directory), None, identity, checkpoint=str(weights),
-                     image_size=_side(config["model_cfg"]["vision_cfg"].get("image_size")))
+                     image_size=_side(config["model_cfg"].get("vision_cfg", {}).get("image_size")))
 
 
 def _side(image_size) -> int | None:
