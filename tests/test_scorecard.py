@@ -19,7 +19,7 @@ from drml_widgets import DrmlError
 from drml_widgets.data.shapes import sample_attributes
 from drml_widgets.scorecard import Pool, ScorecardError, draw_setting, train_model
 from drml_widgets.scorecard.protocol import contrast, exact_name, precision_at_k, values_named
-from drml_widgets.scorecard.run import METHODS, Scorecard, run_scorecard
+from drml_widgets.scorecard.run import METHODS, Scorecard, run_methods, run_scorecard
 from drml_widgets.scorecard.settings import MIN_GAP, in_slice
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "08_scorecard.ipynb"
@@ -90,6 +90,7 @@ def small_card(world, image_emb, encoder):
     pool = Pool.from_arrays(world.table, world.images, image_emb, seed=0)
     start = time.perf_counter()
     card = run_scorecard(24, seed=0, pool=pool, cnn_share=1 / 24, encoder=encoder, progress=print)
+    card.pool = pool
     print(f"24 settings in {time.perf_counter() - start:.0f} s")
     print(card, card.dropped(), card.timings(), sep="\n\n")
     return card
@@ -98,18 +99,30 @@ def small_card(world, image_emb, encoder):
 @pytest.mark.slow
 def test_small_scorecard_scores_every_method_on_every_kept_setting(small_card):
     results = small_card.results
-    assert results["setting"].nunique() == 24
+    # A cell whose planted failures rarely fail stops after its share of draws (reported): the
+    # CNN's one setting may not come.
+    assert results["setting"].nunique() >= 20
     assert results.groupby("setting")["method"].apply(sorted).map(tuple).eq(tuple(sorted(METHODS))).all()
-    assert set(results["kind"]) == {"correlation", "rare", "noisy"} and "cnn" in set(results["model"])
+    assert set(results["kind"]) == {"correlation", "rare", "noisy"}
     assert (results["gap"] >= MIN_GAP).all() and results["precision_at_10"].between(0, 1).all()
+    assert (results["slice_accuracy"] <= results["rival_accuracy"]).all()
     kept = small_card.settings["kept"]
-    assert len(kept) >= 24 and kept.sum() == 24
+    assert kept.sum() == results["setting"].nunique() and set(small_card.settings["model"]) == {"head", "cnn"}
     table = small_card.table()
     assert table.loc[("head", "drml_text"), ("n", "all")] == results.query("model == 'head'")["setting"].nunique()
     # DrML's text probe by its mean alone always names the most specific slice; ranking by contrast
     # is what lets it name the planted conjunction.
     head = table.loc["head"]
     assert head.loc["drml_text_mean", ("exact", "all")] < head.loc["drml_text", ("exact", "all")]
+
+
+@pytest.mark.slow
+def test_the_cnn_is_diagnosed_through_a_surrogate_by_every_method(small_card):
+    pool = small_card.pool
+    setting = draw_setting(pool, np.random.default_rng(0), 999, "noisy", "cnn", "shape", per_class=60)
+    rows = run_methods(small_card.context, train_model(pool, setting))
+    assert [r["method"] for r in rows] == list(METHODS)
+    assert all(0 <= r["precision_at_10"] <= 1 for r in rows)
 
 
 @pytest.mark.slow

@@ -9,8 +9,10 @@ likely they are to belong to it; the scorecard then judges both against the plan
 
 How each method picks its top slice and ranks members is in its function's docstring. DrML's
 slices and PRIME's modes are ranked by :func:`contrast`, which prefers the slice whose own mean
-best separates it from everything else, so a slice and its sub-slices of the same mean do not
-tie (by the mean alone the most specific slice always looks worst).
+best separates it from the rest of its class (from everything, for slices that name no class),
+so a slice and its sub-slices of the same mean do not tie (by the mean alone the most specific
+slice always looks worst), and a class whose text the head reads worse overall does not make
+all its slices look worst.
 """
 
 from __future__ import annotations
@@ -79,10 +81,10 @@ def values_named(name: dict, values: dict, class_attr: str, slice_class: str) ->
     return rest == dict(values) and name.get(class_attr, slice_class) == slice_class
 
 
-def contrast(mean: np.ndarray, n: np.ndarray, total: float, count: int) -> np.ndarray:
+def contrast(mean: np.ndarray, n: np.ndarray, total, count) -> np.ndarray:
     """How much a low-scoring slice explains: n_s * n_rest / N * (mean_rest - mean_s)^2, negative
     when the slice scores above the rest. ``mean`` and ``n`` per slice; ``total`` and ``count``
-    over everything (a sum of scores and how many there are).
+    over the slice's population (a sum of scores and how many there are; per slice or shared).
 
     Example:
         >>> contrast(np.array([0.2, 0.2, 0.9]), np.array([10, 2, 10]), total=10 * 0.2 + 90 * 0.9, count=100).round(2).tolist()
@@ -130,8 +132,11 @@ class Context:
             vocab = TagVocabulary.from_attributes(AttributeSet({t: ATTRIBUTE_SET.values[t] for t in types},
                                                                {"position": ATTRIBUTE_SET.phrases["position"]}),
                                                   [TAG_TEMPLATES[c]])
-            self.tags[c] = {"table": tags_from_table(self.test_table, types),
-                            "clip": tag_images(self.test_emb, vocab, self.encoder)}
+            clip = tag_images(self.test_emb, vocab, self.encoder)
+            # Only the tags: PRIME groups this table, and pandas compares .attrs (where tag_images may
+            # keep its reliability check) whenever it combines frames.
+            clip.attrs = {}
+            self.tags[c] = {"table": tags_from_table(self.test_table, types), "clip": clip}
         self.pca = whitened_pca(self.test_emb, seed=self.pool.seed)
         self.plane = plane_projection(self.test_emb, seed=self.pool.seed)
 
@@ -154,6 +159,17 @@ def _true_proba(out: Outcome) -> np.ndarray:
 def _errors_first(out: Outcome, members: np.ndarray) -> np.ndarray:
     """Members ordered by the model's probability of their true label, lowest first."""
     return members[np.argsort(_true_proba(out)[members], kind="stable")]
+
+
+def _populations(classes: pd.Series, scores: np.ndarray, labels: np.ndarray, class_names: list[str]):
+    """Per slice, the sum of scores and the count of its population: the rows of its class when it
+    names one (a class the probe or model finds harder overall does not make all its slices look
+    worst), else every row."""
+    sums = {c: scores[labels == i].sum() for i, c in enumerate(class_names)}
+    counts = {c: int((labels == i).sum()) for i, c in enumerate(class_names)}
+    total = classes.map(sums).fillna(scores.sum()).to_numpy(float)
+    count = classes.map(counts).fillna(len(scores)).to_numpy(float)
+    return total, count
 
 
 def _slice_name(row: pd.Series) -> dict:
@@ -181,8 +197,11 @@ def drml_text(ctx: Context, out: Outcome, head, by_mean: bool = False) -> Found:
     if by_mean:
         top = scored.iloc[0]
     else:
-        p_true = proba[np.arange(len(prompts)), prompts["label"].to_numpy()]
-        score = contrast(scored["text_prob"], scored["n_prompts"], p_true.sum(), len(prompts))
+        labels = prompts["label"].to_numpy()
+        p_true = proba[np.arange(len(prompts)), labels]
+        classes = scored[out.setting.class_attr].where(scored[out.setting.class_attr] != ALL)
+        score = contrast(scored["text_prob"], scored["n_prompts"],
+                         *_populations(classes, p_true, labels, out.setting.classes))
         top = scored.iloc[int(np.argmax(score))]
     name = _slice_name(top)
     text = ctx.probe_emb[rows_in_slice(prompts, name)].mean(axis=0, keepdims=True)
@@ -199,7 +218,8 @@ def drml_image(ctx: Context, out: Outcome) -> Found:
         for by in itertools.combinations(TYPES, r):
             frames.append(image_slice_scores(out.predictions, out.labels, ctx.test_table, list(by)))
     scored = pd.concat(frames, ignore_index=True)
-    score = contrast(scored["image_acc"], scored["n_images"], correct.sum(), len(correct))
+    score = contrast(scored["image_acc"], scored["n_images"],
+                     *_populations(scored[out.setting.class_attr], correct, out.labels, out.setting.classes))
     top = scored.iloc[int(np.argmax(score))]
     name = {t: top[t] for t in TYPES if t in top and pd.notna(top[t])}
     return Found(name, _errors_first(out, np.flatnonzero(rows_in_slice(ctx.test_table, name))))
@@ -219,7 +239,8 @@ def prime(ctx: Context, out: Outcome, tags: str) -> Found | None:
     if not len(result.modes):
         return None
     correct = out.predictions == out.labels
-    score = contrast(result.modes["accuracy"], result.modes["n_images"], correct.sum(), len(correct))
+    score = contrast(result.modes["accuracy"], result.modes["n_images"],
+                     *_populations(result.modes["class"], correct, out.labels, s.classes))
     i = result.modes.index[int(np.argmax(score))]
     mode = result.modes.loc[i]
     owner = {v: t for t in TYPES for v in ATTRIBUTE_SET.values[t]}
@@ -229,17 +250,15 @@ def prime(ctx: Context, out: Outcome, tags: str) -> Found | None:
 
 def lbee(ctx: Context, out: Outcome, seed: int = 0) -> Found | None:
     """LBEE: hard (wrong) and easy test images in 5 Ward clusters each; the top slice is the
-    largest hard cluster, named by its FPDiff sentence (k=1) among the naming sentences, with tau
-    the median similarity of the sentences to the hard images' mean (calibrated to the CLIP, not
-    the paper's 0.25). Members: the cluster's images, nearest its prototype first."""
+    largest hard cluster, named by its FPDiff sentence (k=1) among the naming sentences, with LBEE's
+    own tau (calibrated to the CLIP in use). Members: the cluster's images, nearest its prototype
+    first."""
     split = split_hard_easy(predictions=out.predictions, labels=out.labels)
     hard = split == "hard"
     if not hard.any() or hard.all():
         return None
-    mean_hard = ctx.test_emb[hard].mean(axis=0)
-    tau = float(np.median(ctx.sentence_emb @ (mean_hard / np.linalg.norm(mean_hard))))
     result = explain_failures(ctx.test_emb, split, ctx.sentences["prompt"].tolist(), ctx.sentence_emb,
-                              n_clusters=5, k=1, tau=tau, seed=seed)
+                              n_clusters=5, k=1, seed=seed)
     top = int(result.clusters.sort_values("n_images", ascending=False, kind="stable")["cluster"].iloc[0])
     chosen = result.selections[(result.selections["method"] == "FPDiff") & (result.selections["cluster"] == top)]
     sentence = chosen["sentence"].iloc[0]
