@@ -34,8 +34,9 @@ class Dashboard(BundledWidget):
 
     parts = t.Dict().tag(sync=True, **widget_serialization)
 
-    def __init__(self, session, by=("color", "shape"), **kwargs):
-        by = [b for b in by if b in session.attributes.types and b in session.table.columns]
+    def __init__(self, session, by=None, **kwargs):
+        by = default_by(session) if by is None else [b for b in by if b in session.attributes.types
+                                                      and b in session.table.columns]
         self.session = session
         self.gap = GapPlot(session, in_dashboard=True)
         self.slices = SliceTable(session, by=by, in_dashboard=True)
@@ -57,3 +58,21 @@ class Dashboard(BundledWidget):
         for part in (self.gap, self.slices, self.rectify, self.influence, self.prompts):
             part.close()
         super().close()
+
+
+def default_by(session) -> list[str]:
+    """The slices a dashboard opens on: the attribute type whose slices the head's text scores
+    spread most over, beside the class attribute (when the label rule names one).
+
+    Example:
+        >>> from drml_widgets.session import Session
+        >>> default_by(Session.from_shapes_world(n=1200, ensemble=False))
+        ['color', 'shape']
+    """
+    rule = session.label_rule
+    label = [rule] if isinstance(rule, str) and rule in session.table.columns else []
+    types = [t for t in session.attributes.types if t in session.table.columns and t not in label]
+    if session.head is None or len(types) < 2:
+        return types[:1] + label
+    spread = {t: float(session.slices([t] + label).table["text_prob"].std()) for t in types}
+    return [max(spread, key=spread.get)] + label
