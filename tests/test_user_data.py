@@ -123,3 +123,23 @@ def test_with_no_attributes_the_vocabulary_proposes_them(world, encoder):
     cmp = s.slices(["color", "class"])
     print(cmp, cmp.table.to_string(), sep="\n")
     assert {"green triangle", "orange square"} <= names(cmp.worst(4, "text_prob"))
+
+
+def test_vit_b32_from_a_folder_offline_to_the_dashboard(real_size_hub, tmp_path):
+    """Real model size through the offline hub cache: 300 files, 512-d, the dashboard built. The
+    weights are random, so the figures mean nothing here; the flow and the payloads are checked."""
+    from drml_widgets import ClipEncoder
+    from drml_widgets.widgets import Dashboard
+
+    world = load_shapes_world(n=300, seed=5)
+    folder = world.to_folder(tmp_path / "shapes")
+    encoder = ClipEncoder("ViT-B-32", pretrained="openai")
+    s = Session.from_folder(folder, encoder, metadata=folder / "metadata.csv")
+    assert s.image_emb.shape == (300, 512) and s.text_emb.shape[1] == 512
+    assert s.encoder.spec.identity["weights_sha256"] == real_size_hub.sha256
+    dash = Dashboard(s)
+    gap = dash.gap
+    assert gap.points.dtype == np.float32 and gap.points.shape == (gap.n_images + gap.n_texts, 2)
+    assert len(dash.slices.rows) == len(s.slices(dash.slices.by).table)
+    assert s.methods()["applies"].all()
+    dash.close()
