@@ -377,3 +377,17 @@ def test_write_report_to_a_path_it_cannot_write_names_it_and_the_fix(drml_sessio
         write_report(drml_session, done, dashboard=dash)
     assert done.read_bytes() == before  # the old report is whole ...
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "r.html"]  # ... and no temporary file is left
+
+
+def test_rectify_panel_says_why_it_does_not_apply_to_a_black_box(drml_session):
+    from drml_widgets.diagnose.surrogate import user_model
+    from drml_widgets.session import Session
+
+    s = drml_session
+    box = Session(s.encoder, s.image_emb, s.table, s.classes, s.attributes, s.spec, "shape",
+                  model=user_model(len(s.table), s.classes, s.labels, predictions=s.labels))
+    box.train_head()
+    panel = RectifyPanel(box)
+    assert "known by its outputs" in panel.unavailable
+    assert RectifyPanel(s).unavailable == ""
+    panel.close()

@@ -34,6 +34,8 @@ class RectifyPanel(SessionWidget):
     lr = t.Float(1e-3).tag(sync=True)
     version = t.Int(0).tag(sync=True)
     can_undo = t.Bool(False).tag(sync=True)
+    unavailable = t.Unicode("", help="why rectification does not apply to this session ('' when it does)").tag(
+        sync=True)
     can_redo = t.Bool(False).tag(sync=True)
     history = t.List(t.Dict()).tag(sync=True)
     result = t.Dict().tag(sync=True)
@@ -51,6 +53,8 @@ class RectifyPanel(SessionWidget):
 
     def refresh(self, event: str) -> None:
         s = self.session
+        row = s.methods().set_index("method").loc["rectify (DrML)"]
+        self.unavailable = "" if row["applies"] else row["why"]
         if s.versions is None:
             self.status = "No head yet: call session.train_head()."
             return

@@ -36,6 +36,7 @@ export function render({ model, el }) {
   const undo = h("button", { textContent: "Undo", onclick: () => model.send({ type: "undo" }) });
   const redo = h("button", { textContent: "Redo", onclick: () => model.send({ type: "redo" }) });
   const version = h("span", { className: "drml-version drml-muted" });
+  const unavailable = h("div", { className: "drml-note drml-unavailable" });
   const plot = h("div", { className: "drml-chart" });
   const summary = h("div", { className: "drml-note" });
   const history = h("ol", { className: "drml-prompts", start: 0 });
@@ -47,6 +48,7 @@ export function render({ model, el }) {
       h("label", {}, "epochs", numberInput(model, "epochs", 1)),
       h("label", {}, "learning rate", numberInput(model, "lr", 0.0001))),
     h("div", { className: "drml-toolbar" }, run, undo, redo, version),
+    unavailable,
     statusLine(model),
     h("div", { className: "drml-toolbar" }, h("span", { className: "drml-title" }, "Before and after"), h("label", {}, "score", metric)),
     plot, summary,
@@ -59,7 +61,10 @@ export function render({ model, el }) {
       : h("span", { className: "drml-muted" }, "none yet: tick rows in the slice table, or set panel.slices from Python"));
     mode.value = model.get("mode");
     const busy = !!model.get("busy");
-    run.disabled = busy || !slices.length;
+    const why = model.get("unavailable") || "";
+    unavailable.textContent = why && `Rectify does not apply here: ${why}.`;
+    unavailable.hidden = !why;
+    run.disabled = busy || !slices.length || !!why;
     undo.disabled = busy || !model.get("can_undo");
     redo.disabled = busy || !model.get("can_redo");
     version.textContent = `head version ${model.get("version")}`;
@@ -93,7 +98,7 @@ export function render({ model, el }) {
 
   drawControls();
   Promise.resolve(drawResult()).then(() => { el.dataset.drmlReady = "1"; });
-  const stops = [onChanges(model, ["slices", "mode", "busy", "can_undo", "can_redo", "version", "history"], drawControls),
+  const stops = [onChanges(model, ["slices", "mode", "busy", "can_undo", "can_redo", "version", "history", "unavailable"], drawControls),
     onChanges(model, ["result"], drawResult)];
   return () => { stops.forEach((s) => s()); figure.dispose(); };
 }
