@@ -57,7 +57,7 @@ class DemoResult:
 
     def _rectified_lines(self) -> str:
         if self.rectified is None:
-            return "no slice has a text-predicted probability below 0.5: nothing to rectify"
+            return "no slice's calibrated accuracy is 30 points below the rest of its class: nothing to rectify"
         img = self.rectified.image
         hit = img[img["targeted"]]
         rest = img[~img["targeted"]]
