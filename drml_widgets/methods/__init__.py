@@ -13,7 +13,7 @@ Names that already say their method are also importable from here (``find_failur
 """
 
 from . import blackbox, detection, lbee, llm2loss, prime, spurious, tagging
-from .blackbox import BlackBox, per_image_loss, train_example_black_box
+from .blackbox import BlackBox, per_image_loss, train_black_box, train_example_black_box
 from .detection import accuracy_discrepancy
 from .lbee import LBEEResult, explain_failures
 from .llm2loss import LLM2Loss, fit_llm2loss
@@ -29,7 +29,7 @@ __all__ = [
     # LBEE
     "LBEEResult", "explain_failures",
     # LLM2Loss and its example black box
-    "BlackBox", "LLM2Loss", "fit_llm2loss", "per_image_loss", "train_example_black_box",
+    "BlackBox", "LLM2Loss", "fit_llm2loss", "per_image_loss", "train_black_box", "train_example_black_box",
     # spurious-aware fine-tuning and its detection
     "FineTuneComparison", "TunedProjections", "accuracy_discrepancy", "compare_fine_tuning", "fine_tune_projections",
 ]

@@ -142,28 +142,43 @@ class BlackBox:
         return f"BlackBox(CNN on pixels, classes={self.classes}, best_epoch={self.best_epoch}, val_loss={val:.4f})"
 
 
+def train_black_box(images: np.ndarray, labels: np.ndarray, val_images: np.ndarray, val_labels: np.ndarray,
+                    classes: list[str], epochs: int = 6, lr: float = 3e-3, batch_size: int = 64,
+                    seed: int = 0) -> BlackBox:
+    """The example black box (a small CNN on pixels) trained on given images and labels, keeping
+    the epoch with the lowest loss on the validation images.
+
+    Example:
+        >>> x = np.zeros((8, 16, 16, 3), np.uint8)
+        >>> train_black_box(x, np.arange(8) % 2, x, np.arange(8) % 2, ["a", "b"], epochs=1)(x).shape
+        (8, 2)
+    """
+    import torch
+
+    torch.manual_seed(seed)
+    module = _cnn(len(classes))
+    history, best = fit_module(
+        module, _pixels(images), np.asarray(labels, dtype=np.int64),
+        [(_pixels(val_images), np.asarray(val_labels, dtype=np.int64))],
+        epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, threads=None,  # convolutions use every core
+    )
+    return BlackBox(module, list(classes), history, best)
+
+
 def train_example_black_box(world: ShapesWorld, epochs: int = 6, lr: float = 3e-3, batch_size: int = 64,
                             seed: int = 0) -> BlackBox:
-    """Train the example black box: a small CNN on the pixels of the world's biased split
-    (``train``), keeping the epoch with the lowest loss on ``val``. Seconds on a CPU.
+    """Train the example black box on the pixels of the world's biased split (``train``),
+    keeping the epoch with the lowest loss on ``val``. Seconds on a CPU.
 
     Example:
         >>> from drml_widgets import load_shapes_world
         >>> train_example_black_box(load_shapes_world(n=600), epochs=1).classes
         ['triangle', 'square']
     """
-    import torch
-
     split = world.table["split"].to_numpy()
     if not (split == "train").any() or not (split == "val").any():
         raise LossError("The world has no train or val images to train the black box on. "
                         "Fix: pass a world from load_shapes_world (with its biased split).")
-    torch.manual_seed(seed)
-    module = _cnn(len(world.classes))
-    labels = world.labels.astype(np.int64)
-    history, best = fit_module(
-        module, _pixels(world.images[split == "train"]), labels[split == "train"],
-        [(_pixels(world.images[split == "val"]), labels[split == "val"])],
-        epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, threads=None,  # convolutions use every core
-    )
-    return BlackBox(module, list(world.classes), history, best)
+    train, val = split == "train", split == "val"
+    return train_black_box(world.images[train], world.labels[train], world.images[val], world.labels[val],
+                           list(world.classes), epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)

@@ -25,10 +25,10 @@ import numpy as np
 import pandas as pd
 
 from ..data.shapes import ATTRIBUTES, render_table, sample_attributes
-from ..diagnose.heads import fit_module, train_head
+from ..diagnose.heads import train_head
 from ..diagnose.slices import image_slice_scores
 from ..errors import DrmlError
-from ..methods.blackbox import BlackBox, _cnn, _pixels
+from ..methods.blackbox import train_black_box
 from ..prompts.generate import AttributeSet, render
 
 KINDS = ("correlation", "rare", "noisy")
@@ -299,26 +299,6 @@ class Outcome:
                 "kept": self.kept, "train_seconds": round(self.seconds, 3)}
 
 
-def train_cnn(images: np.ndarray, labels: np.ndarray, val_images: np.ndarray, val_labels: np.ndarray,
-              classes: list[str], epochs: int = 6, seed: int = 0) -> BlackBox:
-    """The example black box (methods/blackbox.py's CNN and training recipe) on given images and
-    labels, for settings that choose their own training rows.
-
-    Example:
-        >>> x = np.zeros((8, 16, 16, 3), np.uint8)
-        >>> train_cnn(x, np.arange(8) % 2, x, np.arange(8) % 2, ["a", "b"], epochs=1)(x).shape
-        (8, 2)
-    """
-    import torch
-
-    torch.manual_seed(seed)
-    module = _cnn(len(classes))
-    history, best = fit_module(module, _pixels(images), labels.astype(np.int64),
-                               [(_pixels(val_images), val_labels.astype(np.int64))],
-                               epochs=epochs, lr=3e-3, batch_size=64, seed=seed, threads=None)
-    return BlackBox(module, list(classes), history, best)
-
-
 def train_model(pool: Pool, setting: Setting, seed: int = 0) -> Outcome:
     """Train the setting's model on its rows and measure its planted slice on the test rows.
 
@@ -341,7 +321,7 @@ def train_model(pool: Pool, setting: Setting, seed: int = 0) -> Outcome:
         proba = head.predict_proba(pool.emb[pool.test])
     else:
         head = None
-        box = train_cnn(pool.images[s.train_rows], s.train_labels, pool.images[s.val_rows], s.val_labels,
+        box = train_black_box(pool.images[s.train_rows], s.train_labels, pool.images[s.val_rows], s.val_labels,
                         s.classes, seed=seed)
         test_images = pool.images[pool.test]
         proba = np.concatenate([box(test_images[i:i + 512]) for i in range(0, len(test_images), 512)])
