@@ -10,13 +10,14 @@ they separate the classifier's errors from its successes.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .data.sources import ImageDataset, load_images
-from .diagnose.surrogate import user_model
+from .diagnose.surrogate import UserModel, user_model
 from .embed.encoder import ClipEncoder
 from .errors import InputError
 from .prompts.generate import AttributeSet, PromptSpec
@@ -90,20 +91,22 @@ class SessionSetup:
             ['color', 'class']
         """
         encoder = encoder or ClipEncoder("ViT-B-32", pretrained="openai")
-        outputs = dict(predictions=_aligned(predictions, dataset), proba=_aligned(proba, dataset),
-                       losses=_aligned(losses, dataset))
-        if model is not None:
-            outputs = {k: v for k, v in outputs.items() if k == "losses"}
         mine = None
         if model is not None or predictions is not None or proba is not None:
-            mine = user_model(len(dataset), dataset.classes, dataset.labels, model=model, images=dataset.images,
-                              name=model_name, **outputs)
+            mine = user_model(len(dataset), dataset.classes, dataset.labels, predictions=_aligned(predictions, dataset),
+                              proba=_aligned(proba, dataset), losses=_aligned(losses, dataset), model=model,
+                              images=dataset.images, name=model_name)
+        elif losses is not None:
+            raise InputError("losses= describes a classifier given by predictions=, proba= or model=; losses alone "
+                             "cannot tell which images it gets wrong. Fix: pass its predictions too, or fit LLM2Loss "
+                             "directly: methods.fit_llm2loss(session.image_emb, losses, encoder).")
         image_emb = encoder.encode_images(dataset.images, on_error="skip")
         if len(encoder.last_skipped):
             gone = encoder.last_skipped
             keep = np.setdiff1d(np.arange(len(dataset)), gone["position"].to_numpy())
             dataset = dataset.without(gone["position"].tolist(), gone["error"].tolist())
-            mine = mine and _subset(mine, keep)
+            if mine is not None:
+                mine = _subset(mine, keep)
         table, tags, source = dataset.table, None, "given attributes"
         if attributes is not None:
             attributes = _with_class(attributes, dataset.classes)
@@ -227,9 +230,7 @@ def _aligned(values, dataset: ImageDataset):
     return values
 
 
-def _subset(model, keep: np.ndarray):
-    from dataclasses import replace
-
+def _subset(model: UserModel, keep: np.ndarray) -> UserModel:
     pick = lambda a: None if a is None else a[keep]  # noqa: E731
     return replace(model, predictions=model.predictions[keep], proba=pick(model.proba), losses=pick(model.losses))
 

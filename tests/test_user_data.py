@@ -104,6 +104,8 @@ def test_a_black_box_known_by_its_predictions(world, encoder):
     (dict(predictions=np.zeros(3, int)), "one class per image"),
     (dict(predictions=np.array(["triangle", "circle"] * (N // 2))), r"name classes \['circle'\]"),
     (dict(predictions=np.zeros(N, int), proba=np.ones((N, 2)) / 2), "exactly one of"),
+    (dict(losses=np.ones(N)), "losses alone cannot tell"),
+    (dict(predictions=np.zeros(N, int), model=lambda images: np.zeros(len(images), int)), "exactly one of"),
 ])
 def test_bad_predictions_are_named(world, encoder, bad, message):
     ds = load_images(world.images[:N], labels=world.labels, classes=world.classes)
