@@ -248,10 +248,23 @@ def _from_hf(ds, image_column, label_column, *, classes, split_column, split, se
     names = getattr(features[label_column], "names", None)
     if classes is None and names:
         classes = list(names)
-    images = list(ds[image_column])
+    images = _hf_images(ds, image_column)
     rest = ds.remove_columns([image_column, label_column]).to_pandas()
     return _assemble(images, np.asarray(ds[label_column]), classes, rest, "a Hugging Face dataset", split_column,
                      split, seed, fill_missing)
+
+
+def _hf_images(ds, column: str) -> list:
+    """The dataset's image files when it holds paths on this disk (decoded later, in batches);
+    otherwise its decoded images, which must then all fit in memory."""
+    if type(ds.features[column]).__name__ == "Image":
+        from datasets import Image as HFImage
+
+        raw = ds.cast_column(column, HFImage(decode=False))[column]
+        paths = [r.get("path") if isinstance(r, dict) else None for r in raw]
+        if all(p and os.path.isfile(p) for p in paths):
+            return paths
+    return list(ds[column])
 
 
 def _from_arrays(images, labels, metadata, *, classes, split_column, split, seed, fill_missing) -> ImageDataset:
