@@ -80,6 +80,17 @@ def test_hugging_face_datasets_with_an_image_column(small_world):
         load_images(ds.remove_columns("image"))
 
 
+def test_hugging_face_images_on_disk_stay_paths(folder):
+    datasets = pytest.importorskip("datasets", reason="the [hf] extra is part of [dev]; install it to run this")
+    meta = pd.read_csv(folder / "metadata.csv")
+    files = [str(folder / p) for p in meta["path"]]
+    ds = datasets.Dataset.from_dict({"image": files, "label": meta["path"].str.split("/").str[0].tolist()},
+                                    features=datasets.Features({"image": datasets.Image(),
+                                                                "label": datasets.Value("string")}))
+    loaded = load_images(ds)
+    assert loaded.paths == files  # decoded later by the encoder, a batch at a time
+
+
 def test_arrays_with_labels(small_world):
     ds = load_images(small_world.images[:20], labels=small_world.labels[:20], classes=small_world.classes)
     assert len(ds) == 20 and ds.paths is None and ds.source == "20 arrays"
