@@ -59,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
 
         card = run_scorecard(args.settings, args.seed, cnn_share=args.cnn_share,
                              progress=lambda line: print(line, file=sys.stderr, flush=True))
-        print(card, card.dropped(), "Mean seconds per setting:", card.timings(), sep="\n\n")
+        print(card, card.dropped(), "Mean seconds per setting:", card.timings(),
+              "Head settings whose planted slice failing_slices flags (adaptive default), by kind:",
+              card.adaptive().to_string(), sep="\n\n")
         print(f"\nWrote {card.to_csv(args.out).resolve()}")
         return 0
     return 2

@@ -92,7 +92,7 @@ def small_card(world, image_emb, encoder):
     card = run_scorecard(24, seed=0, pool=pool, cnn_share=1 / 24, encoder=encoder, progress=print)
     card.pool = pool
     print(f"24 settings in {time.perf_counter() - start:.0f} s")
-    print(card, card.dropped(), card.timings(), sep="\n\n")
+    print(card, card.dropped(), card.timings(), card.adaptive(), sep="\n\n")
     return card
 
 
@@ -106,6 +106,9 @@ def test_small_scorecard_scores_every_method_on_every_kept_setting(small_card):
     assert set(results["kind"]) == {"correlation", "rare", "noisy"}
     assert (results["gap"] >= MIN_GAP).all() and results["precision_at_10"].between(0, 1).all()
     assert (results["slice_accuracy"] <= results["rival_accuracy"]).all()
+    # Whether failing_slices' adaptive default flags the planted slice: a boolean per kept head setting.
+    assert "adaptive_flagged" in results
+    assert results.query("model == 'head'")["adaptive_flagged"].map(lambda v: isinstance(v, (bool, np.bool_))).all()
     kept = small_card.settings["kept"]
     assert kept.sum() == results["setting"].nunique() and set(small_card.settings["model"]) == {"head", "cnn"}
     table = small_card.table()

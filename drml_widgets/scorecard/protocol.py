@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from ..diagnose.gap import GapCloser
-from ..diagnose.slices import ALL, all_slices, image_slice_scores, rows_in_slice
+from ..diagnose.slices import (ALL, all_slices, compare_slices, flag_failing, image_slice_scores, rows_in_slice,
+                               text_slice_scores)
 from ..diagnose.surrogate import train_surrogate
 from ..methods.lbee import explain_failures, split_hard_easy
 from ..methods.prime import PrimeError, find_failure_modes
@@ -207,6 +208,20 @@ def drml_text(ctx: Context, out: Outcome, head, by_mean: bool = False) -> Found:
     text = ctx.probe_emb[rows_in_slice(prompts, name)].mean(axis=0, keepdims=True)
     sims = ctx.closer.transform(ctx.test_emb, "image") @ ctx.closer.transform(text, "text")[0]
     return Found(name, np.argsort(-sims, kind="stable"))
+
+
+def adaptive_flagged(ctx: Context, out: Outcome, head) -> bool:
+    """Whether ``Session.failing_slices``'s adaptive default (:func:`flag_failing`) flags the
+    planted slice: slices over exactly its attribute types plus the class attribute, text scores
+    from ``head`` on the probe prompts, image accuracy of the model's predictions on the test rows;
+    True when a flagged row states the planted values and class."""
+    s = out.setting
+    by = [t for t in TYPES if t in s.values or t == s.class_attr]
+    prompts = ctx.probes[s.class_attr]
+    text = text_slice_scores(head.predict_proba(ctx.probe_emb), prompts, by)
+    image = image_slice_scores(out.predictions, out.labels, ctx.test_table, by)
+    flagged = flag_failing(compare_slices(text, image, by), prompts, out.predictions, out.labels, len(s.classes))
+    return bool(rows_in_slice(flagged, s.truth).any())
 
 
 def drml_image(ctx: Context, out: Outcome) -> Found:

@@ -23,7 +23,9 @@ MAX_DRAWS_PER_KEPT = {"head": 15, "cnn": 5}
 
 @dataclass(repr=False)
 class Scorecard:
-    """Every method on every kept setting (``results``: one row per setting and method), every
+    """Every method on every kept setting (``results``: one row per setting and method; a head
+    setting's ``adaptive_flagged`` says whether ``Session.failing_slices``'s adaptive default flags
+    its planted slice, None for the CNN), every
     drawn setting with its planted slice's gap and whether it was kept (``settings``), the wall
     time of each stage (``seconds``) and the shared :class:`~.protocol.Context` it ran with."""
 
@@ -52,6 +54,25 @@ class Scorecard:
         order = {m: i for i, m in enumerate(METHODS)}
         return out.sort_index(key=lambda ix: ix.map(lambda v: order.get(v, v) if isinstance(v, str) and v in order
                                                      else v)).round(3)
+
+    def adaptive(self) -> pd.Series:
+        """Share of kept head settings whose planted slice the adaptive default of
+        ``Session.failing_slices`` flags, by kind and over all (empty for results without it).
+
+        Example:
+            >>> r = pd.DataFrame({"model": ["head"] * 3, "kind": ["rare", "rare", "noisy"], "setting": [0, 0, 1],
+            ...                   "adaptive_flagged": [True, True, False]})
+            >>> Scorecard(r, pd.DataFrame()).adaptive().to_dict()
+            {'rare': 1.0, 'noisy': 0.0, 'all': 0.5}
+        """
+        if "adaptive_flagged" not in self.results:
+            return pd.Series(dtype=float, name="adaptive_flagged")
+        per = self.results[self.results["model"] == "head"].drop_duplicates("setting")
+        flagged = per["adaptive_flagged"].astype(str).str.lower() == "true"  # bools, or strings from a CSV
+        share = flagged.groupby(per["kind"]).mean()
+        share = share.reindex([k for k in KINDS if k in share.index])
+        share["all"] = flagged.mean()
+        return share.round(3).rename("adaptive_flagged")
 
     def dropped(self) -> pd.DataFrame:
         """Settings drawn, kept and dropped (their slice did not fail by 30 points) per kind and model."""
@@ -113,6 +134,16 @@ def run_methods(ctx: P.Context, out: Outcome, seed: int = 0) -> list[dict]:
     return rows
 
 
+def adaptive_flagged(ctx: P.Context, out: Outcome) -> bool:
+    """Whether ``Session.failing_slices``'s adaptive default flags a head setting's planted slice
+    (see :func:`.protocol.adaptive_flagged`)."""
+    from threadpoolctl import threadpool_limits
+
+    with warnings.catch_warnings(), threadpool_limits(1):
+        warnings.simplefilter("ignore")
+        return P.adaptive_flagged(ctx, out, out.head)
+
+
 def _quotas(n: int, cnn_share: float) -> dict[tuple[str, str], int]:
     """Kept settings wanted per (kind, model): kinds as even as n allows, the CNN on ``cnn_share``."""
     n_cnn = int(round(n * cnn_share))
@@ -172,7 +203,8 @@ def run_scorecard(n_settings: int = 200, seed: int = 0, *, pool: Pool | None = N
             settings.append(out.row())
             if out.kept:
                 t0 = time.perf_counter()
-                results += [{**out.row(), **r} for r in run_methods(ctx, out, seed=seed)]
+                extra = {"adaptive_flagged": adaptive_flagged(ctx, out) if model == "head" else None}
+                results += [{**out.row(), **extra, **r} for r in run_methods(ctx, out, seed=seed)]
                 methods_s += time.perf_counter() - t0
                 kept[cell] += 1
                 if sum(kept.values()) % 10 == 0:
