@@ -277,6 +277,9 @@ def test_quickstart_in_jupyterlab(jupyterlab, lab_page, front_end):
     page.wait_for_function(f"""() => [...document.querySelectorAll('.drml-slice-table td[data-col="image_acc"]')]
         .map(td => td.textContent).join() !== {json.dumps(",".join(after["image_acc"].values()))}""")
     assert {name: column(page, name) for name in ("text_prob", "image_acc")} == before
+    # The before/after bars now describe version 1 while the head is at 0: greyed and said so.
+    panel.locator(".drml-chart.drml-stale").wait_for(timeout=60_000)
+    assert "from head version 1; the head is now at version 0" in panel.locator(".drml-summary").text_content()
     kernel_says(page, "print('HEAD_VERSION_AFTER_UNDO', session.version)", "HEAD_VERSION_AFTER_UNDO 0")
     page.screenshot(path=ARTIFACTS / f"{front_end}.png")
 

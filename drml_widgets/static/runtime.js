@@ -1,2 +1,2 @@
-/* drml-widgets bundle; sources sha256 47241cb342dbda949c1999166ba87bc6843384cd2b49bd277b71e3e319f8e677 */
+/* drml-widgets bundle; sources sha256 712e3207a1678294e0d3652a411653829ed6880ca8bf3fd19992f56595991386 */
 var e={};export{e as default};

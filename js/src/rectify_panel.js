@@ -38,7 +38,7 @@ export function render({ model, el }) {
   const version = h("span", { className: "drml-version drml-muted" });
   const unavailable = h("div", { className: "drml-note drml-unavailable" });
   const plot = h("div", { className: "drml-chart" });
-  const summary = h("div", { className: "drml-note" });
+  const summary = h("div", { className: "drml-note drml-summary" });
   const history = h("ol", { className: "drml-prompts", start: 0 });
   fill(el,
     h("div", { className: "drml-toolbar" }, h("span", { className: "drml-title" }, "Rectify the head with text")),
@@ -84,10 +84,16 @@ export function render({ model, el }) {
       return;
     }
     const theme = themeLayout(el);
+    // After an undo (or a redo elsewhere) the bars describe another head than the current one.
+    const stale = result.version !== model.get("version") || !!model.get("busy");
+    plot.classList.toggle("drml-stale", stale);
     const names = rows.map((r) => plotlyText((r.targeted ? "\u25cf " : "") + r.name));
     const bar = (field, name, color) => ({ type: "bar", name, x: names, y: rows.map((r) => r[`${key}_${field}`]), marker: { color },
       hovertemplate: `%{x}<br>${name}: %{y:.3f}<extra></extra>` });
-    summary.textContent = result.summary || "";
+    const busyNote = model.get("busy") ? "A new run is under way; these bars are from the last one. " : "";
+    const undoneNote = result.version !== model.get("version") ? `These bars are from head version ${result.version}; `
+      + `the head is now at version ${model.get("version")}. Redo, or rectify again, to see the current head. ` : "";
+    summary.textContent = (stale ? busyNote + undoneNote : "") + (result.summary || "");
     return figure.draw([bar("before", "before", "#9aa4ae"), bar("after", `after (version ${result.version})`, "#0072B2")], {
       ...theme, barmode: "group", height: 300, margin: { l: 50, r: 10, t: TOOLBAR_SPACE, b: 90 },
       yaxis: { ...theme.yaxis, range: [0, 1.02], title: { text: METRICS[key] } },
@@ -99,6 +105,6 @@ export function render({ model, el }) {
   drawControls();
   Promise.resolve(drawResult()).then(() => { el.dataset.drmlReady = "1"; });
   const stops = [onChanges(model, ["slices", "mode", "busy", "can_undo", "can_redo", "version", "history", "unavailable"], drawControls),
-    onChanges(model, ["result"], drawResult)];
+    onChanges(model, ["result", "version", "busy"], drawResult)];
   return () => { stops.forEach((s) => s()); figure.dispose(); };
 }
