@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -19,94 +18,16 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ..errors import DrmlError, EmptyInputError, InputError
+from ..errors import EmptyInputError, InputError
+from .dataset import SPLITS, DatasetError, ImageDataset
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 PATH_COLUMNS = ("path", "file", "filepath", "file_path", "image_path", "filename")
 LABEL_COLUMNS = ("label", "class", "target", "y")
-SPLITS = ("train", "val", "test")
 SPLIT_ALIASES = {"validation": "val", "valid": "val", "dev": "val", "training": "train", "eval": "test"}
 DEFAULT_SPLIT = {"train": 0.6, "val": 0.1, "test": 0.3}
 # A class needs an image to learn from and one to be judged on.
 MIN_PER_CLASS = 2
-SKIPPED_COLUMNS = ["source", "error"]
-
-
-class DatasetError(DrmlError, ValueError):
-    """A source of images that cannot become a dataset (no classes, missing files, bad labels)."""
-
-
-@dataclass(repr=False)
-class ImageDataset:
-    """Images with labels, metadata and a split, ready for :meth:`Session.from_dataset`.
-
-    ``images`` holds file paths (str) or in-memory images (arrays or PIL), one per row of
-    ``metadata``; ``labels`` index ``classes``; ``split`` is ``train``, ``val`` or ``test`` per
-    image; ``skipped`` lists the inputs left out (``source``, ``error``).
-
-    Example:
-        >>> ds = load_images(np.zeros((6, 8, 8, 3), np.uint8), labels=["a", "b"] * 3)
-        >>> ds
-        ImageDataset(6 images from 6 arrays, classes=['a', 'b'], split train=4 val=0 test=2 (seeded stratified 60/10/30, seed 0), metadata=[])
-    """
-
-    images: list
-    labels: np.ndarray
-    classes: list[str]
-    metadata: pd.DataFrame
-    split: np.ndarray
-    source: str
-    split_from: str
-    skipped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SKIPPED_COLUMNS))
-
-    @property
-    def table(self) -> pd.DataFrame:
-        """One row per image: the metadata columns, ``label`` (index), ``class`` (name), ``split``.
-
-        Example:
-            >>> load_images(np.zeros((4, 8, 8, 3), np.uint8), labels=[0, 1, 0, 1]).table.columns.tolist()
-            ['label', 'class', 'split']
-        """
-        table = self.metadata.reset_index(drop=True).copy()
-        table["label"] = self.labels
-        table["class"] = [self.classes[i] for i in self.labels]
-        table["split"] = self.split
-        return table
-
-    @property
-    def paths(self) -> list[str] | None:
-        """The image files, when the images are files; else ``None``."""
-        return list(self.images) if self.images and isinstance(self.images[0], str) else None
-
-    def without(self, positions: Sequence[int], errors: Sequence[str]) -> "ImageDataset":
-        """A copy without the images at ``positions``, which join ``skipped`` with their errors
-        (the encoder reports the files it could not decode this way).
-
-        Example:
-            >>> ds = load_images(np.zeros((6, 8, 8, 3), np.uint8), labels=[0, 1] * 3)
-            >>> len(ds.without([0], ["unreadable"])), len(ds.without([0], ["unreadable"]).skipped)
-            (5, 1)
-        """
-        drop = np.zeros(len(self), dtype=bool)
-        drop[list(positions)] = True
-        gone = pd.DataFrame({"source": [_describe(self.images[i]) for i in positions], "error": list(errors)})
-        return replace(
-            self,
-            images=[im for im, d in zip(self.images, drop) if not d],
-            labels=self.labels[~drop],
-            metadata=self.metadata[~drop].reset_index(drop=True),
-            split=self.split[~drop],
-            skipped=pd.concat([self.skipped, gone], ignore_index=True) if len(self.skipped) else gone,
-        )
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __repr__(self) -> str:
-        counts = " ".join(f"{s}={int((self.split == s).sum())}" for s in SPLITS)
-        skipped = f", skipped={len(self.skipped)}" if len(self.skipped) else ""
-        return (f"ImageDataset({len(self)} images from {self.source}, classes={self.classes}, "
-                f"split {counts} ({self.split_from}){skipped}, metadata={list(self.metadata.columns)})")
 
 
 def load_images(
@@ -374,10 +295,6 @@ def _checked_metadata(metadata: pd.DataFrame, fill_missing: str | None) -> pd.Da
     return metadata.fillna(fill_missing) if gaps else metadata
 
 
-def _describe(item) -> str:
-    return item if isinstance(item, str) else f"<{type(item).__name__}>"
-
-
 def _skip_unreadable(dataset: ImageDataset) -> ImageDataset:
     """Leave out files whose header PIL cannot read (the encoder catches damage further in)."""
     bad, errors = [], []
@@ -404,7 +321,7 @@ def check_class_sizes(labels: np.ndarray, classes: Sequence[str]) -> None:
         >>> check_class_sizes(np.array([0, 0, 1]), ["cat", "dog"])
         Traceback (most recent call last):
         ...
-        drml_widgets.data.sources.DatasetError: Classes with fewer than 2 images: {'dog': 1}. A class needs images to learn from and to be judged on. Fix: add images to them, or leave them out.
+        drml_widgets.data.dataset.DatasetError: Classes with fewer than 2 images: {'dog': 1}. A class needs images to learn from and to be judged on. Fix: add images to them, or leave them out.
     """
     counts = np.bincount(labels, minlength=len(classes))
     thin = {classes[i]: int(counts[i]) for i in np.flatnonzero((counts > 0) & (counts < MIN_PER_CLASS))}
