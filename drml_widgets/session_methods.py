@@ -24,9 +24,6 @@ CLASS = "class"
 class PaperMethods:
     """PRIME, LBEE and LLM2Loss on the session's images and classifier (mixed into Session)."""
 
-    def _evaluated(self) -> np.ndarray:
-        return self._split("test")
-
     def _image_attribute_types(self) -> list[str]:
         return [t for t in self.attributes.types if t in self.table.columns and t != CLASS
                 and t != getattr(self, "label_rule", None)]
@@ -46,7 +43,7 @@ class PaperMethods:
         if not types:
             raise SessionError("PRIME does not apply to this session: it needs image attributes to combine into "
                                "failure modes. Fix: give attributes (metadata columns or CLIP tags); see methods().")
-        test = self._evaluated()
+        test = self._split("test")
         tags = tags_from_table(self.table.loc[test], types)
         return find_failure_modes(tags, self.image_predictions(test), self.labels[test], self.classes, **options)
 
@@ -61,7 +58,7 @@ class PaperMethods:
             >>> s.hard_clusters(n_clusters=2).table("FPDiff").columns[0]
             'cluster'
         """
-        test = self._evaluated()
+        test = self._split("test")
         split = split_hard_easy(predictions=self.image_predictions(test), labels=self.labels[test])
         first = (self.prompts["template"] == self.spec.templates[0]).to_numpy()
         sentences = self.prompts.loc[first, "prompt"].tolist()
