@@ -69,3 +69,11 @@ def real_size_hub(real_size_checkpoint, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(real_size_checkpoint.hub_cache))  # for subprocesses
     yield real_size_checkpoint
     point_main_at(real_size_checkpoint)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """pytest-playwright launches Debian's Chromium (never a downloaded browser), with our flags."""
+    from widget_support import CHROMIUM_ARGS, chromium_path
+
+    return {**browser_type_launch_args, "executable_path": chromium_path(), "args": CHROMIUM_ARGS}

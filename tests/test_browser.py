@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from drml_widgets.widgets import Dashboard, write_report
-from widget_support import (CHROMIUM_ARGS, NO_WEBGL_ARGS, XSS_TYPE, XSS_VALUE, chromium_path, contrast, free_port, overlap,
+from widget_support import (NO_WEBGL_ARGS, XSS_TYPE, XSS_VALUE, chromium_path, contrast, free_port, overlap,
                             xss_session)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,11 +30,6 @@ LAB_SETTINGS = {
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
 }
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    return {**browser_type_launch_args, "executable_path": chromium_path(), "args": CHROMIUM_ARGS}
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ import pytest
 from nbclient import NotebookClient
 
 from test_notebooks import CELL_TIMEOUT, NOTEBOOKS
-from widget_support import CHROMIUM_ARGS, chromium_path
 
 MAX_BYTES = 2_000_000
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -30,11 +29,6 @@ CDN = {  # what nbconvert's page asks for -> the local file of the same package
     r"/anywidget@[^/]+/dist/index\.js$": lambda m: Path(anywidget.__file__).parent / "nbextension" / "index.js",
 }
 VIEWS = ("gap-plot", "prompt-builder", "slice-table", "influence-chart", "rectify-panel")
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    return {**browser_type_launch_args, "executable_path": chromium_path(), "args": CHROMIUM_ARGS}
 
 
 @pytest.fixture(scope="module")
