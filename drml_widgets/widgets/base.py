@@ -81,6 +81,8 @@ class SessionWidget(BundledWidget):
     handlers in ``_handlers``: ``{"type": method(content, buffers) -> (reply, buffers) | None}``.
     A message with a ``request`` number gets a reply with the same number (or an ``error``).
     Views that plot set ``_plots``: they name the kernel's :class:`PlotlyRuntime` in ``_runtime``.
+    Views of a method's result may stand alone (``_needs_session = False``): with ``session=None``
+    they follow no session and show what they were given.
     A trait edit from the browser that the view refuses (a validator or an observer raises) is
     undone, on both sides, and the status line says why (:meth:`set_state`).
 
@@ -92,6 +94,7 @@ class SessionWidget(BundledWidget):
 
     _bundle = "part"
     _plots = False
+    _needs_session = True
     _ready = False  # trait observers wait until the session is bound
     _runtime = t.Instance(PlotlyRuntime, allow_none=True).tag(sync=True, **widget_serialization)
     busy = t.Bool(False).tag(sync=True)
@@ -99,7 +102,8 @@ class SessionWidget(BundledWidget):
     status = t.Unicode("").tag(sync=True)
 
     def __init__(self, session, *, in_dashboard: bool = False, **kwargs):
-        if not (hasattr(session, "observe") and hasattr(session, "prompts")):
+        is_session = hasattr(session, "observe") and hasattr(session, "prompts")
+        if not is_session and (session is not None or self._needs_session):
             raise TypeError(f"{type(self).__name__} needs a drml_widgets Session; got {type(session).__name__}. "
                             "Fix: Session.from_shapes_world() or Session(encoder, image_emb, table, ...).")
         self._handlers: dict[str, Callable] = {}
@@ -108,7 +112,8 @@ class SessionWidget(BundledWidget):
         super().__init__("part" if in_dashboard else self._bundle, **kwargs)
         self.session = session
         self.on_msg(self._dispatch)
-        session.observe(self._on_session)
+        if session is not None:
+            session.observe(self._on_session)
         with self.hold_sync():
             self.refresh("init")
         self._ready = True
