@@ -15,7 +15,7 @@ import pandas as pd
 from .errors import SessionError
 from .methods.lbee import LBEEResult, explain_failures, split_hard_easy
 from .methods.llm2loss import LLM2Loss, fit_llm2loss
-from .methods.prime import PrimeResult, find_failure_modes
+from .methods.prime import PrimeResult, find_failure_modes, generalisation
 from .methods.tagging import tags_from_table
 
 CLASS = "class"
@@ -28,24 +28,42 @@ class PaperMethods:
         return [t for t in self.attributes.types if t in self.table.columns and t != CLASS
                 and t != getattr(self, "label_rule", None)]
 
-    def failure_modes(self, **options) -> PrimeResult:
+    def failure_modes(self, held_out: float = 0.0, **options) -> PrimeResult:
         """PRIME's failure modes on the evaluated images, tagged by their attribute values.
 
-        ``options`` go to :func:`~drml_widgets.methods.prime.find_failure_modes` (``s``, ``a``, ...).
+        ``held_out`` (a share below 1, e.g. 0.5) keeps that part of the evaluated images aside,
+        drawn by the session's seed, and checks the modes on it: ``result.heldout`` is then
+        :func:`~drml_widgets.methods.prime.generalisation` there. ``result.rows`` are the table
+        rows searched. ``options`` go to :func:`~drml_widgets.methods.prime.find_failure_modes`
+        (``s``, ``a``, ...).
 
         Example:
             >>> from drml_widgets import Session
             >>> s = Session.from_shapes_world(n=1200, ensemble=False)
-            >>> type(s.failure_modes(s=10)).__name__
-            'PrimeResult'
+            >>> result = s.failure_modes(held_out=0.5, s=10)
+            >>> len(result.rows), int(result.heldout["heldout_images"].sum()) > 0, result.heldout.columns[-1]
+            (519, True, 'holds')
         """
         types = self._image_attribute_types()
         if not types:
             raise SessionError("PRIME does not apply to this session: it needs image attributes to combine into "
                                "failure modes. Fix: give attributes (metadata columns or CLIP tags); see methods().")
-        test = self._split("test")
-        tags = tags_from_table(self.table.loc[test], types)
-        return find_failure_modes(tags, self.image_predictions(test), self.labels[test], self.classes, **options)
+        if isinstance(held_out, bool) or not isinstance(held_out, (int, float)) or not 0 <= held_out < 1:
+            raise SessionError(f"held_out is the share of the evaluated images kept aside to check the modes, in [0, 1); "
+                               f"got {held_out!r}. Fix: pass e.g. held_out=0.5, or 0 to search them all.")
+        test = np.flatnonzero(self._split("test"))
+        tags = tags_from_table(self.table.iloc[test], types)  # tag columns from every evaluated image
+        n_held = int(round(held_out * len(test)))
+        order = np.random.default_rng(self.seed).permutation(len(test))
+        found, held = np.sort(order[n_held:]), np.sort(order[:n_held])
+        predictions, labels = self.image_predictions(test), self.labels[test]
+        result = find_failure_modes(tags.iloc[found].reset_index(drop=True), predictions[found], labels[found],
+                                    self.classes, **options)
+        result.rows = test[found]
+        if n_held:
+            result.heldout = generalisation(result, tags.iloc[held].reset_index(drop=True), predictions[held],
+                                            labels[held], self.classes)
+        return result
 
     def hard_clusters(self, n_clusters: int = 5, k: int = 3, tau: float | None = None, **options) -> LBEEResult:
         """LBEE's hard clusters of the evaluated images, each described by ``k`` of the
@@ -62,8 +80,10 @@ class PaperMethods:
         split = split_hard_easy(predictions=self.image_predictions(test), labels=self.labels[test])
         first = (self.prompts["template"] == self.spec.templates[0]).to_numpy()
         sentences = self.prompts.loc[first, "prompt"].tolist()
-        return explain_failures(self.image_emb[test], split, sentences, self.text_emb[first],
-                                n_clusters=n_clusters, k=k, tau=tau, **options)
+        result = explain_failures(self.image_emb[test], split, sentences, self.text_emb[first],
+                                  n_clusters=n_clusters, k=k, tau=tau, **options)
+        result.rows = np.flatnonzero(test)
+        return result
 
     def image_losses(self) -> np.ndarray:
         """Per-image loss of the classifier under diagnosis: the losses given for the user's

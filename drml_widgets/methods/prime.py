@@ -93,6 +93,8 @@ class PrimeResult:
     seconds: float
     tags: pd.DataFrame | None = None
     labels: np.ndarray | None = None
+    rows: np.ndarray | None = None  # where the searched images come from (a Session: its table rows)
+    heldout: pd.DataFrame | None = None  # generalisation() on images kept aside, where any were
 
     def members(self, i: int) -> np.ndarray:
         """Positions of the images in mode ``i`` (a row label of ``modes``).

@@ -29,6 +29,7 @@ class LBEEResult:
     assignments: np.ndarray
     sentences: list[str]
     params: dict
+    rows: np.ndarray | None = None  # where the images come from (a Session: its table rows)
 
     def retained(self, method: str = "FPDiff") -> list[str]:
         """The union of the sentences a method kept over all hard clusters, in sentence order.
