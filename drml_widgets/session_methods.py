@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import SessionError
-from .methods.lbee import LBEEResult, explain_failures, split_hard_easy
+from .methods.lbee import (LBEEResult, explain_failures, relevance_from_attributes, relevance_from_similarity,
+                           split_hard_easy)
 from .methods.llm2loss import LLM2Loss, fit_llm2loss
 from .methods.prime import PrimeResult, find_failure_modes, generalisation
 from .methods.tagging import tags_from_table
@@ -85,6 +86,31 @@ class PaperMethods:
         result.rows = np.flatnonzero(test)
         return result
 
+    def sentence_relevance(self, result: LBEEResult) -> pd.DataFrame:
+        """Which of the images of :meth:`hard_clusters`' ``result`` each of its sentences describes
+        (images x sentences, booleans): by the images' attribute values where the sentences name
+        attributes of the table (ground truth), else by CLIP similarity above the result's tau.
+        ``.attrs["source"]`` says which.
+
+        Example:
+            >>> from drml_widgets import Session
+            >>> s = Session.from_shapes_world(n=1200, ensemble=False)
+            >>> s.sentence_relevance(s.hard_clusters(n_clusters=2)).attrs["source"]
+            'attributes'
+        """
+        if result.rows is None:
+            raise SessionError("This LBEE result was not made by Session.hard_clusters, so its images are unknown "
+                               "here. Fix: pass a result of session.hard_clusters().")
+        first = (self.prompts["template"] == self.spec.templates[0]).to_numpy()
+        if list(self.prompts.loc[first, "prompt"]) != result.sentences:
+            raise SessionError("The session's prompts changed since this LBEE result was made, so its sentences are "
+                               "not the session's. Fix: run session.hard_clusters() again.")
+        table = self.table.iloc[result.rows].reset_index(drop=True)
+        if any(t in table.columns for t in self.attributes.types):
+            return relevance_from_attributes(table, self.prompts.loc[first])
+        return relevance_from_similarity(self.image_emb[result.rows], self.text_emb[first], result.sentences,
+                                         result.params["tau"])
+
     def image_losses(self) -> np.ndarray:
         """Per-image loss of the classifier under diagnosis: the losses given for the user's
         model, else cross-entropy of the true label from its (or the head's) probabilities, else
@@ -105,9 +131,10 @@ class PaperMethods:
         proba = self._require_head().predict_proba(self.image_features())
         return -np.log(np.clip(proba[np.arange(len(proba)), self.labels], 1e-12, None))
 
-    def loss_predictor(self, **options) -> LLM2Loss:
+    def loss_predictor(self, rows=None, **options) -> LLM2Loss:
         """LLM2Loss ensembles fit to the classifier's per-image loss, queried with text; the
-        session's prompts are the reference texts that close the gap.
+        session's prompts are the reference texts that close the gap. ``rows`` (indices or a
+        mask) fits on those images only, e.g. to hold the others out (``LossQuery`` does).
 
         Example:
             >>> from drml_widgets import Session
@@ -116,7 +143,8 @@ class PaperMethods:
             1
         """
         options.setdefault("reference_texts", self.prompts["prompt"].tolist())
-        return fit_llm2loss(self.image_emb, self.image_losses(), self.encoder, seed=self.seed, **options)
+        rows = np.arange(len(self.table)) if rows is None else np.asarray(rows)
+        return fit_llm2loss(self.image_emb[rows], self.image_losses()[rows], self.encoder, seed=self.seed, **options)
 
     def methods(self) -> pd.DataFrame:
         """Which methods apply to this session, and why or why not.
