@@ -19,6 +19,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 import numpy as np
 
@@ -93,22 +94,55 @@ def file_checksum(path: str | Path) -> str:
     return h.hexdigest()[:32]
 
 
-def _write_shard(directory: Path, keys: list[bytes], embeddings: np.ndarray) -> Path:
-    records = np.empty(len(keys), [("key", f"V{KEY_BYTES}"), ("emb", "<f4", embeddings.shape[1:])])
-    records["key"] = np.frombuffer(b"".join(keys), dtype=f"V{KEY_BYTES}")
-    records["emb"] = embeddings
+def write_atomically(directory: Path, write: Callable[[BinaryIO], None], name: Callable[[str], str]) -> Path:
+    """Write a file that readers see whole or not at all: ``write(f)`` fills a synced temporary
+    file (``.*.tmp``, ignored by readers), then it is renamed to ``name(temporary path)``.
+
+    Example:
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> write_atomically(folder, lambda f: f.write(b"abc"), lambda tmp: "x.bin").read_bytes()
+        b'abc'
+    """
     fd, tmp = tempfile.mkstemp(prefix=".shard.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.save(f, records, allow_pickle=False)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
-        path = directory / f"{file_checksum(tmp)}{SHARD_SUFFIX}"
+        path = Path(directory) / name(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _write_shard(directory: Path, keys: list[bytes], embeddings: np.ndarray) -> Path:
+    records = np.empty(len(keys), [("key", f"V{KEY_BYTES}"), ("emb", "<f4", embeddings.shape[1:])])
+    records["key"] = np.frombuffer(b"".join(keys), dtype=f"V{KEY_BYTES}")
+    records["emb"] = embeddings
+    return write_atomically(directory, lambda f: np.save(f, records, allow_pickle=False),
+                            lambda tmp: f"{file_checksum(tmp)}{SHARD_SUFFIX}")
+
+
+def quarantine(path: Path, reason: Exception) -> tuple[str, bool]:
+    """Move a damaged file into ``quarantine/`` beside it: ``(what was done, whether it moved)``.
+
+    Example:
+        >>> bad = Path(tempfile.mkdtemp()) / "x.bin"
+        >>> _ = bad.write_bytes(b"?")
+        >>> quarantine(bad, OSError("x.bin is truncated"))[1], bad.exists()
+        (True, False)
+    """
+    dest = path.parent / QUARANTINE / path.name
+    try:
+        dest.parent.mkdir(exist_ok=True)
+        os.replace(path, dest)
+    except FileNotFoundError:  # another process moved it first
+        pass
+    except OSError as exc:
+        return f"{reason}; left in place, it could not be moved aside ({exc.strerror or exc})", False
+    return f"{reason}; moved to {dest}", True
 
 
 def _open_shard(path: Path) -> np.ndarray:
@@ -183,16 +217,10 @@ class EmbeddingCache:
             ) from exc
 
     def _quarantine(self, path: Path, reason: OSError) -> str:
-        dest = self.dir / QUARANTINE / path.name
-        try:
-            dest.parent.mkdir(exist_ok=True)
-            os.replace(path, dest)
-        except FileNotFoundError:  # another process moved it first
-            pass
-        except OSError as exc:
+        message, moved = quarantine(path, reason)
+        if not moved:
             self._unmovable.add(path.name)
-            return f"{reason}; left in place, it could not be moved aside ({exc.strerror or exc})"
-        return f"{reason}; moved to {dest}"
+        return message
 
     def _refresh(self) -> None:
         problems = []
@@ -240,6 +268,16 @@ class EmbeddingCache:
             block = np.asarray(self._shards[shard]["emb"][[found[i][1] for i in positions]], dtype=np.float32)
             rows.update(zip(positions, block))
         return rows, missing
+
+    def missing(self, keys: list[bytes]) -> list[int]:
+        """Positions of the keys not cached, without reading any embedding.
+
+        Example:
+            >>> EmbeddingCache(tempfile.mkdtemp(), {"model": "demo"}).missing([b"0123456789abcdef"])
+            [0]
+        """
+        self._refresh()
+        return [i for i, key in enumerate(keys) if key not in self._index]
 
     def put(self, keys: list[bytes], embeddings: np.ndarray) -> None:
         """Store rows for keys as one new shard (atomically).

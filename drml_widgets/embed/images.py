@@ -83,17 +83,26 @@ def image_key(item: ImageInput, position: int) -> bytes:
         16
     """
     if isinstance(item, (str, os.PathLike)):
-        path = Path(item)
         try:
-            return content_key("file", path.read_bytes())
+            return content_key("file", Path(item).read_bytes())
         except OSError as exc:
-            raise ImageLoadError(
-                f"Cannot read image {position} at {str(path)!r}: {exc.strerror or exc}. "
-                "Fix: check the path, or pass on_error='skip' to skip unreadable images "
-                "(they are listed in encoder.last_skipped)."
-            ) from exc
+            raise unreadable_file(item, position, exc) from exc
     rgb = to_rgb_array(item, position)
     return content_key("pixels", f"{rgb.shape}".encode() + rgb.tobytes())
+
+
+def unreadable_file(path: str | os.PathLike, position: int, exc: OSError) -> ImageLoadError:
+    """The error for a file that cannot be read at all (missing, a folder, no permission).
+
+    Example:
+        >>> str(unreadable_file("gone.png", 3, FileNotFoundError(2, "No such file or directory")))[:50]
+        "Cannot read image 3 at 'gone.png': No such file or"
+    """
+    return ImageLoadError(
+        f"Cannot read image {position} at {str(path)!r}: {exc.strerror or exc}. "
+        "Fix: check the path, or pass on_error='skip' to skip unreadable images "
+        "(they are listed in encoder.last_skipped)."
+    )
 
 
 def as_rgb(img: Image.Image) -> Image.Image:
