@@ -42,7 +42,8 @@ def report_html(widget, title: str = "drml-widgets report") -> str:
     deps = dependency_state([widget], drop_defaults=False)
     state = embed_data(views=[widget], drop_defaults=False, state=deps)["manager_state"]["state"]
     data = {"root": widget.model_id, "state": state}
-    subtitle = repr(widget.session)
+    session = getattr(widget, "session", None)  # a view of a result alone follows no session
+    subtitle = repr(session) if session is not None else f"{type(widget).__name__} of a result"
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
