@@ -9,7 +9,9 @@ Example:
 """
 
 from .dashboard import Dashboard
+from .failure_modes import FailureModes
 from .gap_plot import GapPlot
+from .hard_clusters import HardClusters
 from .influence_chart import InfluenceChart
 from .prompt_builder import PromptBuilder
 from .rectify_panel import RectifyPanel
@@ -17,4 +19,4 @@ from .report import write_report
 from .slice_table import SliceTable
 from .thumbnails import thumbnail_strip
 
-__all__ = ["Dashboard", "GapPlot", "InfluenceChart", "PromptBuilder", "RectifyPanel", "SliceTable", "thumbnail_strip", "write_report"]
+__all__ = ["Dashboard", "FailureModes", "GapPlot", "HardClusters", "InfluenceChart", "PromptBuilder", "RectifyPanel", "SliceTable", "thumbnail_strip", "write_report"]

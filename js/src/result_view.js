@@ -1,0 +1,83 @@
+// Shared by the views of one method's result (failure_modes.js, hard_clusters.js): a sortable,
+// filterable table, the thumbnails embedded in the widget state (they show without a kernel), and
+// a "more images" button that needs one.
+import { filterRows, parseFilter, sortRows } from "./table_logic.js";
+import { decode, fill, fmt, h, jpegImage, kernelGate, request } from "./util.js";
+
+/** A "more images" button for the focused group, held by the view's kernel gate (util.kernelGate):
+ * disabled, with the gate's one-line reason, where no kernel is behind the page. */
+export function moreButton(model, onclick) {
+  const gate = kernelGate(model, "fetch more of a group's images");
+  const button = h("button", { textContent: "more images", onclick });
+  return { node: h("span", { className: "drml-kernel-control" }, gate.wrap(button), gate.note), stop: () => gate.stop() };
+}
+
+/** <img> elements for embedded thumbnails: spans [[row, start, end], ...] into the `thumb_bytes` trait. */
+export function embeddedImages(model, spans, marked = null) {
+  if (!spans || !spans.length) return [];
+  const all = decode(model.get("thumb_bytes"));
+  return spans.map(([row, start, end]) => thumbImage(all.subarray(start, end), row, marked));
+}
+
+/** One thumbnail, marked (outlined) or dimmed when a selection says which images it holds. */
+export function thumbImage(buffer, row, marked = null) {
+  const img = jpegImage(buffer, `image ${row}`);
+  img.dataset.row = String(row);
+  if (marked) img.classList.add(marked.has(row) ? "drml-marked" : "drml-dim");
+  return img;
+}
+
+/**
+ * A table sorted by a header click and filtered by a query (words match the row's `values`,
+ * conditions such as `accuracy<0.2` compare its numbers). `columns` are
+ * [key, label, format(row) -> text, className?]; `onRow(row)` hears row clicks.
+ */
+export function sortableTable({ columns, sortKey, descending = false, placeholder, onRow }) {
+  const state = { sortKey, descending, rows: [], focus: "" };
+  const filterInput = h("input", { type: "search", placeholder, style: { width: "240px" } });
+  const filterNote = h("span", { className: "drml-error" });
+  const head = h("thead");
+  const body = h("tbody");
+  const wrap = h("div", { className: "drml-table-wrap" }, h("table", { className: "drml-table" }, head, body));
+  function draw() {
+    const filter = parseFilter(filterInput.value);
+    filterNote.textContent = filter.errors.join("; ");
+    const shown = sortRows(filterRows(state.rows, filter), state.sortKey, state.descending);
+    const arrow = (key) => (key === state.sortKey ? (state.descending ? " \u25bc" : " \u25b2") : "");
+    const sortBy = (key) => () => {
+      state.descending = key === state.sortKey ? !state.descending : false;
+      state.sortKey = key;
+      draw();
+    };
+    fill(head, h("tr", {}, ...columns.map(([key, label]) => h("th", { onclick: sortBy(key), dataset: { col: key } }, label + arrow(key)))));
+    fill(body, ...shown.map((row) => h("tr", { className: row.key === state.focus ? "drml-focus" : "", dataset: { key: row.key },
+      onclick: () => onRow(row) },
+    ...columns.map(([key, , format, className]) => h("td", { className: className || "", dataset: { col: key } }, format(row))))));
+  }
+  filterInput.addEventListener("input", draw);
+  return {
+    toolbar: h("div", { className: "drml-toolbar" }, filterInput, filterNote),
+    node: wrap,
+    update(rows, focus) { state.rows = rows; state.focus = focus; draw(); },
+    shown: () => [...body.children].map((tr) => tr.dataset.key),
+  };
+}
+
+/** A number cell: fixed digits, an em dash where missing. */
+export const num = (key, digits = 3) => (row) => fmt(row[key], digits);
+/** A count cell. */
+export const count = (key) => (row) => (row[key] === null || row[key] === undefined ? "\u2014" : String(row[key]));
+
+/** Ask the kernel for more of a group's images; fills `box` with them, or says why not. */
+export async function moreImages(model, key, box, marked = () => null) {
+  fill(box, h("span", { className: "drml-muted" }, "loading thumbnails\u2026"));
+  try {
+    const [msg, buffers] = await request(model, { type: "members", key });
+    const described = msg.described ? new Set(msg.described) : null;
+    fill(box, ...buffers.map((b, i) => thumbImage(b, msg.rows[i], marked(described))));
+    return msg;
+  } catch (err) {
+    fill(box, h("span", { className: "drml-error" }, `thumbnails: ${err.message}`));
+    return null;
+  }
+}

@@ -1,0 +1,117 @@
+// @vitest-environment happy-dom
+// FailureModes and HardClusters: sorting, row clicks that show embedded thumbnails, select by
+// sentence, and the kernel-only "more images" button, live and without a kernel (a report).
+import { beforeEach, describe, expect, it, vi } from "vitest";
+
+const JPEG = [0xff, 0xd8, 0xff, 0xe0];
+
+class Model {
+  constructor(state, live) {
+    Object.assign(this, { state, listeners: new Map(), sent: [] });
+    if (!live) this.comm_live = false; // as the report's and ipywidgets' HTML manager's models say
+  }
+  get(name) { return this.state[name]; }
+  set(name, value) { this.state[name] = value; this.emit(`change:${name}`, value); }
+  save_changes() {}
+  send(content) {
+    this.sent.push(content);
+    if (content.type === "members") {
+      const rows = [7, 8, 9];
+      queueMicrotask(() => this.emit("msg:custom", { request: content.request, key: content.key, rows, total: 30,
+        described: [8], n_buffers: 3 }, rows.map(() => new DataView(Uint8Array.from(JPEG).buffer))));
+    }
+  }
+  on(event, fn) { if (!this.listeners.has(event)) this.listeners.set(event, new Set()); this.listeners.get(event).add(fn); }
+  off(event, fn) { this.listeners.get(event)?.delete(fn); }
+  emit(event, ...args) { for (const fn of [...(this.listeners.get(event) || [])]) fn(...args); }
+}
+
+// Two thumbnails of four bytes each, as the kernel embeds them (rows 2 and 5 of the images).
+const THUMBS = { dtype: "uint8", shape: [8], buffer: new Uint8Array([...JPEG, ...JPEG]).buffer };
+const COMMON = { busy: false, progress: -1, status: "", _runtime: null, thumb_bytes: THUMBS, focus: "", version: 0 };
+const mode = (key, cls, tags, acc, thumbs) => ({ key, tags, values: { class: cls, tags: tags.join(" + ") }, n_tags: tags.length,
+  n_images: 40, accuracy: acc, class_accuracy: 0.6, drop: 0.6 - acc, min_gain: null, heldout_images: 30, heldout_accuracy: acc,
+  heldout_drop: 0.5, holds: true, thumbs });
+
+function failureModes(live) {
+  return new Model({ ...COMMON, summary: "2 failure modes", heldout_note: "Held out: 2 of 2 modes", embed_note: "embedded",
+    modes: [mode("0", "square", ["<b>pink</b>"], 0.3, [[2, 0, 4]]), mode("1", "triangle", ["green", "small"], 0.0, [[5, 4, 8]])] }, live);
+}
+
+function hardClusters(live) {
+  const sentences = (s) => ({ TopS: [{ sentence: s, hard_similarity: 0.5, easy_similarity: 0.1 }], PDiff: [], SetDiff: [],
+    FPDiff: [{ sentence: `${s} (fp)`, hard_similarity: 0.4, easy_similarity: 0 }] });
+  return new Model({ ...COMMON, methods: ["TopS", "PDiff", "SetDiff", "FPDiff"], method: "FPDiff", tau: 0.33, tau_from: "mean + 1 sd",
+    split_counts: { hard: 50 }, relevance_note: "attributes", picked: "", embed_note: "embedded",
+    clusters: [{ key: "0", cluster: 0, n_images: 20, accuracy: null, nearest_easy: 1, prototype_similarity: 0.3, thumbs: [[2, 0, 4], [5, 4, 8]],
+      sentences: sentences("pink square") }, { key: "1", cluster: 1, n_images: 30, accuracy: null, nearest_easy: 0,
+      prototype_similarity: 0.2, thumbs: [], sentences: sentences("green triangle") }],
+    sentences: [{ sentence: "pink square (fp)", counts: { 0: 12, 1: 0 }, described: [5] }],
+    metrics: [{ method: "FPDiff", AHR: 1, ACR: 0.25, TPR: 0.5, JI: 0.5, n_retained: 2, relevance: "attributes" }] }, live);
+}
+
+async function render(view, model) {
+  const { render } = await import(`../src/${view}.js`);
+  const el = document.createElement("div");
+  document.body.appendChild(el);
+  await render({ model, el });
+  await vi.waitFor(() => expect(el.dataset.drmlReady).toBe("1"));
+  return el;
+}
+
+const click = (node) => node.dispatchEvent(new Event("click", { bubbles: true }));
+const frame = () => new Promise((r) => setTimeout(r, 30));
+
+describe.each([["live", true], ["report", false]])("%s", (_name, live) => {
+  beforeEach(() => document.body.replaceChildren());
+
+  it("FailureModes sorts, shows a clicked mode's tags and embedded thumbnails", async () => {
+    const model = failureModes(live);
+    const el = await render("failure_modes", model);
+    const keys = () => [...el.querySelectorAll("tbody tr")].map((tr) => tr.dataset.key);
+    expect(keys()).toEqual(["1", "0"]); // largest drop first
+    click(el.querySelector('th[data-col="accuracy"]'));
+    expect(keys()).toEqual(["1", "0"]);
+    click(el.querySelector('th[data-col="accuracy"]'));
+    expect(keys()).toEqual(["0", "1"]);
+    click(el.querySelector('tbody tr[data-key="0"]'));
+    await frame();
+    expect(el.querySelector(".drml-focus-box").textContent).toContain("<b>pink</b>"); // a tag as text, not markup
+    expect(el.querySelector(".drml-focus-box b")).toBeNull();
+    expect([...el.querySelectorAll(".drml-thumbs img")].map((i) => i.dataset.row)).toEqual(["2"]);
+    const more = el.querySelector(".drml-kernel-only");
+    await vi.waitFor(() => expect(more.disabled).toBe(!live));
+    if (live) {
+      click(el.querySelector(".drml-kernel-only button"));
+      await vi.waitFor(() => expect(el.querySelectorAll(".drml-thumbs img")).toHaveLength(3));
+      expect(model.sent.filter((m) => m.type === "members").map((m) => m.key)).toEqual(["0"]);
+    } else {
+      expect(el.querySelector(".drml-no-kernel").hidden).toBe(false);
+      expect(el.querySelector(".drml-no-kernel").textContent).toContain("Needs a running kernel");
+    }
+  });
+
+  it("HardClusters switches rule and marks the images a picked sentence describes", async () => {
+    const model = hardClusters(live);
+    const el = await render("hard_clusters", model);
+    expect(el.textContent).toContain("tau = 0.3300: mean + 1 sd");
+    expect(el.querySelector('tbody tr[data-key="0"] td[data-col="sentences_text"]').textContent).toBe("pink square (fp)");
+    const rule = el.querySelector("select");
+    rule.value = "TopS";
+    rule.dispatchEvent(new Event("change"));
+    await frame();
+    expect(el.querySelector('tbody tr[data-key="0"] td[data-col="sentences_text"]').textContent).toBe("pink square");
+    click(el.querySelector('tbody tr[data-key="0"]'));
+    await frame();
+    expect(el.querySelectorAll(".drml-thumbs img")).toHaveLength(2);
+    const pick = el.querySelector("select.drml-sentence");
+    pick.value = "pink square (fp)";
+    pick.dispatchEvent(new Event("change"));
+    await frame();
+    expect(model.get("picked")).toBe("pink square (fp)");
+    expect([...el.querySelectorAll(".drml-thumbs img.drml-marked")].map((i) => i.dataset.row)).toEqual(["5"]);
+    expect([...el.querySelectorAll(".drml-thumbs img.drml-dim")].map((i) => i.dataset.row)).toEqual(["2"]);
+    expect(el.querySelector('tbody tr[data-key="0"] td[data-col="described"]').textContent).toBe("12 of 20");
+    await vi.waitFor(() => expect(el.querySelector(".drml-kernel-only").disabled).toBe(!live));
+  });
+});
