@@ -164,6 +164,14 @@ class LLM2Loss:
         spread (std) across the ensemble."""
         return self._frame(self._prepare(image_emb, "image"))
 
+    def member_scores(self, texts: str | Sequence[str], model: str = "ranker") -> np.ndarray:
+        """``(members, n)``: each member's score of each sentence (loss units for the regressor)."""
+        return self._per_member(self._texts(texts)[1])[check_model(model)]
+
+    def member_image_scores(self, image_emb, model: str = "ranker") -> np.ndarray:
+        """``(members, n)``: each member's score of each image embedding."""
+        return self._per_member(self._prepare(image_emb, "image"))[check_model(model)]
+
     # -- text queries -------------------------------------------------------------------
     def estimate(self, texts: str | Sequence[str]) -> pd.DataFrame:
         """The black box's estimated loss for each sentence, with its spread across the ensemble.

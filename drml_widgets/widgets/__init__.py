@@ -13,10 +13,13 @@ from .failure_modes import FailureModes
 from .gap_plot import GapPlot
 from .hard_clusters import HardClusters
 from .influence_chart import InfluenceChart
+from .loss_query import LossQuery
 from .prompt_builder import PromptBuilder
 from .rectify_panel import RectifyPanel
 from .report import write_report
 from .slice_table import SliceTable
+from .spurious_panel import SpuriousPanel
 from .thumbnails import thumbnail_strip
 
-__all__ = ["Dashboard", "FailureModes", "GapPlot", "HardClusters", "InfluenceChart", "PromptBuilder", "RectifyPanel", "SliceTable", "thumbnail_strip", "write_report"]
+__all__ = ["Dashboard", "FailureModes", "GapPlot", "HardClusters", "InfluenceChart", "LossQuery", "PromptBuilder", "RectifyPanel", "SliceTable",
+           "SpuriousPanel", "thumbnail_strip", "write_report"]
