@@ -18,6 +18,7 @@ from .diagnose.heads import Head, train_head
 from .diagnose.influence import attribute_influence
 from .diagnose.rectify import (HeadVersions, RectifyResult, before_after, check_mode, fit_rectified,
                                held_out_templates, rectify_sets)
+from .diagnose.rectify_advice import margin_change, slice_margins
 from .diagnose.slices import (MIN_DROP, SliceComparison, all_slices, check_slice_types, compare_slices,
                               flag_failing, image_slice_scores, named_slices, slices_mask, text_slice_scores)
 from .diagnose.surrogate import Surrogate, UserModel, train_surrogate
@@ -228,7 +229,7 @@ class Session(Observable, SessionSetup, PaperMethods):
             12
         """
         by = self._check_types(by, "The slice")
-        text, image = self._slice_scores(by)
+        text, image, _ = self._slice_scores(by)
         return compare_slices(text, image, by)
 
     def all_slices(self, max_order: int | None = None) -> pd.DataFrame:
@@ -341,7 +342,7 @@ class Session(Observable, SessionSetup, PaperMethods):
             images, images_val = (x[tr], self.labels[tr]), (x[va], self.labels[va])
         sets = rectify_sets(mode, text_x, self.prompts["label"].to_numpy(), slices_mask(self.prompts, slices),
                             held_out_templates(self.prompts["template"], holdout, self.seed), images, images_val)
-        before = self._slice_scores(by)
+        before = self._slice_scores(by, slices)
         new, history, best = fit_rectified(
             head, sets.slice_text, sets.slice_text_val, mode=mode, replay=sets.replay, keep_val=sets.keep_val,
             epochs=epochs, lr=lr, batch_size=batch_size, seed=self.seed, progress=progress,
@@ -349,23 +350,24 @@ class Session(Observable, SessionSetup, PaperMethods):
         head.load_state(new.state())
         names = "; ".join(", ".join(f"{k}={v}" for k, v in s.items()) for s in slices)
         version = self.versions.commit(f"rectified ({mode}, {epochs} epochs): {names}")
-        after = self._slice_scores(by)
-        result = RectifyResult(
-            mode, slices,
-            before_after(before[0], after[0], by, "text_prob", slices),
-            before_after(before[1], after[1], by, "image_acc", slices),
-            history, best, version,
-        )
+        after = self._slice_scores(by, slices)
+        result = RectifyResult(mode, slices, before_after(before[0], after[0], by, "text_prob", slices),
+                               before_after(before[1], after[1], by, "image_acc", slices),
+                               history, best, version, margin_change(before[2], after[2]))
         self.last_rectify = result
         self._notify("head")
         return result
 
-    def _slice_scores(self, by: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """The current head's text and image scores of the slices over ``by``."""
+    def _slice_scores(self, by: list[str], slices=()) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+        """The current head's text and image scores of the slices over ``by``, and the true-class
+        log-odds of ``slices`` on their text and images (:func:`slice_margins`; None without slices)."""
         head, test = self._require_head(), self._split("test")
-        text = text_slice_scores(head.predict_proba(self.text_features()), self.prompts, by)
+        text = text_slice_scores(text_proba := head.predict_proba(self.text_features()), self.prompts, by)
         image = image_slice_scores(self.image_predictions(test), self.labels[test], self.table[test], by)
-        return text, image
+        if not slices:
+            return text, image, None
+        image_proba = head.predict_proba(self.image_features()[test])
+        return text, image, slice_margins(text_proba, self.prompts, image_proba, self.labels[test], self.table[test], slices)
 
     def undo(self) -> int:
         """Go back one head version (exact weights)."""

@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..errors import DrmlError, InputError
 from .heads import Head, fit_module
+from .rectify_advice import rectify_advice
 from .validate import check_embeddings, check_labels
 
 MODES = ("replay", "balanced", "text")
@@ -111,7 +112,9 @@ class HeadVersions:
 
 @dataclass(repr=False)
 class RectifyResult:
-    """What a rectification did: before/after per slice for text (and images when present)."""
+    """What a rectification did: before/after per slice for text (and images when present), and
+    the targeted slices' true-class log-odds on text and images before and after (``margins``),
+    from which :meth:`advice` explains images that did not follow their text."""
 
     mode: str
     slices: list[dict]
@@ -120,11 +123,17 @@ class RectifyResult:
     history: pd.DataFrame
     best_epoch: int
     version: int
+    margins: pd.DataFrame | None = None
 
     def summary(self) -> pd.DataFrame:
         """Before/after for the targeted slices and the largest loss anywhere else."""
         frame = self.image if self.image is not None else self.text
         return frame.sort_values("targeted", ascending=False).reset_index(drop=True)
+
+    def advice(self) -> list[str]:
+        """Why the targeted slices' images did not follow their text (measured), and what to try;
+        empty when they did. See :func:`~drml_widgets.diagnose.rectify_advice.rectify_advice`."""
+        return rectify_advice(self.text, self.image, self.margins, self.history, self.best_epoch, self.mode)
 
     def __repr__(self) -> str:
         lines = [f"RectifyResult(mode={self.mode!r}, version={self.version}, best_epoch={self.best_epoch},"]
@@ -138,6 +147,7 @@ class RectifyResult:
                 f"  {name}: targeted {t[col + '_before'].mean():.3f} -> {t[col + '_after'].mean():.3f}; "
                 f"largest drop elsewhere {(-o['delta']).max() if len(o) else 0:.3f}"
             )
+        lines += [f"  {line}" for line in self.advice()]
         return "\n".join(lines) + ")"
 
 

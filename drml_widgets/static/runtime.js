@@ -1,2 +1,2 @@
-/* drml-widgets bundle; sources sha256 712e3207a1678294e0d3652a411653829ed6880ca8bf3fd19992f56595991386 */
+/* drml-widgets bundle; sources sha256 cd0670faf952e469b5b6ffe7a991aa65181536848d71840eb32d2aebacb5ed79 */
 var e={};export{e as default};

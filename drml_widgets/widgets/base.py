@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import traceback
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import anywidget
@@ -27,10 +28,30 @@ from .runtime import PlotlyRuntime, plotly_runtime
 EXPECTED = (DrmlError,)
 
 
+@dataclass
+class ReportPart:
+    """What a view adds to the standalone report so that it works there without a kernel: traits
+    added to its saved state (e.g. thumbnails a kernel would serve) and one line for the page's
+    footer saying what was embedded and within which budget.
+
+    Example:
+        >>> ReportPart({"offline": {}}, "Thumbnails: none embedded.")
+        ReportPart(state=['offline'], note='Thumbnails: none embedded.')
+    """
+
+    state: dict = field(default_factory=dict)
+    note: str = ""
+
+    def __repr__(self) -> str:
+        return f"ReportPart(state={list(self.state)}, note={self.note!r})"
+
+
 class BundledWidget(anywidget.AnyWidget):
     """An anywidget drawn by one of our bundles (``static/<name>.js``) and styled by the package
     stylesheet through anywidget's ``_css``. The ``part`` bundle (a view drawn inside a
-    Dashboard) carries no stylesheet: the dashboard brings it.
+    Dashboard) carries no stylesheet: the dashboard brings it. ``_self`` names the widget's own
+    model: anywidget hands a view a proxy of its model, and the view looks the model up to learn
+    whether a kernel is behind it (a saved page has none; ``kernelGate`` in ``js/src/util.js``).
 
     Example:
         >>> from drml_widgets.widgets import Dashboard
@@ -39,11 +60,24 @@ class BundledWidget(anywidget.AnyWidget):
     """
 
     _css = t.Unicode("").tag(sync=True)
+    _self = t.Unicode("").tag(sync=True)
 
     def __init__(self, bundle_name: str, **kwargs):
         prepare_host()
         css = "" if bundle_name == "part" else bundle("styles", "css")
         super().__init__(_esm=bundle(bundle_name), _css=css, **kwargs)
+        self._self = self.model_id
+
+    def report_part(self) -> ReportPart:
+        """What this view embeds in a standalone report beyond its state (nothing by default).
+
+        Example:
+            >>> from drml_widgets.session import Session
+            >>> from drml_widgets.widgets import InfluenceChart
+            >>> InfluenceChart(Session.from_shapes_world(n=1200, ensemble=False)).report_part()
+            ReportPart(state=[], note='')
+        """
+        return ReportPart()
 
 
 class OneOf(t.Unicode):

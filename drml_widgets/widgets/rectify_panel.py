@@ -100,7 +100,8 @@ class RectifyPanel(SessionWidget):
 
 
 def _result_record(result, types) -> dict:
-    """Before/after of every slice as JSON-ready rows, targeted slices first."""
+    """Before/after of every slice as JSON-ready rows, targeted slices first, with the result's
+    advice (why images did not follow their text, and what to try)."""
     by = [k for k in types if k in result.text.columns]
     frame = result.text[by + ["text_prob_before", "text_prob_after", "targeted"]]
     if result.image is not None:
@@ -122,4 +123,4 @@ def _result_record(result, types) -> dict:
         summary = (f"Targeted slices: image accuracy {before:.3f} \u2192 {after:.3f}. "
                    f"Largest drop elsewhere: {max([0.0] + [-d for d in others]):.3f}. "
                    f"Mode {result.mode}, best epoch {result.best_epoch}.")
-    return {"version": result.version, "mode": result.mode, "rows": rows, "summary": summary}
+    return {"version": result.version, "mode": result.mode, "rows": rows, "summary": summary, "advice": result.advice()}

@@ -1,8 +1,11 @@
 """A standalone HTML report of a Dashboard: its last state, drawn without Jupyter or a network.
 
 The page holds the widget state in ipywidgets' embed format plus a small loader
-(``static/report.js``) that hands each view a model with the live interface. Hovers and
-thumbnails need a kernel and say so; everything else (plot, table, charts) is there.
+(``static/report.js``) that hands each view a model with the live interface and no kernel. What
+needs a kernel (rectify, undo, prompt edits, recomputation) is disabled and says why; what can
+work without one does (sorting, filtering, charts), and each view embeds what a kernel would have
+served (:meth:`~drml_widgets.widgets.base.BundledWidget.report_part`, e.g. slice thumbnails
+within a budget that the page's footer states).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 import comm
 
 from ipywidgets.embed import dependency_state, embed_data
+from ipywidgets.widgets.widget import _instances
 
 from ..errors import ReportNotWritableError
 from .assets import bundle
@@ -41,6 +45,14 @@ def report_html(widget, title: str = "drml-widgets report") -> str:
     # trait, defaults too: the front-end models have no defaults of their own.
     deps = dependency_state([widget], drop_defaults=False)
     state = embed_data(views=[widget], drop_defaults=False, state=deps)["manager_state"]["state"]
+    notes = []
+    for model_id, entry in state.items():  # what each view embeds to work without a kernel
+        part = getattr(_instances.get(model_id), "report_part", None)
+        if part is not None:
+            extra = part()
+            entry["state"].update(extra.state)
+            notes += [extra.note] if extra.note else []
+    footer = "".join(f"<p>{html.escape(note)}</p>" for note in notes)
     data = {"root": widget.model_id, "state": state}
     session = getattr(widget, "session", None)  # a view of a result alone follows no session
     subtitle = repr(session) if session is not None else f"{type(widget).__name__} of a result"
@@ -52,12 +64,13 @@ def report_html(widget, title: str = "drml-widgets report") -> str:
 <title>{html.escape(title)}</title>
 <style>
   body {{ margin: 24px auto; max-width: 1280px; padding: 0 16px; font: 14px/1.5 system-ui, sans-serif; color: #1f2328; }}
-  header p {{ color: #656d76; margin-top: 0; }}
+  header p, footer p {{ color: #656d76; margin-top: 0; }}
 </style>
 </head>
 <body>
-<header><h1>{html.escape(title)}</h1><p>{html.escape(subtitle)}. The last state of the dashboard; hovers and thumbnails need a running kernel.</p></header>
+<header><h1>{html.escape(title)}</h1><p>{html.escape(subtitle)}. The last state, saved without its kernel: what needs one is disabled and says so.</p></header>
 <main id="drml-root"></main>
+<footer id="drml-embedded">{footer}</footer>
 <script type="application/json" id="drml-state">{_script_json(data)}</script>
 <script>{bundle("report")}</script>
 </body>

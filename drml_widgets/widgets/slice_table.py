@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import numpy as np
 import pandas as pd
 import traitlets as t
@@ -9,11 +11,12 @@ import traitlets as t
 from ..diagnose.slices import ALL, rows_in_slice
 from ..errors import InputError
 from .adapters import slice_records
-from .base import SessionWidget
+from .base import ReportPart, SessionWidget
 from .thumbnails import thumbnails
 
 THUMBS_PER_SLICE = 12
 PROMPTS_PER_SLICE = 6
+REPORT_THUMB_BYTES = 2_000_000  # the standalone report's budget for slice thumbnails (base64 JPEG text)
 
 
 class SliceTable(SessionWidget):
@@ -22,8 +25,10 @@ class SliceTable(SessionWidget):
     ``by`` names the attribute types to slice by (e.g. ``["color", "shape"]``); empty means every
     slice of every subset of types. Sorting and filtering happen in the browser; ticked rows are
     ``selected`` (slice keys) and :attr:`selected_slices` (dicts ready for ``session.rectify``).
-    Clicking a row sets ``focus``: the kernel picks up to 12 of its images (row numbers in
-    ``focus_rows``; the browser then asks for their JPEG thumbnails) and sample prompts.
+    Clicking a row sets ``focus``: the kernel picks up to 12 of its evaluated images (row numbers
+    in ``focus_rows``; the browser then asks for their JPEG thumbnails) and sample prompts, and
+    sets ``focus_of`` to the row they belong to. A standalone report embeds them per slice, within
+    a budget (:meth:`report_part`).
 
     Example:
         >>> from drml_widgets.session import Session
@@ -47,6 +52,7 @@ class SliceTable(SessionWidget):
     focus = t.Unicode("").tag(sync=True)
     focus_rows = t.List(t.Int()).tag(sync=True)
     focus_prompts = t.List(t.Unicode()).tag(sync=True)
+    focus_of = t.Unicode("").tag(sync=True)
 
     def __init__(self, session, by=(), **kwargs):
         super().__init__(session, by=list(by), **kwargs)
@@ -81,19 +87,49 @@ class SliceTable(SessionWidget):
     @t.observe("focus")
     def _focus(self, _change) -> None:
         row = self._row(self.focus)
-        if row is None:
-            self.focus_rows, self.focus_prompts = [], []
-            return
+        rows, prompts = self._samples(row["values"]) if row is not None else ([], [])
+        with self.hold_sync():
+            self.focus_rows, self.focus_prompts, self.focus_of = rows, prompts, self.focus
+
+    def _samples(self, values: dict) -> tuple[list[int], list[str]]:
+        """Up to 12 of a slice's evaluated images (the ones its ``n`` counts; seeded) and sample prompts."""
         s = self.session
-        values = row["values"]
-        images = np.flatnonzero(rows_in_slice(s.table, values))
+        images = np.flatnonzero(rows_in_slice(s.table, values) & s._split("test"))
         rng = np.random.default_rng(0)
         picked = np.sort(rng.choice(images, min(THUMBS_PER_SLICE, len(images)), replace=False)) if len(images) else images
         prompts = s.prompts.loc[rows_in_slice(s.prompts, values), "prompt"]
         step = max(1, len(prompts) // PROMPTS_PER_SLICE)
-        with self.hold_sync():
-            self.focus_rows = [int(r) for r in picked]
-            self.focus_prompts = [str(p) for p in prompts.iloc[::step][:PROMPTS_PER_SLICE]]
+        return [int(r) for r in picked], [str(p) for p in prompts.iloc[::step][:PROMPTS_PER_SLICE]]
+
+    def report_part(self, max_bytes: int = REPORT_THUMB_BYTES) -> ReportPart:
+        """Every row's sample prompts and, row after row until ``max_bytes`` of base64 JPEG text
+        are spent, the thumbnails a click on it shows: the report shows them without a kernel (the
+        ``offline`` entry of the table's saved state). The footer line states the budget and its use.
+
+        Example:
+            >>> from drml_widgets.session import Session
+            >>> part = SliceTable(Session.from_shapes_world(n=1200, ensemble=False), by=["color", "shape"]).report_part()
+            >>> part.note.startswith("Slice thumbnails: 12 of 12 slices with images, up to 12 each")
+            True
+        """
+        has_images = self.session.images is not None
+        slices, used, shown, spent = {}, 0, 0, False
+        for row in self.rows:
+            rows, prompts = self._samples(row["values"])
+            jpegs = []
+            if rows and has_images and not spent:
+                jpegs = [base64.b64encode(j).decode("ascii") for j in thumbnails(self.session.images, rows)[1]]
+                if used + sum(map(len, jpegs)) > max_bytes:  # this slice would overrun: it and the rest go without
+                    jpegs, spent = [], True
+            used += sum(map(len, jpegs))
+            shown += bool(jpegs)
+            slices[row["key"]] = {"rows": rows if jpegs else [], "prompts": prompts, "jpegs": jpegs}
+        with_images = sum(1 for r in self.rows if r.get("n_images"))
+        note = (f"Slice thumbnails: {shown} of {with_images} slices with images, up to {THUMBS_PER_SLICE} each, "
+                f"{used / 1e6:.2f} MB of a {max_bytes / 1e6:.1f} MB budget" if has_images
+                else "Slice thumbnails: none (the session has no images)")
+        return ReportPart({"offline": {"slices": slices, "max_bytes": max_bytes, "per_slice": THUMBS_PER_SLICE}},
+                          note + ".")
 
     def _thumbs(self, content, _buffers):
         rows, jpegs = thumbnails(self.session.images, content.get("rows"))

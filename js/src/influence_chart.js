@@ -1,19 +1,20 @@
 // InfluenceChart: how much each attribute value moves the probability of one class, by DrML's
 // with/without difference or by Shapley values (attribute types as players).
 import { TOOLBAR_SPACE, chart, themeLayout } from "./plots.js";
-import { fill, h, onChanges, plotlyText, setTrait, statusLine } from "./util.js";
+import { fill, h, kernelGate, onChanges, plotlyText, setTrait, statusLine } from "./util.js";
 
 const METHODS = { drml: "DrML (with/without)", shapley: "Shapley" };
 
 export function render({ model, el }) {
   el.classList.add("drml-widget", "drml-influence-chart");
+  const gate = kernelGate(model, "measure another class (both methods of this one are here)");
   const group = `drml-method-${Math.random().toString(36).slice(2)}`;
   const target = h("select", { onchange: () => setTrait(model, "target", target.value) });
   const methods = h("span", { className: "drml-toolbar", style: { margin: 0 } });
   const plot = h("div", { className: "drml-chart" });
   const note = h("div", { className: "drml-note" });
   fill(el, h("div", { className: "drml-toolbar" }, h("span", { className: "drml-title" }, "Attribute influence"),
-    h("label", {}, "class", target), methods), statusLine(model), plot, note);
+    gate.wrap(h("label", {}, "class", target)), methods), gate.note, statusLine(model), plot, note);
 
   const figure = chart(model, plot, () => draw());
 
@@ -46,5 +47,5 @@ export function render({ model, el }) {
   }
   draw();
   const stop = onChanges(model, ["data", "method", "target", "classes"], draw);
-  return () => { stop(); figure.dispose(); };
+  return () => { stop(); gate.stop(); figure.dispose(); };
 }

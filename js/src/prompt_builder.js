@@ -1,6 +1,6 @@
 // PromptBuilder: edit attribute types and values, templates, the 80-template ensemble and the
 // label rule. The kernel validates every edit and answers with the count, errors and samples.
-import { fill, h, onChanges, setTrait, statusLine } from "./util.js";
+import { fill, h, kernelGate, onChanges, setTrait, statusLine } from "./util.js";
 
 function copy(attrs) {
   return attrs.map((a) => ({ type: a.type, values: [...a.values] }));
@@ -18,6 +18,7 @@ function chip(text, onRemove, title) {
 
 export function render({ model, el }) {
   el.classList.add("drml-widget", "drml-prompt-builder");
+  const gate = kernelGate(model, "edit the prompts (the kernel checks and embeds them)");
   const attrsBox = h("div");
   const templatesBox = h("div");
   const ensemble = h("input", { type: "checkbox", onchange: () => setTrait(model, "ensemble", ensemble.checked) });
@@ -31,7 +32,8 @@ export function render({ model, el }) {
   const setAttrs = (attrs) => setTrait(model, "attributes", attrs);
   fill(el,
     h("div", { className: "drml-toolbar" }, h("span", { className: "drml-title" }, "Prompt builder")),
-    h("div", { className: "drml-row" },
+    gate.note,
+    gate.wrap(h("div", { className: "drml-row" },
       h("div", { className: "drml-grow" },
         h("div", { className: "drml-muted" }, "attribute types and values"), attrsBox,
         addInput("new attribute type", (t) => setAttrs([...copy(model.get("attributes")), { type: t, values: [] }]))),
@@ -40,8 +42,8 @@ export function render({ model, el }) {
         addInput("{size} {color} {shape}.", (t) => setTrait(model, "templates", [...model.get("templates"), t])),
         h("div", { className: "drml-toolbar", style: { marginTop: "8px" } },
           h("label", {}, ensemble, "CLIP's 80-template ensemble, over"), phrase),
-        h("div", { className: "drml-toolbar" }, h("label", {}, "class is the value of", rule)))),
-    h("div", { className: "drml-toolbar" }, count, apply, applied),
+        h("div", { className: "drml-toolbar" }, h("label", {}, "class is the value of", rule))))),
+    h("div", { className: "drml-toolbar" }, count, gate.wrap(apply), applied),
     statusLine(model), errors,
     h("div", { className: "drml-muted" }, "sample prompts"), samples);
 
@@ -76,5 +78,6 @@ export function render({ model, el }) {
     el.dataset.drmlReady = "1";
   }
   draw();
-  return onChanges(model, ["attributes", "templates", "ensemble", "ensemble_phrase", "label_rule", "count", "errors", "samples", "applied", "max_prompts"], draw);
+  const stop = onChanges(model, ["attributes", "templates", "ensemble", "ensemble_phrase", "label_rule", "count", "errors", "samples", "applied", "max_prompts"], draw);
+  return () => { stop(); gate.stop(); };
 }

@@ -1,7 +1,7 @@
 // RectifyPanel: train the head on the text of chosen slices (the kernel does the work in its
 // main thread and reports progress through the `progress` trait), then before/after per slice.
 import { TOOLBAR_SPACE, chart, themeLayout } from "./plots.js";
-import { fill, h, onChanges, plotlyText, setTrait, statusLine } from "./util.js";
+import { fill, h, kernelGate, onChanges, plotlyText, setTrait, statusLine } from "./util.js";
 
 const MODES = {
   replay: "replay: slice text + the original training images",
@@ -28,6 +28,7 @@ function numberInput(model, name, step) {
 
 export function render({ model, el }) {
   el.classList.add("drml-widget", "drml-rectify-panel");
+  const gate = kernelGate(model, "rectify, undo or redo");
   const chips = h("div");
   const mode = h("select", { onchange: () => setTrait(model, "mode", mode.value) },
     ...Object.entries(MODES).map(([k, label]) => h("option", { value: k, textContent: label })));
@@ -38,20 +39,22 @@ export function render({ model, el }) {
   const version = h("span", { className: "drml-version drml-muted" });
   const unavailable = h("div", { className: "drml-note drml-unavailable" });
   const plot = h("div", { className: "drml-chart" });
+  const resultTitle = h("span", { className: "drml-title" }, "Before and after");
   const summary = h("div", { className: "drml-note drml-summary" });
+  const advice = h("ul", { className: "drml-note drml-advice" });
   const history = h("ol", { className: "drml-prompts", start: 0 });
   fill(el,
     h("div", { className: "drml-toolbar" }, h("span", { className: "drml-title" }, "Rectify the head with text")),
     h("div", { className: "drml-muted" }, "slices"), chips,
-    h("div", { className: "drml-toolbar" },
+    h("div", { className: "drml-toolbar" }, gate.wrap(
       h("label", {}, "mode", mode),
       h("label", {}, "epochs", numberInput(model, "epochs", 1)),
-      h("label", {}, "learning rate", numberInput(model, "lr", 0.0001))),
-    h("div", { className: "drml-toolbar" }, run, undo, redo, version),
-    unavailable,
+      h("label", {}, "learning rate", numberInput(model, "lr", 0.0001)))),
+    h("div", { className: "drml-toolbar" }, gate.wrap(run, undo, redo), version),
+    gate.note, unavailable,
     statusLine(model),
-    h("div", { className: "drml-toolbar" }, h("span", { className: "drml-title" }, "Before and after"), h("label", {}, "score", metric)),
-    plot, summary,
+    h("div", { className: "drml-toolbar" }, resultTitle, h("label", {}, "score", metric)),
+    plot, summary, advice,
     h("details", {}, h("summary", { className: "drml-muted" }, "head versions"), history));
 
   function drawControls() {
@@ -78,23 +81,31 @@ export function render({ model, el }) {
     const result = model.get("result") || {};
     const rows = result.rows || [];
     const key = metric.value;
+    fill(advice, ...(result.advice || []).map((line) => h("li", {}, line)));
     if (!rows.length) {
-      summary.textContent = "Run a rectification to compare every slice before and after.";
+      resultTitle.textContent = "Before and after";
+      summary.textContent = gate.offline ? "No rectification was run before this page was saved."
+        : "Run a rectification to compare every slice before and after.";
       figure.clear();
       return;
     }
     const theme = themeLayout(el);
-    // After an undo (or a redo elsewhere) the bars describe another head than the current one.
-    const stale = result.version !== model.get("version") || !!model.get("busy");
+    // After an undo (or a rectification from Python) the bars describe another head than the
+    // current one: greyed, and every label on them says which version they show.
+    const current = model.get("version");
+    const other = result.version !== current;
+    const stale = other || !!model.get("busy");
     plot.classList.toggle("drml-stale", stale);
+    const which = other ? `version ${result.version}, not the current head` : `version ${result.version}`;
+    resultTitle.textContent = `Before and after (${which})`;
     const names = rows.map((r) => plotlyText((r.targeted ? "\u25cf " : "") + r.name));
     const bar = (field, name, color) => ({ type: "bar", name, x: names, y: rows.map((r) => r[`${key}_${field}`]), marker: { color },
       hovertemplate: `%{x}<br>${name}: %{y:.3f}<extra></extra>` });
     const busyNote = model.get("busy") ? "A new run is under way; these bars are from the last one. " : "";
-    const undoneNote = result.version !== model.get("version") ? `These bars are from head version ${result.version}; `
-      + `the head is now at version ${model.get("version")}. Redo, or rectify again, to see the current head. ` : "";
+    const undoneNote = other ? `These bars are from head version ${result.version}; the head is now at version ${current}`
+      + (gate.offline ? ". " : ". Redo, or rectify again, to see the current head. ") : "";
     summary.textContent = (stale ? busyNote + undoneNote : "") + (result.summary || "");
-    return figure.draw([bar("before", "before", "#9aa4ae"), bar("after", `after (version ${result.version})`, "#0072B2")], {
+    return figure.draw([bar("before", "before", "#9aa4ae"), bar("after", `after (${which})`, "#0072B2")], {
       ...theme, barmode: "group", height: 300, margin: { l: 50, r: 10, t: TOOLBAR_SPACE, b: 90 },
       yaxis: { ...theme.yaxis, range: [0, 1.02], title: { text: METRICS[key] } },
       xaxis: { ...theme.xaxis, tickangle: -35, automargin: true },
@@ -103,8 +114,9 @@ export function render({ model, el }) {
   }
 
   drawControls();
+  gate.onChange(() => drawResult());
   Promise.resolve(drawResult()).then(() => { el.dataset.drmlReady = "1"; });
   const stops = [onChanges(model, ["slices", "mode", "busy", "can_undo", "can_redo", "version", "history", "unavailable"], drawControls),
     onChanges(model, ["result", "version", "busy"], drawResult)];
-  return () => { stops.forEach((s) => s()); figure.dispose(); };
+  return () => { stops.forEach((s) => s()); gate.stop(); figure.dispose(); };
 }

@@ -1,6 +1,7 @@
 // Static report: draws a saved Dashboard without Jupyter. The page embeds the widget state (as
 // ipywidgets' embed format) and this loader gives each view a model with the same interface as
-// a live one; requests to the kernel are answered at once with an error, which the views show.
+// a live one. Its models have no kernel behind them and say so as ipywidgets' models do
+// (`comm_live` false): the views disable what needs a kernel and say why (util.kernelGate).
 
 function fromBase64(text) {
   const bin = atob(text);
@@ -25,6 +26,7 @@ class StaticModel {
     this.state = state;
     this.widget_manager = manager;
     this.listeners = new Map();
+    this.comm_live = false;
   }
   get(name) { return this.state[name]; }
   set(name, value) {
@@ -32,11 +34,7 @@ class StaticModel {
     this.emit(`change:${name}`, this, value);
   }
   save_changes() {}
-  send(content) { // no kernel here: a request is answered at once, so the view says so without waiting
-    if (content && content.request !== undefined) {
-      queueMicrotask(() => this.emit("msg:custom", { request: content.request, error: "this needs a running kernel" }, []));
-    }
-  }
+  send() {} // no kernel to send to (util.request refuses before it gets here)
   emit(event, ...args) {
     for (const cb of [...(this.listeners.get(event) || [])]) cb(...args);
   }

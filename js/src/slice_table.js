@@ -1,7 +1,8 @@
 // SliceTable: slices with text and image scores, sortable and filterable in the browser; a
-// click shows the slice's thumbnails (asked for by image row) and sample prompts.
+// click shows the slice's thumbnails (asked for by image row) and sample prompts. Without a
+// kernel (a report, a saved page), a click shows what the page embedded, and ticking is off.
 import { filterRows, parseFilter, sortRows } from "./table_logic.js";
-import { fill, fmt, h, jpegImage, onChanges, request, scoreColor, setTrait } from "./util.js";
+import { fill, fmt, h, jpegImage, kernelGate, onChanges, request, scoreColor, setTrait } from "./util.js";
 
 const NUMBERS = [
   ["text_prob", "text prob", true], ["text_acc", "text acc", true], ["image_acc", "image acc", true],
@@ -14,6 +15,7 @@ function sliceName(values) {
 
 export function render({ model, el }) {
   el.classList.add("drml-widget", "drml-slice-table");
+  const gate = kernelGate(model, "tick slices for the rectify panel");
   let sortKey = "text_prob";
   let descending = false;
   const filterInput = h("input", { type: "search", placeholder: "filter: green triangle text_prob<0.5", style: { width: "260px" } });
@@ -26,7 +28,8 @@ export function render({ model, el }) {
   const clear = h("button", { textContent: "clear selection" });
   fill(el,
     h("div", { className: "drml-toolbar" }, h("span", { className: "drml-title" }, "Error slices"), caption),
-    h("div", { className: "drml-toolbar" }, filterInput, selectShown, clear, filterNote),
+    h("div", { className: "drml-toolbar" }, filterInput, gate.wrap(selectShown, clear), filterNote),
+    gate.note,
     h("div", { className: "drml-table-wrap" }, h("table", { className: "drml-table" }, head, body)),
     focusBox);
 
@@ -57,7 +60,8 @@ export function render({ model, el }) {
       ...columns.map((c) => h("th", { onclick: sortBy(c) }, c + arrow(c))),
       ...NUMBERS.map(([key, label]) => h("th", { onclick: sortBy(key), dataset: { col: key } }, label + arrow(key)))));
     fill(body, ...shown.map((row) => {
-      const box = h("input", { type: "checkbox", checked: chosen.has(row.key), onclick: (e) => { e.stopPropagation(); toggle(row.key, box.checked); } });
+      const box = h("input", { type: "checkbox", checked: chosen.has(row.key), disabled: gate.offline,
+        onclick: (e) => { e.stopPropagation(); toggle(row.key, box.checked); } });
       return h("tr", { className: row.key === focus ? "drml-focus" : "", dataset: { key: row.key },
         onclick: () => setTrait(model, "focus", row.key) },
       h("td", {}, box),
@@ -70,20 +74,40 @@ export function render({ model, el }) {
     el.dataset.drmlReady = "1";
   }
 
+  // What a click on a row shows: the kernel's pick for it (once `focus_of` names the row), or
+  // without a kernel what the page embedded for it (a report's `offline` entry), else why not.
+  function focusSamples(key, row) {
+    const muted = (text) => h("span", { className: "drml-muted" }, text);
+    if (gate.offline) {
+      const stored = ((model.get("offline") || {}).slices || {})[key];
+      if (stored && stored.jpegs.length) return { prompts: stored.prompts, images: stored.jpegs.map((b, i) => jpegImage(b, `image ${stored.rows[i]}`)) };
+      const why = !row.n_images ? "no images in this slice"
+        : stored ? "this slice's thumbnails are not in the page (its thumbnail budget was spent); the notebook shows them"
+          : "thumbnails need a running kernel: open the notebook and run it";
+      return { prompts: stored ? stored.prompts : model.get("focus_of") === key ? model.get("focus_prompts") : [], images: [muted(why)] };
+    }
+    if (model.get("focus_of") !== key) return { prompts: [], images: [muted("asking the kernel\u2026")] };
+    const rows = model.get("focus_rows") || [];
+    return { prompts: model.get("focus_prompts") || [], rows, images: [muted(rows.length ? "loading thumbnails\u2026" : "no images in this slice")] };
+  }
+
   let thumbToken = 0;
   async function drawFocus() {
     const key = model.get("focus");
     const row = (model.get("rows") || []).find((r) => r.key === key);
-    if (!row) { fill(focusBox, h("div", { className: "drml-note" }, "Click a row to see its images and prompts; tick rows to rectify them.")); return; }
-    const rows = model.get("focus_rows") || [];
-    const thumbs = h("div", { className: "drml-thumbs" }, rows.length ? h("span", { className: "drml-muted" }, "loading thumbnails\u2026") : h("span", { className: "drml-muted" }, "no images in this slice"));
+    const token = ++thumbToken;
+    if (!row) {
+      fill(focusBox, h("div", { className: "drml-note" }, "Click a row to see its images and prompts" + (gate.offline ? "." : "; tick rows to rectify them.")));
+      return;
+    }
+    const { prompts, rows, images } = focusSamples(key, row);
+    const thumbs = h("div", { className: "drml-thumbs" }, ...images);
     fill(focusBox,
       h("div", { className: "drml-title" }, `${sliceName(row.values)}: ${row.n_images} images, ${row.n_prompts} prompts`),
       thumbs,
       h("div", { className: "drml-muted" }, "sample prompts"),
-      h("ul", { className: "drml-prompts" }, ...(model.get("focus_prompts") || []).map((p) => h("li", {}, p))));
-    if (!rows.length) return;
-    const token = ++thumbToken;
+      h("ul", { className: "drml-prompts" }, ...prompts.map((p) => h("li", {}, p))));
+    if (!rows || !rows.length) return;
     try {
       const [msg, buffers] = await request(model, { type: "thumbs", rows });
       if (token !== thumbToken) return;
@@ -98,7 +122,8 @@ export function render({ model, el }) {
   clear.addEventListener("click", () => setTrait(model, "selected", []));
   draw();
   drawFocus();
+  gate.onChange(() => { draw(); drawFocus(); });
   const stops = [onChanges(model, ["rows", "columns", "selected", "focus", "version", "spearman"], draw),
-    onChanges(model, ["focus", "focus_rows", "focus_prompts"], drawFocus)];
+    onChanges(model, ["focus", "focus_rows", "focus_prompts", "focus_of"], drawFocus), () => gate.stop()];
   return () => stops.forEach((s) => s());
 }

@@ -49,7 +49,7 @@ export function bytes(value) {
 
 // Arrays travel as {dtype, shape, buffer}, the bytes in one binary buffer; the kernel's half of
 // this contract is drml_widgets/widgets/binary.py.
-const DTYPES = { uint8: Uint8Array, uint32: Uint32Array, float32: Float32Array };
+const DTYPES = { uint8: Uint8Array, uint16: Uint16Array, uint32: Uint32Array, float32: Float32Array };
 
 /** The typed array of an array trait ({dtype, shape, buffer}), checked against its dtype and shape. */
 export function decode(value) {
@@ -104,6 +104,7 @@ export const REQUEST_TIMEOUT = 60_000;
  * as the host hands them over, or as base64 text where the host drops them (util.bytes reads both).
  */
 export async function request(model, content, timeout = REQUEST_TIMEOUT) {
+  if (!(await reachesKernel(model))) throw new Error(NO_KERNEL);
   const [msg, buffers] = await exchange(model, { ...content, base64: !HOST.buffersArrive }, timeout);
   if (msg.base64) return [msg, msg.base64];
   if (buffers.length >= (msg.n_buffers || 0)) return [msg, buffers];
@@ -129,6 +130,72 @@ function exchange(model, content, timeout) {
     model.on("msg:custom", handler);
     model.send({ ...content, request: id });
   });
+}
+
+// -- Is there a kernel behind this view? --------------------------------------------------------
+// A model with no comm reaches no kernel: in the standalone report, in nbconvert's HTML (the
+// widgets' HTML manager), and in a notebook reopened from its saved widget state whose cells have
+// not run again. ipywidgets' models say so in `comm_live` (and announce changes to it); anywidget
+// hands a view a proxy without it, so every view's state names its own model (`_self`, set by the
+// kernel) and the model is looked up. Hosts whose models have no `comm_live` (marimo) count as live.
+
+/** What a control that needs the kernel says where there is none. */
+export const NO_KERNEL = "Needs a running kernel";
+const MODELS = new WeakMap(); // view's model -> Promise of the manager's model that says comm_live
+
+function managerModel(model) {
+  if (!MODELS.has(model)) {
+    const id = typeof model.comm_live === "boolean" ? null : model.get("_self");
+    MODELS.set(model, typeof model.comm_live === "boolean" ? Promise.resolve(model)
+      : !id || !model.widget_manager?.get_model ? Promise.resolve(null)
+        : Promise.resolve(model.widget_manager.get_model(String(id))).catch(() => null));
+  }
+  return MODELS.get(model);
+}
+
+/** Whether the view's model can reach a running kernel (resolves at once; true where unknown). */
+export async function reachesKernel(model) {
+  const found = await managerModel(model);
+  return !found || found.comm_live !== false;
+}
+
+/**
+ * The part of a view that needs the kernel. `gate.wrap(...controls)` holds controls in a fieldset
+ * that is disabled, every control in it, where no kernel is behind the model; `gate.note` is the
+ * one line that then says why ("Needs a running kernel: open the notebook and run it to
+ * <doing>."); `gate.offline` is true once that is known; `onChange(fn)` hears it change;
+ * `stop()` stops following the model.
+ */
+export function kernelGate(model, doing) {
+  const boxes = [];
+  const listeners = [];
+  const note = h("div", { className: "drml-note drml-no-kernel", hidden: true },
+    `${NO_KERNEL}: open the notebook and run it to ${doing}.`);
+  let found = null;
+  const gate = {
+    offline: false, note,
+    wrap(...controls) {
+      const box = h("fieldset", { className: "drml-kernel-only", disabled: gate.offline }, ...controls);
+      boxes.push(box);
+      return box;
+    },
+    onChange(fn) { listeners.push(fn); },
+    stop() { found?.off?.("comm_live_update", update); },
+  };
+  async function update() {
+    const offline = !(await reachesKernel(model));
+    if (offline === gate.offline) return;
+    gate.offline = offline;
+    note.hidden = !offline;
+    for (const box of boxes) box.disabled = offline;
+    for (const fn of listeners) fn(offline);
+  }
+  managerModel(model).then((m) => {
+    found = m;
+    found?.on?.("comm_live_update", update); // e.g. the kernel shut down under an open page
+    return update();
+  });
+  return gate;
 }
 
 /** An <img> for JPEG bytes; the object URL is freed once the image has loaded. */

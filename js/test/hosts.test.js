@@ -81,7 +81,7 @@ function states(host) {
       index: array(host, Uint32Array, []), selected: array(host, Uint32Array, []), categories: ["image", "text"],
       axis_labels: ["SVD 1", "SVD 2"], n_images: 3, n_texts: 1, stats: [], note: "SVD of all 4 points." },
     slices: { ...COMMON, _runtime: null, by: ["color", "shape"], columns: ["color", "shape"], rows: ROWS, spearman: 0.9,
-      pearson: 0.8, version: 0, selected: [], focus: ROWS[0].key, focus_rows: [3, 5], focus_prompts: ["a green triangle."] },
+      pearson: 0.8, version: 0, selected: [], focus: ROWS[0].key, focus_rows: [3, 5], focus_prompts: ["a green triangle."], focus_of: ROWS[0].key },
     influence: { ...COMMON, classes: ["triangle", "square"], target: "triangle", method: "drml",
       data: { drml: [{ attribute: "color", value: "green", influence: -0.3, std_error: 0 }], shapley: [] } },
     rectify: { ...COMMON, slices: [{ color: "green", shape: "triangle" }], mode: "replay", epochs: 30, lr: 0.001, version: 1,
@@ -162,4 +162,70 @@ it("a view without a plotting runtime says so instead of breaking", async () => 
   models.get("influence").state._runtime = null;
   const chart = await render("influence_chart", models.get("influence"));
   expect(chart.querySelector(".drml-chart .drml-error").textContent).toContain("names no plotting runtime");
+});
+
+describe("a saved page: no kernel behind the models", () => {
+  // As anywidget hands a view its model: a proxy without `comm_live`, whose `_self` names the
+  // manager's model; that one says whether a comm (a kernel) is behind it.
+  function saved() {
+    const { backend, models } = page("jupyterlab");
+    for (const [id, m] of models) Object.assign(m, { comm_live: false }).state._self = id;
+    const proxy = (m) => ({ get: (n) => m.get(n), set: (n, v) => m.set(n, v), save_changes() {}, send: (c) => m.send(c),
+      on: (e, f) => m.on(e, f), off: (e, f) => m.off(e, f), widget_manager: m.widget_manager });
+    return { backend, models, proxy };
+  }
+  const disabled = (node) => node.disabled || !!node.closest("fieldset:disabled");
+
+  beforeEach(() => document.body.replaceChildren());
+
+  it("disables what needs the kernel and says why in one line", async () => {
+    const { models, proxy } = saved();
+    const panel = await render("rectify_panel", proxy(models.get("rectify")));
+    await vi.waitFor(() => expect(panel.querySelector(".drml-no-kernel").hidden).toBe(false));
+    for (const name of ["Rectify", "Undo", "Redo"]) {
+      expect(disabled([...panel.querySelectorAll("button")].find((b) => b.textContent === name))).toBe(true);
+    }
+    expect(panel.querySelector(".drml-no-kernel").textContent).toMatch(/^Needs a running kernel: .*rectify/);
+    const builder = await render("prompt_builder", proxy(models.get("prompts")));
+    await vi.waitFor(() => expect(builder.querySelector(".drml-no-kernel").hidden).toBe(false));
+    expect([...builder.querySelectorAll("button, input, select")].every(disabled)).toBe(true);
+    const chart = await render("influence_chart", proxy(models.get("influence")));
+    await vi.waitFor(() => expect(disabled(chart.querySelector("select"))).toBe(true));
+    expect([...chart.querySelectorAll("input[type=radio]")].some(disabled)).toBe(false); // both methods are here
+  });
+
+  it("a live model keeps every control", async () => {
+    const { models, proxy } = saved();
+    models.get("rectify").comm_live = true;
+    const panel = await render("rectify_panel", proxy(models.get("rectify")));
+    await new Promise((r) => setTimeout(r, 0));
+    expect(panel.querySelector(".drml-no-kernel").hidden).toBe(true);
+    expect(disabled([...panel.querySelectorAll("button")].find((b) => b.textContent === "Undo"))).toBe(false);
+  });
+
+  it("a row click shows the thumbnails the page embedded, and asks no kernel", async () => {
+    const { backend, models } = saved();
+    const slices = models.get("slices");
+    slices.state.offline = { slices: { [ROWS[1].key]: { rows: [7], prompts: ["an orange triangle."], jpegs: [btoa(String.fromCharCode(...JPEG))] } } };
+    const table = await render("slice_table", slices);
+    await vi.waitFor(() => expect(table.querySelector(".drml-no-kernel").hidden).toBe(false));
+    expect(table.querySelector(".drml-thumbs").textContent).toContain("thumbnails need a running kernel");
+    table.querySelectorAll("tbody tr")[2].click(); // sorted by text prob: orange triangle last
+    await vi.waitFor(() => expect(table.querySelectorAll(".drml-thumbs img")).toHaveLength(1));
+    expect(table.querySelector(".drml-focus-box").textContent).toContain("an orange triangle.");
+    expect([...table.querySelectorAll("tbody input[type=checkbox]")].every(disabled)).toBe(true);
+    expect(backend.sent).toEqual([]);
+  });
+
+  it("after an undo every label on the bars names the version they show", async () => {
+    const { models } = saved();
+    Object.assign(models.get("rectify").state, { version: 0, can_undo: false, can_redo: true });
+    const panel = await render("rectify_panel", models.get("rectify"));
+    await vi.waitFor(() => expect(panel.querySelector(".drml-chart.drml-stale")).toBeTruthy());
+    const names = panel.querySelector(".drml-chart").figure.traces.map((t) => t.name);
+    expect(names).toEqual(["before", "after (version 1, not the current head)"]);
+    expect(panel.textContent).toContain("Before and after (version 1, not the current head)");
+    expect(panel.querySelector(".drml-version").textContent).toBe("head version 0");
+    expect(panel.querySelector(".drml-summary").textContent).not.toContain("Redo"); // no kernel to redo with
+  });
 });
