@@ -1,0 +1,280 @@
+"""Embedding a large image collection on Ray Data (``pip install "drml-widgets[ray]"``).
+
+Ray tasks read and decode the files; a pool of encoder actors (one GPU each where the cluster
+has GPUs, CPU otherwise) runs the model with ``map_batches``. The driver groups the results into
+Parquet shards of ``(path, key, embedding, error)`` rows, one per ``shard_rows`` inputs, each
+written atomically, and at the end puts every embedding into the content-addressed cache that
+:class:`~drml_widgets.embed.ClipEncoder` reads. A shard is named after the model and its files'
+paths, sizes and modification times, so a restarted run skips the shards it already wrote and
+recomputes one whose file is damaged (moved to ``quarantine/``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from ..data.sources import IMAGE_SUFFIXES, PATH_COLUMNS, _find_column, _read_table
+from ..errors import EmptyInputError, ImageLoadError, InputError
+from .cache import STALE_TMP_SECONDS, EmbeddingCache, default_cache_dir, identity_key
+from .devices import default_batch_size
+from .encoder import ClipEncoder
+from .images import image_key, load_rgb, unreadable_file
+from .shards import COLUMNS, EmbedResult, fill_cache, shard_name, shard_paths, write_shard
+
+SHARD_ROWS = 10_000
+# Without GPUs, the encoder actors get this share of the cluster's CPUs and decoding the rest.
+ENCODE_CPU_SHARE = 0.75
+
+
+def source_paths(source, path_column: str | None = None) -> list[str]:
+    """The image paths of a source, as absolute paths in order.
+
+    ``source`` is a list of paths, a folder (every image below it, sorted), a CSV or Parquet
+    table with a path column (``path``, ``file``, ... or ``path_column``; relative paths are
+    taken from the table's folder), a DataFrame with one, or an ``ImageDataset`` of files.
+
+    Example:
+        >>> source_paths(["a.png", "b.jpg"])[1] == os.path.abspath("b.jpg")
+        True
+    """
+    root = Path.cwd()
+    if getattr(source, "paths", None) is not None:  # an ImageDataset of files
+        source = source.paths
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source).expanduser()
+        if path.is_dir():
+            return [str(p.resolve()) for p in sorted(path.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES
+                    and p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)]
+        if path.suffix.lower() not in (".csv", ".parquet", ".pq") or not path.is_file():
+            raise InputError(f"{str(path)!r} is neither a folder nor a CSV or Parquet table of paths. Fix: pass a "
+                             "folder of images, a table with a 'path' column, or a list of paths.")
+        source, root = _read_table(path), path.parent.resolve()
+    if isinstance(source, pd.DataFrame):
+        source = source[_find_column(source, PATH_COLUMNS, path_column, "table", "a column of image paths")]
+    if isinstance(source, pd.Series):
+        source = source.tolist()
+    paths = list(source)
+    for i, p in enumerate(paths):
+        if not isinstance(p, (str, os.PathLike)):
+            raise InputError(f"Item {i} of the source is a {type(p).__name__}, not a path: {p!r:.80}. "
+                             "Fix: embed_dataset takes image files; encode in-memory images with ClipEncoder.")
+    return [os.path.abspath(root / Path(p).expanduser()) for p in paths]
+
+
+def _decode(batch: pd.DataFrame) -> pd.DataFrame:
+    """Ray task: each file's cache key and decoded RGB pixels, or the error that names it."""
+    keys, pixels, heights, widths, errors = [], [], [], [], []
+    for position, path in zip(batch["position"].tolist(), batch["path"].tolist()):
+        key, rgb, error = b"", np.zeros((0, 0, 3), np.uint8), ""
+        try:
+            key = image_key(path, position)
+            rgb = np.asarray(load_rgb(path, position))
+        except ImageLoadError as exc:
+            error = str(exc)
+        keys.append(key)
+        pixels.append(rgb.tobytes())
+        heights.append(rgb.shape[0])
+        widths.append(rgb.shape[1])
+        errors.append(error)
+    return batch.assign(key=keys, pixels=pixels, height=heights, width=widths, error=errors)
+
+
+class _EncoderActor:
+    """Ray actor: a :class:`ClipEncoder` that serves cached rows and encodes the others."""
+
+    def __init__(self, model, pretrained, cache_root: str, batch_size: int, threads: int | None):
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.encoder = ClipEncoder(model, pretrained, cache_dir=None, batch_size=batch_size, progress=False)
+        self.encoder.load()
+        self.cache = EmbeddingCache(cache_root, self.encoder.spec.identity)
+        self.dim = self.encoder.embed_dim
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        ok = [i for i, error in enumerate(batch["error"]) if not error]
+        found, missing = self.cache.get([bytes(batch["key"][i]) for i in ok])
+        embeddings = np.zeros((len(batch["error"]), self.dim), np.float32)
+        from_cache = np.zeros(len(batch["error"]), bool)
+        for j, row in found.items():
+            embeddings[ok[j]] = row
+            from_cache[ok[j]] = True
+        todo = [ok[j] for j in missing]
+        if todo:
+            images = [np.frombuffer(batch["pixels"][i], np.uint8).reshape(batch["height"][i], batch["width"][i], 3)
+                      for i in todo]
+            embeddings[todo] = self.encoder.encode_images(images)
+        return {"shard": batch["shard"], "position": batch["position"], "path": batch["path"], "key": batch["key"],
+                "embedding": embeddings, "from_cache": from_cache, "error": batch["error"]}
+
+
+def _ray():
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(f"embed_dataset runs on Ray Data, which is not installed ({exc}). "
+                          'Fix: pip install "drml-widgets[ray]".') from exc
+    if not ray.is_initialized():
+        ray.init()  # joins the cluster at $RAY_ADDRESS, else starts one on this machine
+    return ray
+
+
+@dataclass
+class _Plan:
+    """The shards of a run: their files, the rows still to encode and the rows already settled."""
+
+    files: list[Path] = field(default_factory=list)
+    todo: list[tuple[int, int, str]] = field(default_factory=list)  # (shard, position, path) for Ray
+    rows: dict[int, list[dict]] = field(default_factory=dict)  # unwritten shard -> its rows so far
+    expected: dict[int, int] = field(default_factory=dict)  # unwritten shard -> its number of rows
+    reused_rows: int = 0
+
+
+def _plan(paths: list[str], out: Path, identity: str, shard_rows: int, on_error: str) -> _Plan:
+    """Cut the inputs into shards; keep the intact ones written before, and queue the rest."""
+    plan = _Plan()
+    for index, begin in enumerate(range(0, len(paths), shard_rows)):
+        entries, failed = [], []
+        for position in range(begin, min(begin + shard_rows, len(paths))):
+            try:
+                st = os.stat(paths[position])
+                entries.append((paths[position], st.st_size, st.st_mtime_ns))
+            except OSError as exc:
+                error = unreadable_file(paths[position], position, exc)
+                if on_error == "raise":
+                    raise error from exc
+                entries.append((paths[position], -1, -1))
+                failed.append({"position": position, "path": paths[position], "key": b"", "embedding": None,
+                               "error": str(error)})
+        file = out / shard_name(index, identity, entries)
+        plan.files.append(file)
+        if file.exists() and shard_paths(file) == [path for path, _, _ in entries]:
+            plan.reused_rows += len(entries)
+            continue
+        plan.rows[index], plan.expected[index] = failed, len(entries)
+        plan.todo += [(index, position, path) for position, (path, size, _) in enumerate(entries, begin) if size >= 0]
+    return plan
+
+
+def embed_dataset(
+    source,
+    model: str | os.PathLike = "shapes",
+    *,
+    pretrained: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    output_dir: str | os.PathLike | None = None,
+    shard_rows: int = SHARD_ROWS,
+    num_actors: int | None = None,
+    batch_size: int | None = None,
+    on_error: str = "raise",
+    path_column: str | None = None,
+    progress: bool = True,
+    on_shard: Callable[[Path], Any] | None = None,
+) -> EmbedResult:
+    """Embed image files on Ray Data and fill the embedding cache that ``ClipEncoder`` reads.
+
+    ``source`` is a list of paths, a folder, a CSV/Parquet table or a DataFrame with a path
+    column (see :func:`source_paths`). Ray tasks decode the files and an actor pool encodes them
+    (``num_actors``: one per GPU, or half the CPUs; ``batch_size`` images a call, as
+    ``ClipEncoder``'s default). Results land in Parquet shards of ``shard_rows`` inputs in
+    ``output_dir`` (default: ``ray-shards/`` in the model's cache folder) and then in the cache
+    under ``cache_dir`` (default: :func:`default_cache_dir`), so that afterwards
+    ``ClipEncoder(model).encode_images(paths)`` runs no model. Shards already written are
+    skipped: a killed run picks up where it stopped. ``on_shard(path)`` is called after each
+    shard is written. An unreadable file raises :class:`ImageLoadError` naming it, or with
+    ``on_error="skip"`` is listed in ``result.skipped``. Uses the Ray cluster already joined, or
+    ``ray.init()`` (``$RAY_ADDRESS``, else a local one).
+
+    Example:
+        >>> result = embed_dataset("photos/", "ViT-B-32", pretrained="openai")  # doctest: +SKIP
+        >>> result.embeddings().shape  # doctest: +SKIP
+        (120000, 512)
+    """
+    start = time.perf_counter()
+    if on_error not in ("raise", "skip"):
+        raise InputError(f"on_error must be 'raise' or 'skip'; got {on_error!r}.")
+    for name, value in (("shard_rows", shard_rows), ("num_actors", num_actors), ("batch_size", batch_size)):
+        if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
+            raise InputError(f"{name} must be a whole number of at least 1; got {value!r}.")
+    encoder = ClipEncoder(model, pretrained, device="cpu", cache_dir=cache_dir or default_cache_dir())
+    cache = encoder.cache  # the identity needs the weights' hash: hub weights download here
+    paths = source_paths(source, path_column)
+    if not paths:
+        raise EmptyInputError(f"embed_dataset found no images in {source!r:.120}. Fix: pass image files, a folder "
+                              f"holding images ({', '.join(sorted(IMAGE_SUFFIXES))}), or a table of paths.")
+    out = Path(output_dir).expanduser() if output_dir is not None else cache.dir / "ray-shards"
+    out.mkdir(parents=True, exist_ok=True)
+    for tmp in out.glob(".*.tmp"):  # left by a killed run; a live writer keeps touching its own
+        if tmp.stat().st_mtime < time.time() - STALE_TMP_SECONDS:
+            tmp.unlink(missing_ok=True)
+
+    plan = _plan(paths, out, identity_key(cache.identity), shard_rows, on_error)
+    written, counts = 0, {"cache": 0, "encoded": 0}
+
+    def finish(index: int) -> None:
+        nonlocal written
+        write_shard(out, plan.files[index].name, pd.DataFrame(plan.rows.pop(index), columns=COLUMNS))
+        written += 1
+        if on_shard is not None:
+            on_shard(plan.files[index])
+
+    for index in [i for i, rows in plan.rows.items() if len(rows) == plan.expected[i]]:  # nothing for Ray
+        finish(index)
+    if plan.todo:
+        options = dict(model=model, pretrained=pretrained, cache_root=str(cache.dir.parent))
+        for row, from_cache in _encode_on_ray(plan.todo, encoder.spec.image_size, options, num_actors, batch_size,
+                                              progress):
+            if row["error"] and on_error == "raise":
+                raise ImageLoadError(row["error"])
+            plan.rows[row["shard"]].append(row)
+            if not row["error"]:
+                counts["cache" if from_cache else "encoded"] += 1
+            if len(plan.rows[row["shard"]]) == plan.expected[row["shard"]]:
+                finish(row["shard"])
+    skipped = fill_cache(cache, plan.files)
+    if skipped and on_error == "skip":
+        warnings.warn(f"Skipped {len(skipped)} of {len(paths)} images that could not be read (see result.skipped).",
+                      stacklevel=2)
+    return EmbedResult(out, plan.files, len(paths), plan.reused_rows + counts["cache"], counts["encoded"], written,
+                       len(plan.files) - written, time.perf_counter() - start,
+                       pd.DataFrame(skipped, columns=["position", "source", "error"]))
+
+
+def _encode_on_ray(todo: list[tuple[int, int, str]], image_size: int | None, options: dict,
+                   num_actors: int | None, batch_size: int | None, progress: bool):
+    """Decode (Ray tasks) and encode (an actor pool) the queued files: yields ``(row, from_cache)``."""
+    ray = _ray()
+    ray.data.DataContext.get_current().enable_progress_bars = progress
+    resources = ray.cluster_resources()
+    gpus, cpus = int(resources.get("GPU", 0)), float(resources.get("CPU", 1))
+    batch = batch_size or default_batch_size("cuda" if gpus else "cpu", image_size)
+    frame = pd.DataFrame(todo, columns=["shard", "position", "path"])
+    blocks = [frame.iloc[i: i + batch] for i in range(0, len(frame), batch)]
+    # no more actors than batches: an actor without a batch to encode would only load the model
+    actors = min(num_actors or (gpus if gpus else max(1, int(cpus) // 2)), len(blocks))
+    actor_cpus = 1.0 if gpus else ENCODE_CPU_SHARE * cpus / actors
+    threads = None if gpus else max(1, round(actor_cpus))
+    ds = (ray.data.from_pandas(blocks)
+          .map_batches(_decode, batch_format="pandas", batch_size=None, num_cpus=(1 - ENCODE_CPU_SHARE) / 2)
+          .map_batches(_EncoderActor, batch_format="numpy", batch_size=batch,
+                       compute=ray.data.ActorPoolStrategy(size=actors), num_gpus=1 if gpus else 0, num_cpus=actor_cpus,
+                       fn_constructor_kwargs=dict(options, batch_size=batch, threads=threads)))
+    for result in ds.iter_batches(batch_size=None, batch_format="numpy"):
+        for i in range(len(result["position"])):
+            error = str(result["error"][i])
+            yield ({"shard": int(result["shard"][i]), "position": int(result["position"][i]),
+                    "path": str(result["path"][i]), "key": bytes(result["key"][i]),
+                    "embedding": None if error else result["embedding"][i], "error": error},
+                   bool(result["from_cache"][i]))
+
+
