@@ -65,6 +65,10 @@ def test_your_data_runs_offline_on_the_stand_in_folder(tmp_path):
     assert widget_outputs(book) == ["Dashboard"]
 
 
+# The views each method notebook shows, in order (instead of hand-made figures).
+METHOD_VIEWS = {"04_prime.ipynb": ["FailureModes"], "05_lbee.ipynb": ["HardClusters"]}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name, expected", [
     ("04_prime.ipynb", ["square: orange", "triangle: green"]),
@@ -80,3 +84,5 @@ def test_method_notebooks_run_and_show_what_they_found(tmp_path, name, expected)
     shown += "".join(m["state"].get("value", "") for m in state.values() if m["model_name"] == "HTMLModel")
     missing = [e for e in expected if e not in shown]
     assert not missing, f"{name} did not show {missing}"
+    if name in METHOD_VIEWS:
+        assert widget_outputs(book) == METHOD_VIEWS[name]

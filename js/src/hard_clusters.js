@@ -28,7 +28,7 @@ export function render({ model, el }) {
     columns: [
       ["cluster", "cluster", (r) => String(r.cluster)], ["n_images", "n", count("n_images"), "num"],
       ["accuracy", "accuracy", num("accuracy"), "num"], ["nearest_easy", "nearest easy", count("nearest_easy"), "num"],
-      ["prototype_similarity", "similarity to it", num("prototype_similarity"), "num"],
+      ["prototype_similarity", "similarity to nearest easy", num("prototype_similarity"), "num"],
       ["sentences_text", "sentences kept", (r) => r.sentences_text],
       ["described", "described by the picked sentence", (r) => described(r.key, r), "num"],
     ],

@@ -1,0 +1,194 @@
+"""The method views in Chromium: live in JupyterLab (a click reaches the kernel), in the standalone
+report and in a saved notebook converted to HTML (no kernel: what needs one is disabled and says
+why; sorting, row clicks and embedded thumbnails work). Screenshots go to artifacts/."""
+
+import json
+import os
+import subprocess
+import sys
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from test_browser import ARTIFACTS, LAB_SETTINGS, kernel_says, run_all_cells, serve
+from test_notebook_size import serve_cdn_locally
+from test_notebooks import CELL_TIMEOUT
+from widget_support import free_port
+
+# PRIME and LBEE views of one small shapes session, as a notebook would make them.
+METHOD_CELLS = [
+    "from drml_widgets import Session\nfrom drml_widgets.widgets import FailureModes, HardClusters\n"
+    "s = Session.from_shapes_world(n=1200, ensemble=False)",
+    "modes = FailureModes(s, s=10)\nmodes",
+    "clusters = HardClusters(s, n_clusters=3)\nclusters",
+]
+
+
+def method_notebook(path):
+    book = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in METHOD_CELLS])
+    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(book, path)
+    return path
+
+
+def images_shown(view) -> int:
+    """Thumbnails in a view's focus box that the browser decoded."""
+    view.locator(".drml-thumbs img").first.wait_for(timeout=60_000)
+    return view.locator(".drml-thumbs img").evaluate_all("imgs => imgs.filter(i => i.complete && i.naturalWidth > 0).length")
+
+
+def keys(view) -> list[str]:
+    return view.locator("tbody tr").evaluate_all("rows => rows.map(r => r.dataset.key)")
+
+
+def kernel_controls_disabled(view):
+    """'more images' is disabled where no kernel is behind the page, and one line says why."""
+    assert view.locator(".drml-kernel-only").evaluate("f => f.disabled")
+    note = view.locator(".drml-no-kernel")
+    assert note.is_visible() and "Needs a running kernel" in note.text_content()
+
+
+def check_modes(page, state):
+    """FailureModes sorts by a header click and shows a clicked mode's tags and embedded thumbnails."""
+    modes = page.locator(".drml-failure-modes")
+    by_drop = sorted(state["modes"], key=lambda m: -m["drop"])
+    assert keys(modes) == [m["key"] for m in by_drop]
+    modes.locator('th[data-col="n_images"]').click()
+    assert keys(modes) == [m["key"] for m in sorted(by_drop, key=lambda m: m["n_images"])]
+    first = state["modes"][0]
+    modes.locator(f'tbody tr[data-key="{first["key"]}"]').click()
+    assert images_shown(modes) == len(first["thumbs"]) > 0
+    assert modes.locator(".drml-focus-box .drml-chip").all_text_contents() == first["tags"]
+    kernel_controls_disabled(modes)
+
+
+def check_clusters(page, state):
+    """HardClusters shows a clicked cluster's embedded thumbnails and outlines those a picked
+    sentence describes; the table counts them per cluster."""
+    clusters = page.locator(".drml-hard-clusters")
+    cluster = state["clusters"][0]
+    clusters.locator(f'tbody tr[data-key="{cluster["key"]}"]').click()
+    assert images_shown(clusters) == len(cluster["thumbs"]) > 0
+    embedded = {r for r, _, _ in cluster["thumbs"]}
+    sentence = max(state["sentences"], key=lambda s: len(set(s["described"]) & embedded))
+    clusters.locator("select.drml-sentence").select_option(sentence["sentence"])
+    clusters.locator(".drml-thumbs img.drml-marked").first.wait_for()
+    marked = clusters.locator(".drml-thumbs img.drml-marked").evaluate_all("imgs => imgs.map(i => +i.dataset.row)")
+    dimmed = clusters.locator(".drml-thumbs img.drml-dim").evaluate_all("imgs => imgs.map(i => +i.dataset.row)")
+    assert sorted(marked) == sorted(set(sentence["described"]) & embedded) and set(marked) | set(dimmed) == embedded
+    described = clusters.locator(f'tbody tr[data-key="{cluster["key"]}"] td[data-col="described"]').text_content()
+    assert described == f'{sentence["counts"][cluster["key"]]} of {cluster["n_images"]}'
+    kernel_controls_disabled(clusters)
+
+
+STATE_KEYS = ("modes", "clusters", "sentences")
+
+
+@pytest.fixture(scope="module")
+def method_reports(tmp_path_factory):
+    """Standalone reports of FailureModes and HardClusters, and the state each holds."""
+    from drml_widgets.session import Session
+    from drml_widgets.widgets import FailureModes, HardClusters
+    from drml_widgets.widgets.report import report_html
+
+    folder = tmp_path_factory.mktemp("method-reports")
+    session = Session.from_shapes_world(n=1200, ensemble=False)
+    out = {}
+    for name, view in (("modes", FailureModes(session, s=10)), ("clusters", HardClusters(session, n_clusters=3))):
+        path = folder / f"{name}.html"
+        path.write_text(report_html(view, title=f"{type(view).__name__} report"), encoding="utf-8")
+        out[name] = (path, {k: v for k, v in view.get_state().items() if k in STATE_KEYS})
+        view.close()
+    return out
+
+
+def test_method_views_in_the_report_sort_show_thumbnails_and_disable_kernel_controls(page, method_reports):
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.set_viewport_size({"width": 1300, "height": 1000})
+    ARTIFACTS.mkdir(exist_ok=True)
+    for name, check in (("modes", check_modes), ("clusters", check_clusters)):
+        path, state = method_reports[name]
+        page.goto(path.as_uri())
+        page.wait_for_function("document.body.dataset.drmlReport === 'ready'", timeout=60_000)
+        page.locator("[data-drml-ready]").first.wait_for(timeout=60_000)
+        check(page, state)
+        page.screenshot(path=ARTIFACTS / f"report_{name}.png", full_page=True)
+    assert not errors, errors
+
+
+@pytest.mark.slow
+def test_method_views_in_a_saved_notebook_as_html(page, tmp_path):
+    path = method_notebook(tmp_path / "methods.ipynb")
+    book = nbformat.read(path, as_version=4)
+    NotebookClient(book, timeout=CELL_TIMEOUT, startup_timeout=600, kernel_name="python3", store_widget_state=True,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    nbformat.write(book, path)
+    subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", str(path)], check=True, capture_output=True)
+    state = book.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    saved = {m["state"]["_anywidget_id"].rsplit(".", 1)[1]: {k: m["state"][k] for k in STATE_KEYS if k in m["state"]}
+             for m in state.values() if m["state"].get("_anywidget_id", "").startswith("drml_widgets.")}
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    refused = serve_cdn_locally(page)
+    page.set_viewport_size({"width": 1300, "height": 1000})
+    page.goto(path.with_suffix(".html").as_uri())
+    for view in ("failure-modes", "hard-clusters"):
+        page.locator(f".drml-{view}[data-drml-ready]").wait_for(timeout=120_000)
+    check_modes(page, saved["FailureModes"])
+    check_clusters(page, saved["HardClusters"])
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "saved_methods_html.png", full_page=True)
+    assert not errors, errors
+    assert not [u for u in refused if "mathjax" not in u.lower()], refused
+
+
+@pytest.fixture(scope="module")
+def lab_with_methods(tmp_path_factory):
+    """JupyterLab serving a notebook that makes both views; token off, localhost only."""
+    root = tmp_path_factory.mktemp("lab-methods")
+    method_notebook(root / "methods.ipynb")
+    for rel, value in LAB_SETTINGS.items():
+        settings = root / ".lab-settings" / rel
+        settings.parent.mkdir(parents=True, exist_ok=True)
+        settings.write_text(json.dumps(value))
+    port = free_port()
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(root / ".runtime"), "JUPYTER_CONFIG_DIR": str(root / ".config")}
+    yield from serve("JupyterLab", [
+        sys.executable, "-m", "jupyterlab", "--ip=127.0.0.1", f"--port={port}", "--no-browser", "--allow-root",
+        "--ServerApp.token=", "--ServerApp.password=", "--ServerApp.open_browser=False",
+        f"--ServerApp.root_dir={root}", f"--LabApp.user_settings_dir={root / '.lab-settings'}",
+        f"--LabApp.workspaces_dir={root / '.workspaces'}"], root, f"http://127.0.0.1:{port}", "/api/status", env)
+
+
+@pytest.mark.slow
+def test_method_views_live_in_jupyterlab_fetch_more_images_and_share_the_picked_sentence(lab_with_methods, page):
+    page.add_locator_handler(page.locator(".jp-Dialog").filter(has_text="Select Kernel"),
+                             lambda dialog: dialog.locator("button", has_text="Select").click())
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(f"{lab_with_methods}/lab/tree/methods.ipynb")
+    page.locator(".jp-Notebook").wait_for(timeout=120_000)
+    run_all_cells(page)
+    try:
+        for view in ("failure-modes", "hard-clusters"):
+            page.locator(f".drml-{view}[data-drml-ready]").wait_for(timeout=300_000)
+        modes = page.locator(".drml-failure-modes")
+        modes.locator("tbody tr").first.click()
+        embedded = images_shown(modes)
+        more = modes.locator(".drml-kernel-only button")
+        assert more.is_enabled() and not modes.locator(".drml-no-kernel").is_visible()
+        more.click()
+        page.wait_for_function("n => document.querySelectorAll('.drml-failure-modes .drml-thumbs img').length > n",
+                               arg=embedded, timeout=120_000)
+        n_images = int(modes.locator("tbody tr.drml-focus td[data-col='n_images']").text_content())
+        assert images_shown(modes) == min(48, n_images)
+        clusters = page.locator(".drml-hard-clusters")
+        clusters.locator("tbody tr").first.click()
+        images_shown(clusters)
+        options = clusters.locator("select.drml-sentence option").all_text_contents()
+        clusters.locator("select.drml-sentence").select_option(options[1])
+        kernel_says(page, "print('picked:', clusters.picked)", f"picked: {options[1]}")
+    finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=ARTIFACTS / "jupyterlab_methods.png", full_page=True)
