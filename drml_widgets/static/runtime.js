@@ -1,2 +1,2 @@
-/* drml-widgets bundle; sources sha256 cd0670faf952e469b5b6ffe7a991aa65181536848d71840eb32d2aebacb5ed79 */
+/* drml-widgets bundle; sources sha256 7b2cfe5a1d27df558c50562dd488a9c723062ce08974ecd124ac4c1936187d9a */
 var e={};export{e as default};

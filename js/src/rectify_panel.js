@@ -32,7 +32,7 @@ export function render({ model, el }) {
   const chips = h("div");
   const mode = h("select", { onchange: () => setTrait(model, "mode", mode.value) },
     ...Object.entries(MODES).map(([k, label]) => h("option", { value: k, textContent: label })));
-  const metric = h("select", { onchange: drawResult }, ...Object.entries(METRICS).map(([k, l]) => h("option", { value: k, textContent: l })));
+  const metric = h("select", { className: "drml-score", onchange: drawResult }, ...Object.entries(METRICS).map(([k, l]) => h("option", { value: k, textContent: l })));
   const run = h("button", { className: "drml-primary", textContent: "Rectify", onclick: () => model.send({ type: "rectify" }) });
   const undo = h("button", { textContent: "Undo", onclick: () => model.send({ type: "undo" }) });
   const redo = h("button", { textContent: "Redo", onclick: () => model.send({ type: "redo" }) });
