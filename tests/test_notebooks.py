@@ -66,7 +66,8 @@ def test_your_data_runs_offline_on_the_stand_in_folder(tmp_path):
 
 
 # The views each method notebook shows, in order (instead of hand-made figures).
-METHOD_VIEWS = {"04_prime.ipynb": ["FailureModes"], "05_lbee.ipynb": ["HardClusters"]}
+METHOD_VIEWS = {"04_prime.ipynb": ["FailureModes"], "05_lbee.ipynb": ["HardClusters"], "06_llm2loss.ipynb": ["LossQuery"],
+                "07_spurious.ipynb": ["SpuriousPanel", "SpuriousPanel"]}
 
 
 @pytest.mark.slow

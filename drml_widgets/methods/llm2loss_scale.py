@@ -92,8 +92,9 @@ class HeldOutScale:
         key = "spearman_slices_from_text" if "spearman_slices_from_text" in self.check else "spearman_images"
         rho = self.check.set_index("model")[key]
         other = next(m for m in MODELS if m != self.lead)
-        return (f"The {self.lead} leads: its order holds up better on held-out images ({self.criterion}: "
-                f"Spearman {rho[self.lead]:.3f}, against {rho[other]:.3f} for the {other}).")
+        how = "better than" if rho[self.lead] > rho[other] else "as well as"  # a tie keeps the regressor
+        return (f"The {self.lead} leads: its order holds up {how} the {other}'s on held-out images ({self.criterion}: "
+                f"Spearman {rho[self.lead]:.3f}, against {rho[other]:.3f}).")
 
     def to_loss(self, model: str, member_scores: np.ndarray) -> pd.DataFrame:
         """``(members, n)`` scores of one model as held-out losses: ``percentile`` (mean over

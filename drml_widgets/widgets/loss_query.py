@@ -189,6 +189,11 @@ class LossQuery(SessionWidget):
         return pd.DataFrame(rows)
 
     @property
+    def predictor(self):
+        """The LLM2Loss ensembles the view asks (fitted here unless given)."""
+        return self._llm
+
+    @property
     def held_out(self) -> np.ndarray:
         """Rows of the session's images the predictor never trained on (the answers' scale)."""
         return self._held.copy()

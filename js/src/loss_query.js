@@ -62,8 +62,10 @@ export function render({ model, el }) {
       ...(model.get("examples") || []).map((e) => h("option", { value: e, textContent: clip(e) })));
     askButton.disabled = !!model.get("busy");
     const n = model.get("n_held_out");
-    lead.textContent = `${model.get("lead_reason") || ""} Losses are on the scale of ${n} held-out images `
-      + "(a score above a share q of their scores means their loss at quantile q).";
+    lead.textContent = `${model.get("lead_reason") || ""} Every loss here is on the scale of ${n} held-out images `
+      + "(a score above a share q of their scores means their loss at quantile q): the estimate and its range, the "
+      + "held-out percentile, the other model's estimate, and the actual mean loss of the held-out images whose "
+      + "attributes the sentence names. Where the two models disagree by more than a quarter of the images, trust the lead.";
     stale.textContent = model.get("stale") || "";
     stale.hidden = !model.get("stale");
     el.classList.toggle("drml-is-stale", !!model.get("stale"));
@@ -73,8 +75,8 @@ export function render({ model, el }) {
     const answers = model.get("answers") || [];
     const leadModel = model.get("lead") || "ranker";
     const other = leadModel === "ranker" ? "regressor" : "ranker";
-    fill(table, h("thead", {}, h("tr", {}, ...["sentence", `estimated loss (${leadModel})`, "held-out percentile",
-      `${other}, same scale`, "ranker score", "actual loss of matching held-out images", "models agree"].map((c) => h("th", {}, c)))),
+    fill(table, h("thead", {}, h("tr", {}, ...["sentence", `estimate (${leadModel})`, "percentile",
+      `${other}`, "ranker score", "actual (matching)", "agree"].map((c) => h("th", {}, c)))),
     h("tbody", {}, ...answers.map((a) => h("tr", { dataset: { text: a.text } },
       h("td", {}, a.text),
       h("td", { className: "num", style: { fontWeight: "600" } }, `${fmt(a.loss)} [${fmt(a.loss_low)}\u2013${fmt(a.loss_high)}]`),
@@ -82,7 +84,7 @@ export function render({ model, el }) {
       h("td", { className: "num" }, fmt(a[`${other}_loss`])),
       h("td", { className: "num" }, fmt(a.rank_score)),
       h("td", {}, matchingText(a.matching)),
-      h("td", {}, a.agree ? "yes" : "no: trust the lead")))));
+      h("td", {}, a.agree ? "yes" : "no")))));
     const p = model.get("pair") || {};
     pair.textContent = p.a ? `The ${p.model} gives P(the classifier does worse on \u201c${p.a}\u201d than on \u201c${p.b}\u201d) = `
       + `${fmt(p.p_a_harder, 2)}; ${Math.round(100 * p.agreement)}% of its members agree.` : "";
