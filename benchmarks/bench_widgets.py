@@ -11,7 +11,6 @@ measures the widget, not CLIP. Chromium: Debian's package (apt-get install chrom
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import statistics
@@ -21,40 +20,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from widget_support import CHROMIUM_ARGS, RecordingComm  # noqa: E402
-
-from drml_widgets.data.shapes_presets import SHAPES_ATTRIBUTES, shapes_prompt_spec  # noqa: E402
-from drml_widgets.session import Session  # noqa: E402
-
-DIM = 64
-
-
-class HashEncoder:
-    """Deterministic unit vectors per text, standing in for CLIP's text tower."""
-
-    def encode_texts(self, texts):
-        out = np.empty((len(texts), DIM), np.float32)
-        for i, text in enumerate(texts):
-            seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
-            out[i] = np.random.default_rng(seed).normal(size=DIM) + 2.0  # texts sit apart: a gap
-        return out / np.linalg.norm(out, axis=1, keepdims=True)
-
-
-def synthetic_session(points: int) -> Session:
-    n_prompts = SHAPES_ATTRIBUTES.n_combinations * shapes_prompt_spec().n_per_combination
-    n = points - n_prompts
-    rng = np.random.default_rng(0)
-    table = pd.DataFrame({t: rng.choice(v, n) for t, v in SHAPES_ATTRIBUTES.values.items()})
-    table["label"] = (table["shape"] == "square").astype(int)
-    table["split"] = rng.choice(["train", "val", "test"], n, p=[0.5, 0.1, 0.4])
-    emb = rng.normal(size=(n, DIM)).astype(np.float32)
-    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
-    session = Session(HashEncoder(), emb, table, ["triangle", "square"], SHAPES_ATTRIBUTES, shapes_prompt_spec(), "shape")
-    assert len(session.prompts) == n_prompts, "every prompt is distinct, so points add up"
-    return session
+from widget_support import CHROMIUM_ARGS, RecordingComm, synthetic_session  # noqa: E402
 
 
 def wire_bytes(session) -> dict:

@@ -14,7 +14,7 @@ from drml_widgets.widgets import (Dashboard, FailureModes, GapPlot, HardClusters
                                   RectifyPanel, SliceTable, SpuriousPanel, write_report)
 from drml_widgets.widgets.assets import JS_DIR, BundleMissingError, bundle, bundle_hash, manifest, sources_hash
 from drml_widgets.widgets.base import EXPECTED
-from drml_widgets.widgets.binary import array_from_json, array_to_json
+from drml_widgets.widgets.binary import array_from_json, array_to_json, dequantise
 from drml_widgets.widgets.thumbnails import ThumbnailError
 from widget_support import XSS_TYPE, XSS_VALUE, recording, xss_session
 
@@ -92,19 +92,20 @@ def test_no_view_carries_plotly_the_runtime_does():
 
 
 # -- GapPlot ---------------------------------------------------------------------------------
-def test_gap_plot_sends_coordinates_as_float32_bytes(drml_session, comm_of):
+def test_gap_plot_sends_coordinates_as_uint16_steps(drml_session, comm_of):
     plot = GapPlot(drml_session)
     n = len(drml_session.table) + len(drml_session.prompts)
-    assert plot.points.shape == (n, 2) and plot.modality.shape == plot.codes.shape == (n,)
-    assert np.isfinite(plot.points).all() and plot.points.std(axis=0).min() > 0
+    assert plot.view == "points" and plot.points.shape == (n, 2) and plot.modality.shape == plot.codes.shape == (n,)
+    xy = dequantise(plot.points, plot.extent)
+    assert np.isfinite(xy).all() and xy.std(axis=0).min() > 0
     wire = plot.get_state(["points"])["points"]  # dtype and shape travel with the bytes
-    assert wire["dtype"] == "float32" and wire["shape"] == [n, 2] and wire["buffer"].nbytes == 8 * n
+    assert wire["dtype"] == "uint16" and wire["shape"] == [n, 2] and wire["buffer"].nbytes == 4 * n
     assert (array_from_json(array_to_json(plot.points)) == plot.points).all()
     sizes = comm_of(plot).sizes()
     json_bytes, binary = sum(s[0] for s in sizes), sum(s[1] for s in sizes)
-    assert binary >= 10 * n  # coordinates and colours went as buffers ...
+    assert binary >= 6 * n  # coordinates and colours went as buffers ...
     assert json_bytes < 0.5 * n  # ... not as JSON
-    assert (json_bytes + binary) / n <= 16
+    assert (json_bytes + binary) / n <= 10
     assert max(j + b for j, b in sizes) < 4_000_000
 
 
@@ -122,15 +123,24 @@ def test_closing_the_gap_shrinks_it_and_reprojects(drml_session):
     assert "gap closed" in plot.note
 
 
-def test_gap_plot_colours_by_attribute_and_subsamples_for_umap(drml_session):
+def test_gap_plot_colours_by_attribute_and_fits_umap_on_a_sample(drml_session):
     plot = GapPlot(drml_session, color_by="color", umap_points=500)
     assert plot.categories == list(drml_session.attributes.values["color"])
     assert set(plot.codes) == set(range(len(plot.categories)))
     images = np.array(plot.categories, dtype=object)[plot.codes[: plot.n_images]]
     assert (images == drml_session.table["color"].to_numpy()).all()
     plot.projection = "umap"
-    assert plot.points.shape == (500, 2) and plot.index.shape == (500,)
-    assert "random 500 of" in plot.note and plot.axis_labels == ["UMAP 1", "UMAP 2"]
+    n = plot.n_images + plot.n_texts
+    assert plot.points.shape == (n, 2) and plot.index.shape == (0,)  # every point, none left out
+    assert f"UMAP fit on 500 of {n:,} points; the other {n - 500:,} placed among their 10 nearest" in plot.note
+    assert plot.axis_labels == ["UMAP 1", "UMAP 2"]
+    # The placed points sit at weighted means of fitted positions (the fit sample is seeded):
+    # inside the box of the fitted points.
+    fit = np.sort(np.random.default_rng(0).choice(n, 500, replace=False))
+    xy = dequantise(plot.points, plot.extent)
+    placed = np.setdiff1d(np.arange(n), fit)
+    step = np.array([plot.extent[1] - plot.extent[0], plot.extent[3] - plot.extent[2]]) / 65535
+    assert (xy[placed] >= xy[fit].min(axis=0) - step).all() and (xy[placed] <= xy[fit].max(axis=0) + step).all()
 
 
 def test_gap_plot_hover_answers_by_row_with_jpeg_or_prompt(drml_session, comm_of):

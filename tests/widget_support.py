@@ -3,10 +3,13 @@ names and values are HTML, and how to launch Debian's Chromium."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
 import socket
+
+import numpy as np
 
 XSS_TYPE = "<img src=x onerror=alert(1)>"
 XSS_VALUE = "<img src=y onerror=window.__xss=1>"
@@ -15,6 +18,44 @@ CHROMIUM_BASE_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-net
 # WebGL in software, so the point cloud draws with WebGL as it would on a desktop.
 CHROMIUM_ARGS = CHROMIUM_BASE_ARGS + ["--enable-unsafe-swiftshader", "--use-angle=swiftshader"]
 NO_WEBGL_ARGS = CHROMIUM_BASE_ARGS + ["--disable-webgl", "--disable-3d-apis"]
+
+
+SYNTHETIC_DIM = 64
+
+
+class HashEncoder:
+    """Deterministic unit vectors per text, standing in for CLIP's text tower."""
+
+    def encode_texts(self, texts):
+        out = np.empty((len(texts), SYNTHETIC_DIM), np.float32)
+        for i, text in enumerate(texts):
+            seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+            out[i] = np.random.default_rng(seed).normal(size=SYNTHETIC_DIM) + 2.0  # texts sit apart: a gap
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def synthetic_session(points: int):
+    """A session of exactly ``points`` points (images plus the shapes prompts) with random 64-d
+    embeddings, each image pulled towards its colour's own direction, and a stand-in text
+    encoder: for measuring and driving the views at any size without CLIP."""
+    import pandas as pd
+
+    from drml_widgets.data.shapes_presets import SHAPES_ATTRIBUTES, shapes_prompt_spec
+    from drml_widgets.session import Session
+
+    n_prompts = SHAPES_ATTRIBUTES.n_combinations * shapes_prompt_spec().n_per_combination
+    n = points - n_prompts
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({t: rng.choice(v, n) for t, v in SHAPES_ATTRIBUTES.values.items()})
+    table["label"] = (table["shape"] == "square").astype(int)
+    table["split"] = rng.choice(["train", "val", "test"], n, p=[0.5, 0.1, 0.4])
+    colours = sorted(SHAPES_ATTRIBUTES.values["color"])
+    pull = rng.normal(size=(len(colours), SYNTHETIC_DIM)) * 0.3
+    emb = (rng.normal(size=(n, SYNTHETIC_DIM)) + pull[table["color"].map(colours.index).to_numpy()]).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    session = Session(HashEncoder(), emb, table, ["triangle", "square"], SHAPES_ATTRIBUTES, shapes_prompt_spec(), "shape")
+    assert len(session.prompts) == n_prompts, "every prompt is distinct, so points add up"
+    return session
 
 
 class RecordingComm:

@@ -1,2 +1,2 @@
-/* drml-widgets bundle; sources sha256 814f71ead60c03ca756fd816018ac9526fe4dd9d88d6c5cc1e258b0167d1b896 */
+/* drml-widgets bundle; sources sha256 7b2cfe5a1d27df558c50562dd488a9c723062ce08974ecd124ac4c1936187d9a */
 var e={};export{e as default};

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
+from .._common import unit_rows
 from ..diagnose.slices import ALL
+
+
+_BLOCK = 8192  # rows at a time: a block's covariance terms, or its similarities to UMAP's fitted points
 
 
 def svd_2d(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -21,31 +25,82 @@ def svd_2d(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         >>> xy.shape, bool(share[0] > share[1])
         ((100, 2), True)
     """
-    x = np.asarray(x, dtype=np.float64)
-    centred = x - x.mean(axis=0)
-    # Eigenvectors of the d x d covariance: cheap for 50,000 x 512 where a full SVD is not.
-    values, vectors = np.linalg.eigh(centred.T @ centred)
+    x = np.asarray(x)
+    # Eigenvectors of the d x d covariance, summed a block of rows at a time in float64: O(n d^2)
+    # time and no copy of x (a million 512-d rows are 2 GiB as float32, 4 GiB as float64).
+    mean = np.zeros(x.shape[1])
+    for start in range(0, len(x), _BLOCK):
+        mean += x[start:start + _BLOCK].sum(axis=0, dtype=np.float64)
+    mean /= max(len(x), 1)
+    cov = np.zeros((x.shape[1], x.shape[1]))
+    for start in range(0, len(x), _BLOCK):
+        block = x[start:start + _BLOCK] - mean
+        cov += block.T @ block
+    values, vectors = np.linalg.eigh(cov)
     order = np.argsort(values)[::-1][:2]
     axes = vectors[:, order]
     axes *= np.where(axes[np.abs(axes).argmax(axis=0), range(2)] < 0, -1, 1)  # a fixed sign per axis
     total = values.sum()
     share = values[order] / total if total > 0 else np.zeros(2)
-    return (centred @ axes).astype(np.float32), share
+    xy = np.empty((len(x), 2), np.float32)
+    for start in range(0, len(x), _BLOCK):
+        xy[start:start + _BLOCK] = (x[start:start + _BLOCK] - mean) @ axes
+    return xy, share
 
 
-def umap_2d(x: np.ndarray, seed: int = 0) -> np.ndarray:
-    """UMAP (cosine metric) to 2-D, seeded.
+UMAP_NEIGHBOURS = 10  # fitted points that place each other point
+
+
+def umap_2d(x: np.ndarray, seed: int = 0, fit_points: int | None = None,
+            progress: Callable[[float], None] | None = None) -> tuple[np.ndarray, str]:
+    """UMAP (cosine metric) to 2-D, seeded, of every row of ``x``; and one line saying how.
+
+    UMAP is fitted on at most ``fit_points`` rows (a seeded random sample; all rows when there
+    are no more). Each other row is placed at the mean of the UMAP positions of its 10 most
+    cosine-similar fitted rows, weighted by similarity: O(n x fit_points x d), a few seconds a
+    million rows, where UMAP's own ``transform`` optimises every new point and takes minutes.
+    ``progress`` hears the share of rows placed.
 
     Example (numba compiles UMAP for about 20 s on its first use in a process):
-        >>> umap_2d(np.random.default_rng(0).normal(size=(60, 4))).shape
-        (60, 2)
+        >>> xy, how = umap_2d(np.random.default_rng(0).normal(size=(90, 4)), fit_points=60)
+        >>> xy.shape, how
+        ((90, 2), 'UMAP fit on 60 of 90 points; the other 30 placed among their 10 nearest fitted points')
     """
     import umap  # slow to import (numba); only when asked for
 
-    n_neighbors = int(min(15, max(2, len(x) - 1)))
+    x = np.asarray(x, dtype=np.float32)
+    n = len(x)
+    fit = np.arange(n)
+    if fit_points is not None and n > fit_points:
+        fit = np.sort(np.random.default_rng(seed).choice(n, fit_points, replace=False))
+    n_neighbors = int(min(15, max(2, len(fit) - 1)))
     reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, min_dist=0.1, metric="cosine",
                         random_state=seed, n_jobs=1)  # seeded UMAP runs on one thread anyway
-    return reducer.fit_transform(np.asarray(x, dtype=np.float32)).astype(np.float32)
+    fitted = reducer.fit_transform(x[fit]).astype(np.float32)
+    if len(fit) == n:
+        return fitted, f"UMAP of all {n:,} points"
+    xy = np.empty((n, 2), np.float32)
+    xy[fit] = fitted
+    rest = np.setdiff1d(np.arange(n), fit)
+    xy[rest] = _place(unit_rows(x[rest]), unit_rows(x[fit]), fitted, progress)
+    return xy, (f"UMAP fit on {len(fit):,} of {n:,} points; the other {len(rest):,} placed among their "
+                f"{min(UMAP_NEIGHBOURS, len(fit))} nearest fitted points")
+
+
+def _place(rows: np.ndarray, anchors: np.ndarray, anchor_xy: np.ndarray,
+           progress: Callable[[float], None] | None) -> np.ndarray:
+    """Each row at the similarity-weighted mean position of its most cosine-similar anchors."""
+    k = min(UMAP_NEIGHBOURS, len(anchors))
+    out = np.empty((len(rows), 2), np.float32)
+    for start in range(0, len(rows), _BLOCK):
+        sim = rows[start:start + _BLOCK] @ anchors.T
+        near = np.argpartition(-sim, k - 1, axis=1)[:, :k] if k < len(anchors) else np.broadcast_to(
+            np.arange(k), (len(sim), k))
+        weight = np.maximum(np.take_along_axis(sim, near, axis=1), 0) + 1e-6
+        out[start:start + _BLOCK] = (weight[:, :, None] * anchor_xy[near]).sum(axis=1) / weight.sum(axis=1, keepdims=True)
+        if progress is not None:
+            progress(min(1.0, (start + _BLOCK) / len(rows)))
+    return out
 
 
 def slice_key(values: Sequence[str]) -> str:

@@ -14,7 +14,8 @@ import traitlets as t
 
 from ..errors import WidgetError
 
-DTYPES = ("uint8", "uint32", "float32")  # those js/src/util.js decodes
+DTYPES = ("uint8", "uint16", "uint32", "float32")  # those js/src/util.js decodes
+QUANT_LEVELS = 65535  # coordinates travel as uint16 steps across their extent
 _FIX = "Fix: run the cell that shows the view again (the page may hold an older version of the widget's code)."
 
 
@@ -62,6 +63,42 @@ def array_from_json(value, widget=None, name: str = "array") -> np.ndarray:
         raise WidgetError(f"The browser sent {buffer.nbytes:,} bytes for {name} of shape {shape}, which needs "
                           f"{math.prod(shape) * itemsize:,}. {_FIX}")
     return np.frombuffer(buffer, dtype).reshape(shape)
+
+
+def quantise(xy: np.ndarray) -> tuple[np.ndarray, list[float]]:
+    """2-D coordinates as uint16 steps across their extent (4 bytes a point instead of 8), with
+    the extent ``[x0, x1, y0, y1]`` the front end needs to read them back. Each coordinate comes
+    back within half a step: ``(x1 - x0) / 65535 / 2``.
+
+    Example:
+        >>> q, extent = quantise(np.array([[0.0, 1.0], [2.0, 3.0], [1.0, 2.0]]))
+        >>> q.dtype.name, q.tolist(), extent
+        ('uint16', [[0, 0], [65535, 65535], [32768, 32768]], [0.0, 2.0, 1.0, 3.0])
+        >>> dequantise(q, extent)[2].tolist()
+        [1.0000152587890625, 2.0000152587890625]
+    """
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    if not np.isfinite(xy).all():
+        raise WidgetError("Some coordinates are not finite (NaN or infinite), so they cannot be drawn. "
+                          "Fix: check the embeddings for NaN rows.")
+    if not len(xy):
+        return np.empty((0, 2), np.uint16), [0.0, 1.0, 0.0, 1.0]
+    low, high = xy.min(axis=0), xy.max(axis=0)
+    span = np.where(high > low, high - low, 1.0)
+    q = np.rint((xy - low) / span * QUANT_LEVELS).astype(np.uint16)
+    return q, [float(low[0]), float(low[0] + span[0]), float(low[1]), float(low[1] + span[1])]
+
+
+def dequantise(q: np.ndarray, extent) -> np.ndarray:
+    """The coordinates a page draws for uint16 ``q`` over ``extent`` (float32, as the page holds them).
+
+    Example:
+        >>> dequantise(np.array([[0, 65535]], np.uint16), [0.0, 2.0, -1.0, 1.0]).tolist()
+        [[0.0, 1.0]]
+    """
+    x0, x1, y0, y1 = extent
+    steps = np.asarray(q, dtype=np.float64) / QUANT_LEVELS
+    return np.stack([x0 + steps[:, 0] * (x1 - x0), y0 + steps[:, 1] * (y1 - y0)], axis=1).astype(np.float32)
 
 
 class Array(t.TraitType):

@@ -11,29 +11,37 @@ from ..diagnose.slices import rows_in_slice
 from ..errors import WidgetError
 from .adapters import svd_2d, umap_2d
 from .base import OneOf, SessionWidget
-from .binary import Array
+from .binary import Array, dequantise, quantise
+from .density import bin_density, points_in_box, points_in_lasso
 from .thumbnails import checked_rows, thumbnails
 
 MAX_CATEGORIES = 24  # colours that stay distinguishable; the rest are grouped as "other"
 OTHER = "other"
 MISSING = "n/a"
+DENSITY_ABOVE = 200_000  # software WebGL draws 200,000 points in about 2 s, a million in about 7 s
 
 
 class GapPlot(SessionWidget):
-    """Image and text embeddings in 2-D (SVD of every point, or UMAP of a subsample), coloured by
-    modality, label, prediction, correctness, a highlighted slice or any attribute.
+    """Image and text embeddings in 2-D (SVD of every point, or UMAP fitted on a sample with the
+    other points placed among their nearest fitted ones), coloured by modality, label,
+    prediction, correctness, a highlighted slice or any attribute.
 
-    Coordinates travel as float32 (8 bytes a point) and colours as one byte a point, each as a
-    binary buffer with its dtype and shape (:mod:`~drml_widgets.widgets.binary`); a hover asks
-    the kernel for the prompt text or a JPEG thumbnail by row number. A lasso or box selection
-    comes back as ``selected`` (point numbers) and :meth:`selection` (rows).
+    Coordinates travel as uint16 steps across their extent (4 bytes a point) and modality and
+    colour as one byte each: 6 bytes a point, each array a binary buffer with its dtype and shape
+    (:mod:`~drml_widgets.widgets.binary`); point numbers are implicit (images first, then
+    prompts). Above ``density_above`` points (200,000 by default) the plot is a density view
+    instead: per modality, a ``density_bins`` x ``density_bins`` histogram binned here in the
+    kernel, coloured by each cell's most common category, with a random ``sample_points`` of the
+    points drawn over it; a box or lasso there is resolved here against every point. A hover asks
+    the kernel for the prompt text or a JPEG thumbnail by row number. The selection comes back as
+    ``selected`` (point numbers) and :meth:`selection` (rows).
 
     Example:
         >>> from drml_widgets.session import Session
         >>> s = Session.from_shapes_world(n=1200, ensemble=False)
         >>> plot = GapPlot(s, color_by="shape")
-        >>> plot.points.shape == (plot.n_images + plot.n_texts, 2)
-        True
+        >>> plot.points.shape == (plot.n_images + plot.n_texts, 2), plot.points.dtype.name, plot.view
+        (True, 'uint16', 'points')
         >>> plot.categories
         ['triangle', 'square']
     """
@@ -46,10 +54,14 @@ class GapPlot(SessionWidget):
     color_by = OneOf("color_options", "modality").tag(sync=True)
     close_gap = t.Bool(False).tag(sync=True)
     highlight = t.List(t.Dict(), help="slices coloured by color_by='slice'").tag(sync=True)
-    points = Array("float32", help="(n, 2) coordinates of the points shown").tag(sync=True)
-    modality = Array("uint8", help="0 for an image, 1 for a prompt, per point").tag(sync=True)
-    codes = Array("uint8", help="each point's category number").tag(sync=True)
-    index = Array("uint32", help="source row of each point when subsampled; empty when all are shown").tag(sync=True)
+    view = t.Unicode("points", help="'points', or 'density' above density_above points").tag(sync=True)
+    points = Array("uint16", help="(n, 2) coordinates of the points drawn, as steps across extent").tag(sync=True)
+    extent = t.List(t.Float(), [0.0, 1.0, 0.0, 1.0], help="[x0, x1, y0, y1] that points' steps span").tag(sync=True)
+    modality = Array("uint8", help="0 for an image, 1 for a prompt, per point drawn").tag(sync=True)
+    codes = Array("uint8", help="each drawn point's category number").tag(sync=True)
+    index = Array("uint32", help="point number of each point drawn in the density view; empty when all are drawn").tag(sync=True)
+    density = Array("uint32", help="(2, bins, bins) point counts per modality in the density view").tag(sync=True)
+    density_codes = Array("uint8", help="(2, bins, bins) the most common category of each cell").tag(sync=True)
     categories = t.List(t.Unicode()).tag(sync=True)
     axis_labels = t.List(t.Unicode(), ["", ""]).tag(sync=True)
     n_images = t.Int(0).tag(sync=True)
@@ -57,16 +69,22 @@ class GapPlot(SessionWidget):
     stats = t.List(t.Dict()).tag(sync=True)
     note = t.Unicode("").tag(sync=True)
     selected = Array("uint32", help="point numbers of the lasso or box selection").tag(sync=True)
-    umap_points = t.Int(3000).tag(sync=False)
-    max_points = t.Int(200_000).tag(sync=False)
+    umap_points = t.Int(3000, help="UMAP is fitted on at most this many points").tag(sync=False)
+    density_above = t.Int(DENSITY_ABOVE, help="more points than this are shown as a density view").tag(sync=False)
+    density_bins = t.Int(256, help="cells per side of the density view's grid").tag(sync=False)
+    sample_points = t.Int(20_000, help="points drawn over the density view").tag(sync=False)
 
     def __init__(self, session, *, projection: str = "svd", color_by: str = "modality", close_gap: bool = False,
-                 umap_points: int = 3000, max_points: int = 200_000, seed: int = 0, **kwargs):
+                 umap_points: int = 3000, density_above: int = DENSITY_ABOVE, density_bins: int = 256,
+                 sample_points: int = 20_000, seed: int = 0, **kwargs):
         self._seed = seed
-        self._layout = None  # the source row of each point shown (images first, then prompts)
+        self._xy = np.empty((0, 2), np.float32)  # every point as the page draws it (images first, then prompts)
+        self._codes = np.empty(0, np.uint8)  # every point's category number
         super().__init__(session, projection=projection, color_options=_color_options(session), color_by=color_by,
-                         close_gap=close_gap, umap_points=umap_points, max_points=max_points, **kwargs)
+                         close_gap=close_gap, umap_points=umap_points, density_above=density_above,
+                         density_bins=density_bins, sample_points=sample_points, **kwargs)
         self._handlers["hover"] = self._hover
+        self._handlers["select_region"] = self._select_region
 
     # -- what is drawn -------------------------------------------------------------------------
     def refresh(self, event: str) -> None:
@@ -89,29 +107,52 @@ class GapPlot(SessionWidget):
     def _project(self) -> None:
         images, texts = self._features()
         n_img, total = len(images), len(images) + len(texts)
-        limit = self.umap_points if self.projection == "umap" else self.max_points
-        rng = np.random.default_rng(self._seed)
-        rows = np.sort(rng.choice(total, limit, replace=False)) if total > limit else np.arange(total)
-        x = np.concatenate([images, texts])[rows]
+        x = np.concatenate([images, texts])
         if self.projection == "umap":
-            with self._long_work(f"computing UMAP on {len(rows):,} points"):
-                xy = umap_2d(x, self._seed)
+            fit = min(self.umap_points, total)
+            with self._long_work(f"computing UMAP on {fit:,} points" + (
+                    f", then placing the other {total - fit:,}" if fit < total else "")):
+                xy, how = umap_2d(x, self._seed, self.umap_points, progress=self._placed)
             axes = ["UMAP 1", "UMAP 2"]
-        else:
+        else:  # the d x d covariance of every point: O(n d^2)
             xy, share = svd_2d(x)
             axes = [f"SVD {i + 1} ({share[i]:.0%} of variance)" for i in range(2)]
-        gap = "gap closed (each modality centred on its mean)" if self.close_gap else "raw embeddings"
-        sample = (f"a random {len(rows):,} of {total:,} points" + (" (UMAP is slow on many points; raise umap_points "
-                  "for more)" if self.projection == "umap" else "")) if len(rows) < total else f"all {total:,} points"
-        self._layout = rows
+            how = f"SVD of all {total:,} points"
+        q, extent = quantise(xy)
+        self._xy = dequantise(q, extent)
+        modality = (np.arange(total) >= n_img).astype(np.uint8)
+        dense = total > self.density_above
+        drawn = self._sample(total, n_img) if dense else slice(None)
         self.n_images, self.n_texts = n_img, len(texts)
         self.selected = np.empty(0, np.uint32)  # point numbers of the layout being replaced
-        self.points = np.asarray(xy, dtype=np.float32)
-        self.modality = (rows >= n_img).astype(np.uint8)
-        self.index = rows.astype(np.uint32) if len(rows) < total else np.empty(0, np.uint32)
+        self.view = "density" if dense else "points"
+        self.extent = extent
+        self.points = q[drawn]
+        self.modality = modality[drawn]
+        self.index = drawn.astype(np.uint32) if dense else np.empty(0, np.uint32)
         self.axis_labels = axes
-        self.note = f"{self.projection.upper()} of {sample}; {gap}. Circles are images, diamonds prompts."
+        gap = "gap closed (each modality centred on its mean)" if self.close_gap else "raw embeddings"
+        self.note = f"{how}; {gap}. Circles are images, diamonds prompts." + (
+            f" Density view: {total:,} points are more than a browser draws quickly (over {self.density_above:,}), so "
+            f"each cell of a {self.density_bins} x {self.density_bins} grid, binned in the kernel, is shaded by how many "
+            f"points it holds and coloured by their most common category; {len(drawn):,} random points are drawn over "
+            "it, and a box or lasso selects every point inside it." if dense else "")
         self.status = ""
+
+    def _placed(self, share: float) -> None:
+        self.progress = share
+
+    def _sample(self, total: int, n_img: int) -> np.ndarray:
+        """The points drawn over the density view: every prompt when they are at most half the
+        sample, else a random half of it; random images fill the rest. Sorted."""
+        rng = np.random.default_rng(self._seed)
+        n_txt = total - n_img
+        size = min(self.sample_points, total)
+        texts = min(n_txt, size // 2) if n_img else min(n_txt, size)
+        images = min(n_img, size - texts)
+        pick_img = rng.choice(n_img, images, replace=False) if images < n_img else np.arange(n_img)
+        pick_txt = rng.choice(n_txt, texts, replace=False) if texts < n_txt else np.arange(n_txt)
+        return np.sort(np.concatenate([pick_img, n_img + pick_txt]))
 
     def _stats(self) -> list[dict]:
         summary = self.session.gap(closed=self.close_gap).summary
@@ -153,15 +194,24 @@ class GapPlot(SessionWidget):
 
     def _colour(self) -> None:
         images, texts = self._values()
-        values = np.concatenate([images, texts])[self._layout]
-        names, counts = np.unique(values, return_counts=True)
+        numbers, names = pd.factorize(np.concatenate([images, texts]))
+        names = np.asarray(names, dtype=object)
         if len(names) > MAX_CATEGORIES:
-            keep = set(names[np.argsort(-counts)[:MAX_CATEGORIES - 1]])
-            values = np.array([v if v in keep else OTHER for v in values], dtype=object)
-        order = self._category_order(values)
+            counts = np.bincount(numbers, minlength=len(names))
+            keep = set(names[np.argsort(-counts, kind="stable")[:MAX_CATEGORIES - 1]])
+            names = np.array([v if v in keep else OTHER for v in names], dtype=object)
+        order = self._category_order(names)
         lookup = {name: i for i, name in enumerate(order)}
-        self.codes = np.fromiter((lookup[v] for v in values), dtype=np.uint8, count=len(values))
+        self._codes = np.array([lookup[v] for v in names], dtype=np.uint8)[numbers]
         self.categories = [str(c) for c in order]
+        if self.view == "density":
+            modality = (np.arange(len(self._codes)) >= self.n_images).astype(np.uint8)
+            self.density, self.density_codes = bin_density(self._xy, modality, self._codes, len(order),
+                                                           self.density_bins, self.extent)
+            self.codes = self._codes[self.index]
+        else:
+            self.density, self.density_codes = np.empty(0, np.uint32), np.empty(0, np.uint8)
+            self.codes = self._codes
 
     def _category_order(self, values: np.ndarray) -> list:
         """Categories in a meaningful order: class order, attribute value order, else sorted."""
@@ -208,9 +258,22 @@ class GapPlot(SessionWidget):
         _, jpegs = thumbnails(s.images, [row])
         return {"lines": lines}, jpegs
 
+    def _select_region(self, content, _buffers):
+        """A box (``box: {x: [a, b], y: [c, d]}``) or lasso (``lasso: {x: [...], y: [...]}``) drawn
+        on the density view, in data coordinates: every point inside it becomes ``selected``."""
+        box, lasso = content.get("box"), content.get("lasso")
+        if isinstance(box, dict):
+            rows = points_in_box(self._xy, box.get("x"), box.get("y"))
+        elif isinstance(lasso, dict):
+            rows = points_in_lasso(self._xy, lasso.get("x"), lasso.get("y"))
+        else:
+            raise WidgetError("The browser sent a selection that is neither a box nor a lasso. Fix: select again in the plot.")
+        self.selected = rows
+        return {"n": int(len(rows))}, []
+
     @t.validate("selected")
     def _check_selection(self, proposal) -> np.ndarray:
-        points, shown = proposal["value"], len(self.modality)
+        points, shown = proposal["value"], self.n_images + self.n_texts
         if points.ndim != 1:
             raise WidgetError(f"The selection has shape {list(points.shape)}, not a list of point numbers. "
                               "Fix: select again in the plot.")
@@ -232,7 +295,7 @@ class GapPlot(SessionWidget):
             >>> [len(v) for v in plot.selection().values()]
             [1, 1]
         """
-        rows = self._layout[self.selected]
+        rows = np.asarray(self.selected, dtype=np.int64)
         return {"images": self.session.table.iloc[rows[rows < self.n_images]],
                 "prompts": self.session.prompts.iloc[rows[rows >= self.n_images] - self.n_images]}
 

@@ -31,13 +31,15 @@ export function groupPoints(codes, modality, nCategories) {
   return groups;
 }
 
-/** The x and y of some points, from interleaved float32 coordinates. */
-export function coordinatesOf(xy, points) {
+/** The x and y of some points, from uint16 steps across extent [x0, x1, y0, y1] (as binary.dequantise). */
+export const QUANT_LEVELS = 65535;
+export function coordinatesOf(q, points, extent) {
+  const [x0, x1, y0, y1] = extent;
   const x = new Float32Array(points.length);
   const y = new Float32Array(points.length);
   for (let j = 0; j < points.length; j++) {
-    x[j] = xy[2 * points[j]];
-    y[j] = xy[2 * points[j] + 1];
+    x[j] = x0 + (q[2 * points[j]] / QUANT_LEVELS) * (x1 - x0);
+    y[j] = y0 + (q[2 * points[j] + 1] / QUANT_LEVELS) * (y1 - y0);
   }
   return { x, y };
 }
@@ -55,6 +57,41 @@ export function selectedPoints(selection, groups) {
     if (k >= 0 && k < g.points.length) out.add(g.points[k]);
   }
   return Uint32Array.from([...out].sort((a, b) => a - b));
+}
+
+/**
+ * The region of a plotly selection event, in data coordinates, for the kernel to resolve:
+ * {box: {x: [a, b], y: [c, d]}} or {lasso: {x: [...], y: [...]}}; null when it has neither.
+ */
+export function regionOf(event) {
+  if (event && event.range && event.range.x && event.range.y) return { box: { x: [...event.range.x], y: [...event.range.y] } };
+  const lasso = event && event.lassoPoints;
+  if (lasso && lasso.x && lasso.y) return { lasso: { x: [...lasso.x], y: [...lasso.y] } };
+  return null;
+}
+
+/**
+ * RGBA pixels (top row first) of one modality's density grid: `counts` and `major` hold
+ * bins x bins cells, row 0 the lowest band; a cell is painted in its most common category's
+ * colour (`rgb[code]` = [r, g, b]), more opaque the more points it holds (log scale); empty cells
+ * stay transparent.
+ */
+export function densityPixels(counts, major, bins, rgb) {
+  const out = new Uint8ClampedArray(bins * bins * 4);
+  let max = 0;
+  for (let i = 0; i < bins * bins; i++) if (counts[i] > max) max = counts[i];
+  const scale = 1 / Math.log1p(max || 1);
+  for (let row = 0; row < bins; row++) {
+    for (let col = 0; col < bins; col++) {
+      const cell = row * bins + col;
+      if (!counts[cell]) continue;
+      const px = ((bins - 1 - row) * bins + col) * 4;
+      const [r, g, b] = rgb[major[cell]] || [128, 128, 128];
+      out[px] = r; out[px + 1] = g; out[px + 2] = b;
+      out[px + 3] = Math.round(255 * (0.2 + 0.8 * Math.log1p(counts[cell]) * scale));
+    }
+  }
+  return out;
 }
 
 /** The source row of a point: images come first, then prompts; `index` maps subsampled points. */

@@ -1,6 +1,9 @@
 // GapPlot: image and text embeddings in 2-D (SVD or UMAP), one WebGL trace per colour group.
-// Coordinates arrive as a float32 array trait (util.decode); hover asks the kernel for a prompt or thumbnail by row.
-import { categoryColors, coordinatesOf, groupPoints, selectedPoints, sourceRow } from "./gap_logic.js";
+// Coordinates arrive as uint16 steps across `extent` (util.decode, gap_logic.coordinatesOf); hover asks
+// the kernel for a prompt or thumbnail by row. Above the kernel's density_above the view is "density":
+// per-modality grids binned in the kernel, drawn as images under a sample of the points, and a box or
+// lasso is sent to the kernel, which selects every point inside it.
+import { categoryColors, coordinatesOf, densityPixels, groupPoints, regionOf, selectedPoints, sourceRow } from "./gap_logic.js";
 import { TOOLBAR_SPACE, chart, hasWebGL, themeLayout } from "./plots.js";
 import { PALETTE, decode, encode, fill, fmt, h, jpegImage, onChanges, plotlyText, request, setTrait, statusLine } from "./util.js";
 
@@ -33,6 +36,39 @@ function statsTable(model) {
   return node;
 }
 
+/** [r, g, b] of CSS colours, read back through a canvas; null where the browser has no 2-D canvas. */
+function rgbOf(colors) {
+  const ctx = document.createElement("canvas").getContext?.("2d");
+  if (!ctx) return null;
+  return colors.map((c) => {
+    ctx.fillStyle = "#808080";
+    ctx.fillStyle = c;
+    const hex = /^#([0-9a-f]{6})$/i.exec(ctx.fillStyle);
+    return hex ? [0, 2, 4].map((i) => parseInt(hex[1].slice(i, i + 2), 16)) : [128, 128, 128];
+  });
+}
+
+/** The density grids as one plotly layout image under the points: images' grid, prompts' laid over it. */
+function densityImages(model, colors, extent) {
+  const counts = decode(model.get("density"));
+  const major = decode(model.get("density_codes"));
+  const shape = model.get("density").shape || [];
+  const rgb = rgbOf(colors);
+  if (shape.length !== 3 || !rgb) return [];
+  const bins = shape[1];
+  const cells = bins * bins;
+  const [canvas, layer] = [0, 1].map(() => Object.assign(document.createElement("canvas"), { width: bins, height: bins }));
+  const ctx = canvas.getContext("2d");
+  for (let m = 0; m < shape[0]; m++) {
+    const pixels = densityPixels(counts.subarray(m * cells, (m + 1) * cells), major.subarray(m * cells, (m + 1) * cells), bins, rgb);
+    layer.getContext("2d").putImageData(new ImageData(pixels, bins, bins), 0, 0);
+    ctx.drawImage(layer, 0, 0); // alpha-composited, so both modalities show
+  }
+  const [x0, x1, y0, y1] = extent;
+  return [{ source: canvas.toDataURL("image/png"), xref: "x", yref: "y", x: x0, y: y1, sizex: x1 - x0, sizey: y1 - y0,
+    sizing: "stretch", layer: "below", xanchor: "left", yanchor: "top" }];
+}
+
 export function render({ model, el }) {
   el.classList.add("drml-widget", "drml-gap-plot");
   const webgl = hasWebGL();
@@ -44,7 +80,7 @@ export function render({ model, el }) {
   fill(el,
     h("div", { className: "drml-toolbar" },
       h("span", { className: "drml-title" }, "Image and text embeddings"),
-      h("label", {}, "view", selectBox(model, "projection", "projections", { svd: "SVD (all points)", umap: "UMAP (subsample)" })),
+      h("label", {}, "view", selectBox(model, "projection", "projections", { svd: "SVD (all points)", umap: "UMAP (fit on a sample)" })),
       h("label", {}, "colour by", selectBox(model, "color_by", "color_options")),
       h("label", {}, closeGap, "close the gap"),
       selectionNote),
@@ -55,17 +91,21 @@ export function render({ model, el }) {
   let groups = [];
   let index = new Uint32Array(0);
   let categories = [];
+  let density = false;
   const cache = new Map();
   let hoverToken = 0;
+  let selectToken = 0;
   const figure = chart(model, plot, () => draw());
 
   async function draw() {
     closeGap.checked = !!model.get("close_gap");
-    const xy = decode(model.get("points"));
+    const q = decode(model.get("points"));
+    const extent = model.get("extent") || [0, 1, 0, 1];
     const modality = decode(model.get("modality"));
     const codes = decode(model.get("codes"));
     index = decode(model.get("index"));
     categories = model.get("categories") || [];
+    density = model.get("view") === "density";
     let all = groupPoints(codes, modality, categories.length);
     const n = modality.length;
     let shown = n;
@@ -77,19 +117,20 @@ export function render({ model, el }) {
     groups = all;
     const colors = categoryColors(categories, PALETTE, (c) => CSS.supports("color", c));
     const traces = groups.map((g) => {
-      const { x, y } = coordinatesOf(xy, g.points);
+      const { x, y } = coordinatesOf(q, g.points, extent);
       const color = colors[g.category];
       const text = g.modality === "text";
       return {
         type: webgl ? "scattergl" : "scatter", mode: "markers", x, y, hoverinfo: "none",
         name: plotlyText(categories[g.category]) + (text && model.get("color_by") !== "modality" ? " \u00b7 text" : ""),
         legendgroup: String(g.category),
-        marker: { color, size: text ? 7 : 4, opacity: text ? 0.95 : 0.5, symbol: text ? "diamond" : "circle",
+        marker: { color, size: text ? 7 : density ? 3 : 4, opacity: text ? 0.95 : density ? 0.35 : 0.5, symbol: text ? "diamond" : "circle",
           line: text ? { width: 0.6, color: "#222" } : { width: 0 } },
       };
     });
     const theme = themeLayout(el);
     const [ax, ay] = model.get("axis_labels") || ["", ""];
+    const pad = (a, b) => [a - 0.02 * (b - a), b + 0.02 * (b - a)];
     const layout = {
       ...theme, height: HEIGHT, margin: { l: 50, r: 10, t: TOOLBAR_SPACE, b: 40 }, dragmode: "lasso", hovermode: "closest",
       uirevision: `${model.get("projection")}-${model.get("close_gap")}`,
@@ -97,13 +138,32 @@ export function render({ model, el }) {
       xaxis: { ...theme.xaxis, title: { text: plotlyText(ax) } },
       yaxis: { ...theme.yaxis, title: { text: plotlyText(ay) } },
     };
+    if (density) { // the grids cover the extent of every point, not only of those drawn
+      layout.images = densityImages(model, colors, extent);
+      layout.xaxis.range = pad(extent[0], extent[1]);
+      layout.yaxis.range = pad(extent[2], extent[3]);
+    }
     const parts = [model.get("note")];
     if (!webgl) parts.push(`WebGL is unavailable in this browser: ${shown < n ? `showing ${shown.toLocaleString()} of ${n.toLocaleString()} points` : "showing the points"} as a 2-D (SVG) scatter.`);
     note.textContent = parts.filter(Boolean).join(" ");
     const drawn = await figure.draw(traces, layout);
     el.dataset.drmlReady = "1";
     el.dataset.points = String(drawn ? shown : 0);
+    el.dataset.view = density ? "density" : "points";
     return drawn;
+  }
+
+  async function selectRegion(event) { // the density view draws a sample: the kernel knows every point
+    const region = regionOf(event);
+    if (!region) return;
+    const token = ++selectToken;
+    selectionNote.textContent = "selecting in the kernel\u2026";
+    try {
+      await request(model, { type: "select_region", ...region });
+      if (token === selectToken) showSelection(); // the kernel set `selected` before it replied
+    } catch (err) {
+      if (token === selectToken) selectionNote.textContent = `selection: ${err.message}`;
+    }
   }
 
   function showTooltip(event, lines, image) {
@@ -149,15 +209,19 @@ export function render({ model, el }) {
     if (!drawn) return;
     plot.on("plotly_hover", hover);
     plot.on("plotly_unhover", () => { hoverToken++; tooltip.style.display = "none"; });
-    plot.on("plotly_selected", (ev) => setTrait(model, "selected", encode(selectedPoints(ev && ev.points, groups))));
-    plot.on("plotly_deselect", () => setTrait(model, "selected", encode(new Uint32Array(0))));
+    plot.on("plotly_selected", (ev) => {
+      if (density) selectRegion(ev);
+      else setTrait(model, "selected", encode(selectedPoints(ev && ev.points, groups)));
+    });
+    plot.on("plotly_deselect", () => { selectToken++; setTrait(model, "selected", encode(new Uint32Array(0))); });
   });
   const showSelection = () => { // the kernel's word: it may refuse a selection and send the last good one
     const n = decode(model.get("selected")).length;
     selectionNote.textContent = n ? `${n.toLocaleString()} points selected` : "";
   };
   showSelection();
-  const stops = [onChanges(model, ["points", "codes", "categories", "modality", "index", "close_gap", "note", "axis_labels"], draw),
+  const stops = [onChanges(model, ["points", "extent", "codes", "categories", "modality", "index", "view", "density", "density_codes",
+    "close_gap", "note", "axis_labels"], draw),
     onChanges(model, ["selected"], showSelection)];
   return () => { stops.forEach((s) => s()); figure.dispose(); };
 }

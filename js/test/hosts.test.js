@@ -63,7 +63,7 @@ class HostModel {
 }
 
 function array(host, Type, values, shape = [values.length]) {
-  return { dtype: { Uint8Array: "uint8", Uint32Array: "uint32", Float32Array: "float32" }[Type.name], shape,
+  return { dtype: { Uint8Array: "uint8", Uint16Array: "uint16", Uint32Array: "uint32", Float32Array: "float32" }[Type.name], shape,
     buffer: HOSTS[host].binary(new Uint8Array(Type.from(values).buffer)) };
 }
 
@@ -76,7 +76,7 @@ function states(host) {
   return {
     runtime: { source: SOURCE },
     gap: { ...COMMON, projections: ["svd", "umap"], projection: "svd", color_options: ["modality"], color_by: "modality",
-      close_gap: false, points: array(host, Float32Array, [0, 0, 1, 1, 2, 0, 1, 2], [4, 2]),
+      close_gap: false, points: array(host, Uint16Array, [0, 0, 1, 1, 2, 0, 1, 2], [4, 2]), extent: [0, 65535, 0, 65535],
       modality: array(host, Uint8Array, [0, 0, 0, 1]), codes: array(host, Uint8Array, [0, 0, 0, 1]),
       index: array(host, Uint32Array, []), selected: array(host, Uint32Array, []), categories: ["image", "text"],
       axis_labels: ["SVD 1", "SVD 2"], n_images: 3, n_texts: 1, stats: [], note: "SVD of all 4 points." },

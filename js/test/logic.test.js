@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { categoryColors, coordinatesOf, groupPoints, selectedPoints, sourceRow } from "../src/gap_logic.js";
+import { categoryColors, coordinatesOf, densityPixels, groupPoints, regionOf, selectedPoints, sourceRow } from "../src/gap_logic.js";
 import { filterRows, parseFilter, sortRows } from "../src/table_logic.js";
 import { bytes, decode, encode, fmt, plotlyText, scoreColor } from "../src/util.js";
 
@@ -38,11 +38,28 @@ describe("gap plot grouping", () => {
     expect([...selectedPoints(selection, groups)]).toEqual([1, 2]);
   });
 
-  it("reads x and y from interleaved coordinates", () => {
-    const xy = Float32Array.from([0, 1, 2, 3, 4, 5]);
-    const { x, y } = coordinatesOf(xy, Uint32Array.from([2, 0]));
-    expect([...x]).toEqual([4, 0]);
-    expect([...y]).toEqual([5, 1]);
+  it("reads x and y from interleaved uint16 steps across the extent", () => {
+    const q = Uint16Array.from([0, 65535, 65535, 0, 32768, 32768]);
+    const { x, y } = coordinatesOf(q, Uint32Array.from([1, 0, 2]), [-1, 1, 10, 20]);
+    expect([...x]).toEqual([1, -1, Math.fround(-1 + (32768 / 65535) * 2)]);
+    expect([...y]).toEqual([10, 20, Math.fround(10 + (32768 / 65535) * 10)]);
+  });
+
+  it("reads the region of a box or lasso selection, for the kernel", () => {
+    expect(regionOf({ range: { x: [2, 1], y: [0, 3] }, points: [] })).toEqual({ box: { x: [2, 1], y: [0, 3] } });
+    expect(regionOf({ lassoPoints: { x: [0, 1, 1], y: [0, 0, 1] } })).toEqual({ lasso: { x: [0, 1, 1], y: [0, 0, 1] } });
+    expect(regionOf({ points: [] })).toBeNull();
+    expect(regionOf(undefined)).toBeNull();
+  });
+
+  it("paints density cells top row first, in their category's colour, opaque by count", () => {
+    // 2 x 2 cells, row 0 the lowest: bottom-left holds 1 point of category 1, top-right 9 of category 0.
+    const px = densityPixels(Uint32Array.from([1, 0, 0, 9]), Uint8Array.from([1, 0, 0, 0]), 2, [[255, 0, 0], [0, 0, 255]]);
+    const pixel = (i) => [...px.slice(4 * i, 4 * i + 4)];
+    expect(pixel(0)).toEqual([0, 0, 0, 0]); // top-left: empty
+    expect(pixel(1)).toEqual([255, 0, 0, 255]); // top-right: the fullest cell, opaque
+    expect(pixel(2).slice(0, 3)).toEqual([0, 0, 255]); // bottom-left: one point, fainter
+    expect(pixel(2)[3]).toBe(Math.round(255 * (0.2 + 0.8 * Math.log1p(1) / Math.log1p(9))));
   });
 
   it("names the source row of a point, through the subsample index", () => {
