@@ -14,7 +14,7 @@ from nbclient import NotebookClient
 from test_browser import ARTIFACTS, LAB_SETTINGS, kernel_says, run_all_cells, serve
 from test_notebook_size import serve_cdn_locally
 from test_notebooks import CELL_TIMEOUT
-from widget_support import free_port
+from widget_support import XSS_TYPE, XSS_VALUE, free_port
 
 # PRIME and LBEE views of one small shapes session, as a notebook would make them.
 METHOD_CELLS = [
@@ -192,3 +192,43 @@ def test_method_views_live_in_jupyterlab_fetch_more_images_and_share_the_picked_
     finally:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=ARTIFACTS / "jupyterlab_methods.png", full_page=True)
+
+
+def test_method_views_show_markup_as_text_and_run_no_script(page, tmp_path):
+    """Tags, class names and sentences written as HTML reach the page as text, in both views' reports."""
+    import numpy as np
+    import pandas as pd
+
+    from drml_widgets.methods.lbee import explain_failures
+    from drml_widgets.methods.prime import find_failure_modes
+    from drml_widgets.widgets import FailureModes, HardClusters
+    from drml_widgets.widgets.report import report_html
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (80, 8, 8, 3), dtype=np.uint8)
+    tags = pd.DataFrame({XSS_VALUE: [True] * 40 + [False] * 40, XSS_TYPE: [True, False] * 40})
+    predictions = np.where(tags[XSS_VALUE] & tags[XSS_TYPE], "other", XSS_TYPE)
+    modes = FailureModes(find_failure_modes(tags, predictions, [XSS_TYPE] * 80, s=10), images=images)
+    emb = np.r_[np.tile([1.0, 0.0], (40, 1)), np.tile([0.0, 1.0], (40, 1))].astype(np.float32)
+    sentences = [XSS_VALUE, XSS_TYPE, "a plain sentence."]
+    text = np.array([[1, 0], [0.8, 0.6], [0, 1]], np.float32)
+    result = explain_failures(emb, ["hard"] * 40 + ["easy"] * 40, sentences, text, n_clusters=1, k=2)
+    relevance = pd.DataFrame({XSS_VALUE: [True, False] * 40, XSS_TYPE: [False] * 80, "a plain sentence.": [False] * 80})
+    clusters = HardClusters(result, images=images, relevance=relevance)
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    for view, name in ((modes, "failure-modes"), (clusters, "hard-clusters")):
+        path = tmp_path / f"{name}.html"
+        path.write_text(report_html(view, title="markup"), encoding="utf-8")
+        page.goto(path.as_uri())
+        page.wait_for_function("document.body.dataset.drmlReport === 'ready'", timeout=60_000)
+        shown = page.locator(f".drml-{name}")
+        shown.locator("tbody tr").first.click()
+        images_shown(shown)
+        if name == "hard-clusters":
+            shown.locator("select.drml-sentence").select_option(XSS_VALUE)
+            shown.locator(".drml-thumbs img.drml-marked").first.wait_for()
+        page.wait_for_timeout(300)  # an injected onerror handler would have fired by now
+        assert XSS_VALUE in shown.text_content() and XSS_TYPE in shown.text_content()
+        assert page.locator(".drml-widget img[src='x'], .drml-widget img[src='y']").count() == 0
+    assert dialogs == [] and page.evaluate("window.__xss") is None
