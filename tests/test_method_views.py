@@ -109,6 +109,10 @@ def test_more_images_come_by_mode_key_and_bad_keys_get_an_error_line(session, co
     members = view.result.members(1)
     assert content["total"] == len(members) and content["rows"] == members[:48].tolist()
     assert len(buffers) == len(content["rows"]) and bytes(buffers[0])[:2] == b"\xff\xd8"
+    view.set_state({"focus": "x" * 100_000})  # a row that does not exist: refused, undone, one short line
+    assert view.focus == "" and "There is no row" in view.status and len(view.status) < 200
+    view.set_state({"focus": view.modes[1]["key"]})
+    assert view.focus_rows.tolist() == members.tolist()
     for bad in ("99", "../etc/passwd", 3, None, "x" * 100_000):
         content, buffers = ask(view, type="members", key=bad)
         assert "There is no group" in content["error"] and len(content["error"]) < 200 and buffers == []

@@ -98,6 +98,13 @@ class ResultView(SessionWidget):
         super().__init__(session, **kwargs)
         self._handlers["members"] = self._members
 
+    @t.validate("focus")
+    def _check_focus(self, proposal) -> str:
+        value = proposal["value"]
+        if value and value not in self._groups:
+            raise t.TraitError(f"There is no row {value[:40]!r} in this view. Fix: click one of its rows.")
+        return value
+
     def _embed(self, order: Sequence[str], what: str) -> dict[str, list[list[int]]]:
         """JPEG thumbnails of up to EMBED_PER_GROUP images of each group, in ``order``, within
         EMBED_BYTES; returns ``{key: [[position, start, end], ...]}`` into ``thumb_bytes``."""
