@@ -33,6 +33,7 @@ function kernel() {
   const replies = {
     thumbs: (c) => [{ rows: c.rows }, c.rows.map(() => Uint8Array.from(JPEG))],
     hover: (c) => [{ lines: [`${c.modality} ${c.row}`] }, c.modality === "image" ? [Uint8Array.from(JPEG)] : []],
+    select_region: (c) => [{ n: c.lasso ? c.lasso.x.length : 0 }, []],
   };
   return {
     sent,
@@ -154,6 +155,30 @@ describe.each(Object.keys(HOSTS))("as %s delivers models", (host) => {
     expect(gap.querySelector(".drml-tooltip").textContent).toContain("image 1");
     const hovers = backend.sent.filter((m) => m.type === "hover").map((m) => m.base64);
     expect(hovers).toEqual(HOSTS[host].dropsBuffers ? [true] : [false]); // the page knows by now
+  });
+});
+
+describe.each(Object.keys(HOSTS))("the gap plot's density view, as %s delivers it", (host) => {
+  beforeEach(() => {
+    vi.resetModules();
+    delete globalThis[Symbol.for("drml-widgets.host")];
+    document.body.replaceChildren();
+  });
+
+  it("draws the sample through its index and sends a lasso to the kernel to resolve", async () => {
+    const { backend, models } = page(host);
+    const gap = models.get("gap");
+    Object.assign(gap.state, { view: "density", index: array(host, Uint32Array, [0, 5, 9, 12]), n_images: 10, n_texts: 3,
+      density: array(host, Uint32Array, new Array(8).fill(1), [2, 2, 2]), density_codes: array(host, Uint8Array, new Array(8).fill(0), [2, 2, 2]) });
+    const el = await render("gap_plot", gap);
+    expect(el.dataset.view).toBe("density");
+    const plot = el.querySelector(".drml-plot");
+    expect(plot.figure.layout.xaxis.range).toEqual([-0.02 * 65535, 1.02 * 65535]); // the extent of every point
+    plot.handlers.plotly_hover({ points: [{ curveNumber: 1, pointIndex: 0 }], event: { clientX: 5, clientY: 5 } });
+    await vi.waitFor(() => expect(el.querySelector(".drml-tooltip").textContent).toContain("text #2")); // point 12 = prompt 2
+    plot.handlers.plotly_selected({ points: [], lassoPoints: { x: [0, 2, 2], y: [0, 0, 2] } });
+    await vi.waitFor(() => expect(backend.sent.filter((m) => m.type === "select_region")).toHaveLength(1));
+    expect(backend.sent.find((m) => m.type === "select_region").lasso).toEqual({ x: [0, 2, 2], y: [0, 0, 2] });
   });
 });
 
