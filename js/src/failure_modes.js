@@ -1,6 +1,6 @@
 // FailureModes (PRIME): the modes as a sortable, filterable table; a row click shows the mode's
 // tags and its embedded thumbnails at once, and more of its images when a kernel answers.
-import { count, embeddedImages, moreButton, moreImages, num, sortableTable } from "./result_view.js";
+import { count, embeddedImages, known, moreButton, moreImages, num, sortableTable } from "./result_view.js";
 import { fill, fmt, h, onChanges, setTrait, statusLine } from "./util.js";
 
 const held = (row) => (row.holds === null || row.holds === undefined ? "\u2014" : row.holds ? "yes" : "no");
@@ -18,8 +18,9 @@ export function render({ model, el }) {
       ["class", "class", (r) => r.values.class], ["tags", "tags", (r) => r.values.tags],
       ["n_images", "n", count("n_images"), "num"], ["accuracy", "accuracy", num("accuracy"), "num"],
       ["class_accuracy", "class acc", num("class_accuracy"), "num"], ["drop", "drop", num("drop"), "num"],
-      ["min_gain", "min gain", num("min_gain"), "num"], ["heldout_images", "held-out n", count("heldout_images"), "num"],
-      ["heldout_accuracy", "held-out acc", num("heldout_accuracy"), "num"], ["holds", "holds", held],
+      ["min_gain", "min gain", num("min_gain"), "num"], ["heldout_images", "held-out n", count("heldout_images"), "num", known("heldout_images")],
+      ["heldout_accuracy", "held-out acc", num("heldout_accuracy"), "num", known("heldout_accuracy")],
+      ["holds", "holds", held, "", known("holds")],
     ],
   });
   const thumbs = h("div", { className: "drml-thumbs" });

@@ -1,7 +1,7 @@
 // HardClusters (LBEE): hard clusters with the sentences a rule keeps for each, how tau was
 // chosen, the metrics per rule, and select by sentence (the images a picked sentence describes
 // are outlined, the others dimmed). Rule and sentence switch in the browser: both work in a report.
-import { count, embeddedImages, moreButton, moreImages, num, sortableTable } from "./result_view.js";
+import { count, embeddedImages, known, moreButton, moreImages, num, sortableTable } from "./result_view.js";
 import { fill, fmt, h, onChanges, setTrait, statusLine } from "./util.js";
 
 const METRICS = [["AHR", "AHR"], ["ACR", "coverage (ACR)"], ["TPR", "TPR"], ["JI", "JI"]];
@@ -27,7 +27,7 @@ export function render({ model, el }) {
     onRow: (row) => setTrait(model, "focus", row.key),
     columns: [
       ["cluster", "cluster", (r) => String(r.cluster)], ["n_images", "n", count("n_images"), "num"],
-      ["accuracy", "accuracy", num("accuracy"), "num"], ["nearest_easy", "nearest easy", count("nearest_easy"), "num"],
+      ["accuracy", "accuracy", num("accuracy"), "num", known("accuracy")], ["nearest_easy", "nearest easy", count("nearest_easy"), "num"],
       ["prototype_similarity", "similarity to nearest easy", num("prototype_similarity"), "num"],
       ["sentences_text", "sentences kept", (r) => r.sentences_text],
       ["described", "described by the picked sentence", (r) => described(r.key, r), "num"],

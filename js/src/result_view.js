@@ -30,7 +30,8 @@ export function thumbImage(buffer, row, marked = null) {
 /**
  * A table sorted by a header click and filtered by a query (words match the row's `values`,
  * conditions such as `accuracy<0.2` compare its numbers). `columns` are
- * [key, label, format(row) -> text, className?]; `onRow(row)` hears row clicks.
+ * [key, label, format(row) -> text, className?, shown(rows)?] (a column whose `shown` says no, e.g.
+ * one with no values, is left out); `onRow(row)` hears row clicks.
  */
 export function sortableTable({ columns, sortKey, descending = false, placeholder, onRow }) {
   const state = { sortKey, descending, rows: [], focus: "" };
@@ -49,10 +50,11 @@ export function sortableTable({ columns, sortKey, descending = false, placeholde
       state.sortKey = key;
       draw();
     };
-    fill(head, h("tr", {}, ...columns.map(([key, label]) => h("th", { onclick: sortBy(key), dataset: { col: key } }, label + arrow(key)))));
+    const visible = columns.filter(([, , , , when]) => !when || when(state.rows));
+    fill(head, h("tr", {}, ...visible.map(([key, label]) => h("th", { onclick: sortBy(key), dataset: { col: key } }, label + arrow(key)))));
     fill(body, ...shown.map((row) => h("tr", { className: row.key === state.focus ? "drml-focus" : "", dataset: { key: row.key },
       onclick: () => onRow(row) },
-    ...columns.map(([key, , format, className]) => h("td", { className: className || "", dataset: { col: key } }, format(row))))));
+    ...visible.map(([key, , format, className]) => h("td", { className: className || "", dataset: { col: key } }, format(row))))));
   }
   filterInput.addEventListener("input", draw);
   return {
@@ -65,6 +67,8 @@ export function sortableTable({ columns, sortKey, descending = false, placeholde
 
 /** A number cell: fixed digits, an em dash where missing. */
 export const num = (key, digits = 3) => (row) => fmt(row[key], digits);
+/** A column test: some row has a value in `key`. */
+export const known = (key) => (rows) => rows.some((r) => r[key] !== null && r[key] !== undefined);
 /** A count cell. */
 export const count = (key) => (row) => (row[key] === null || row[key] === undefined ? "\u2014" : String(row[key]));
 

@@ -70,6 +70,7 @@ describe.each([["live", true], ["report", false]])("%s", (_name, live) => {
     const el = await render("failure_modes", model);
     const keys = () => [...el.querySelectorAll("tbody tr")].map((tr) => tr.dataset.key);
     expect(keys()).toEqual(["1", "0"]); // largest drop first
+    expect(el.querySelector('th[data-col="holds"]')).not.toBeNull();
     click(el.querySelector('th[data-col="accuracy"]'));
     expect(keys()).toEqual(["1", "0"]);
     click(el.querySelector('th[data-col="accuracy"]'));
@@ -95,6 +96,8 @@ describe.each([["live", true], ["report", false]])("%s", (_name, live) => {
     const model = hardClusters(live);
     const el = await render("hard_clusters", model);
     expect(el.textContent).toContain("tau = 0.3300: mean + 1 sd");
+    expect(el.querySelector('th[data-col="accuracy"]')).toBeNull(); // no cluster has one: no column of dashes
+    expect(el.querySelector('th[data-col="nearest_easy"]')).not.toBeNull();
     expect(el.querySelector('tbody tr[data-key="0"] td[data-col="sentences_text"]').textContent).toBe("pink square (fp)");
     const rule = el.querySelector("select");
     rule.value = "TopS";
