@@ -252,5 +252,8 @@ describe("a saved page: no kernel behind the models", () => {
     expect(panel.textContent).toContain("Before and after (version 1, not the current head)");
     expect(panel.querySelector(".drml-version").textContent).toBe("head version 0");
     expect(panel.querySelector(".drml-summary").textContent).not.toContain("Redo"); // no kernel to redo with
+    models.get("rectify").set("result", { ...models.get("rectify").get("result"), advice: ["why the images lag", "what to try"] });
+    await vi.waitFor(() => expect([...panel.querySelectorAll(".drml-advice li")].map((li) => li.textContent))
+      .toEqual(["why the images lag", "what to try"]));
   });
 });
