@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from test_browser import ARTIFACTS, LAB_SETTINGS, kernel_says, run_all_cells, serve
+from test_browser import ARTIFACTS, LAB_SETTINGS, VSCODE_DARK, kernel_says, readable, run_all_cells, serve
 from test_notebook_size import serve_cdn_locally
 from test_notebooks import CELL_TIMEOUT
 from widget_support import XSS_TYPE, XSS_VALUE, free_port
@@ -115,6 +115,10 @@ def test_method_views_in_the_report_sort_show_thumbnails_and_disable_kernel_cont
         page.locator("[data-drml-ready]").first.wait_for(timeout=60_000)
         check(page, state)
         page.screenshot(path=ARTIFACTS / f"report_{name}.png", full_page=True)
+        page.evaluate("""vars => { for (const [k, v] of Object.entries(vars)) document.documentElement.style.setProperty(k, v);
+            document.body.classList.add("vscode-dark"); }""", VSCODE_DARK)  # VS Code's dark theme variables
+        assert {c["background"] for c in readable(page)} == {"rgb(30, 30, 30)"}
+        page.screenshot(path=ARTIFACTS / f"report_{name}_vscode_dark.png", full_page=True)
     assert not errors, errors
 
 
