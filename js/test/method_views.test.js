@@ -6,8 +6,8 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 const JPEG = [0xff, 0xd8, 0xff, 0xe0];
 
 class Model {
-  constructor(state, live) {
-    Object.assign(this, { state, listeners: new Map(), sent: [] });
+  constructor(state, live, dropsBuffers = false) {
+    Object.assign(this, { state, listeners: new Map(), sent: [], dropsBuffers });
     if (!live) this.comm_live = false; // as the report's and ipywidgets' HTML manager's models say
   }
   get(name) { return this.state[name]; }
@@ -15,10 +15,13 @@ class Model {
   save_changes() {}
   send(content) {
     this.sent.push(content);
-    if (content.type === "members") {
+    if (content.type === "members") { // as result_view.py answers through base.py; Colab's manager drops the buffers
       const rows = [7, 8, 9];
-      queueMicrotask(() => this.emit("msg:custom", { request: content.request, key: content.key, rows, total: 30,
-        described: [8], n_buffers: 3 }, rows.map(() => new DataView(Uint8Array.from(JPEG).buffer))));
+      const reply = { request: content.request, key: content.key, rows, total: 30, described: [8] };
+      const jpegs = rows.map(() => new DataView(Uint8Array.from(JPEG).buffer));
+      if (content.base64) reply.base64 = rows.map(() => btoa(String.fromCharCode(...JPEG)));
+      else reply.n_buffers = 3;
+      queueMicrotask(() => this.emit("msg:custom", reply, this.dropsBuffers ? [] : jpegs));
     }
   }
   on(event, fn) { if (!this.listeners.has(event)) this.listeners.set(event, new Set()); this.listeners.get(event).add(fn); }
@@ -33,9 +36,9 @@ const mode = (key, cls, tags, acc, thumbs) => ({ key, tags, values: { class: cls
   n_images: 40, accuracy: acc, class_accuracy: 0.6, drop: 0.6 - acc, min_gain: null, heldout_images: 30, heldout_accuracy: acc,
   heldout_drop: 0.5, holds: true, thumbs });
 
-function failureModes(live) {
+function failureModes(live, dropsBuffers) {
   return new Model({ ...COMMON, summary: "2 failure modes", heldout_note: "Held out: 2 of 2 modes", embed_note: "embedded",
-    modes: [mode("0", "square", ["<b>pink</b>"], 0.3, [[2, 0, 4]]), mode("1", "triangle", ["green", "small"], 0.0, [[5, 4, 8]])] }, live);
+    modes: [mode("0", "square", ["<b>pink</b>"], 0.3, [[2, 0, 4]]), mode("1", "triangle", ["green", "small"], 0.0, [[5, 4, 8]])] }, live, dropsBuffers);
 }
 
 function hardClusters(live) {
@@ -62,11 +65,15 @@ async function render(view, model) {
 const click = (node) => node.dispatchEvent(new Event("click", { bubbles: true }));
 const frame = () => new Promise((r) => setTimeout(r, 30));
 
-describe.each([["live", true], ["report", false]])("%s", (_name, live) => {
-  beforeEach(() => document.body.replaceChildren());
+describe.each([["live", true, false], ["live in Colab", true, true], ["report", false, false]])("%s", (_name, live, drops) => {
+  beforeEach(() => {
+    vi.resetModules(); // a fresh page: nothing known yet about buffers
+    delete globalThis[Symbol.for("drml-widgets.host")];
+    document.body.replaceChildren();
+  });
 
   it("FailureModes sorts, shows a clicked mode's tags and embedded thumbnails", async () => {
-    const model = failureModes(live);
+    const model = failureModes(live, drops);
     const el = await render("failure_modes", model);
     const keys = () => [...el.querySelectorAll("tbody tr")].map((tr) => tr.dataset.key);
     expect(keys()).toEqual(["1", "0"]); // largest drop first
@@ -85,7 +92,8 @@ describe.each([["live", true], ["report", false]])("%s", (_name, live) => {
     if (live) {
       click(el.querySelector(".drml-kernel-only button"));
       await vi.waitFor(() => expect(el.querySelectorAll(".drml-thumbs img")).toHaveLength(3));
-      expect(model.sent.filter((m) => m.type === "members").map((m) => m.key)).toEqual(["0"]);
+      const asked = model.sent.filter((m) => m.type === "members");
+      expect(asked.map((m) => [m.key, m.base64])).toEqual(drops ? [["0", false], ["0", true]] : [["0", false]]);
     } else {
       expect(el.querySelector(".drml-no-kernel").hidden).toBe(false);
       expect(el.querySelector(".drml-no-kernel").textContent).toContain("Needs a running kernel");
