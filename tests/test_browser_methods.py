@@ -1,6 +1,7 @@
 """The method views in Chromium: live in JupyterLab (a click reaches the kernel), in the standalone
 report and in a saved notebook converted to HTML (no kernel: what needs one is disabled and says
-why; sorting, row clicks and embedded thumbnails work). Screenshots go to artifacts/."""
+why; sorting, row clicks and embedded thumbnails work). LossQuery and SpuriousPanel also run live on
+tests/kernel_bridge.py (a question typed in the page, a Fine-tune click). Screenshots go to artifacts/."""
 
 import json
 import os
@@ -11,10 +12,11 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from kernel_bridge import connect
 from test_browser import ARTIFACTS, LAB_SETTINGS, VSCODE_DARK, kernel_says, readable, run_all_cells, serve
 from test_notebook_size import serve_cdn_locally
 from test_notebooks import CELL_TIMEOUT
-from widget_support import XSS_TYPE, XSS_VALUE, free_port
+from widget_support import XSS_TYPE, XSS_VALUE, free_port, recording
 
 # PRIME and LBEE views of one small shapes session, as a notebook would make them.
 METHOD_CELLS = [
@@ -236,3 +238,131 @@ def test_method_views_show_markup_as_text_and_run_no_script(page, tmp_path):
         assert XSS_VALUE in shown.text_content() and XSS_TYPE in shown.text_content()
         assert page.locator(".drml-widget img[src='x'], .drml-widget img[src='y']").count() == 0
     assert dialogs == [] and page.evaluate("window.__xss") is None
+
+
+# -- LossQuery (LLM2Loss) and SpuriousPanel (paper 004) ------------------------------------------
+# Live views run on tests/kernel_bridge.py: the page's messages reach the widget in this process.
+
+
+@pytest.fixture(scope="module")
+def method_sessions_b():
+    """A shapes session for LossQuery, a smaller one for SpuriousPanel, and its frozen tower outputs."""
+    from drml_widgets.methods.spurious import cache_features
+    from drml_widgets.session import Session
+
+    small = Session.from_shapes_world(n=600, ensemble=False, train=False)
+    data = cache_features(small.encoder, small.images, small.classes, spurious_values=["orange", "green"], progress=False)
+    return Session.from_shapes_world(n=1200, ensemble=False), small, data
+
+
+def one_y_axis_unclipped(chart):
+    """The plot has one y-axis, and nothing of it reaches past the view's right edge."""
+    layout_axes = chart.evaluate("d => Object.keys(d._fullLayout).filter(k => /^yaxis\\d+$/.test(k))")
+    overflow = chart.evaluate("""d => { const view = d.closest('.drml-widget').getBoundingClientRect();
+        return Math.max(...[...d.querySelectorAll('text')].map(t => t.getBoundingClientRect().right)) - view.right; }""")
+    return layout_axes == [] and overflow <= 0
+
+
+def test_loss_query_and_spurious_panel_in_the_report_show_results_and_disable_what_needs_a_kernel(page, tmp_path,
+                                                                                                  method_sessions_b):
+    from drml_widgets.widgets import LossQuery, SpuriousPanel
+    from drml_widgets.widgets.report import report_html
+
+    session, small, data = method_sessions_b
+    query = LossQuery(session, by=["color", "shape"], members=2, epochs=8)
+    markup = "<img src=x onerror=window.__xss=1> square"
+    for sentence in ("a large orange triangle.", markup):
+        query.ask(sentence)
+    panel = SpuriousPanel(small, "color", ["orange", "green"], variants=["plain", "vision"], seeds=[0, 1], epochs=2,
+                          data=data)
+    panel.run()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.set_viewport_size({"width": 1000, "height": 1000})
+    for view in (query, panel):
+        path = tmp_path / f"{type(view).__name__}.html"
+        path.write_text(report_html(view), encoding="utf-8")
+        page.goto(path.as_uri())
+        page.wait_for_function("document.body.dataset.drmlReport === 'ready'", timeout=60_000)
+        page.locator("[data-drml-ready]").first.wait_for(timeout=60_000)
+        kernel_controls_disabled(page.locator(".drml-widget").first)
+        page.screenshot(path=ARTIFACTS / f"report_{type(view).__name__}.png", full_page=True)
+        if view is query:
+            rows = page.locator(".drml-answers tbody tr")
+            assert rows.evaluate_all("rs => rs.map(r => r.dataset.text)") == [markup, "a large orange triangle."]
+            assert page.locator(".drml-loss-query img").count() == 0 and page.evaluate("window.__xss") is None
+            assert f"The {query.lead} leads" in page.locator(".drml-lead").text_content()
+            charts = page.locator(".drml-loss-query .drml-chart")
+            title = charts.nth(1).locator(".gtitle").text_content()
+            assert title.startswith("Loss per slice: estimated from text vs actual") and "SliceLoss(" not in title
+            assert all(one_y_axis_unclipped(charts.nth(i)) for i in range(2))
+            assert charts.nth(1).locator(".bars .point").count() == 2 * len(query.slices)
+        else:
+            bars = page.locator(".drml-spurious-panel .drml-chart")
+            assert bars.locator(".bars .point").count() == 2 * len(panel.result["rows"]) == 6
+            assert bars.get_attribute("data-run") == "1" and "drml-stale" not in bars.get_attribute("class")
+            assert page.locator(".drml-detection tbody tr").count() == len(panel.detections["zero-shot"])
+            page.locator(".drml-spurious-panel select").select_option("vision")  # works without a kernel
+            assert page.locator(".drml-detection tbody tr").count() == len(panel.detections["vision"])
+    assert not errors, errors
+
+
+def test_loss_query_round_trip_from_the_page(page, monkeypatch, tmp_path, method_sessions_b):
+    from drml_widgets.widgets import LossQuery
+
+    recording(monkeypatch)
+    query = LossQuery(method_sessions_b[0], by=["color", "shape"], examples=["a green square."], members=2, epochs=8)
+    page.set_viewport_size({"width": 1300, "height": 1000})
+    connect(page, query, tmp_path / "loss_query.html")
+    view = page.locator(".drml-loss-query")
+    assert not view.locator(".drml-kernel-only").evaluate("f => f.disabled")
+    assert not view.locator(".drml-no-kernel").is_visible()
+    view.locator("input[type=text]").fill("a small cyan triangle.")
+    view.locator("input[type=text]").press("Enter")
+    view.locator('.drml-answers tbody tr[data-text="a small cyan triangle."]').wait_for(timeout=60_000)
+    assert query.answers[0]["text"] == "a small cyan triangle." and query.sentence == "a small cyan triangle."
+    shown = view.locator(".drml-answers tbody tr").first.locator("td").all_text_contents()
+    assert shown[1].startswith(f"{query.answers[0]['loss']:.3f}")
+    view.locator("select").select_option("a green square.")  # an example: asked at once
+    view.locator('.drml-answers tbody tr[data-text="a green square."]').wait_for(timeout=60_000)
+    assert [a["text"] for a in query.answers] == ["a green square.", "a small cyan triangle."]
+    assert "a small cyan triangle." in view.locator(".drml-pair").text_content()
+    view.locator("input[type=text]").fill("<img src=x onerror=window.__xss=1>")
+    view.locator("input[type=text]").press("Enter")
+    view.locator(".drml-answers tbody tr").nth(2).wait_for(timeout=60_000)
+    assert view.locator("img").count() == 0 and page.evaluate("window.__xss") is None
+    page.screenshot(path=ARTIFACTS / "live_loss_query.png", full_page=True)
+
+
+def test_spurious_panel_fine_tunes_from_the_page_and_greys_stale_bars(page, monkeypatch, tmp_path, method_sessions_b):
+    from drml_widgets.widgets import SpuriousPanel
+
+    recording(monkeypatch)
+    _, small, data = method_sessions_b
+    panel = SpuriousPanel(small, "color", ["orange", "green"], variants=["plain"], seeds=[0], epochs=3, data=data)
+    page.set_viewport_size({"width": 1300, "height": 1000})
+    connect(page, panel, tmp_path / "spurious_panel.html")
+    view = page.locator(".drml-spurious-panel")
+    chart, summary = view.locator(".drml-chart"), view.locator(".drml-summary")
+    chart.locator(".bars .point").first.wait_for(timeout=60_000)
+    assert chart.get_attribute("data-run") == "0" and chart.locator(".bars .point").count() == 2
+    view.locator(".drml-kernel-only button.drml-primary").click()  # Fine-tune
+    page.wait_for_function("document.querySelector('.drml-spurious-panel .drml-chart').dataset.run === '1'", timeout=120_000)
+    assert panel.result["run"] == 1 and chart.locator(".bars .point").count() == 4
+    assert "drml-stale" not in chart.get_attribute("class") and "done in" in view.locator(".drml-status").text_content()
+    # The bridge answers each page message with what the kernel sent meanwhile, all at once, so a
+    # run's busy=True never shows between its messages here; a kernel under way is stood in for by
+    # one that says busy=True while it handles the next edit (seeds: 2).
+    busy = lambda change: setattr(panel, "busy", change["name"] == "seeds")  # noqa: E731
+    panel.observe(busy, ["seeds", "epochs"])
+    view.locator("input[type=number]").nth(1).fill("2")
+    view.locator("input[type=number]").nth(1).dispatch_event("change")
+    page.wait_for_function("document.querySelector('.drml-spurious-panel .drml-summary').textContent.startsWith("
+                           "'A new run is under way; these bars are from run 1: 3 epochs, 1 seed(s).')")
+    assert panel.seeds == [0, 1] and "drml-stale" in chart.get_attribute("class")
+    assert view.locator(".drml-kernel-only button.drml-primary").is_disabled()
+    page.screenshot(path=ARTIFACTS / "live_spurious_panel_running.png", full_page=True)
+    view.locator("input[type=number]").first.fill("4")
+    view.locator("input[type=number]").first.dispatch_event("change")  # epochs: 4, and busy=False
+    page.wait_for_function("!document.querySelector('.drml-spurious-panel .drml-kernel-only button.drml-primary').disabled")
+    assert "drml-stale" in chart.get_attribute("class") and "the settings have changed" in summary.text_content()

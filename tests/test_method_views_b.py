@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 
 from drml_widgets.errors import InputError
-from drml_widgets.methods.detection import group_accuracy
 from drml_widgets.methods.llm2loss_scale import MODELS
 from drml_widgets.session import Session
 from drml_widgets.widgets import LossQuery, SpuriousPanel
