@@ -15,13 +15,35 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .._common import unit_rows
+from .._common import column_mean, group_means, row_chunks, unit_rows
 from ..errors import EmbeddingError, InputError
 from .validate import check_embeddings, check_labels
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return unit_rows(a) @ unit_rows(b)
+
+
+def _pair_values(x: np.ndarray, y: np.ndarray) -> tuple[list[tuple[str, str, np.ndarray]], np.ndarray]:
+    """The per-pair statistics of ``gap_stats`` in two passes over row chunks (means, then
+    cosines), never holding an (n, d) temporary; means are summed in float64. The centre is
+    ``E[x] - E[x . g'] g'``, the mean of the images with their gap component removed."""
+    x_mean, y_mean = column_mean(x), column_mean(y)
+    mean_gap = x_mean - y_mean
+    unit_gap = unit_rows(mean_gap)
+    n = len(x)
+    magnitude, direction, ortho_x, ortho_y = (np.empty(n, np.float32) for _ in range(4))
+    along = 0.0
+    for part in row_chunks(n):
+        g = x[part] - y[part]
+        magnitude[part] = np.linalg.norm(g, axis=1)
+        direction[part] = _cos(g, mean_gap)
+        ortho_x[part] = _cos(x[part] - x_mean, mean_gap)
+        ortho_y[part] = _cos(y[part] - y_mean, mean_gap)
+        along += float((x[part] @ unit_gap).astype(np.float64).sum())
+    return [("magnitude", "pair", magnitude), ("direction", "pair", direction),
+            ("orthogonality", "image", ortho_x), ("orthogonality", "text", ortho_y),
+            ("center", "image", x_mean - np.float32(along / n) * unit_gap)], mean_gap
 
 
 @dataclass(repr=False)
@@ -80,22 +102,14 @@ def gap_stats(
             f"Paired gap statistics need one caption per image: {len(x)} images, {len(y)} texts. "
             "Fix: pass row-aligned pairs."
         )
-    g = x - y
-    mean_gap = g.mean(axis=0)
-    unit_gap = unit_rows(mean_gap)
-    values: list[tuple[str, str, np.ndarray]] = [
-        ("magnitude", "pair", np.linalg.norm(g, axis=1)),
-        ("direction", "pair", _cos(g, mean_gap)),
-        ("orthogonality", "image", _cos(x - x.mean(axis=0), mean_gap)),
-        ("orthogonality", "text", _cos(y - y.mean(axis=0), mean_gap)),
-        ("center", "image", (x - np.outer(x @ unit_gap, unit_gap)).mean(axis=0)),
-    ]
+    values, mean_gap = _pair_values(x, y)
     if image_labels is not None and text_labels is not None:
         xl = check_labels(image_labels, len(x), name="image labels")
         yl = check_labels(text_labels, len(y), name="text labels")
         classes = np.intersect1d(xl, yl)
         if len(classes) >= 2:
-            gc = np.stack([x[xl == c].mean(0) - y[yl == c].mean(0) for c in classes])
+            top = int(max(xl.max(), yl.max())) + 1
+            gc = (group_means(x, xl, top)[0] - group_means(y, yl, top)[0])[classes]
             values[2:2] = [
                 ("magnitude", "class", np.linalg.norm(gc, axis=1)),
                 ("direction", "class", _cos(gc, gc.mean(axis=0))),
@@ -109,7 +123,7 @@ def gap_stats(
         .agg(mean="mean", std="std", n="size").reset_index()
     )
     summary["std"] = summary["std"].fillna(0.0)
-    return GapStats(summary, dist, mean_gap.astype(np.float32))
+    return GapStats(summary, dist, mean_gap)
 
 
 @dataclass(repr=False)
@@ -130,17 +144,25 @@ class GapCloser:
     text_mean: np.ndarray
 
     @classmethod
-    def fit(cls, image_emb, text_emb) -> "GapCloser":
+    def fit(cls, image_emb, text_emb, image_rows=None, text_rows=None) -> "GapCloser":
+        """Fit on the images and texts (only ``image_rows`` and ``text_rows`` of them when
+        given, as indices or masks, without copying those rows)."""
         x = check_embeddings(image_emb, "image embeddings")
         y = check_embeddings(text_emb, "text embeddings", dim=x.shape[1])
-        return cls(x.mean(axis=0), y.mean(axis=0))
+        return cls(column_mean(x, image_rows), column_mean(y, text_rows))
 
-    def transform(self, emb, modality: str) -> np.ndarray:
+    def transform(self, emb, modality: str, rows=None) -> np.ndarray:
+        """Closed float32 embeddings of ``emb`` (of ``emb[rows]``), computed by row chunks."""
         if modality not in ("image", "text"):
             raise InputError(f"modality must be 'image' or 'text'; got {modality!r}.")
         mean = self.image_mean if modality == "image" else self.text_mean
         x = check_embeddings(emb, f"{modality} embeddings", dim=len(mean))
-        return unit_rows(x - mean).astype(np.float32)
+        index = np.arange(len(x)) if rows is None else np.asarray(rows)
+        index = np.flatnonzero(index) if index.dtype == bool else index
+        out = np.empty((len(index), x.shape[1]), np.float32)
+        for part in row_chunks(len(index)):
+            out[part] = unit_rows(x[index[part]] - mean)
+        return out
 
     def __repr__(self) -> str:
         gap = float(np.linalg.norm(self.image_mean - self.text_mean))

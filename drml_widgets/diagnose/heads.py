@@ -12,6 +12,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from .._common import row_chunks
 from ..errors import InputError
 from ..threads import small_tensor_threads
 from .validate import check_embeddings, check_labels, check_training
@@ -65,8 +66,8 @@ class Head:
         import torch
 
         x = check_embeddings(x, dim=self.dim)
-        with torch.no_grad():
-            return self.module(torch.from_numpy(x)).numpy()
+        with torch.no_grad():  # by chunks: an MLP's hidden layer over a million rows would be 2 GiB
+            return np.concatenate([self.module(torch.from_numpy(x[part])).numpy() for part in row_chunks(len(x))])
 
     def predict_proba(self, x) -> np.ndarray:
         """Softmax probabilities, ``(n, n_classes)``."""

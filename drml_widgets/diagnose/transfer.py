@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .._common import row_chunks
 from ..errors import InputError
 from .gap import GapCloser
 from .heads import train_head
@@ -22,6 +23,11 @@ def _f1(y: np.ndarray, pred: np.ndarray, n_classes: int) -> tuple[float, float]:
         fn = np.sum((pred != c) & (y == c))
         f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
     return float(np.mean(pred == y)), float(np.mean(f1s))
+
+
+def _predict(head, features, idx: np.ndarray) -> np.ndarray:
+    """The head's predictions on rows ``idx``, their features built by chunks."""
+    return np.concatenate([head.predict(features(idx[part])) for part in row_chunks(len(idx))] or [np.empty(0, int)])
 
 
 @dataclass(repr=False)
@@ -78,16 +84,18 @@ def cross_modal_transfer(
     fit_idx = np.setdiff1d(train_idx, val_idx)
     test_idx = np.flatnonzero(~train_mask)
     rows = []
+    sources = {"image": x, "text": t}
     for closed in close_gap:
-        closer = GapCloser.fit(x[train_idx], t[train_idx]) if closed else None
-        data = {
-            "image": closer.transform(x, "image") if closer else x,
-            "text": closer.transform(t, "text") if closer else t,
-        }
+        closer = GapCloser.fit(x, t, train_idx, train_idx) if closed else None
+
+        def features(modality: str, idx: np.ndarray) -> np.ndarray:
+            # Only the rows a step needs, closed by chunks: no closed copy of every row is held.
+            return closer.transform(sources[modality], modality, idx) if closer else sources[modality][idx]
+
         for train_on in ("image", "text"):
-            head = train_head(data[train_on][fit_idx], y[fit_idx], data[train_on][val_idx], y[val_idx],
+            head = train_head(features(train_on, fit_idx), y[fit_idx], features(train_on, val_idx), y[val_idx],
                               kind=kind, epochs=epochs, seed=seed)
-            preds = {m: head.predict(data[m][test_idx]) for m in ("image", "text")}
+            preds = {m: _predict(head, lambda idx, m=m: features(m, idx), test_idx) for m in ("image", "text")}
             consistency = float(np.mean(preds["image"] == preds["text"]))
             for eval_on, pred in preds.items():
                 acc, macro = _f1(y[test_idx], pred, n_classes)

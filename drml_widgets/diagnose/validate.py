@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._common import row_chunks
 from ..errors import EmbeddingError, InputError
 
 # Heads train in seconds; 1,000 epochs of anything here is already a mistake typed into a form.
@@ -28,7 +29,8 @@ def check_embeddings(x, name: str = "embeddings", dim: int | None = None) -> np.
             "Fix: encode them with the same encoder the head was trained on."
         )
     x = x.astype(np.float32, copy=False)
-    bad = ~np.isfinite(x).all(axis=1)
+    # By chunks: one (n, d) boolean temporary would be 512 MiB at a million 512-d rows.
+    bad = np.concatenate([~np.isfinite(x[part]).all(axis=1) for part in row_chunks(len(x))])
     if bad.any():
         rows = np.flatnonzero(bad)
         raise EmbeddingError(

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from .._common import text_encoder, unit_rows
+from .._common import row_chunks, text_encoder, unit_rows
 from ..diagnose.gap import GapCloser
 from ..diagnose.heads import Head, build_module, fit_module, train_head
 from ..diagnose.validate import check_embeddings, check_training
@@ -96,15 +96,19 @@ class Ensemble:
         import torch
 
         with torch.no_grad():
-            raw = np.stack([m(torch.from_numpy(x))[:, 0].numpy() for m in self.modules])
+            raw = np.stack([np.concatenate([m(torch.from_numpy(x[part]))[:, 0].numpy() for part in row_chunks(len(x))])
+                            for m in self.modules])
         return raw * self.target_std + self.target_mean
 
     def __repr__(self) -> str:
         return f"Ensemble({self.model}, kind={self.kind!r}, members={len(self.modules)})"
 
 
-def _random_units(n: int, dim: int, rng: np.random.Generator) -> np.ndarray:
-    return unit_rows(rng.normal(size=(n, dim)).astype(np.float32))
+def _random_units(out: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Fill ``out`` with random unit vectors, by chunks (the same draws as one call)."""
+    for part in row_chunks(len(out)):
+        out[part] = unit_rows(rng.normal(size=(part.stop - part.start, out.shape[1])).astype(np.float32))
+    return out
 
 
 @dataclass(repr=False)
@@ -342,34 +346,38 @@ def fit_llm2loss(
         raise LLM2LossError(f"hidden (units of the MLP heads' hidden layer) must be at least 1; got {hidden}. "
                             "Fix: use e.g. hidden=128.")
     encode = text_encoder(encoder, error=LLM2LossError)
-    gap = None
-    if reference_texts is not None:
-        gap = GapCloser.fit(x, encode(list(reference_texts)))
-        x = gap.transform(x, "image")
-
+    gap = GapCloser.fit(x, encode(list(reference_texts))) if reference_texts is not None else None
     order = np.random.default_rng(seed).permutation(len(x))
     n_val = max(int(round(val_fraction * len(x))), 10)
     val, fit = order[:n_val], order[n_val:]
+    # One float32 buffer: the training images' features, then, for the in-distribution classifier,
+    # as many random unit vectors (redrawn per member); filled by chunks, so a million images
+    # cost their rows twice, not four times.
+    xs = np.empty((2 * len(fit), x.shape[1]), np.float32)
+    for part in row_chunks(len(fit)):
+        xs[part] = gap.transform(x, "image", fit[part]) if gap is not None else x[fit[part]]
+    x_fit, x_val = xs[: len(fit)], gap.transform(x, "image", val) if gap is not None else x[val]
     mean, std = float(y[fit].mean()), float(y[fit].std()) or 1.0
     z = (y - mean) / std
 
     ensembles = {}
     for model, objective in OBJECTIVES.items():
         modules, histories = [], []
-        held = val[:MAX_RANK_VAL] if model == "ranker" else val
+        held = slice(0, MAX_RANK_VAL) if model == "ranker" else slice(None)
         for k in range(members):
-            module, hist, best = _fit_scorer(x[fit], z[fit], x[held], z[held], objective, kind=head, hidden=hidden,
-                                             epochs=epochs, lr=lr, batch_size=batch_size, seed=seed + k)
+            module, hist, best = _fit_scorer(x_fit, z[fit], x_val[held], z[val][held], objective, kind=head,
+                                             hidden=hidden, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed + k)
             modules.append(module)
             histories.append(hist.assign(member=k, best=hist["epoch"] == best))
         scale = (mean, std) if model == "regressor" else (0.0, 1.0)
         ensembles[model] = Ensemble(model, head, modules, pd.concat(histories, ignore_index=True), *scale)
 
     classifier = []
+    xv = np.concatenate([x_val, np.empty_like(x_val)])
     for k in range(members):
         noise = np.random.default_rng(seed + k)
-        xs = np.concatenate([x[fit], _random_units(len(fit), x.shape[1], noise)])
-        xv = np.concatenate([x[val], _random_units(len(val), x.shape[1], noise)])
+        _random_units(xs[len(fit):], noise)
+        _random_units(xv[len(val):], noise)
         classifier.append(train_head(xs, np.repeat([1, 0], len(fit)), xv, np.repeat([1, 0], len(val)),
                                      classes=["random", "seen"], kind=head, hidden=hidden, epochs=epochs, lr=lr,
                                      batch_size=batch_size, seed=seed + k))

@@ -306,8 +306,12 @@ def captions(table: pd.DataFrame, attributes: AttributeSet, template: str) -> li
         ['a red square.']
     """
     types = [t for t in attributes.types if t in table.columns]
-    return [render(template, {t: attributes.phrase(t, row[t]) for t in types})
-            for row in table[types].to_dict("records")]
+    if not types:
+        return [render(template, {})] * len(table)
+    # One rendering per distinct combination (a million images have a few thousand), then looked up.
+    codes, combos = pd.MultiIndex.from_frame(table[types]).factorize()
+    texts = [render(template, {t: attributes.phrase(t, v) for t, v in zip(types, combo)}) for combo in combos]
+    return [texts[c] for c in codes]
 
 
 def combo_prompts(attributes: AttributeSet, spec: PromptSpec, combo: Mapping[str, str]) -> list[tuple[str, str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..._common import unit_rows
+from ..._common import group_means, unit_rows
 from ...errors import DrmlError
 
 METHODS = ("TopS", "PDiff", "SetDiff", "FPDiff")
@@ -99,7 +99,13 @@ def cluster(emb: np.ndarray, n_clusters: int, seed: int = 0,
 
 
 def prototypes(emb: np.ndarray, assign: np.ndarray, n: int) -> np.ndarray:
-    return unit_rows(np.stack([emb[assign == c].mean(axis=0) for c in range(n)]))
+    """Unit mean embedding of each of ``n`` clusters (one pass, no copy of a cluster's rows).
+
+    Example:
+        >>> (prototypes(np.array([[1, 0], [1, 2], [0, 3]], np.float32), np.array([0, 0, 1]), 2) * 1000).round().tolist()
+        [[707.0, 707.0], [0.0, 1000.0]]
+    """
+    return unit_rows(group_means(emb, assign, n)[0]).astype(np.float32)
 
 
 def select_sentences(method: str, v_hard: np.ndarray, v_easy: np.ndarray, k: int, tau: float) -> np.ndarray:

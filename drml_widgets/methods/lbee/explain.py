@@ -10,8 +10,8 @@ import pandas as pd
 
 from ..._common import empty_frame
 from ...diagnose.validate import check_embeddings
-from .clusters import (CLUSTER_COLUMNS, METHODS, SELECTION_COLUMNS, LBEEError, check_n_clusters, cluster,
-                       select_sentences)
+from .clusters import (CLUSTER_COLUMNS, MAX_CLUSTER_POINTS, METHODS, SELECTION_COLUMNS, LBEEError, check_n_clusters,
+                       cluster, select_sentences)
 
 
 @dataclass(repr=False)
@@ -21,7 +21,10 @@ class LBEEResult:
     ``clusters``: one row per hard cluster (size, accuracy where known, nearest easy cluster,
     similarity of the two prototypes). ``selections``: one row per (method, cluster, rank) with
     the sentence and its similarity to the hard and the easy prototype. ``assignments``: the hard
-    cluster of every image (-1 for images not in the hard set).
+    cluster of every image (-1 for images not in the hard set). ``params["ward_on"]`` gives, for
+    the hard and the easy set, how many images Ward's clustering ran on and how many there are:
+    above :data:`~.clusters.MAX_CLUSTER_POINTS` it fits a seeded sample (all pairwise distances
+    would not fit in memory) and the other images join the nearest prototype.
     """
 
     clusters: pd.DataFrame
@@ -57,6 +60,11 @@ class LBEEResult:
         p = self.params
         lines = [f"LBEEResult({len(self.clusters)} hard clusters, {len(self.sentences)} sentences, "
                  f"k={p['k']}, tau={p['tau']}: {p['tau_from']})"]
+        sampled = [f"{used:,} of {total:,} {mark}" for mark, (used, total) in p.get("ward_on", {}).items()
+                   if used < total]
+        if sampled:
+            lines.append(f"  Ward fit on seeded samples ({', '.join(sampled)} images); the rest joined the nearest "
+                         "prototype")
         for _, row in self.table().iterrows():
             lines.append(f"  cluster {row['cluster']} ({row['n_images']} images): FPDiff -> {row['sentences']}")
         return "\n".join(lines)
@@ -143,6 +151,9 @@ def explain_failures(image_emb, split, sentences, text_emb, *, n_clusters: int =
                           stacklevel=2)
     hard_assign, hard_proto = cluster(x[hard], n_clusters, seed)
     _, easy_proto = cluster(x[easy], n_clusters, seed)
+    # Ward needs every pairwise distance: above MAX_CLUSTER_POINTS it runs on a seeded sample.
+    params["ward_on"] = {mark: (min(len(rows), MAX_CLUSTER_POINTS), len(rows)) for mark, rows in (("hard", hard),
+                                                                                                  ("easy", easy))}
     assignments[hard] = hard_assign
     v_hard, v_easy = hard_proto @ t.T, easy_proto @ t.T
     if tau is None:
