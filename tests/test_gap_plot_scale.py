@@ -218,3 +218,26 @@ def test_density_view_in_chromium_hovers_and_lassos_250k_points(page, tmp_path, 
     assert abs(len(want) - len(convex_inside(plot._xy, px, py))) < 0.01 * len(want)  # the octagon's points
     assert len(want) > 5 * len(np.intersect1d(want, plot.index))  # far more than the 20,000 drawn hold
     assert f"{len(got):,} points selected" in gap.locator(".drml-muted").text_content()
+
+
+def test_density_view_without_webgl_draws_the_grid_and_a_thinned_sample(browser_type, dense_session, tmp_path):
+    """The report page of a density plot, in a Chromium without WebGL: the grid (an SVG image)
+    and the drawn sample as SVG points, thinned, with both notes."""
+    from widget_support import NO_WEBGL_ARGS, chromium_path
+
+    plot = GapPlot(dense_session, color_by="color", density_above=5_000, sample_points=5_500)
+    path = tmp_path / "gap.html"
+    path.write_text(report_html(plot), encoding="utf-8")
+    browser = browser_type.launch(executable_path=chromium_path(), args=NO_WEBGL_ARGS)
+    try:
+        page = browser.new_page(viewport={"width": 1200, "height": 800})
+        page.goto(path.as_uri())
+        gap = page.locator(".drml-gap-plot[data-drml-ready]")
+        gap.wait_for(timeout=60_000)
+        shown = int(gap.get_attribute("data-points"))
+        assert gap.get_attribute("data-view") == "density" and 0 < shown <= 5_000  # thinned for SVG
+        assert gap.locator(".scatterlayer .point").count() == shown and gap.locator(".imagelayer image").count() == 1
+        text = gap.text_content()
+        assert "Density view: 6,000 points" in text and f"showing {shown:,} of 5,500 points" in text
+    finally:
+        browser.close()

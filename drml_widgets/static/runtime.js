@@ -1,2 +1,2 @@
-/* drml-widgets bundle; sources sha256 7b2cfe5a1d27df558c50562dd488a9c723062ce08974ecd124ac4c1936187d9a */
+/* drml-widgets bundle; sources sha256 6bc4a4f6821795d5b4982656b4ec7d8c18cfdaec42f7bea3d144bf54a0ae233f */
 var e={};export{e as default};

@@ -68,7 +68,9 @@ class GapPlot(SessionWidget):
     n_texts = t.Int(0).tag(sync=True)
     stats = t.List(t.Dict()).tag(sync=True)
     note = t.Unicode("").tag(sync=True)
-    selected = Array("uint32", help="point numbers of the lasso or box selection").tag(sync=True)
+    # The selection lives here: the page sends its own (without an echo back) and hears the count.
+    selected = Array("uint32", help="point numbers of the lasso or box selection").tag(sync=True, echo_update=False)
+    n_selected = t.Int(0, help="how many points are selected").tag(sync=True)
     umap_points = t.Int(3000, help="UMAP is fitted on at most this many points").tag(sync=False)
     density_above = t.Int(DENSITY_ABOVE, help="more points than this are shown as a density view").tag(sync=False)
     density_bins = t.Int(256, help="cells per side of the density view's grid").tag(sync=False)
@@ -270,6 +272,15 @@ class GapPlot(SessionWidget):
             raise WidgetError("The browser sent a selection that is neither a box nor a lasso. Fix: select again in the plot.")
         self.selected = rows
         return {"n": int(len(rows))}, []
+
+    @t.observe("selected")
+    def _count_selection(self, change) -> None:
+        self.n_selected = len(change["new"])
+
+    def _should_send_property(self, key, value) -> bool:
+        # A density view's selection can hold a million point numbers (4 MB) that the page has no
+        # use for: only refused edits send `selected` back (set_state sends it explicitly).
+        return key != "selected" and super()._should_send_property(key, value)
 
     @t.validate("selected")
     def _check_selection(self, proposal) -> np.ndarray:

@@ -160,7 +160,7 @@ export function render({ model, el }) {
     selectionNote.textContent = "selecting in the kernel\u2026";
     try {
       await request(model, { type: "select_region", ...region });
-      if (token === selectToken) showSelection(); // the kernel set `selected` before it replied
+      if (token === selectToken) showSelection(); // the kernel counted the selection before it replied
     } catch (err) {
       if (token === selectToken) selectionNote.textContent = `selection: ${err.message}`;
     }
@@ -215,13 +215,13 @@ export function render({ model, el }) {
     });
     plot.on("plotly_deselect", () => { selectToken++; setTrait(model, "selected", encode(new Uint32Array(0))); });
   });
-  const showSelection = () => { // the kernel's word: it may refuse a selection and send the last good one
-    const n = decode(model.get("selected")).length;
+  const showSelection = () => { // the kernel's word: it may refuse a selection, or resolve one on every point
+    const n = model.get("n_selected") || 0;
     selectionNote.textContent = n ? `${n.toLocaleString()} points selected` : "";
   };
   showSelection();
   const stops = [onChanges(model, ["points", "extent", "codes", "categories", "modality", "index", "view", "density", "density_codes",
     "close_gap", "note", "axis_labels"], draw),
-    onChanges(model, ["selected"], showSelection)];
+    onChanges(model, ["n_selected"], showSelection)];
   return () => { stops.forEach((s) => s()); figure.dispose(); };
 }

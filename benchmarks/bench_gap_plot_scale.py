@@ -1,0 +1,178 @@
+"""GapPlot at a million points against 50,000: bytes a point on the wire, first render, frame
+times while the mouse sweeps the plot, and the hover and lasso round trips to the kernel, in
+headless Chromium with software WebGL (SwiftShader).
+
+    nice .venv/bin/python benchmarks/bench_gap_plot_scale.py [--points 1000000 50000] [--points-view] [--umap]
+
+Each plot is drawn by the page of tests/kernel_bridge.py: the view's models talk to the widget in
+this process, as through a kernel's websocket, without a Jupyter server. Above density_above
+(200,000) the plot is its density view; ``--points-view`` also draws the largest size as plain
+points, the view the density view replaces. ``--umap`` times UMAP fitted on umap_points and the
+rest placed (synthetic 64-d embeddings, a stand-in text encoder: the widget is measured, not CLIP).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import kernel_bridge  # noqa: E402
+from bench_widgets import FRAME_PROBE  # noqa: E402
+from widget_support import CHROMIUM_ARGS, RecordingComm, synthetic_session  # noqa: E402
+
+NEAREST_POINTS = """(gd, k) => { // k image points spread over the plot, in page coordinates
+  const L = gd._fullLayout, box = gd.getBoundingClientRect(), out = [];
+  for (const t of gd._fullData) {
+    if (t.marker.symbol !== "circle") continue;
+    const step = Math.max(1, Math.floor(t.x.length / k));
+    for (let i = 0; i < t.x.length && out.length < k; i += step)
+      out.push({ x: box.left + L._size.l + L.xaxis.l2p(t.x[i]), y: box.top + L._size.t + L.yaxis.l2p(t.y[i]) });
+  }
+  return out; }"""
+NOTE = ".drml-gap-plot .drml-toolbar .drml-muted"  # "N points selected"
+PLOT_BOX = """gd => { const L = gd._fullLayout, box = gd.getBoundingClientRect();
+  return { left: box.left + L._size.l, top: box.top + L._size.t, w: L._size.w, h: L._size.h }; }"""
+
+
+def build(points: int, density_above: int | None = None):
+    from drml_widgets.widgets import GapPlot
+
+    t = time.perf_counter()
+    session = synthetic_session(points)
+    t_session = time.perf_counter() - t
+    t = time.perf_counter()
+    kwargs = {} if density_above is None else {"density_above": density_above}
+    plot = GapPlot(session, color_by="color", **kwargs)
+    t_plot = time.perf_counter() - t
+    data = sum(j + b for j, b in plot.comm.sizes())
+    return plot, {"points": points, "view": plot.view, "bytes_per_point": data / points, "data_mb": data / 1e6,
+                  "session_s": t_session, "plot_s": t_plot}
+
+
+def in_browser(plot, browser, repeats: int) -> dict:
+    """First render (navigation start to drawn plot), frame intervals while the mouse sweeps the
+    plot, hover round trips (mouse on a point until the kernel's answer shows) and lasso round
+    trips (mouse up until the kernel holds the selection and the page says how many; "kernel" is
+    the part spent in the widget's handler, the rest is the page and the bridge's JSON/base64)."""
+    handled, spent = [], []  # when the widget finished each message from the page, and how long it took
+    handle = kernel_bridge.handle
+
+    def timed(payload):
+        start = time.perf_counter()
+        out = handle(payload)
+        handled.append(time.perf_counter())
+        spent.append(handled[-1] - start)
+        return out
+
+    kernel_bridge.handle = timed
+    loads, frames, hovers, lassos, kernel = [], [], [], [], []
+    try:
+        for _ in range(repeats):
+            page = browser.new_page(viewport={"width": 1200, "height": 800})
+            kernel_bridge.connect(page, plot, Path(tempfile.mkdtemp()) / "gap.html")
+            page.wait_for_selector(".drml-gap-plot[data-drml-ready]", timeout=300_000)
+            loads.append(page.evaluate("performance.now()") / 1000)
+            gd = page.locator(".js-plotly-plot")
+            box = page.locator(".drml-gap-plot .drml-plot").bounding_box()
+            page.evaluate(FRAME_PROBE)
+            for i in range(120):  # across and back, through the densest part of the cloud
+                f = i / 59 if i < 60 else (119 - i) / 59
+                page.mouse.move(box["x"] + box["width"] * (0.1 + 0.6 * f), box["y"] + box["height"] * (0.3 + 0.4 * f))
+            page.evaluate("window.__stop = true")
+            frames += page.evaluate("window.__frames")[1:]
+            page.mouse.move(0, 0)
+            for target in gd.evaluate(NEAREST_POINTS, 8):
+                page.mouse.move(target["x"] + 3, target["y"] + 3)
+                t = time.perf_counter()
+                page.mouse.move(target["x"], target["y"])
+                page.wait_for_function("() => /class:/.test(document.querySelector('.drml-tooltip').textContent)")
+                hovers.append(time.perf_counter() - t)
+                page.mouse.move(0, 0)
+                page.wait_for_function("() => getComputedStyle(document.querySelector('.drml-tooltip')).display === 'none'")
+            area = gd.evaluate(PLOT_BOX)
+            for radius in (0.15, 0.3):
+                cx, cy = area["left"] + area["w"] / 2, area["top"] + area["h"] / 2
+                r = radius * min(area["w"], area["h"])
+                corners = [(cx + r * np.cos(a), cy - r * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 25)]
+                page.mouse.move(*corners[0])
+                page.mouse.down()
+                for x, y in corners[1:]:
+                    page.mouse.move(x, y)
+                before = len(handled)
+                t = time.perf_counter()
+                page.mouse.up()
+                page.wait_for_function(f"() => / points selected/.test(document.querySelector('{NOTE}').textContent)")
+                while len(handled) == before:  # the kernel has the selection (sent by the page, or resolved there)
+                    page.wait_for_timeout(1)
+                lassos.append(max(handled[-1], time.perf_counter()) - t)
+                kernel.append(sum(spent[before:]))
+                page.mouse.dblclick(area["left"] + 5, area["top"] + 5)  # clears the selection
+                page.wait_for_function(f"() => !document.querySelector('{NOTE}').textContent")
+            page.close()
+    finally:
+        kernel_bridge.handle = handle
+    return {"loads": loads, "frame_ms": np.array(frames), "hover_ms": np.array(hovers) * 1000,
+            "lasso_ms": np.array(lassos) * 1000, "kernel_ms": np.array(kernel) * 1000}
+
+
+def umap_timing(points: int) -> None:
+    from drml_widgets.widgets import GapPlot
+
+    plot = GapPlot(synthetic_session(points))
+    t = time.perf_counter()
+    plot.projection = "umap"
+    print(f"  UMAP at {points:,} points: {time.perf_counter() - t:.1f} s; the plot says: {plot.note.split(';')[0]}; "
+          f"{plot.note.split(';')[1].strip()}")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", type=int, nargs="+", default=[1_000_000, 50_000])
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--points-view", action="store_true", help="also draw the largest size as plain points")
+    parser.add_argument("--umap", action="store_true", help="also time UMAP at the largest size")
+    args = parser.parse_args(argv)
+    import comm
+    from playwright.sync_api import sync_playwright
+
+    comm.create_comm = lambda **kwargs: RecordingComm(**kwargs)
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    rows = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        sizes = [(n, None) for n in args.points] + ([(max(args.points), 10 * max(args.points))] if args.points_view else [])
+        for n, above in sizes:
+            plot, wire = build(n, above)
+            print(f"built {n:,} points ({wire['view']} view): session {wire['session_s']:.1f} s, GapPlot {wire['plot_s']:.1f} s",
+                  flush=True)
+            rows.append({**wire, **in_browser(plot, browser, args.repeats)})
+            plot.close()
+        browser.close()
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
+    print("GapPlot in headless Chromium (software WebGL); medians over loads, hovers and lassos:")
+    print(f"  {'points':>9} {'view':>8} {'bytes/pt':>9} {'data MB':>8} {'first render':>13} {'frame med':>10} {'frame p95':>10} "
+          f"{'hover rt':>9} {'lasso rt':>9} {'(kernel)':>9}")
+    for r in rows:
+        print(f"  {r['points']:>9,} {r['view']:>8} {r['bytes_per_point']:>9.2f} {r['data_mb']:>8.2f} "
+              f"{statistics.median(r['loads']):>11.2f} s {np.median(r['frame_ms']):>7.1f} ms {np.percentile(r['frame_ms'], 95):>7.1f} ms "
+              f"{np.median(r['hover_ms']):>6.0f} ms {np.median(r['lasso_ms']):>6.0f} ms {np.median(r['kernel_ms']):>6.0f} ms")
+    big, small = rows[0], rows[1] if len(rows) > 1 else rows[0]
+    print(f"  ratio {big['points']:,} / {small['points']:,}: bytes a point {big['bytes_per_point'] / small['bytes_per_point']:.2f}x, "
+          f"first render {statistics.median(big['loads']) / statistics.median(small['loads']):.2f}x, median frame "
+          f"{np.median(big['frame_ms']) / np.median(small['frame_ms']):.2f}x, hover {np.median(big['hover_ms']) / np.median(small['hover_ms']):.2f}x, "
+          f"lasso {np.median(big['lasso_ms']) / np.median(small['lasso_ms']):.2f}x")
+    if args.umap:
+        umap_timing(max(args.points))
+
+
+if __name__ == "__main__":
+    main()
