@@ -275,6 +275,8 @@ def test_quickstart_in_jupyterlab(jupyterlab, lab_page, front_end):
     # The before/after bars now describe version 1 while the head is at 0: greyed and said so.
     panel.locator(".drml-chart.drml-stale").wait_for(timeout=60_000)
     assert "from head version 1; the head is now at version 0" in panel.locator(".drml-summary").text_content()
+    assert panel.locator(".legend .traces").all_text_contents() == ["before", "after (version 1, not the current head)"]
+    assert panel.locator(".drml-no-kernel").is_hidden()  # a live kernel: nothing says otherwise
     kernel_says(page, "print('HEAD_VERSION_AFTER_UNDO', session.version)", "HEAD_VERSION_AFTER_UNDO 0")
     page.screenshot(path=ARTIFACTS / f"{front_end}.png")
 
