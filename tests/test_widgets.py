@@ -344,6 +344,21 @@ def test_dashboard_state_embeds_without_a_kernel(drml_session, tmp_path):
     dash.close()
 
 
+def test_report_embeds_slice_thumbnails_within_its_budget(drml_session):
+    table = SliceTable(drml_session)  # every slice of every subset of types: more than a small budget holds
+    part = table.report_part(max_bytes=100_000)
+    slices = part.state["offline"]["slices"]
+    shown = {k: v for k, v in slices.items() if v["jpegs"]}
+    used = sum(len(j) for v in shown.values() for j in v["jpegs"])
+    assert 0 < used <= 100_000 and 0 < len(shown) < len(table.rows) and set(slices) == {r["key"] for r in table.rows}
+    assert all(len(v["jpegs"]) == len(v["rows"]) <= 12 and v["prompts"] for v in shown.values())
+    assert part.note.startswith(f"Slice thumbnails: {len(shown)} of ") and "of a 0.1 MB budget" in part.note
+    key, first = next(iter(shown.items()))
+    values = {k: v for k, v in table._row(key)["values"].items() if v != "*"}
+    picked = drml_session.table.iloc[first["rows"]]
+    assert all((picked[k] == v).all() for k, v in values.items()) and set(picked["split"]) == {"test"}
+
+
 def test_report_escapes_html_in_user_strings(tmp_path):
     session = xss_session()
     dash = Dashboard(session, by=[XSS_TYPE, "shape"])
