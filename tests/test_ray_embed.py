@@ -28,7 +28,15 @@ RUN = dict(num_actors=2, batch_size=100, progress=False)
 
 @pytest.fixture(scope="module")
 def cluster():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # Ray gives its raylet a fixed 30 s to register; on a busy machine that can pass, so start again.
+    for attempt in range(3):
+        try:
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+            break
+        except Exception as exc:  # Ray raises a bare Exception for this timeout
+            ray.shutdown()
+            if attempt == 2 or "timed out during startup" not in str(exc):
+                raise
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 

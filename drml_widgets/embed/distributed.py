@@ -30,7 +30,8 @@ from .images import image_key, load_rgb, unreadable_file
 from .shards import COLUMNS, EmbedResult, fill_cache, shard_name, shard_paths, write_shard
 
 SHARD_ROWS = 10_000
-# Without GPUs, the encoder actors get this share of the cluster's CPUs and decoding the rest.
+# Without GPUs, the encoder actors get this share of the cluster's CPUs, and as many decode tasks
+# as there are actors share the rest (each task a process of its own, importing the package).
 ENCODE_CPU_SHARE = 0.75
 
 
@@ -254,7 +255,6 @@ def _encode_on_ray(todo: list[tuple[int, int, str]], image_size: int | None, opt
                    num_actors: int | None, batch_size: int | None, progress: bool):
     """Decode (Ray tasks) and encode (an actor pool) the queued files: yields ``(row, from_cache)``."""
     ray = _ray()
-    ray.data.DataContext.get_current().enable_progress_bars = progress
     resources = ray.cluster_resources()
     gpus, cpus = int(resources.get("GPU", 0)), float(resources.get("CPU", 1))
     batch = batch_size or default_batch_size("cuda" if gpus else "cpu", image_size)
@@ -263,18 +263,24 @@ def _encode_on_ray(todo: list[tuple[int, int, str]], image_size: int | None, opt
     # no more actors than batches: an actor without a batch to encode would only load the model
     actors = min(num_actors or (gpus if gpus else max(1, int(cpus) // 2)), len(blocks))
     actor_cpus = 1.0 if gpus else ENCODE_CPU_SHARE * cpus / actors
+    decode_cpus = 1.0 if gpus else (1 - ENCODE_CPU_SHARE) * cpus / actors
     threads = None if gpus else max(1, round(actor_cpus))
     ds = (ray.data.from_pandas(blocks)
-          .map_batches(_decode, batch_format="pandas", batch_size=None, num_cpus=(1 - ENCODE_CPU_SHARE) / 2)
+          .map_batches(_decode, batch_format="pandas", batch_size=None, num_cpus=decode_cpus)
           .map_batches(_EncoderActor, batch_format="numpy", batch_size=batch,
                        compute=ray.data.ActorPoolStrategy(size=actors), num_gpus=1 if gpus else 0, num_cpus=actor_cpus,
                        fn_constructor_kwargs=dict(options, batch_size=batch, threads=threads)))
-    for result in ds.iter_batches(batch_size=None, batch_format="numpy"):
-        for i in range(len(result["position"])):
-            error = str(result["error"][i])
-            yield ({"shard": int(result["shard"][i]), "position": int(result["position"][i]),
-                    "path": str(result["path"][i]), "key": bytes(result["key"][i]),
-                    "embedding": None if error else result["embedding"][i], "error": error},
-                   bool(result["from_cache"][i]))
+    context = ray.data.DataContext.get_current()
+    shown, context.enable_progress_bars = context.enable_progress_bars, progress
+    try:
+        for result in ds.iter_batches(batch_size=None, batch_format="numpy"):
+            for i in range(len(result["position"])):
+                error = str(result["error"][i])
+                yield ({"shard": int(result["shard"][i]), "position": int(result["position"][i]),
+                        "path": str(result["path"][i]), "key": bytes(result["key"][i]),
+                        "embedding": None if error else result["embedding"][i], "error": error},
+                       bool(result["from_cache"][i]))
+    finally:
+        context.enable_progress_bars = shown
 
 
