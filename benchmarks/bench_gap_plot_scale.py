@@ -39,6 +39,9 @@ NEAREST_POINTS = """(gd, k) => { // k image points spread over the plot, in page
   }
   return out; }"""
 NOTE = ".drml-gap-plot .drml-toolbar .drml-muted"  # "N points selected"
+LASSO_PROBE = """() => { const gd = document.querySelector('.js-plotly-plot'); window.__lasso = {};
+  window.addEventListener('mouseup', () => { window.__lasso.up = performance.now(); }, { capture: true, once: true });
+  gd.once('plotly_selected', () => { window.__lasso.selected = performance.now(); }); }"""
 PLOT_BOX = """gd => { const L = gd._fullLayout, box = gd.getBoundingClientRect();
   return { left: box.left + L._size.l, top: box.top + L._size.t, w: L._size.w, h: L._size.h }; }"""
 
@@ -61,8 +64,9 @@ def build(points: int, density_above: int | None = None):
 def in_browser(plot, browser, repeats: int) -> dict:
     """First render (navigation start to drawn plot), frame intervals while the mouse sweeps the
     plot, hover round trips (mouse on a point until the kernel's answer shows) and lasso round
-    trips (mouse up until the kernel holds the selection and the page says how many; "kernel" is
-    the part spent in the widget's handler, the rest is the page and the bridge's JSON/base64)."""
+    trips (mouse up until the kernel holds the selection and the page says how many; "plotly" is
+    mouse up to plotly's selection event, "kernel" the time in the widget's handler, the rest is
+    the page and the bridge's JSON/base64 through playwright)."""
     handled, spent = [], []  # when the widget finished each message from the page, and how long it took
     handle = kernel_bridge.handle
 
@@ -74,7 +78,7 @@ def in_browser(plot, browser, repeats: int) -> dict:
         return out
 
     kernel_bridge.handle = timed
-    loads, frames, hovers, lassos, kernel = [], [], [], [], []
+    loads, frames, hovers, lassos, kernel, plotly = [], [], [], [], [], []
     try:
         for _ in range(repeats):
             page = browser.new_page(viewport={"width": 1200, "height": 800})
@@ -103,6 +107,7 @@ def in_browser(plot, browser, repeats: int) -> dict:
                 cx, cy = area["left"] + area["w"] / 2, area["top"] + area["h"] / 2
                 r = radius * min(area["w"], area["h"])
                 corners = [(cx + r * np.cos(a), cy - r * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 25)]
+                page.evaluate(LASSO_PROBE)
                 page.mouse.move(*corners[0])
                 page.mouse.down()
                 for x, y in corners[1:]:
@@ -115,13 +120,15 @@ def in_browser(plot, browser, repeats: int) -> dict:
                     page.wait_for_timeout(1)
                 lassos.append(max(handled[-1], time.perf_counter()) - t)
                 kernel.append(sum(spent[before:]))
+                marks = page.evaluate("window.__lasso")
+                plotly.append((marks["selected"] - marks["up"]) / 1000)
                 page.mouse.dblclick(area["left"] + 5, area["top"] + 5)  # clears the selection
                 page.wait_for_function(f"() => !document.querySelector('{NOTE}').textContent")
             page.close()
     finally:
         kernel_bridge.handle = handle
     return {"loads": loads, "frame_ms": np.array(frames), "hover_ms": np.array(hovers) * 1000,
-            "lasso_ms": np.array(lassos) * 1000, "kernel_ms": np.array(kernel) * 1000}
+            "lasso_ms": np.array(lassos) * 1000, "kernel_ms": np.array(kernel) * 1000, "plotly_ms": np.array(plotly) * 1000}
 
 
 def umap_timing(points: int) -> None:
@@ -160,11 +167,11 @@ def main(argv=None) -> None:
     print(f"load average after: {os.getloadavg()[0]:.1f}")
     print("GapPlot in headless Chromium (software WebGL); medians over loads, hovers and lassos:")
     print(f"  {'points':>9} {'view':>8} {'bytes/pt':>9} {'data MB':>8} {'first render':>13} {'frame med':>10} {'frame p95':>10} "
-          f"{'hover rt':>9} {'lasso rt':>9} {'(kernel)':>9}")
+          f"{'hover rt':>9} {'lasso rt':>9} {'(plotly)':>9} {'(kernel)':>9}")
     for r in rows:
         print(f"  {r['points']:>9,} {r['view']:>8} {r['bytes_per_point']:>9.2f} {r['data_mb']:>8.2f} "
               f"{statistics.median(r['loads']):>11.2f} s {np.median(r['frame_ms']):>7.1f} ms {np.percentile(r['frame_ms'], 95):>7.1f} ms "
-              f"{np.median(r['hover_ms']):>6.0f} ms {np.median(r['lasso_ms']):>6.0f} ms {np.median(r['kernel_ms']):>6.0f} ms")
+              f"{np.median(r['hover_ms']):>6.0f} ms {np.median(r['lasso_ms']):>6.0f} ms {np.median(r['plotly_ms']):>6.0f} ms {np.median(r['kernel_ms']):>6.0f} ms")
     big, small = rows[0], rows[1] if len(rows) > 1 else rows[0]
     print(f"  ratio {big['points']:,} / {small['points']:,}: bytes a point {big['bytes_per_point'] / small['bytes_per_point']:.2f}x, "
           f"first render {statistics.median(big['loads']) / statistics.median(small['loads']):.2f}x, median frame "

@@ -4,6 +4,7 @@ of a density plot, and (in Chromium, 250,000 points) hovering and lassoing the d
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,8 @@ from drml_widgets.widgets.density import bin_density, points_in_box, points_in_l
 from drml_widgets.widgets.report import report_html
 from kernel_bridge import connect
 from widget_support import recording, synthetic_session
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"  # git-ignored screenshots
 
 
 @pytest.fixture
@@ -162,6 +165,8 @@ def test_density_view_in_chromium_hovers_and_lassos_250k_points(page, tmp_path, 
     assert gap.get_attribute("data-view") == "density" and int(gap.get_attribute("data-points")) == 20_000
     assert gap.locator("canvas").count() > 0 and gap.locator(".imagelayer image").count() == 1  # the grids
     assert "Density view: 250,000 points" in gap.text_content()
+    ARTIFACTS.mkdir(exist_ok=True)
+    gap.screenshot(path=ARTIFACTS / "gap_plot_density_250k.png")
 
     # Hover the image point drawn nearest the middle of the plot: the kernel names its row and class.
     target = page.locator(".js-plotly-plot").evaluate("""gd => {
