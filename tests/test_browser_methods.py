@@ -365,4 +365,45 @@ def test_spurious_panel_fine_tunes_from_the_page_and_greys_stale_bars(page, monk
     view.locator("input[type=number]").first.fill("4")
     view.locator("input[type=number]").first.dispatch_event("change")  # epochs: 4, and busy=False
     page.wait_for_function("!document.querySelector('.drml-spurious-panel .drml-kernel-only button.drml-primary').disabled")
+    assert panel.epochs == 4
     assert "drml-stale" in chart.get_attribute("class") and "the settings have changed" in summary.text_content()
+
+
+LOSS_SPURIOUS_CELLS = [
+    "from drml_widgets import Session\nfrom drml_widgets.widgets import LossQuery, SpuriousPanel\n"
+    "s = Session.from_shapes_world(n=1200, ensemble=False)",
+    "query = LossQuery(s, by=['color', 'shape'], members=2, epochs=8)\nquery.ask('a large orange triangle.')\nquery",
+    "panel = SpuriousPanel(s, 'color', ['orange', 'green'], variants=['plain'], seeds=[0, 1], epochs=2)\n"
+    "panel.run()\npanel",
+]
+
+
+@pytest.mark.slow
+def test_loss_query_and_spurious_panel_in_a_saved_notebook_as_html(page, tmp_path):
+    path = tmp_path / "loss_spurious.ipynb"
+    book = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in LOSS_SPURIOUS_CELLS])
+    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    NotebookClient(book, timeout=CELL_TIMEOUT, startup_timeout=600, kernel_name="python3", store_widget_state=True,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    nbformat.write(book, path)
+    subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", str(path)], check=True, capture_output=True)
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    refused = serve_cdn_locally(page)
+    page.set_viewport_size({"width": 1300, "height": 1000})
+    page.goto(path.with_suffix(".html").as_uri())
+    for view in ("loss-query", "spurious-panel"):
+        page.locator(f".drml-{view}[data-drml-ready]").wait_for(timeout=120_000)
+        kernel_controls_disabled(page.locator(f".drml-{view}"))
+    assert page.locator(".drml-answers tbody tr").evaluate_all("rs => rs.map(r => r.dataset.text)") == [
+        "a large orange triangle."]
+    chart = page.locator(".drml-spurious-panel .drml-chart")
+    assert chart.get_attribute("data-run") == "1" and chart.locator(".bars .point").count() == 4
+    # the saved state's objects have sorted keys: the bars still describe the panel's settings
+    assert "drml-stale" not in chart.get_attribute("class")
+    assert page.locator(".drml-spurious-panel .drml-summary").text_content().startswith("Bars: mean over seeds")
+    assert page.locator(".drml-spurious-panel select").input_value() == "zero-shot"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "saved_loss_spurious_html.png", full_page=True)
+    assert not errors, errors
+    assert not [u for u in refused if "mathjax" not in u.lower()], refused

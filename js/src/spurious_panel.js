@@ -10,8 +10,10 @@ const VARIANTS = ["plain", "class", "language", "vision"];
 const DETECTION_COLUMNS = [["class", "class"], ["tag", "tag"], ["delta", "\u03b4 (acc with \u2212 without)"],
   ["acc_present", "acc with"], ["acc_absent", "acc without"], ["train_share", "train share"], ["candidate", "candidate"]];
 
+// Field by field: a saved notebook stores objects with their keys sorted.
+const SETTINGS = ["variants", "seeds", "epochs", "values"];
 function sameSettings(a, b) {
-  return JSON.stringify(a) === JSON.stringify(b);
+  return SETTINGS.every((k) => JSON.stringify((a || {})[k]) === JSON.stringify((b || {})[k]));
 }
 
 export function render({ model, el }) {
@@ -47,7 +49,7 @@ export function render({ model, el }) {
   }
 
   function settings() {
-    return { variants: model.get("variants"), seeds: model.get("seeds"), epochs: model.get("epochs"), values: model.get("values") };
+    return Object.fromEntries(SETTINGS.map((k) => [k, model.get(k)]));
   }
 
   function drawControls() {
@@ -56,14 +58,15 @@ export function render({ model, el }) {
       const next = VARIANTS.filter((x) => (x === v ? e.target.checked : chosen.has(x)));
       if (next.length) setTrait(model, "variants", next); else e.target.checked = true;
     } }), v)));
-    epochs.value = model.get("epochs");
-    seeds.value = (model.get("seeds") || []).length;
+    // a redraw (progress, busy) never overwrites what the user is typing
+    if (document.activeElement !== epochs) epochs.value = model.get("epochs");
+    if (document.activeElement !== seeds) seeds.value = (model.get("seeds") || []).length;
     run.disabled = !!model.get("busy");
   }
 
   function drawDetection() {
     const all = model.get("detections") || {};
-    const methods = Object.keys(all);
+    const methods = Object.keys(all).sort((a, b) => (b === "zero-shot") - (a === "zero-shot")); // zero-shot first
     const current = methods.includes(detectFor.value) ? detectFor.value : methods[0];
     fill(detectFor, ...methods.map((m) => h("option", { value: m, textContent: m })));
     if (current) detectFor.value = current;
