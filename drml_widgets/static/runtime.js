@@ -1,2 +1,2 @@
-/* drml-widgets bundle; sources sha256 6bc4a4f6821795d5b4982656b4ec7d8c18cfdaec42f7bea3d144bf54a0ae233f */
+/* drml-widgets bundle; sources sha256 c8185eb658116731baed6205ad1739d82e0123a8c8f991fc57fad48e56c08445 */
 var e={};export{e as default};
