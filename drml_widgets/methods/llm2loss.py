@@ -350,13 +350,14 @@ def fit_llm2loss(
     order = np.random.default_rng(seed).permutation(len(x))
     n_val = max(int(round(val_fraction * len(x))), 10)
     val, fit = order[:n_val], order[n_val:]
-    # One float32 buffer: the training images' features, then, for the in-distribution classifier,
-    # as many random unit vectors (redrawn per member); filled by chunks, so a million images
-    # cost their rows twice, not four times.
-    xs = np.empty((2 * len(fit), x.shape[1]), np.float32)
-    for part in row_chunks(len(fit)):
-        xs[part] = gap.transform(x, "image", fit[part]) if gap is not None else x[fit[part]]
-    x_fit, x_val = xs[: len(fit)], gap.transform(x, "image", val) if gap is not None else x[val]
+    # One float32 buffer each for the training and the held-out rows: their features, then, for
+    # the in-distribution classifier, as many random unit vectors (redrawn per member); filled by
+    # chunks, so a million images cost their rows twice, not four times.
+    xs, xv = (np.empty((2 * len(rows), x.shape[1]), np.float32) for rows in (fit, val))
+    for buffer, rows in ((xs, fit), (xv, val)):
+        for part in row_chunks(len(rows)):
+            buffer[part] = gap.transform(x, "image", rows[part]) if gap is not None else x[rows[part]]
+    x_fit, x_val = xs[: len(fit)], xv[: len(val)]
     mean, std = float(y[fit].mean()), float(y[fit].std()) or 1.0
     z = (y - mean) / std
 
@@ -373,7 +374,6 @@ def fit_llm2loss(
         ensembles[model] = Ensemble(model, head, modules, pd.concat(histories, ignore_index=True), *scale)
 
     classifier = []
-    xv = np.concatenate([x_val, np.empty_like(x_val)])
     for k in range(members):
         noise = np.random.default_rng(seed + k)
         _random_units(xs[len(fit):], noise)
