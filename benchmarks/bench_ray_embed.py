@@ -6,14 +6,14 @@ machine and its load):
 1. The shapes CLIP (64 px) on 2,000 of the world's PNG/JPEG files: a tiny model, so this is
    mostly Ray's own cost (actor start-up and model load, tasks, object transfers, Parquet shards,
    the cache fill).
-2. ViT-B-32 at 224 px (random weights at real size, no download) on 256 JPEGs of 500x375 px:
+2. ViT-B-32 at 224 px (random weights at real size, no download) on 384 JPEGs of 500x375 px:
    a real model's compute, against which that cost is spread.
 
 Each case: single-process ``ClipEncoder.encode_images`` (no cache) and ``embed_dataset`` with
 ``num_actors=2`` into an empty cache, same batch size, both cold (the model loaded inside the
 timing), then ``embed_dataset`` again (every shard already written). The same on two batches
-separates Ray's fixed start-up (actor processes, imports, model load) from the cost per image
-after it. Ray's own start-up (``ray.init``) is timed apart, once. The embeddings are checked to
+(one per actor) shows what a run costs before it encodes much: actor processes, their imports and
+model loads. Ray's own start-up (``ray.init``) is timed apart, once. The embeddings are checked to
 agree within float32's epsilon.
 
 Run: .venv/bin/python benchmarks/bench_ray_embed.py
@@ -36,16 +36,17 @@ from drml_widgets.embed.distributed import embed_dataset
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_folder_encode import VIT, random_vit, write_files  # noqa: E402
 
-N_SHAPES, N_PHOTOS = 2000, 256
+N_SHAPES, N_PHOTOS = 2000, 384
 
 
-def encode_single(paths: list[str], model: str, pretrained: str | None, batch_size: int) -> tuple[float, np.ndarray]:
+def encode_single(paths: list[str], model: str, pretrained: str | None, batch_size: int):
     start = time.perf_counter()
     out = ClipEncoder(model, pretrained, cache_dir=None, batch_size=batch_size, progress=False).encode_images(paths)
     return time.perf_counter() - start, out
 
 
 def encode_ray(paths: list[str], model: str, pretrained: str | None, batch_size: int):
+    """The run's time, the rerun's (every shard written), and the embeddings."""
     with tempfile.TemporaryDirectory() as cache:
         result = embed_dataset(paths, model, pretrained=pretrained, cache_dir=cache, num_actors=2,
                                batch_size=batch_size, progress=False)
@@ -55,27 +56,24 @@ def encode_ray(paths: list[str], model: str, pretrained: str | None, batch_size:
 
 
 def compare(label: str, paths: list[str], model: str, pretrained: str | None, batch_size: int) -> dict:
-    """Whole runs of n images, and runs of two batches (one per actor): their difference is the
-    cost of the remaining images once the actors are up, which sets the throughput ratio."""
+    """Cold runs of all the images, and of two batches (one per actor), which shows what a run
+    costs before it encodes much: Ray's actor processes, their imports and model loads."""
     n, small = len(paths), 2 * batch_size
     t_single, single = encode_single(paths, model, pretrained, batch_size)
-    t_single_small, _ = encode_single(paths[:small], model, pretrained, batch_size)
     t_ray, t_rerun, ray_emb = encode_ray(paths, model, pretrained, batch_size)
+    t_single_small, _ = encode_single(paths[:small], model, pretrained, batch_size)
     t_ray_small, _, _ = encode_ray(paths[:small], model, pretrained, batch_size)
     gap = float(np.abs(ray_emb - single).max())
     assert gap <= np.finfo(np.float32).eps, f"{label}: Ray and single-process differ by {gap}"
-    rate_single = (t_single - t_single_small) / (n - small)
-    rate_ray = (t_ray - t_ray_small) / (n - small)
     row = {"case": label, "n": n, "single_s": t_single, "ray_s": t_ray, "ratio": t_ray / t_single,
-           "overhead_ms": 1000 * (t_ray - t_single) / n, "startup_s": t_ray_small - t_single_small,
-           "marginal_ratio": rate_ray / rate_single, "rerun_s": t_rerun, "max_diff": gap}
-    print(f"{label}  (n={n}, batch {batch_size})\n"
-          f"  whole run:  single {t_single:6.1f} s   ray {t_ray:6.1f} s   ray/single {row['ratio']:.2f}x   "
+           "overhead_ms": 1000 * (t_ray - t_single) / n, "single_small_s": t_single_small,
+           "ray_small_s": t_ray_small, "rerun_s": t_rerun, "max_diff": gap}
+    print(f"{label}  (batch {batch_size})\n"
+          f"  {n:>5} images:  single {t_single:6.1f} s   ray {t_ray:6.1f} s   ray/single {row['ratio']:.2f}x   "
           f"overhead {row['overhead_ms']:+.1f} ms/image\n"
-          f"  Ray start-up (actors, model load), from {small}-image runs: {row['startup_s']:+.1f} s over single\n"
-          f"  after start-up: single {1000 * rate_single:.1f} ms/image, ray {1000 * rate_ray:.1f} ms/image, "
-          f"ray/single {row['marginal_ratio']:.2f}x\n"
-          f"  rerun (every shard written): {t_rerun:.2f} s;  max |ray - single| {gap:.1e}", flush=True)
+          f"  {small:>5} images:  single {t_single_small:6.1f} s   ray {t_ray_small:6.1f} s   "
+          f"ray/single {t_ray_small / t_single_small:.2f}x   (mostly start-up)\n"
+          f"  rerun of the {n} (every shard written): {t_rerun:.2f} s;  max |ray - single| {gap:.1e}", flush=True)
     return row
 
 

@@ -70,11 +70,16 @@ class EmbedResult:
             >>> EmbedResult(Path("out"), [], 0, 0, 0, 0, 0, 0.0).embeddings().shape
             (0, 0)
         """
-        rows = self.table()
-        rows = rows[rows["error"] == ""]
-        if not len(rows):
-            return np.empty((0, 0), np.float32)
-        return np.stack(rows["embedding"].tolist()).astype(np.float32, copy=False)
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        blocks = []
+        for file in self.shard_files:
+            table = pq.read_table(file, columns=["embedding", "error"], page_checksum_verification=True)
+            read = table.filter(pc.equal(table["error"], ""))["embedding"].combine_chunks()
+            if len(read):
+                blocks.append(np.asarray(read.flatten(), np.float32).reshape(len(read), -1))
+        return np.concatenate(blocks) if blocks else np.empty((0, 0), np.float32)
 
     def __repr__(self) -> str:
         return (f"EmbedResult({self.n_images} images: {self.n_from_cache} from cache, {self.n_encoded} encoded, "
