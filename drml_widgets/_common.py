@@ -39,8 +39,8 @@ def row_chunks(n: int, size: int = CHUNK_ROWS) -> Iterator[slice]:
 
 def group_means(x: np.ndarray, groups: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean row of ``x`` per group (``groups`` in ``[0, n_groups)``, one per row) and each
-    group's size, summed chunk by chunk in ``x``'s precision and across chunks in float64 (no
-    copy of a group's rows); empty groups get NaN rows. One pass, O(n d).
+    group's size, summed in float64 chunk by chunk (no copy of a group's rows); empty groups get
+    NaN rows. One pass, O(n d).
 
     Example:
         >>> means, sizes = group_means(np.array([[1.0, 0.0], [3.0, 2.0], [5.0, 5.0]]), np.array([0, 0, 1]), 3)
@@ -53,8 +53,8 @@ def group_means(x: np.ndarray, groups: np.ndarray, n_groups: int) -> tuple[np.nd
     sums = np.zeros((n_groups, x.shape[1]))
     for part in row_chunks(len(x)):
         g = groups[part]
-        onehot = sparse.csr_matrix((np.ones(len(g), x.dtype), (g, np.arange(len(g)))), shape=(n_groups, len(g)))
-        sums += onehot @ x[part]
+        onehot = sparse.csr_matrix((np.ones(len(g)), (g, np.arange(len(g)))), shape=(n_groups, len(g)))
+        sums += onehot @ x[part].astype(np.float64)
     sizes = np.bincount(groups, minlength=n_groups)
     with np.errstate(invalid="ignore", divide="ignore"):
         return sums / sizes[:, None], sizes
