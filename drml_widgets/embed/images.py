@@ -18,6 +18,10 @@ from PIL import Image, UnidentifiedImageError
 from ..errors import EmptyInputError, ImageLoadError
 from .cache import content_key
 
+# Both encoders skip with on_error="skip"; each says where the skipped files are listed.
+_SKIP_HINT = ("pass on_error='skip' to skip unreadable images (listed in encoder.last_skipped, "
+              "or in result.skipped for embed_dataset)")
+
 ImageInput = Any  # str | os.PathLike | PIL.Image.Image | np.ndarray
 
 
@@ -100,8 +104,7 @@ def unreadable_file(path: str | os.PathLike, position: int, exc: OSError) -> Ima
     """
     return ImageLoadError(
         f"Cannot read image {position} at {str(path)!r}: {exc.strerror or exc}. "
-        "Fix: check the path, or pass on_error='skip' to skip unreadable images "
-        "(they are listed in encoder.last_skipped)."
+        f"Fix: check the path, or {_SKIP_HINT}."
     )
 
 
@@ -154,7 +157,6 @@ def open_file(path: str | os.PathLike, position: int) -> Image.Image:
         ...
         drml_widgets.errors.ImageLoadError: Cannot read image 0 at 'missing.png': ...
     """
-    skip = "pass on_error='skip' to skip unreadable images (they are listed in encoder.last_skipped)"
     try:
         with Image.open(path) as img:
             img.load()
@@ -166,12 +168,12 @@ def open_file(path: str | os.PathLike, position: int) -> Image.Image:
             f"Image {position} at {str(path)!r} has too many pixels to decode safely: {exc} "
             f"(PIL.Image.MAX_IMAGE_PIXELS is {Image.MAX_IMAGE_PIXELS}). Fix: if you trust the file, "
             "raise the limit before encoding, e.g. PIL.Image.MAX_IMAGE_PIXELS = 500_000_000 "
-            f"(None turns the check off), shrink the image, or {skip}."
+            f"(None turns the check off), shrink the image, or {_SKIP_HINT}."
         ) from exc
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise ImageLoadError(
             f"Cannot read image {position} at {str(path)!r}: {exc}. "
-            f"Fix: remove or replace the file, or {skip}."
+            f"Fix: remove or replace the file, or {_SKIP_HINT}."
         ) from exc
 
 
