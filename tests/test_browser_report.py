@@ -22,8 +22,9 @@ from test_notebooks import CELL_TIMEOUT
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 VIEWS = ("gap-plot", "slice-table", "rectify-panel", "influence-chart", "prompt-builder")
-# Controls that need the kernel, per view (the gap plot's own controls are its own test's business).
+# Controls that need the kernel, per view.
 KERNEL_ONLY = {
+    "gap-plot": ".drml-toolbar select, .drml-toolbar input",
     "slice-table": "tbody input[type=checkbox], button",
     "rectify-panel": "button:not(.modebar-btn), select:not(.drml-score), input",  # the plot toolbar works
     "influence-chart": "select",
@@ -88,6 +89,39 @@ def test_report_disables_what_needs_a_kernel_and_says_why(page, report):
     chart.locator(".drml-note").filter(has_text="Shapley: each attribute type is a player").wait_for(timeout=10_000)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "report_no_kernel.png", full_page=True)
+    assert not errors, errors
+
+
+def test_report_gap_plot_hover_shows_what_the_page_embedded(page, report, undone):
+    """Hovering a drawn point without a kernel shows its saved prompt, or an image's details and
+    thumbnail; never "asking the kernel" or a request error."""
+    session, dash = undone
+    errors = open_page(page, report)
+    footer = page.locator("#drml-embedded").text_content()
+    assert re.search(r"Gap plot hover: [0-9,]+ of [0-9,]+ drawn prompts, [0-9,]+ of [0-9,]+ drawn images", footer)
+    plot = page.locator(".drml-gap-plot")
+    tooltip = plot.locator(".drml-tooltip")
+    box = plot.locator(".nsewdrag").first.bounding_box()
+    seen = {"text": 0, "image": 0}
+    for fx in (0.2, 0.35, 0.5, 0.65, 0.8):  # sweep the plot until both kinds of point were hovered
+        for fy in (0.2, 0.35, 0.5, 0.65, 0.8):
+            page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+            page.wait_for_timeout(50)
+            if not tooltip.is_visible():
+                continue
+            text = tooltip.text_content()
+            assert "asking the kernel" not in text and "Needs a running kernel" not in text, text
+            kind = "text" if " \u00b7 text #" in text else "image"
+            row = int(re.search(r"#(\d+)", text).group(1))
+            if "sample of points only" in text:
+                continue
+            seen[kind] += 1
+            if kind == "text":
+                assert str(session.prompts.iloc[row]["prompt"]) in text
+            else:
+                assert f"class: {session.classes[int(session.labels[row])]}" in text
+                assert tooltip.locator("img").count() == 1
+    assert seen["text"] and seen["image"], seen
     assert not errors, errors
 
 

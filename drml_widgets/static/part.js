@@ -1,2 +1,2 @@
-/* drml-widgets bundle; sources sha256 c8185eb658116731baed6205ad1739d82e0123a8c8f991fc57fad48e56c08445 */
+/* drml-widgets bundle; sources sha256 502eeb207eeae2bf3dc6fbc5b0f31fa1c24a743f9cca4dcc424fd8303eebdec1 */
 var t={render({el:e}){e.textContent="This view is part of a Dashboard; display the Dashboard, or create the widget on its own."}};export{t as default};

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import numpy as np
 import pandas as pd
 import traitlets as t
@@ -10,7 +12,7 @@ from ..diagnose.gap import GapCloser
 from ..diagnose.slices import rows_in_slice
 from ..errors import WidgetError
 from .adapters import svd_2d, umap_2d
-from .base import OneOf, SessionWidget
+from .base import OneOf, ReportPart, SessionWidget
 from .binary import Array, dequantise, quantise
 from .density import bin_density, points_in_box, points_in_lasso
 from .thumbnails import checked_rows, thumbnails
@@ -19,6 +21,9 @@ MAX_CATEGORIES = 24  # colours that stay distinguishable; the rest are grouped a
 OTHER = "other"
 MISSING = "n/a"
 DENSITY_ABOVE = 200_000  # software WebGL draws 200,000 points in about 2 s, a million in about 7 s
+# What a report embeds for hovering without a kernel: every prompt up to 5,000 (a line of text
+# each) and a sample of 400 images, 64-px thumbnails within 0.5 MB.
+REPORT_TEXTS, REPORT_IMAGES, REPORT_THUMB_BYTES = 5_000, 400, 500_000
 
 
 class GapPlot(SessionWidget):
@@ -245,22 +250,55 @@ class GapPlot(SessionWidget):
 
     # -- hover and selection -------------------------------------------------------------------
     def _hover(self, content, _buffers):
-        s = self.session
-        if content.get("modality") == "text":
-            (row,) = checked_rows([content.get("row")], len(s.prompts), 1)
-            prompt = s.prompts.iloc[row]
-            lines = [str(prompt["prompt"])]
-            if "label" in prompt:
-                lines.append(f"true class: {s.classes[int(prompt['label'])]}")
+        modality = content.get("modality")
+        limit = len(self.session.prompts) if modality == "text" else len(self.session.table)
+        (row,) = checked_rows([content.get("row")], limit, 1)
+        lines = self._hover_lines(modality, row)
+        if modality == "text" or self.session.images is None:
             return {"lines": lines}, []
-        (row,) = checked_rows([content.get("row")], len(s.table), 1)
+        return {"lines": lines}, thumbnails(self.session.images, [row])[1]
+
+    def _hover_lines(self, modality: str, row: int) -> list[str]:
+        s = self.session
+        if modality == "text":
+            prompt = s.prompts.iloc[row]
+            return [str(prompt["prompt"])] + ([f"true class: {s.classes[int(prompt['label'])]}"] if "label" in prompt else [])
         record = s.table.iloc[row]
         attrs = ", ".join(f"{k}={record[k]}" for k in s.attributes.types if k in s.table.columns)
         lines = [f"class: {s.classes[int(s.labels[row])]}", attrs] + ([f"split: {record['split']}"] if "split" in record else [])
-        if s.images is None:
-            return {"lines": lines + ["(no images in this session)"]}, []
-        _, jpegs = thumbnails(s.images, [row])
-        return {"lines": lines}, jpegs
+        return lines + (["(no images in this session)"] if s.images is None else [])
+
+    def report_part(self, max_texts: int = REPORT_TEXTS, max_images: int = REPORT_IMAGES,
+                    max_bytes: int = REPORT_THUMB_BYTES) -> ReportPart:
+        """What a hover shows without a kernel: the text of up to ``max_texts`` drawn prompts, and
+        the details and a 64-px thumbnail of up to ``max_images`` drawn images (a seeded sample,
+        within ``max_bytes`` of base64 JPEG text). Other points show their class and say why
+        nothing more is there. The footer line states the budget and its use.
+
+        Example:
+            >>> from drml_widgets.session import Session
+            >>> part = GapPlot(Session.from_shapes_world(n=1200, ensemble=False)).report_part()
+            >>> part.note.startswith("Gap plot hover: ")
+            True
+        """
+        n_img = self.n_images
+        drawn = self.index if len(self.index) else np.arange(n_img + self.n_texts)
+        rng = np.random.default_rng(0)
+        texts = drawn[drawn >= n_img][:max_texts]
+        images = np.sort(rng.permutation(drawn[drawn < n_img])[:max_images])
+        hover = {f"text:{p - n_img}": {"lines": self._hover_lines("text", int(p - n_img))} for p in texts}
+        used = 0
+        for r in images:
+            entry = {"lines": self._hover_lines("image", int(r))}
+            if self.session.images is not None and used < max_bytes:
+                entry["jpeg"] = base64.b64encode(thumbnails(self.session.images, [int(r)], size=64)[1][0]).decode("ascii")
+                used += len(entry["jpeg"])
+            hover[f"image:{r}"] = entry
+        n_thumbs = sum("jpeg" in e for e in hover.values())
+        note = (f"Gap plot hover: {len(texts):,} of {int((drawn >= n_img).sum()):,} drawn prompts, "
+                f"{len(images):,} of {int((drawn < n_img).sum()):,} drawn images ({n_thumbs:,} with thumbnails, "
+                f"{used / 1e6:.2f} MB of a {max_bytes / 1e6:.1f} MB budget)")
+        return ReportPart({"offline": {"hover": hover}}, note)
 
     def _select_region(self, content, _buffers):
         """A box (``box: {x: [a, b], y: [c, d]}``) or lasso (``lasso: {x: [...], y: [...]}``) drawn

@@ -5,7 +5,7 @@
 // lasso is sent to the kernel, which selects every point inside it.
 import { categoryColors, coordinatesOf, densityPixels, groupPoints, regionOf, selectedPoints, sourceRow } from "./gap_logic.js";
 import { TOOLBAR_SPACE, chart, hasWebGL, themeLayout } from "./plots.js";
-import { PALETTE, decode, encode, fill, fmt, h, jpegImage, onChanges, plotlyText, request, setTrait, statusLine } from "./util.js";
+import { PALETTE, decode, encode, fill, fmt, h, jpegImage, kernelGate, onChanges, plotlyText, request, setTrait, statusLine } from "./util.js";
 
 const SVG_LIMIT = 5000; // plotly's SVG scatter is only fluid for a few thousand points
 const HEIGHT = 440;
@@ -77,13 +77,16 @@ export function render({ model, el }) {
   const note = h("div", { className: "drml-note" });
   const selectionNote = h("span", { className: "drml-muted" });
   const closeGap = h("input", { type: "checkbox", onchange: () => setTrait(model, "close_gap", closeGap.checked) });
+  const gate = kernelGate(model, "change the view, colouring or gap, or to select points");
   fill(el,
     h("div", { className: "drml-toolbar" },
       h("span", { className: "drml-title" }, "Image and text embeddings"),
-      h("label", {}, "view", selectBox(model, "projection", "projections", { svd: "SVD (all points)", umap: "UMAP (fit on a sample)" })),
-      h("label", {}, "colour by", selectBox(model, "color_by", "color_options")),
-      h("label", {}, closeGap, "close the gap"),
+      gate.wrap(
+        h("label", {}, "view", selectBox(model, "projection", "projections", { svd: "SVD (all points)", umap: "UMAP (fit on a sample)" })),
+        h("label", {}, "colour by", selectBox(model, "color_by", "color_options")),
+        h("label", {}, closeGap, "close the gap")),
       selectionNote),
+    gate.note,
     statusLine(model),
     h("div", { className: "drml-row" }, h("div", { className: "drml-grow" }, plot, note), h("div", { className: "drml-side" }, statsTable(model))),
     tooltip);
@@ -192,6 +195,12 @@ export function render({ model, el }) {
     const token = ++hoverToken;
     const key = `${src.modality}:${src.row}`;
     const event = data.event;
+    if (gate.offline) { // what the page embedded for this point (a report's `offline` entry), else why not
+      const stored = ((model.get("offline") || {}).hover || {})[key];
+      showTooltip(event, stored ? [label, ...stored.lines] : [label, "details of a sample of points only are saved in this page"],
+        stored && stored.jpeg ? jpegImage(stored.jpeg, `image ${src.row}`) : null);
+      return;
+    }
     showTooltip(event, [label, "asking the kernel\u2026"]);
     try {
       if (!cache.has(key)) cache.set(key, request(model, { type: "hover", modality: src.modality, row: src.row }));
@@ -223,5 +232,5 @@ export function render({ model, el }) {
   const stops = [onChanges(model, ["points", "extent", "codes", "categories", "modality", "index", "view", "density", "density_codes",
     "close_gap", "note", "axis_labels"], draw),
     onChanges(model, ["n_selected"], showSelection)];
-  return () => { stops.forEach((s) => s()); figure.dispose(); };
+  return () => { stops.forEach((s) => s()); gate.stop(); figure.dispose(); };
 }
