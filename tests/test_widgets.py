@@ -418,3 +418,18 @@ def test_rectify_panel_says_why_it_does_not_apply_to_a_black_box(drml_session):
     assert "known by its outputs" in panel.unavailable
     assert RectifyPanel(s).unavailable == ""
     panel.close()
+
+
+def test_gap_plot_says_it_is_busy_before_a_slow_reprojection_ends(drml_session, comm_of):
+    """The page hears busy and a status naming the work before the new layout arrives, not
+    together with it (a UMAP switch once ran 94 s behind an empty status line)."""
+    plot = GapPlot(drml_session, umap_points=500)
+    comm = comm_of(plot)
+    start = len(comm.messages)
+    plot.projection = "umap"
+    sent = [d.get("state", {}) for kind, d, _ in comm.messages[start:] if kind == "send" and d and d.get("method") == "update"]
+    busy = next(i for i, state in enumerate(sent) if state.get("busy") is True)
+    layout = next(i for i, state in enumerate(sent) if "points" in state)
+    said = next(i for i, state in enumerate(sent) if "computing UMAP on 500 points" in state.get("status", ""))
+    assert busy < layout and said < layout
+    assert comm.updates("busy")[-1] is False and plot.status == ""

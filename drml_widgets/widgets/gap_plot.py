@@ -114,6 +114,11 @@ class GapPlot(SessionWidget):
         return images, texts
 
     def _project(self) -> None:
+        self._show(*self._layout())
+
+    def _layout(self) -> tuple[np.ndarray, int, list[str], str]:
+        """The 2-D coordinates of every point (the slow part, with busy and status on the page),
+        how many are images, the axis titles and how they were made."""
         images, texts = self._features()
         n_img, total = len(images), len(images) + len(texts)
         x = np.concatenate([images, texts])
@@ -122,17 +127,19 @@ class GapPlot(SessionWidget):
             with self._long_work(f"computing UMAP on {fit:,} points" + (
                     f", then placing the other {total - fit:,}" if fit < total else "")):
                 xy, how = umap_2d(x, self._seed, self.umap_points, progress=self._placed)
-            axes = ["UMAP 1", "UMAP 2"]
-        else:  # the d x d covariance of every point: O(n d^2)
+            return xy, n_img, ["UMAP 1", "UMAP 2"], how
+        with self._long_work(f"projecting {total:,} points by SVD"):  # the d x d covariance: O(n d^2)
             xy, share = svd_2d(x)
-            axes = [f"SVD {i + 1} ({share[i]:.0%} of variance)" for i in range(2)]
-            how = f"SVD of all {total:,} points"
+        return xy, n_img, [f"SVD {i + 1} ({share[i]:.0%} of variance)" for i in range(2)], f"SVD of all {total:,} points"
+
+    def _show(self, xy: np.ndarray, n_img: int, axes: list[str], how: str) -> None:
+        total = len(xy)
         q, extent = quantise(xy)
         self._xy = dequantise(q, extent)
         modality = (np.arange(total) >= n_img).astype(np.uint8)
         dense = total > self.density_above
         drawn = self._sample(total, n_img) if dense else slice(None)
-        self.n_images, self.n_texts = n_img, len(texts)
+        self.n_images, self.n_texts = n_img, total - n_img
         self.selected = np.empty(0, np.uint32)  # point numbers of the layout being replaced
         self.view = "density" if dense else "points"
         self.extent = extent
@@ -235,8 +242,9 @@ class GapPlot(SessionWidget):
     def _reproject(self, change) -> None:
         if not self._ready:
             return
+        layout = self._layout()  # outside hold_sync, so the page hears busy and status while it runs
         with self.hold_sync():
-            self._project()
+            self._show(*layout)
             if change["name"] == "close_gap":
                 self.stats = self._stats()
             self._colour()
