@@ -77,3 +77,17 @@ def browser_type_launch_args(browser_type_launch_args):
     from widget_support import CHROMIUM_ARGS, chromium_path
 
     return {**browser_type_launch_args, "executable_path": chromium_path(), "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(autouse=True)
+def close_new_widgets():
+    """Close the widgets each test made: they follow the shared session until closed (later
+    tests would pay for their refreshes), and a live widget left behind still points at the
+    plotly runtime that a later test may close, so embedding every widget's state would fail."""
+    from ipywidgets.widgets.widget import _instances
+
+    before = set(_instances)
+    yield
+    for model_id in set(_instances) - before:
+        if (widget := _instances.get(model_id)) is not None:
+            widget.close()

@@ -208,8 +208,14 @@ def run_all_cells(page):
 def lab_page(page, front_end):
     """The page, with a screenshot of how it ended in artifacts/ (the place to look when it fails)."""
     # JupyterLab may ask which kernel to start although the notebook names one: take the one it offers.
-    page.add_locator_handler(page.locator(".jp-Dialog").filter(has_text="Select Kernel"),
-                             lambda dialog: dialog.locator("button", has_text="Select").click())
+    def accept(dialog):  # on a busy machine the first click can land before the dialog listens
+        for _ in range(20):
+            if not dialog.is_visible():
+                return
+            dialog.locator("button.jp-mod-accept").click(force=True)
+            page.wait_for_timeout(500)
+
+    page.add_locator_handler(page.locator(".jp-Dialog").filter(has_text="Select Kernel"), accept)
     yield page
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / f"{front_end}_last.png")

@@ -22,17 +22,6 @@ def comm_of(monkeypatch):
     return recording(monkeypatch)
 
 
-@pytest.fixture(autouse=True)
-def close_new_widgets():
-    from ipywidgets.widgets.widget import _instances
-
-    before = set(_instances)
-    yield
-    for model_id in set(_instances) - before:
-        if (widget := _instances.get(model_id)) is not None:
-            widget.close()
-
-
 def opened_js(widget) -> int:
     """Bytes of JavaScript in a widget's open message: its module and, for the runtime, plotly.js."""
     state = widget.comm.messages[0][1]["state"]

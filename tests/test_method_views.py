@@ -2,7 +2,6 @@
 front end, how they refuse bad input, and that they follow the session."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from drml_widgets.errors import InputError
@@ -24,18 +23,6 @@ def session():
 @pytest.fixture
 def comm_of(monkeypatch):
     return recording(monkeypatch)
-
-
-@pytest.fixture(autouse=True)
-def close_new_widgets():
-    from ipywidgets.widgets.widget import _instances
-
-    before = set(_instances)
-    yield
-    for model_id in set(_instances) - before:
-        widget = _instances.get(model_id)
-        if widget is not None:
-            widget.close()
 
 
 def ask(widget, **content):

@@ -141,7 +141,7 @@ def test_vit_b32_from_a_folder_offline_to_the_dashboard(real_size_hub, tmp_path)
     assert s.encoder.spec.identity["weights_sha256"] == real_size_hub.sha256
     dash = Dashboard(s)
     gap = dash.gap
-    assert gap.points.dtype == np.float32 and gap.points.shape == (gap.n_images + gap.n_texts, 2)
+    assert gap.points.dtype == np.uint16 and gap.points.shape == (gap.n_images + gap.n_texts, 2)  # quantised for the wire
     assert len(dash.slices.rows) == len(s.slices(dash.slices.by).table)
     assert s.methods()["applies"].all()
     dash.close()

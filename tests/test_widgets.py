@@ -22,20 +22,6 @@ VIEW_CLASSES = [GapPlot, SliceTable, InfluenceChart, RectifyPanel, PromptBuilder
                 HardClusters, SpuriousPanel]
 
 
-@pytest.fixture(autouse=True)
-def close_new_widgets():
-    """Widgets follow the shared session until closed; close each test's own so later tests
-    do not pay for their refreshes."""
-    from ipywidgets.widgets.widget import _instances
-
-    before = set(_instances)
-    yield
-    for model_id in set(_instances) - before:
-        widget = _instances.get(model_id)
-        if widget is not None:
-            widget.close()
-
-
 @pytest.fixture
 def comm_of(monkeypatch):
     return recording(monkeypatch)
