@@ -196,7 +196,11 @@ def embed_dataset(
     ``on_error="skip"`` is listed in ``result.skipped``. Uses the Ray cluster already joined, or
     ``ray.init()`` (``$RAY_ADDRESS``, else a local one).
 
-    Example:
+    Example (settings are checked before any model or Ray starts; a real run needs a cluster):
+        >>> embed_dataset("photos/", "shapes", shard_rows=0)
+        Traceback (most recent call last):
+        ...
+        drml_widgets.errors.InputError: shard_rows must be a whole number of at least 1; got 0.
         >>> result = embed_dataset("photos/", "ViT-B-32", pretrained="openai")  # doctest: +SKIP
         >>> result.embeddings().shape  # doctest: +SKIP
         (120000, 512)
