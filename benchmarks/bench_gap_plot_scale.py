@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import kernel_bridge  # noqa: E402
-from bench_widgets import FRAME_PROBE  # noqa: E402
+from bench_widgets import hover_sweep_frames  # noqa: E402
 from widget_support import CHROMIUM_ARGS, RecordingComm, synthetic_session  # noqa: E402
 
 NEAREST_POINTS = """(gd, k) => { // k image points spread over the plot, in page coordinates
@@ -86,13 +86,7 @@ def in_browser(plot, browser, repeats: int) -> dict:
             page.wait_for_selector(".drml-gap-plot[data-drml-ready]", timeout=300_000)
             loads.append(page.evaluate("performance.now()") / 1000)
             gd = page.locator(".js-plotly-plot")
-            box = page.locator(".drml-gap-plot .drml-plot").bounding_box()
-            page.evaluate(FRAME_PROBE)
-            for i in range(120):  # across and back, through the densest part of the cloud
-                f = i / 59 if i < 60 else (119 - i) / 59
-                page.mouse.move(box["x"] + box["width"] * (0.1 + 0.6 * f), box["y"] + box["height"] * (0.3 + 0.4 * f))
-            page.evaluate("window.__stop = true")
-            frames += page.evaluate("window.__frames")[1:]
+            frames += hover_sweep_frames(page)
             page.mouse.move(0, 0)
             for target in gd.evaluate(NEAREST_POINTS, 8):
                 page.mouse.move(target["x"] + 3, target["y"] + 3)

@@ -25,6 +25,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from widget_support import CHROMIUM_ARGS, RecordingComm, synthetic_session  # noqa: E402
 
 
+def hover_sweep_frames(page) -> list[float]:
+    """Frame times (ms) while the mouse sweeps the gap plot across and back, through the densest
+    part of the cloud."""
+    box = page.locator(".drml-gap-plot .drml-plot").bounding_box()
+    page.evaluate(FRAME_PROBE)
+    for i in range(120):
+        f = i / 59 if i < 60 else (119 - i) / 59
+        page.mouse.move(box["x"] + box["width"] * (0.1 + 0.6 * f), box["y"] + box["height"] * (0.3 + 0.4 * f))
+    page.evaluate("window.__stop = true")
+    return page.evaluate("window.__frames")[1:]
+
+
 def wire_bytes(session) -> dict:
     import comm
 
@@ -67,13 +79,7 @@ def render_and_hover(widget, repeats: int) -> dict:
             page.wait_for_selector(".drml-gap-plot[data-drml-ready]", timeout=120_000)
             loads.append(page.evaluate("performance.now()") / 1000)  # since navigation start
             webgl = page.locator(".drml-gap-plot canvas").count() > 0
-            box = page.locator(".drml-gap-plot .drml-plot").bounding_box()
-            page.evaluate(FRAME_PROBE)
-            for i in range(120):  # across and back, through the densest part of the cloud
-                f = i / 59 if i < 60 else (119 - i) / 59
-                page.mouse.move(box["x"] + box["width"] * (0.1 + 0.6 * f), box["y"] + box["height"] * (0.3 + 0.4 * f))
-            page.evaluate("window.__stop = true")
-            frames += page.evaluate("window.__frames")[1:]
+            frames += hover_sweep_frames(page)
             page.close()
         browser.close()
     if not webgl:

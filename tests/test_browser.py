@@ -39,6 +39,11 @@ def jupyterlab(tmp_path_factory):
     for front_end in FRONT_ENDS:  # a copy each: a front end's autosave must not leak into the other's run
         (root / front_end).mkdir()
         shutil.copy(ROOT / "notebooks" / "01_quickstart.ipynb", root / front_end)
+    yield from serve_jupyterlab(root)
+
+
+def serve_jupyterlab(root):
+    """JupyterLab (and Notebook 7) serving ``root`` with our settings; yields its URL until done."""
     for rel, value in LAB_SETTINGS.items():
         path = root / ".lab-settings" / rel
         path.parent.mkdir(parents=True, exist_ok=True)

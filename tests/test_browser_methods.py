@@ -3,8 +3,6 @@ report and in a saved notebook converted to HTML (no kernel: what needs one is d
 why; sorting, row clicks and embedded thumbnails work). LossQuery and SpuriousPanel also run live on
 tests/kernel_bridge.py (a question typed in the page, a Fine-tune click). Screenshots go to artifacts/."""
 
-import json
-import os
 import subprocess
 import sys
 
@@ -13,10 +11,10 @@ import pytest
 from nbclient import NotebookClient
 
 from kernel_bridge import connect
-from test_browser import ARTIFACTS, LAB_SETTINGS, VSCODE_DARK, kernel_says, readable, run_all_cells, serve
+from test_browser import ARTIFACTS, VSCODE_DARK, kernel_says, readable, run_all_cells, serve_jupyterlab
 from test_notebook_size import serve_cdn_locally
 from test_notebooks import CELL_TIMEOUT
-from widget_support import XSS_TYPE, XSS_VALUE, free_port, recording
+from widget_support import XSS_TYPE, XSS_VALUE, recording
 
 # PRIME and LBEE views of one small shapes session, as a notebook would make them.
 METHOD_CELLS = [
@@ -87,6 +85,17 @@ def check_clusters(page, state):
 STATE_KEYS = ("modes", "clusters", "sentences")
 
 
+def open_saved_html(page, path):
+    """Open the nbconvert page of ``path`` with the widget CDN served from node_modules; the page's
+    errors and the outside requests it tried, as lists that fill while the page runs."""
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    refused = serve_cdn_locally(page)
+    page.set_viewport_size({"width": 1300, "height": 1000})
+    page.goto(path.with_suffix(".html").as_uri())
+    return errors, refused
+
+
 @pytest.fixture(scope="module")
 def method_reports(tmp_path_factory):
     """Standalone reports of FailureModes and HardClusters, and the state each holds."""
@@ -135,11 +144,7 @@ def test_method_views_in_a_saved_notebook_as_html(page, tmp_path):
     state = book.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     saved = {m["state"]["_anywidget_id"].rsplit(".", 1)[1]: {k: m["state"][k] for k in STATE_KEYS if k in m["state"]}
              for m in state.values() if m["state"].get("_anywidget_id", "").startswith("drml_widgets.")}
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    refused = serve_cdn_locally(page)
-    page.set_viewport_size({"width": 1300, "height": 1000})
-    page.goto(path.with_suffix(".html").as_uri())
+    errors, refused = open_saved_html(page, path)
     for view in ("failure-modes", "hard-clusters"):
         page.locator(f".drml-{view}[data-drml-ready]").wait_for(timeout=120_000)
     check_modes(page, saved["FailureModes"])
@@ -155,17 +160,7 @@ def lab_with_methods(tmp_path_factory):
     """JupyterLab serving a notebook that makes both views; token off, localhost only."""
     root = tmp_path_factory.mktemp("lab-methods")
     method_notebook(root / "methods.ipynb")
-    for rel, value in LAB_SETTINGS.items():
-        settings = root / ".lab-settings" / rel
-        settings.parent.mkdir(parents=True, exist_ok=True)
-        settings.write_text(json.dumps(value))
-    port = free_port()
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(root / ".runtime"), "JUPYTER_CONFIG_DIR": str(root / ".config")}
-    yield from serve("JupyterLab", [
-        sys.executable, "-m", "jupyterlab", "--ip=127.0.0.1", f"--port={port}", "--no-browser", "--allow-root",
-        "--ServerApp.token=", "--ServerApp.password=", "--ServerApp.open_browser=False",
-        f"--ServerApp.root_dir={root}", f"--LabApp.user_settings_dir={root / '.lab-settings'}",
-        f"--LabApp.workspaces_dir={root / '.workspaces'}"], root, f"http://127.0.0.1:{port}", "/api/status", env)
+    yield from serve_jupyterlab(root)
 
 
 @pytest.mark.slow
@@ -387,11 +382,7 @@ def test_loss_query_and_spurious_panel_in_a_saved_notebook_as_html(page, tmp_pat
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     nbformat.write(book, path)
     subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", str(path)], check=True, capture_output=True)
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    refused = serve_cdn_locally(page)
-    page.set_viewport_size({"width": 1300, "height": 1000})
-    page.goto(path.with_suffix(".html").as_uri())
+    errors, refused = open_saved_html(page, path)
     for view in ("loss-query", "spurious-panel"):
         page.locator(f".drml-{view}[data-drml-ready]").wait_for(timeout=120_000)
         kernel_controls_disabled(page.locator(f".drml-{view}"))
