@@ -118,12 +118,38 @@ def test_session_repr_and_all_slices(drml_session):
     assert table["order"].max() == 3 and (table["n_images"] >= 0).all()
 
 
+def advice_fits_the_run(result):
+    """What ``result.advice()`` must say, read from the run's own figures; returns whether the
+    targeted slices' text passed 0.5 while some of their images stayed mostly wrong."""
+    advice = "\n".join(result.advice())
+    text = result.text[result.text["targeted"]]
+    image = result.image[result.image["targeted"]]
+    lagging = bool((text["text_prob_after"] >= 0.5).all() and (image["image_acc_after"] < 0.5).any())
+    assert ("Text probabilities passed 0.5" in advice) == lagging
+    if lagging:
+        m = result.margins
+        gain_text = m["text_margin_after"].mean() - m["text_margin_before"].mean()
+        gain_image = m["image_margin_after"].mean() - m["image_margin_before"].mean()
+        assert (f"the text's log-odds rose {gain_text:+.2f}, the images' {gain_image:+.2f}" in advice) == (
+            0 < gain_text and gain_image < gain_text)
+        assert ("mode 'balanced'" in advice) == (result.mode == "replay")
+    last = int(result.history["epoch"].max())
+    unsettled = result.best_epoch == last and (lagging or (text["text_prob_after"] < 0.5).any())
+    assert (f"still falling at the last epoch ({last} of {last})" in advice) == unsettled
+    assert ("more epochs or a larger learning rate" in advice) == unsettled
+    assert all(f"  {line}" in repr(result) for line in result.advice())
+    return lagging
+
+
 def test_rectify_explains_images_that_do_not_follow_their_text():
     """The teaching lab's world (2,000 images: a small replay set, so 50 epochs are few steps).
-    Rectifying the failing slices with the panel's defaults lifts their text past 0.5 while their
-    images lag; the result says why with the run's own log-odds, and names the levers. A run long
-    enough to settle brings the images along and has nothing to explain. The rectify panel shows
-    the same advice under its bars."""
+    Every run's advice is checked against that run's own figures. With the panel's defaults the
+    run stops while its held-out loss is still falling and the targeted images stay mostly wrong
+    (measured: text 0.49 and 0.52, images 0.16 and 0.23), so the advice says the run had not
+    settled. At 75 epochs the text passes 0.5 and one slice's images do not (text 0.55 and 0.59,
+    images 0.26 and 0.54): the advice explains the lag with the run's log-odds and names the
+    replay lever. A run long enough to settle brings the images along and has nothing to explain.
+    The rectify panel shows the same advice under its bars."""
     from drml_widgets.widgets import RectifyPanel
 
     session = Session.from_shapes_world(n=2000, ensemble=False)
@@ -133,16 +159,12 @@ def test_rectify_explains_images_that_do_not_follow_their_text():
     assert panel.result["advice"] == first.advice()
     session.undo()
     panel.close()
+    assert len(first.margins) == len(slices) and first.margins.notna().all().all()
+    assert (first.image.loc[first.image["targeted"], "image_acc_after"] < 0.5).any() and first.advice()
+    advice_fits_the_run(first)
+    midway = session.rectify(slices, epochs=75)
+    session.undo()
+    assert advice_fits_the_run(midway)  # the text passed and the images lagged: the explanation is exercised
     longer = session.rectify(slices, epochs=200)
-    margins = first.margins
-    assert len(margins) == len(slices) and margins.notna().all().all()
-    text = first.text[first.text["targeted"]]
-    image = first.image[first.image["targeted"]]
-    assert (text["text_prob_after"] > 0.5).all() and (image["image_acc_after"] < 0.5).any()
-    advice = "\n".join(first.advice())
-    gain_text = margins["text_margin_after"].mean() - margins["text_margin_before"].mean()
-    gain_image = margins["image_margin_after"].mean() - margins["image_margin_before"].mean()
-    assert f"the text's log-odds rose {gain_text:+.2f}, the images' {gain_image:+.2f}" in advice
-    assert "still falling at the last epoch (50 of 50)" in advice and "mode 'balanced'" in advice
-    assert all(f"  {line}" in repr(first) for line in first.advice())
+    assert not advice_fits_the_run(longer)
     assert (longer.image.loc[longer.image["targeted"], "image_acc_after"] >= 0.5).all() and longer.advice() == []
