@@ -164,6 +164,22 @@ class GapCloser:
             out[part] = unit_rows(x[index[part]] - mean)
         return out
 
+    def text_onto_images(self, emb) -> np.ndarray:
+        """Text embeddings moved across the gap to the images' side: less the text mean, plus the
+        image mean, renormalised. For a head trained on raw image embeddings, which cannot be
+        given closed ones.
+
+        Example:
+            >>> closer = GapCloser(np.array([0.0, 1.0]), np.array([1.0, 0.0]))
+            >>> closer.text_onto_images(np.array([[1.0, 0.0]])).round(3).tolist()
+            [[0.0, 1.0]]
+        """
+        x = check_embeddings(emb, "text embeddings", dim=len(self.text_mean))
+        out = np.empty(x.shape, np.float32)
+        for part in row_chunks(len(x)):
+            out[part] = unit_rows(x[part] - self.text_mean + self.image_mean)
+        return out
+
     def __repr__(self) -> str:
         gap = float(np.linalg.norm(self.image_mean - self.text_mean))
         return f"GapCloser(dim={len(self.image_mean)}, |mean gap|={gap:.3f})"

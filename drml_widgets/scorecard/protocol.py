@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..diagnose.gap import GapCloser
+from ..diagnose.slice_focus import focus_slice
 from ..diagnose.slices import (ALL, all_slices, compare_slices, flag_failing, image_slice_scores, rows_in_slice,
                                text_slice_scores)
 from ..diagnose.surrogate import train_surrogate
@@ -179,32 +180,38 @@ def _slice_name(row: pd.Series) -> dict:
 
 # -- DrML -------------------------------------------------------------------------------------------
 def text_head(ctx: Context, out: Outcome, seed: int = 0):
-    """The head text probes go through: the CLIP head, or for the CNN a surrogate trained on the
-    test images' CLIP embeddings to reproduce its predictions."""
+    """The head text probes go through, and the image embeddings it was trained on: the CLIP
+    head and the setting's training images, or for the CNN a surrogate trained on the test
+    images' CLIP embeddings to reproduce its predictions."""
     if out.head is not None:
-        return out.head
-    return train_surrogate(ctx.test_emb, out.predictions, out.setting.classes, seed=seed).head
+        return out.head, ctx.pool.emb[out.setting.train_rows]
+    return train_surrogate(ctx.test_emb, out.predictions, out.setting.classes, seed=seed).head, ctx.test_emb
 
 
-def drml_text(ctx: Context, out: Outcome, head, by_mean: bool = False) -> Found:
-    """DrML's text probe, no image of the slice used: every slice of every attribute subset is
-    scored by the head's mean true-label probability over its prompts; the top slice is the one of
-    largest :func:`contrast` (``by_mean``: the lowest mean, DrML's raw ranking). Members: test
-    images ranked by CLIP similarity to the slice's mean prompt (gap closed), as a user would
-    retrieve them from the description."""
-    prompts = ctx.probes[out.setting.class_attr]
-    proba = head.predict_proba(ctx.probe_emb)
+def drml_text(ctx: Context, out: Outcome, head, trained_on: np.ndarray, by_mean: bool = False) -> Found:
+    """DrML's text probe, no image of the slice used. The probe prompts are moved across the gap
+    to the side of the images the head was trained on (``trained_on``: only their mean is used);
+    every slice of every attribute subset is scored by the head's mean true-label probability over
+    its prompts. The top slice is the one of largest :func:`contrast`, then narrowed or widened to
+    the values its text failure needs (:func:`~drml_widgets.diagnose.slice_focus.focus_slice`);
+    ``by_mean``: the lowest mean, DrML's raw ranking. Members: test images ranked by CLIP
+    similarity to the slice's mean prompt (gap closed), as a user would retrieve them from the
+    description."""
+    s = out.setting
+    prompts = ctx.probes[s.class_attr]
+    probes = GapCloser.fit(trained_on, ctx.probe_emb).text_onto_images(ctx.probe_emb)
+    proba = head.predict_proba(probes)
     scored = all_slices(proba, prompts, list(TYPES))
     if by_mean:
-        top = scored.iloc[0]
+        name = _slice_name(scored.iloc[0])
     else:
         labels = prompts["label"].to_numpy()
         p_true = proba[np.arange(len(prompts)), labels]
-        classes = scored[out.setting.class_attr].where(scored[out.setting.class_attr] != ALL)
-        score = contrast(scored["text_prob"], scored["n_prompts"],
-                         *_populations(classes, p_true, labels, out.setting.classes))
-        top = scored.iloc[int(np.argmax(score))]
-    name = _slice_name(top)
+        classes = scored[s.class_attr].where(scored[s.class_attr] != ALL)
+        total, count = _populations(classes, p_true, labels, s.classes)
+        start = int(np.argmax(contrast(scored["text_prob"], scored["n_prompts"], total, count)))
+        name = focus_slice(scored, TYPES, 1 - scored["text_prob"], scored["n_prompts"], 1 - total / count, start,
+                           keep=[s.class_attr])
     text = ctx.probe_emb[rows_in_slice(prompts, name)].mean(axis=0, keepdims=True)
     sims = ctx.closer.transform(ctx.test_emb, "image") @ ctx.closer.transform(text, "text")[0]
     return Found(name, np.argsort(-sims, kind="stable"))

@@ -115,7 +115,7 @@ def run_methods(ctx: P.Context, out: Outcome, seed: int = 0) -> list[dict]:
             warnings.simplefilter("ignore")  # thin classes, tiny clusters: the score says what came of them
             if method.startswith("drml_text"):
                 head = head or P.text_head(ctx, out, seed)
-                found = P.drml_text(ctx, out, head, by_mean=method == "drml_text_mean")
+                found = P.drml_text(ctx, out, *head, by_mean=method == "drml_text_mean")
             elif method == "drml_image":
                 found = P.drml_image(ctx, out)
             elif method.startswith("prime"):
