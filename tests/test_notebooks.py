@@ -52,7 +52,8 @@ def test_teaching_lab_self_checks_pass(tmp_path):
     book, _ = execute("02_teaching_lab.ipynb", tmp_path)
     text = "".join(out.get("text", "") for c in book.cells if c.cell_type == "code" for out in c.outputs)
     assert text.count("correct") == 5 and widget_outputs(book) == ["Dashboard"]
-    assert "of the text's gain reached the images" in text  # rectify with the defaults says why its images lag
+    assert "still falling at the last epoch (50 of 50)" in text  # the defaults stop before the run settles
+    assert "of the text's gain reached the images" in text  # at 75 epochs the text passes, and it says why images lag
 
 
 @pytest.mark.slow
