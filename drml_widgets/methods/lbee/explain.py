@@ -99,7 +99,7 @@ def explain_failures(image_emb, split, sentences, text_emb, *, n_clusters: int =
     similarity above which a sentence counts as describing a prototype, for SetDiff and FPDiff)
     defaults to the mean plus one standard deviation of every prototype-sentence similarity, so
     it follows the CLIP in use: about the paper's 0.25 for a real CLIP, whose similarities
-    crowd near 0.2, and about 0.46 for the shapes CLIP, whose spread is wide; ``params`` records
+    crowd near 0.2, and about 0.34 for the shapes CLIP, whose spread is wide; ``params`` records
     how it was chosen, and a given value overrides it. Without hard
     images (the model made no mistake there) or without easy ones there is nothing to contrast:
     the result is empty, with a warning saying why.
