@@ -37,20 +37,22 @@ def biased_errors():
 def test_colour_is_the_top_type_for_the_biased_heads_errors(biased_errors):
     x, correct, labels, encoder = biased_errors
     props = propose_attributes(x, correct, encoder, labels=labels)
-    # Measured (n=4000, 1,345 errors in 3,465 test images): colour 0.34, then visibility 0.02 and
-    # lighting 0.01; top values orange 0.21, green 0.12, olive green 0.11, navy blue 0.09, blue 0.09.
+    # Measured (n=4000, 667 errors in 3,465 test images): colour 0.21, then background 0.023 and
+    # viewpoint 0.022; top values orange 0.14, green 0.074, olive green 0.059, then "green screen"
+    # (a background tag that fires on green shapes) 0.023.
     assert props.types["type"].iloc[0] == "color", props.types.head()
     assert props.types["score"].iloc[0] > 5 * props.types["score"].iloc[1], props.types.head()
-    top5 = props.values.head(5)
-    assert {"orange", "green"} & set(top5["value"]), top5
-    assert (top5["type"] == "color").all() and top5["significant"].all(), top5
+    top3 = props.values.head(3)
+    assert {"orange", "green"} <= set(top3["value"]), top3
+    assert (top3["type"] == "color").all() and top3["significant"].all(), top3
     orange = props.values.set_index(["type", "value"]).loc[("color", "orange")]
     assert orange["error_rate_with"] > 2 * orange["error_rate_without"]
     assert len(props.values) == props.vocabulary.n_values and props.tags.values.shape == (len(x), 18)
     attrs = props.attribute_set(n_types=1, n_values=3)
     assert isinstance(attrs, AttributeSet) and attrs.types == ["color"] and "orange" in attrs.values["color"]
     assert props.template(n_types=1) == "a photo of a {color} {class}."
-    assert repr(props).startswith("AttributeProposals(1345 errors among 3465 images; top types: color")
+    n_errors = int((~np.asarray(correct)).sum())
+    assert repr(props).startswith(f"AttributeProposals({n_errors} errors among {len(x)} images; top types: color")
 
 
 def test_errors_are_compared_within_each_class():
