@@ -32,7 +32,7 @@ class FailureModes(ResultView):
         >>> from drml_widgets.session import Session
         >>> view = FailureModes(Session.from_shapes_world(n=1200, ensemble=False), s=10)
         >>> len(view.modes), view.modes[0]["tags"], view.modes[0]["holds"]
-        (4, ['pink'], True)
+        (3, ['orange'], True)
         >>> view.table.columns[:4].tolist()
         ['class', 'tags', 'n_tags', 'n_images']
     """
