@@ -83,6 +83,25 @@ def values_named(name: dict, values: dict, class_attr: str, slice_class: str) ->
     return rest == dict(values) and name.get(class_attr, slice_class) == slice_class
 
 
+def found_gap(table: pd.DataFrame, correct: np.ndarray, name: dict, class_attr: str) -> float:
+    """How badly a named slice really fails: accuracy of the rest of its population (its class
+    when the name states one, else every image) minus the slice's own, on the test images. NaN for
+    an empty name or slice. A miss with a large gap named another real failure (a correlation also
+    fails the correlated class where it lacks the values).
+
+    Example:
+        >>> t = pd.DataFrame({"color": ["red", "red", "blue", "blue"], "shape": ["sq"] * 4})
+        >>> found_gap(t, np.array([False, True, True, True]), {"color": "red", "shape": "sq"}, "shape")
+        0.5
+    """
+    inside = rows_in_slice(table, name) if name else np.zeros(len(table), bool)
+    if not inside.any():
+        return float("nan")
+    population = rows_in_slice(table, {class_attr: name[class_attr]}) if class_attr in name else np.ones(len(table), bool)
+    rest = population & ~inside
+    return float(correct[rest].mean() - correct[inside].mean()) if rest.any() else float("nan")
+
+
 def contrast(mean: np.ndarray, n: np.ndarray, total, count) -> np.ndarray:
     """How much a low-scoring slice explains: n_s * n_rest / N * (mean_rest - mean_s)^2, negative
     when the slice scores above the rest. ``mean`` and ``n`` per slice; ``total`` and ``count``

@@ -130,6 +130,7 @@ def run_methods(ctx: P.Context, out: Outcome, seed: int = 0) -> list[dict]:
                      "precision_at_10": P.precision_at_k(found.ranking, out.truth) if found is not None else 0.0,
                      "exact_name": P.exact_name(name, s.truth),
                      "values_named": bool(name) and P.values_named(name, s.values, s.class_attr, s.slice_class),
+                     "found_gap": P.found_gap(ctx.test_table, out.predictions == out.labels, name, s.class_attr),
                      "seconds": seconds})
     return rows
 
