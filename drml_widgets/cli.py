@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
                              progress=lambda line: print(line, file=sys.stderr, flush=True))
         print(card, card.dropped(), "Mean seconds per setting:", card.timings(),
               "Head settings whose planted slice failing_slices flags (adaptive default), by kind:",
-              card.adaptive().to_string(), sep="\n\n")
+              card.adaptive().to_string(),
+              "Misses (no exact name) whose named slice still fails by 30 points, by method and kind:",
+              card.misses().to_string(), sep="\n\n")
         print(f"\nWrote {card.to_csv(args.out).resolve()}")
         return 0
     return 2

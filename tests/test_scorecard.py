@@ -106,6 +106,9 @@ def test_small_scorecard_scores_every_method_on_every_kept_setting(small_card):
     assert set(results["kind"]) == {"correlation", "rare", "noisy"}
     assert (results["gap"] >= MIN_GAP).all() and results["precision_at_10"].between(0, 1).all()
     assert (results["slice_accuracy"] <= results["rival_accuracy"]).all()
+    # Naming the planted slice exactly means naming a slice that fails by its gap against its class.
+    exact = results[results["exact_name"]]
+    assert len(exact) and (exact["found_gap"] >= exact["gap"] - 1e-4).all()  # gap is rounded to 4 places
     # Whether failing_slices' adaptive default flags the planted slice: a boolean per kept head setting.
     assert "adaptive_flagged" in results
     assert results.query("model == 'head'")["adaptive_flagged"].map(lambda v: isinstance(v, (bool, np.bool_))).all()

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from . import protocol as P
-from .settings import KINDS, Outcome, Pool, ScorecardError, draw_setting, load_pool, train_model
+from .settings import KINDS, MIN_GAP, Outcome, Pool, ScorecardError, draw_setting, load_pool, train_model
 
 METHODS = ("drml_text", "drml_text_mean", "drml_image", "prime_table", "prime_clip", "lbee", "domino", "planespot")
 # A cell that keeps less than one setting in this many draws stops; the shortfall is reported. A CNN
@@ -73,6 +73,21 @@ class Scorecard:
         share = share.reindex([k for k in KINDS if k in share.index])
         share["all"] = flagged.mean()
         return share.round(3).rename("adaptive_flagged")
+
+    def misses(self) -> pd.DataFrame:
+        """Of each method's head settings without the exact name, by kind: how many, and the share
+        whose named slice still fails by ``MIN_GAP`` against its class (``found_gap``), i.e. another
+        real failure (a correlation also fails the correlated class where it lacks the values).
+
+        Example:
+            >>> r = pd.DataFrame({"model": ["head"] * 3, "method": ["m"] * 3, "kind": ["rare"] * 3,
+            ...                   "exact_name": [True, False, False], "found_gap": [0.9, 0.5, 0.1]})
+            >>> Scorecard(r, pd.DataFrame()).misses().loc[("m", "rare")].tolist()
+            [2.0, 0.5]
+        """
+        head = self.results[(self.results["model"] == "head") & ~self.results["exact_name"].astype(bool)]
+        grouped = head.assign(real=head["found_gap"] >= MIN_GAP).groupby(["method", "kind"], sort=False)
+        return pd.DataFrame({"misses": grouped.size().astype(float), "real_failure": grouped["real"].mean()}).round(3)
 
     def dropped(self) -> pd.DataFrame:
         """Settings drawn, kept and dropped (their slice did not fail by 30 points) per kind and model."""
