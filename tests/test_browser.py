@@ -193,6 +193,11 @@ KERNEL_READY = """() => {
 }"""
 
 
+STARTED = """p => /\\[1\\]/.test(p.textContent)
+    || document.querySelector(".jp-Notebook-ExecutionIndicator")?.dataset.status === "busy"
+    || /Busy/.test(document.querySelector(".jp-NotebookKernelStatus")?.textContent || "")"""
+
+
 def run_all_cells(page):
     """Run > Run All Cells, again if the kernel was not ready to take it the first time (JupyterLab
     can replace the kernel it started while the page loads; cells sent to the first one never run)."""
@@ -202,7 +207,9 @@ def run_all_cells(page):
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
         page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
         try:
-            page.wait_for_function("p => /\\[1\\]/.test(p.textContent)", arg=first_prompt.element_handle(), timeout=60_000)
+            # The kernel took the cells once it is busy or the first is done: on a loaded machine the
+            # first cell's imports alone outlasted a wait for "[1]", and Run All was sent again.
+            page.wait_for_function(STARTED, arg=first_prompt.element_handle(), timeout=60_000)
             return
         except Exception:
             page.keyboard.press("Escape")
