@@ -193,9 +193,9 @@ KERNEL_READY = """() => {
 }"""
 
 
-STARTED = """p => /\\[1\\]/.test(p.textContent)
-    || document.querySelector(".jp-Notebook-ExecutionIndicator")?.dataset.status === "busy"
-    || /Busy/.test(document.querySelector(".jp-NotebookKernelStatus")?.textContent || "")"""
+STARTED = """p => /\\[1\\]/.test(p.textContent) || /\\[\\*\\]/.test(p.textContent) && (
+    document.querySelector(".jp-Notebook-ExecutionIndicator")?.dataset.status === "busy"
+    || /Busy/.test(document.querySelector(".jp-NotebookKernelStatus")?.textContent || ""))"""
 
 
 def run_all_cells(page):
@@ -207,8 +207,9 @@ def run_all_cells(page):
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
         page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
         try:
-            # The kernel took the cells once it is busy or the first is done: on a loaded machine the
-            # first cell's imports alone outlasted a wait for "[1]", and Run All was sent again.
+            # Taken: the first cell is done, or queued ("[*]") while the kernel is busy. Cells queued
+            # for a replaced kernel show "[*]" beside an idle one. On a loaded machine the first
+            # cell's imports alone outlasted a wait for "[1]", and Run All was sent again.
             page.wait_for_function(STARTED, arg=first_prompt.element_handle(), timeout=60_000)
             return
         except Exception:
