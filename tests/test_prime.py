@@ -85,15 +85,21 @@ def test_biased_head_modes_are_its_shortcut_colours(drml_session, image_emb, cli
     assert green["auroc"] >= 0.9
 
 
-def test_planted_black_box_mode_is_minimal_and_generalises(world):
-    """Tags are the ground-truth attributes."""
-    tags = tags_from_table(world.table, TAG_TYPES)
-    pred, labels = planted_model(world.table, seed=0)
+def find_planted_pair(tags: pd.DataFrame, table: pd.DataFrame):
+    """PRIME on the planted black box: {small, upper left} is a triangle mode, neither tag alone is."""
+    pred, labels = planted_model(table, seed=0)
     result = find_failure_modes(tags, pred, labels, CLASSES)
     print(result)
     triangle = result.modes[result.modes["class"] == "triangle"]
     assert ("small", "upper left") in set(triangle["tags"])
     assert not set(triangle["tags"]) & {("small",), ("upper left",)}
+    return result, triangle
+
+
+def test_planted_black_box_mode_is_minimal_and_generalises(world):
+    """Tags are the ground-truth attributes."""
+    tags = tags_from_table(world.table, TAG_TYPES)
+    result, triangle = find_planted_pair(tags, world.table)
     assert all({"small", "upper left"} <= set(t) for t in triangle["tags"])
     assert (result.modes["class"] == "triangle").all()
 
@@ -219,9 +225,4 @@ def test_prime_with_clip_tags_finds_the_planted_pair(world, image_emb, encoder, 
 
     tags = tag_images(image_emb, vocabulary, encoder)
     assert set(ATTRIBUTES["position"]) <= set(tags.columns)
-    pred, labels = planted_model(world.table, seed=0)
-    result = find_failure_modes(tags, pred, labels, CLASSES)
-    print(result)
-    triangle = result.modes[result.modes["class"] == "triangle"]
-    assert ("small", "upper left") in set(triangle["tags"])
-    assert not set(triangle["tags"]) & {("small",), ("upper left",)}
+    find_planted_pair(tags, world.table)

@@ -198,28 +198,29 @@ def _slice_name(row: pd.Series) -> dict:
 
 
 # -- DrML -------------------------------------------------------------------------------------------
-def text_head(ctx: Context, out: Outcome, seed: int = 0):
-    """The head text probes go through, and the image embeddings it was trained on: the CLIP
-    head and the setting's training images, or for the CNN a surrogate trained on the test
-    images' CLIP embeddings to reproduce its predictions."""
+def text_proba(ctx: Context, out: Outcome, seed: int = 0) -> np.ndarray:
+    """Class probabilities of the probe prompts, moved across the gap to the side of the images
+    the head was trained on (only their mean is used): the CLIP head and the setting's training
+    images, or for the CNN a surrogate trained on the test images' CLIP embeddings to reproduce its
+    predictions."""
     if out.head is not None:
-        return out.head, ctx.pool.emb[out.setting.train_rows]
-    return train_surrogate(ctx.test_emb, out.predictions, out.setting.classes, seed=seed).head, ctx.test_emb
+        head, trained_on = out.head, ctx.pool.emb[out.setting.train_rows]
+    else:
+        head = train_surrogate(ctx.test_emb, out.predictions, out.setting.classes, seed=seed).head
+        trained_on = ctx.test_emb
+    return head.predict_proba(GapCloser.fit(trained_on, ctx.probe_emb).text_onto_images(ctx.probe_emb))
 
 
-def drml_text(ctx: Context, out: Outcome, head, trained_on: np.ndarray, by_mean: bool = False) -> Found:
-    """DrML's text probe, no image of the slice used. The probe prompts are moved across the gap
-    to the side of the images the head was trained on (``trained_on``: only their mean is used);
-    every slice of every attribute subset is scored by the head's mean true-label probability over
-    its prompts. The top slice is the one of largest :func:`contrast`, then narrowed or widened to
+def drml_text(ctx: Context, out: Outcome, proba: np.ndarray, by_mean: bool = False) -> Found:
+    """DrML's text probe, no image of the slice used: every slice of every attribute subset is
+    scored by the mean true-label probability (``proba``, from :func:`text_proba`) over its
+    prompts. The top slice is the one of largest :func:`contrast`, then narrowed or widened to
     the values its text failure needs (:func:`~drml_widgets.diagnose.slice_focus.focus_slice`);
     ``by_mean``: the lowest mean, DrML's raw ranking. Members: test images ranked by CLIP
     similarity to the slice's mean prompt (gap closed), as a user would retrieve them from the
     description."""
     s = out.setting
     prompts = ctx.probes[s.class_attr]
-    probes = GapCloser.fit(trained_on, ctx.probe_emb).text_onto_images(ctx.probe_emb)
-    proba = head.predict_proba(probes)
     scored = all_slices(proba, prompts, list(TYPES))
     if by_mean:
         name = _slice_name(scored.iloc[0])

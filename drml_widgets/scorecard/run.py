@@ -122,15 +122,15 @@ def run_methods(ctx: P.Context, out: Outcome, seed: int = 0) -> list[dict]:
     from threadpoolctl import threadpool_limits
 
     s = out.setting
-    rows, head = [], None
+    rows, text = [], None
     for method in METHODS:
         start = time.perf_counter()
         # One BLAS thread: these fits are small, and on 2 busy cores more threads made them 20x slower.
         with warnings.catch_warnings(), threadpool_limits(1):
             warnings.simplefilter("ignore")  # thin classes, tiny clusters: the score says what came of them
             if method.startswith("drml_text"):
-                head = head or P.text_head(ctx, out, seed)
-                found = P.drml_text(ctx, out, *head, by_mean=method == "drml_text_mean")
+                text = P.text_proba(ctx, out, seed) if text is None else text
+                found = P.drml_text(ctx, out, text, by_mean=method == "drml_text_mean")
             elif method == "drml_image":
                 found = P.drml_image(ctx, out)
             elif method.startswith("prime"):
