@@ -193,11 +193,6 @@ KERNEL_READY = """() => {
 }"""
 
 
-STARTED = """p => /\\[1\\]/.test(p.textContent) || /\\[\\*\\]/.test(p.textContent) && (
-    document.querySelector(".jp-Notebook-ExecutionIndicator")?.dataset.status === "busy"
-    || /Busy/.test(document.querySelector(".jp-NotebookKernelStatus")?.textContent || ""))"""
-
-
 def run_all_cells(page):
     """Run > Run All Cells, again if the kernel was not ready to take it the first time (JupyterLab
     can replace the kernel it started while the page loads; cells sent to the first one never run)."""
@@ -207,10 +202,11 @@ def run_all_cells(page):
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
         page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
         try:
-            # Taken: the first cell is done, or queued ("[*]") while the kernel is busy. Cells queued
-            # for a replaced kernel show "[*]" beside an idle one. On a loaded machine the first
-            # cell's imports alone outlasted a wait for "[1]", and Run All was sent again.
-            page.wait_for_function(STARTED, arg=first_prompt.element_handle(), timeout=60_000)
+            # Only a finished first cell proves the kernel took the cells: queued ones show "[*]" even
+            # for a kernel JupyterLab replaced, and a new kernel is busy while it starts. The first
+            # cell's imports outlasted 60 s on a loaded machine, so it gets 180.
+            page.wait_for_function("p => /\\[1\\]/.test(p.textContent)", arg=first_prompt.element_handle(),
+                                   timeout=180_000)
             return
         except Exception:
             page.keyboard.press("Escape")
