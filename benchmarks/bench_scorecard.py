@@ -1,7 +1,7 @@
 """Scorecard timings: the whole run and each method's seconds per setting, on this machine.
 
 The stages are timed inside one run: rendering and encoding the pool (cached on disk after the
-first run of a seed), the shared context (probe prompts, naming sentences, CLIP tags, the UMAP
+first run of a pool seed), the shared context (probe prompts, naming sentences, CLIP tags, the UMAP
 for PlaneSpot), training every drawn setting's model (kept or dropped), and the methods on the
 kept ones. With ``--settings`` below 200 the 200-setting time is extrapolated linearly from the
 per-setting stages (pool and context are paid once) and says so.

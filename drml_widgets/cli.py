@@ -31,9 +31,12 @@ def main(argv: list[str] | None = None) -> int:
 
     card = sub.add_parser("scorecard", help="score every failure-finding method on planted failures")
     card.add_argument("--settings", type=int, default=200, help="planted failures to keep (default 200)")
-    card.add_argument("--seed", type=int, default=0)
+    card.add_argument("--seed", type=int, default=0, help="draws the settings and seeds the models")
+    card.add_argument("--pool-seed", type=int, default=0, help="renders the 12,000-image pool (the data set)")
     card.add_argument("--cnn-share", type=float, default=0.05, help="share planted in the example CNN")
     card.add_argument("--out", default="scorecard.csv", help="CSV of every setting and method")
+    card.add_argument("--compare", default=None, metavar="CSV",
+                      help="another run's CSV (a second seed): print every mean beside it, largest difference first")
 
     args = parser.parse_args(argv)
     if args.command == "demo":
@@ -55,9 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         print(report)
         return 0
     if args.command == "scorecard":
-        from .scorecard.run import run_scorecard
+        from .scorecard.run import Scorecard, run_scorecard
 
-        card = run_scorecard(args.settings, args.seed, cnn_share=args.cnn_share,
+        # Read the run to compare with first: a wrong path should not cost a whole run.
+        other = Scorecard.from_csv(args.compare) if args.compare else None
+        card = run_scorecard(args.settings, args.seed, pool_seed=args.pool_seed, cnn_share=args.cnn_share,
                              progress=lambda line: print(line, file=sys.stderr, flush=True))
         print(card, card.dropped(), "Mean seconds per setting:", card.timings(),
               "Head settings whose planted slice failing_slices flags (adaptive default), by kind:",
@@ -65,6 +70,11 @@ def main(argv: list[str] | None = None) -> int:
               "Misses (no exact name) whose named slice still fails by 30 points, by method and kind:",
               card.misses().to_string(), sep="\n\n")
         print(f"\nWrote {card.to_csv(args.out).resolve()}")
+        if other is not None:
+            diff = card.compare(other)
+            print(f"\nEvery mean beside {args.compare} ({int(diff['within'].sum())} of {len(diff)} within 0.05; "
+                  "se_difference: the difference chance alone gives, one standard error):",
+                  diff.to_string(), sep="\n")
         return 0
     return 2
 

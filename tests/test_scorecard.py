@@ -139,12 +139,21 @@ def test_scorecard_notebook_shows_the_table_from_a_csv(small_card, tmp_path):
     committed = nbformat.read(NOTEBOOK, as_version=4)
     assert not any(c.get("outputs") for c in committed.cells if c.cell_type == "code"), "commit without outputs"
     shutil.copy(NOTEBOOK, tmp_path / NOTEBOOK.name)
-    os.environ["DRML_SCORECARD_CSV"] = str(csv)
+    # A "second seed" that differs in one setting's score: the comparison puts that mean first.
+    other = small_card.results.copy()
+    first = other.index[(other["model"] == "head") & (other["method"] == "domino")][0]
+    other.loc[first, "precision_at_10"] = 0.0 if other.loc[first, "precision_at_10"] > 0.5 else 1.0
+    other.to_csv(tmp_path / "seed1.csv", index=False)
+    os.environ.update(DRML_SCORECARD_CSV=str(csv), DRML_SCORECARD_COMPARE=str(tmp_path / "seed1.csv"))
     try:
         NotebookClient(committed, timeout=1800, kernel_name="python3",
                        resources={"metadata": {"path": str(tmp_path)}}).execute()
     finally:
-        del os.environ["DRML_SCORECARD_CSV"]
+        del os.environ["DRML_SCORECARD_CSV"], os.environ["DRML_SCORECARD_COMPARE"]
     shown = "".join(str(out.get("data", {}).get("text/plain", "")) + out.get("text", "")
                     for c in committed.cells if c.cell_type == "code" for out in c.outputs)
     assert "drml_text" in shown and "domino" in shown
+    compared = small_card.compare(Scorecard.from_csv(tmp_path / "seed1.csv"))
+    assert compared.iloc[0]["method"] == "domino" and compared.iloc[0]["difference"] != 0
+    assert (compared["difference"].iloc[2:] == 0).all()  # the one setting moves its kind's mean and "all"
+    assert "se_difference" in committed.cells[-1].outputs[0]["data"]["text/plain"]

@@ -131,6 +131,8 @@ class Context:
     sentences: pd.DataFrame = field(init=False)
     sentence_emb: np.ndarray = field(init=False)
     closer: GapCloser = field(init=False)
+    closed_test: np.ndarray = field(init=False)
+    closed_sentences: np.ndarray = field(init=False)
     tags: dict = field(init=False)
     pca: np.ndarray = field(init=False)
     plane: np.ndarray = field(init=False)
@@ -147,6 +149,9 @@ class Context:
         self.sentences = pd.DataFrame({"slice": combos, "prompt": [describe(c) for c in combos]})
         self.sentence_emb = self.encoder.encode_texts(self.sentences["prompt"].tolist())
         self.closer = GapCloser.fit(self.test_emb, self.sentence_emb)
+        # Every setting retrieves and names through these: close them once.
+        self.closed_test = self.closer.transform(self.test_emb, "image")
+        self.closed_sentences = self.closer.transform(self.sentence_emb, "text")
         self.tags = {}
         for c in CLASS_ATTRIBUTES:
             types = [t for t in TYPES if t != c]
@@ -165,7 +170,7 @@ class Context:
         """The slice of the sentence nearest the weighted mean image, both modalities centred."""
         mean = (weights[:, None] * self.test_emb).sum(axis=0) / max(weights.sum(), 1e-12)
         image = self.closer.transform(mean[None], "image")[0]
-        best = int(np.argmax(self.closer.transform(self.sentence_emb, "text") @ image))
+        best = int(np.argmax(self.closed_sentences @ image))
         return dict(self.sentences["slice"].iloc[best])
 
     def __repr__(self) -> str:
@@ -233,7 +238,7 @@ def drml_text(ctx: Context, out: Outcome, proba: np.ndarray, by_mean: bool = Fal
         name = focus_slice(scored, TYPES, 1 - scored["text_prob"], scored["n_prompts"], 1 - total / count, start,
                            keep=[s.class_attr])
     text = ctx.probe_emb[rows_in_slice(prompts, name)].mean(axis=0, keepdims=True)
-    sims = ctx.closer.transform(ctx.test_emb, "image") @ ctx.closer.transform(text, "text")[0]
+    sims = ctx.closed_test @ ctx.closer.transform(text, "text")[0]
     return Found(name, np.argsort(-sims, kind="stable"))
 
 

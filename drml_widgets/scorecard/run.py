@@ -55,15 +55,58 @@ class Scorecard:
         return out.sort_index(key=lambda ix: ix.map(lambda v: order.get(v, v) if isinstance(v, str) and v in order
                                                      else v)).round(3)
 
+    def stderr(self) -> pd.DataFrame:
+        """Standard error of each mean of :meth:`table` (its sd over settings / sqrt(n)), the same
+        shape: how far a second seed's mean may fall from this one by chance alone (a difference
+        of two means has sqrt(2) times it). Per-setting scores are mostly 0 or 1, so 60 settings
+        give about 0.06 and 200 about 0.03.
+
+        Example:
+            >>> r = pd.DataFrame({"model": ["head"] * 4, "method": ["m"] * 4, "kind": ["rare"] * 4,
+            ...                   "precision_at_10": [1.0, 0.0, 1.0, 0.0], "exact_name": [True] * 4, "setting": range(4)})
+            >>> float(Scorecard(r, pd.DataFrame()).stderr().loc[("head", "m"), ("p@10", "rare")])
+            0.289
+        """
+        both = pd.concat([self.results, self.results.assign(kind="all")])
+        grouped = both.assign(exact_name=both["exact_name"].astype(float)).groupby(["model", "method", "kind"], sort=False)
+        out = pd.DataFrame({"p@10": grouped["precision_at_10"].sem(), "exact": grouped["exact_name"].sem()})
+        return out.unstack("kind").reindex(index=self.table().index, columns=self.table()[["p@10", "exact"]].columns).round(3)
+
+    def compare(self, other: "Scorecard", tolerance: float = 0.05) -> pd.DataFrame:
+        """Every mean of :meth:`table` beside ``other``'s (another seed, say): the difference, its
+        standard error (from both runs' :meth:`stderr`) and whether it lies within ``tolerance``.
+        One row per model, method, measure and kind, largest difference first.
+
+        Example:
+            >>> r = pd.DataFrame({"model": ["head"] * 2, "method": ["m"] * 2, "kind": ["rare"] * 2,
+            ...                   "precision_at_10": [1.0, 0.0], "exact_name": [True, False], "setting": [0, 1]})
+            >>> a, b = Scorecard(r, pd.DataFrame()), Scorecard(r.assign(precision_at_10=[1.0, 0.5]), pd.DataFrame())
+            >>> a.compare(b)[["measure", "kind", "difference", "within"]].head(1).values.tolist()
+            [['p@10', 'rare', -0.25, False]]
+        """
+        def long(frame: pd.DataFrame, name: str) -> pd.Series:
+            frame = frame[["p@10", "exact"]]
+            frame.columns = frame.columns.set_names(["measure", "kind"])
+            return frame.stack(["measure", "kind"], future_stack=True).rename(name)
+
+        out = pd.concat([long(self.table(), "this"), long(other.table(), "other"),
+                         long(self.stderr(), "se_this"), long(other.stderr(), "se_other")], axis=1).dropna(subset=["this", "other"])
+        out["difference"] = (out["this"] - out["other"]).round(3)
+        out["se_difference"] = np.sqrt(out["se_this"] ** 2 + out["se_other"] ** 2).round(3)
+        out["within"] = out["difference"].abs() <= tolerance
+        out = out.drop(columns=["se_this", "se_other"]).reset_index()
+        return out.sort_values("difference", key=abs, ascending=False, kind="stable").reset_index(drop=True)
+
     def adaptive(self) -> pd.Series:
         """Share of kept head settings whose planted slice the adaptive default of
-        ``Session.failing_slices`` flags, by kind and over all (empty for results without it).
+        ``Session.failing_slices`` flags, by kind, over correlation and rare settings (the failures
+        text can see; the issue's bar) and over all (empty for results without it).
 
         Example:
             >>> r = pd.DataFrame({"model": ["head"] * 3, "kind": ["rare", "rare", "noisy"], "setting": [0, 0, 1],
             ...                   "adaptive_flagged": [True, True, False]})
             >>> Scorecard(r, pd.DataFrame()).adaptive().to_dict()
-            {'rare': 1.0, 'noisy': 0.0, 'all': 0.5}
+            {'rare': 1.0, 'noisy': 0.0, 'correlation+rare': 1.0, 'all': 0.5}
         """
         if "adaptive_flagged" not in self.results:
             return pd.Series(dtype=float, name="adaptive_flagged")
@@ -71,6 +114,7 @@ class Scorecard:
         flagged = per["adaptive_flagged"].astype(str).str.lower() == "true"  # bools, or strings from a CSV
         share = flagged.groupby(per["kind"]).mean()
         share = share.reindex([k for k in KINDS if k in share.index])
+        share["correlation+rare"] = flagged[per["kind"].isin(["correlation", "rare"])].mean()
         share["all"] = flagged.mean()
         return share.round(3).rename("adaptive_flagged")
 
@@ -99,6 +143,23 @@ class Scorecard:
         """Mean seconds per setting of each method (CNN text probes include training the surrogate)."""
         return self.results.pivot_table(index="method", columns="model", values="seconds", aggfunc="mean").reindex(
             [m for m in METHODS if m in set(self.results["method"])]).round(3)
+
+    @classmethod
+    def from_csv(cls, path) -> "Scorecard":
+        """A scorecard back from :meth:`to_csv`'s files (the settings file, if beside it, too).
+
+        Example:
+            >>> Scorecard.from_csv("no-such-run.csv")
+            Traceback (most recent call last):
+            ...
+            drml_widgets.scorecard.settings.ScorecardError: No scorecard CSV at no-such-run.csv. Fix: pass a file written by `python -m drml_widgets scorecard --out FILE`.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise ScorecardError(f"No scorecard CSV at {path}. Fix: pass a file written by "
+                                 "`python -m drml_widgets scorecard --out FILE`.")
+        settings = path.with_name(path.stem + "-settings.csv")
+        return cls(pd.read_csv(path), pd.read_csv(settings) if settings.is_file() else pd.DataFrame())
 
     def to_csv(self, path) -> Path:
         """Write ``results`` to ``path`` and every drawn setting to ``<stem>-settings.csv`` beside it."""
@@ -171,13 +232,16 @@ def _quotas(n: int, cnn_share: float) -> dict[tuple[str, str], int]:
     return {cell: q for cell, q in quotas.items() if q > 0}
 
 
-def run_scorecard(n_settings: int = 200, seed: int = 0, *, pool: Pool | None = None, cnn_share: float = 0.05,
-                  progress: Callable[[str], None] | None = None, encoder=None) -> Scorecard:
+def run_scorecard(n_settings: int = 200, seed: int = 0, *, pool: Pool | None = None, pool_seed: int = 0,
+                  cnn_share: float = 0.05, progress: Callable[[str], None] | None = None,
+                  encoder=None) -> Scorecard:
     """Plant ``n_settings`` failures that really fail (a third of each kind; ``cnn_share`` of them
     in the CNN, the rest in a CLIP head) and score every method on each.
 
-    ``pool`` defaults to :func:`load_pool` of ``seed`` (12,000 images). ``progress`` receives a
-    line now and then. Settings whose slice does not fail are drawn again and counted as dropped.
+    The pool is the benchmark's data set, as dcbench's is: ``pool`` defaults to :func:`load_pool`
+    of ``pool_seed`` (12,000 images and their test split), whatever ``seed``, which draws the
+    settings and seeds the models. ``progress`` receives a line now and then. Settings whose
+    slice does not fail are drawn again and counted as dropped.
 
     Example (``run_scorecard(24)`` takes a few minutes; the CLI runs it)::
 
@@ -192,7 +256,7 @@ def run_scorecard(n_settings: int = 200, seed: int = 0, *, pool: Pool | None = N
         raise ScorecardError(f"cnn_share is the share of settings planted in the CNN, in [0, 1]; got {cnn_share}.")
     say = progress or (lambda line: None)
     seconds, start = {}, time.perf_counter()
-    pool = pool if pool is not None else load_pool(seed=seed, encoder=encoder)
+    pool = pool if pool is not None else load_pool(seed=pool_seed, encoder=encoder)
     seconds["pool"] = time.perf_counter() - start
     start = time.perf_counter()
     if encoder is None:
