@@ -197,11 +197,17 @@ def run_all_cells(page):
     """Run > Run All Cells, again if the kernel was not ready to take it the first time (JupyterLab
     can replace the kernel it started while the page loads; cells sent to the first one never run)."""
     first_prompt = page.locator(".jp-Notebook .jp-CodeCell .jp-InputPrompt").first
+    run_all = page.locator(".lm-Menu-item", has=page.locator(".lm-Menu-itemLabel", has_text="Run All Cells")).first
     for _ in range(3):
         page.wait_for_function(KERNEL_READY, timeout=120_000)
+        # The menu acts on the current notebook: select its first cell, so that focus left elsewhere
+        # (the file browser, a kernel dialog just closed) cannot leave "Run All Cells" disabled.
+        first_prompt.click()
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
         try:
+            page.wait_for_function("item => !item.classList.contains('lm-mod-disabled')", arg=run_all.element_handle(),
+                                   timeout=10_000)
+            run_all.click()
             # Only a finished first cell proves the kernel took the cells: queued ones show "[*]" even
             # for a kernel JupyterLab replaced, and a new kernel is busy while it starts. The first
             # cell's imports outlasted 60 s on a loaded machine, so it gets 180.
