@@ -1,4 +1,5 @@
-"""The methods of papers 001-003 run from a Session, and which methods apply to it.
+"""The methods of papers 001-003 run from a Session, DrML's text probe as one named failure, and
+which methods apply to it.
 
 PRIME, LBEE and LLM2Loss need only per-image outcomes, so they work for a CLIP head and for the
 user's own model alike; DrML's text probes need a head (for a black box, its surrogate), and
@@ -12,6 +13,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from .diagnose.gap import GapCloser
+from .diagnose.slices import check_slice_types
+from .diagnose.text_failure import TextFailure, top_text_failure
 from .errors import SessionError
 from .methods.lbee import (LBEEResult, explain_failures, relevance_from_attributes, relevance_from_similarity,
                            split_hard_easy)
@@ -28,6 +32,31 @@ class PaperMethods:
     def _image_attribute_types(self) -> list[str]:
         return [t for t in self.attributes.types if t in self.table.columns and t != CLASS
                 and t != getattr(self, "label_rule", None)]
+
+    def top_text_failure(self, types=None) -> TextFailure:
+        """DrML's text probe as one answer, no image of the slice used: the slice over ``types``
+        (default: every attribute type) whose prompts the head fails on most against the rest of
+        their class, named by the values that failure needs
+        (:func:`~drml_widgets.diagnose.text_failure.top_text_failure`). The prompts are first moved
+        across the gap onto the training images' side, where the head learnt (with ``close_gap``
+        the head reads closed prompts already). ``result.slices`` shows every slice's score.
+
+        Example:
+            >>> from drml_widgets import Session
+            >>> s = Session.from_shapes_world(n=1200, ensemble=False)
+            >>> s.top_text_failure(["color", "shape"]).name
+            {'color': 'orange', 'shape': 'square'}
+        """
+        head = self._require_head()
+        types = check_slice_types(self.attributes.types if types is None else types, self.attributes,
+                                  self.attributes.types, "The text failure")
+        if self.close_gap:
+            text = self.text_features()
+        else:
+            text = GapCloser.fit(self.image_emb[self._split("train")], self.text_emb).text_onto_images(self.text_emb)
+        rule = self.label_rule
+        class_type = rule if isinstance(rule, str) and rule in types else None
+        return top_text_failure(head.predict_proba(text), self.prompts, types, self.classes, class_type)
 
     def failure_modes(self, held_out: float = 0.0, **options) -> PrimeResult:
         """PRIME's failure modes on the evaluated images, tagged by their attribute values.

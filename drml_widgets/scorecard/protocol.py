@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 
 from ..diagnose.gap import GapCloser
-from ..diagnose.slice_focus import focus_slice
 from ..diagnose.slices import (ALL, all_slices, compare_slices, flag_failing, image_slice_scores, rows_in_slice,
                                text_slice_scores)
 from ..diagnose.surrogate import train_surrogate
+from ..diagnose.text_failure import class_populations, contrast, top_text_failure
 from ..methods.lbee import explain_failures, split_hard_easy
 from ..methods.prime import PrimeError, find_failure_modes
 from ..methods.tagging import TagVocabulary, tag_images, tags_from_table
@@ -102,20 +102,6 @@ def found_gap(table: pd.DataFrame, correct: np.ndarray, name: dict, class_attr: 
     return float(correct[rest].mean() - correct[inside].mean()) if rest.any() else float("nan")
 
 
-def contrast(mean: np.ndarray, n: np.ndarray, total, count) -> np.ndarray:
-    """How much a low-scoring slice explains: n_s * n_rest / N * (mean_rest - mean_s)^2, negative
-    when the slice scores above the rest. ``mean`` and ``n`` per slice; ``total`` and ``count``
-    over the slice's population (a sum of scores and how many there are; per slice or shared).
-
-    Example:
-        >>> contrast(np.array([0.2, 0.2, 0.9]), np.array([10, 2, 10]), total=10 * 0.2 + 90 * 0.9, count=100).round(2).tolist()
-        [4.41, 0.81, -0.05]
-    """
-    mean, n = np.asarray(mean, float), np.asarray(n, float)
-    rest = (total - mean * n) / np.maximum(count - n, 1)
-    return np.sign(rest - mean) * n * (count - n) / count * (rest - mean) ** 2
-
-
 @dataclass(repr=False)
 class Context:
     """What every setting on one pool shares, computed once: test embeddings, probe prompts and
@@ -187,17 +173,6 @@ def _errors_first(out: Outcome, members: np.ndarray) -> np.ndarray:
     return members[np.argsort(_true_proba(out)[members], kind="stable")]
 
 
-def _populations(classes: pd.Series, scores: np.ndarray, labels: np.ndarray, class_names: list[str]):
-    """Per slice, the sum of scores and the count of its population: the rows of its class when it
-    names one (a class the probe or model finds harder overall does not make all its slices look
-    worst), else every row."""
-    sums = {c: scores[labels == i].sum() for i, c in enumerate(class_names)}
-    counts = {c: int((labels == i).sum()) for i, c in enumerate(class_names)}
-    total = classes.map(sums).fillna(scores.sum()).to_numpy(float)
-    count = classes.map(counts).fillna(len(scores)).to_numpy(float)
-    return total, count
-
-
 def _slice_name(row: pd.Series) -> dict:
     return {t: row[t] for t in TYPES if row[t] != ALL}
 
@@ -219,24 +194,16 @@ def text_proba(ctx: Context, out: Outcome, seed: int = 0) -> np.ndarray:
 def drml_text(ctx: Context, out: Outcome, proba: np.ndarray, by_mean: bool = False) -> Found:
     """DrML's text probe, no image of the slice used: every slice of every attribute subset is
     scored by the mean true-label probability (``proba``, from :func:`text_proba`) over its
-    prompts. The top slice is the one of largest :func:`contrast`, then narrowed or widened to
-    the values its text failure needs (:func:`~drml_widgets.diagnose.slice_focus.focus_slice`);
-    ``by_mean``: the lowest mean, DrML's raw ranking. Members: test images ranked by CLIP
-    similarity to the slice's mean prompt (gap closed), as a user would retrieve them from the
-    description."""
+    prompts, and :func:`~drml_widgets.diagnose.text_failure.top_text_failure` names the top one
+    (largest contrast, then focused on the values its text failure needs); ``by_mean``: the lowest
+    mean, DrML's raw ranking. Members: test images ranked by CLIP similarity to the slice's mean
+    prompt (gap closed), as a user would retrieve them from the description."""
     s = out.setting
     prompts = ctx.probes[s.class_attr]
-    scored = all_slices(proba, prompts, list(TYPES))
     if by_mean:
-        name = _slice_name(scored.iloc[0])
+        name = _slice_name(all_slices(proba, prompts, list(TYPES)).iloc[0])
     else:
-        labels = prompts["label"].to_numpy()
-        p_true = proba[np.arange(len(prompts)), labels]
-        classes = scored[s.class_attr].where(scored[s.class_attr] != ALL)
-        total, count = _populations(classes, p_true, labels, s.classes)
-        start = int(np.argmax(contrast(scored["text_prob"], scored["n_prompts"], total, count)))
-        name = focus_slice(scored, TYPES, 1 - scored["text_prob"], scored["n_prompts"], 1 - total / count, start,
-                           keep=[s.class_attr])
+        name = top_text_failure(proba, prompts, TYPES, s.classes, class_type=s.class_attr).name
     text = ctx.probe_emb[rows_in_slice(prompts, name)].mean(axis=0, keepdims=True)
     sims = ctx.closed_test @ ctx.closer.transform(text, "text")[0]
     return Found(name, np.argsort(-sims, kind="stable"))
@@ -266,7 +233,7 @@ def drml_image(ctx: Context, out: Outcome) -> Found:
             frames.append(image_slice_scores(out.predictions, out.labels, ctx.test_table, list(by)))
     scored = pd.concat(frames, ignore_index=True)
     score = contrast(scored["image_acc"], scored["n_images"],
-                     *_populations(scored[out.setting.class_attr], correct, out.labels, out.setting.classes))
+                     *class_populations(scored[out.setting.class_attr], correct, out.labels, out.setting.classes))
     top = scored.iloc[int(np.argmax(score))]
     name = {t: top[t] for t in TYPES if t in top and pd.notna(top[t])}
     return Found(name, _errors_first(out, np.flatnonzero(rows_in_slice(ctx.test_table, name))))
@@ -287,7 +254,7 @@ def prime(ctx: Context, out: Outcome, tags: str) -> Found | None:
         return None
     correct = out.predictions == out.labels
     score = contrast(result.modes["accuracy"], result.modes["n_images"],
-                     *_populations(result.modes["class"], correct, out.labels, s.classes))
+                     *class_populations(result.modes["class"], correct, out.labels, s.classes))
     i = result.modes.index[int(np.argmax(score))]
     mode = result.modes.loc[i]
     owner = {v: t for t in TYPES for v in ATTRIBUTE_SET.values[t]}
