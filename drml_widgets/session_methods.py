@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .diagnose.gap import GapCloser
-from .diagnose.slices import check_slice_types
+from .diagnose.slices import check_slice_types, rows_in_slice
 from .diagnose.text_failure import TextFailure, top_text_failure
 from .errors import SessionError
 from .methods.lbee import (LBEEResult, explain_failures, relevance_from_attributes, relevance_from_similarity,
@@ -39,13 +39,16 @@ class PaperMethods:
         their class, named by the values that failure needs
         (:func:`~drml_widgets.diagnose.text_failure.top_text_failure`). The prompts are first moved
         across the gap onto the training images' side, where the head learnt (with ``close_gap``
-        the head reads closed prompts already). ``result.slices`` shows every slice's score.
+        the head reads closed prompts already). ``result.slices`` shows every slice's score;
+        ``result.image_acc`` is the classifier's accuracy on the test images of the named slice,
+        where the table has its attributes, to check the answer against.
 
         Example:
             >>> from drml_widgets import Session
             >>> s = Session.from_shapes_world(n=1200, ensemble=False)
-            >>> s.top_text_failure(["color", "shape"]).name
-            {'color': 'orange', 'shape': 'square'}
+            >>> found = s.top_text_failure(["color", "shape"])
+            >>> found.name, found.image_acc < 0.5 < found.n_images
+            ({'color': 'orange', 'shape': 'square'}, True)
         """
         head = self._require_head()
         types = check_slice_types(self.attributes.types if types is None else types, self.attributes,
@@ -56,7 +59,14 @@ class PaperMethods:
             text = GapCloser.fit(self.image_emb[self._split("train")], self.text_emb).text_onto_images(self.text_emb)
         rule = self.label_rule
         class_type = rule if isinstance(rule, str) and rule in types else None
-        return top_text_failure(head.predict_proba(text), self.prompts, types, self.classes, class_type)
+        found = top_text_failure(head.predict_proba(text), self.prompts, types, self.classes, class_type)
+        if all(t in self.table.columns for t in found.name):
+            test = self._split("test")
+            inside = rows_in_slice(self.table[test], found.name)
+            if inside.any():
+                right = self.image_predictions(test) == self.labels[test]
+                found.image_acc, found.n_images = float(right[inside].mean()), int(inside.sum())
+        return found
 
     def failure_modes(self, held_out: float = 0.0, **options) -> PrimeResult:
         """PRIME's failure modes on the evaluated images, tagged by their attribute values.

@@ -15,6 +15,11 @@ def test_the_default_shortcut_is_named_exactly(drml_session):
     found = drml_session.top_text_failure(["color", "shape"])
     assert found.name in ({"color": "orange", "shape": "square"}, {"color": "green", "shape": "triangle"})
     assert found.slices["contrast"].is_monotonic_decreasing
+    # The answer comes with its check on the test images: the named slice really fails there.
+    image = drml_session.slices(["color", "shape"]).table.set_index(["color", "shape"])
+    row = image.loc[(found.name["color"], found.name["shape"])]
+    assert (found.image_acc, found.n_images) == pytest.approx((row["image_acc"], row["n_images"]))
+    assert found.image_acc < 0.2 and "image accuracy" in repr(found)
     # Over every type the focus keeps the failure's two values: size plays no part in it.
     assert drml_session.top_text_failure().name == found.name
 

@@ -60,16 +60,22 @@ class TextFailure:
     """The text probe's top failure. ``name``: its attribute values (the class's among them when
     the class is an attribute); ``start``: the slice of largest contrast it was focused from;
     ``slices``: every slice scored (``text_prob``, ``n_prompts``, ``contrast``), largest contrast
-    first; ``text_prob``: the mean true-label probability of the named slice's prompts."""
+    first; ``text_prob``: the mean true-label probability of the named slice's prompts;
+    ``image_acc`` and ``n_images``: the classifier's accuracy on evaluated images of the slice,
+    where there are some (a check the text probe itself never uses: text can fail where images
+    do not)."""
 
     name: dict
     start: dict
     text_prob: float
     slices: pd.DataFrame
+    image_acc: float = float("nan")
+    n_images: int = 0
 
     def __repr__(self) -> str:
         moved = "" if self.start == self.name else f", focused from {self.start}"
-        return (f"TextFailure({self.name}: text probability {self.text_prob:.3f}{moved}; "
+        images = f"; image accuracy {self.image_acc:.3f} on {self.n_images} images" if self.n_images else ""
+        return (f"TextFailure({self.name}: text probability {self.text_prob:.3f}{moved}{images}; "
                 f"{len(self.slices)} slices scored)")
 
 
