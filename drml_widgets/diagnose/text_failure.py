@@ -5,7 +5,7 @@ Every slice of every attribute subset is scored by the mean true-label probabili
 (:func:`~drml_widgets.diagnose.slices.all_slices`). The lowest mean always belongs to the most
 specific slice, so the top slice is instead the one of largest :func:`contrast` against the rest
 of its class, then narrowed or widened by :func:`~drml_widgets.diagnose.slice_focus.focus_slice`.
-On the scorecard's planted failures this names the planted slice exactly four to five times as
+On the scorecard's planted failures this names the planted slice exactly three to five times as
 often as a Domino-style mixture (README, "Scorecard").
 """
 

@@ -44,8 +44,7 @@ class Scorecard:
             >>> float(Scorecard(r, pd.DataFrame()).table().loc[("head", "m"), ("p@10", "all")])
             0.75
         """
-        both = pd.concat([self.results, self.results.assign(kind="all")])
-        grouped = both.groupby(["model", "method", "kind"], sort=False)
+        grouped = self._grouped()
         out = pd.DataFrame({"p@10": grouped["precision_at_10"].mean(), "exact": grouped["exact_name"].mean(),
                             "n": grouped["setting"].nunique()}).unstack("kind")
         kinds = [k for k in (*KINDS, "all") if k in out.columns.get_level_values(1)]
@@ -54,6 +53,11 @@ class Scorecard:
         order = {m: i for i, m in enumerate(METHODS)}
         return out.sort_index(key=lambda ix: ix.map(lambda v: order.get(v, v) if isinstance(v, str) and v in order
                                                      else v)).round(3)
+
+    def _grouped(self):
+        """The results by model, method and kind, each setting counted again under kind "all"."""
+        both = pd.concat([self.results, self.results.assign(kind="all")])
+        return both.assign(exact_name=both["exact_name"].astype(float)).groupby(["model", "method", "kind"], sort=False)
 
     def stderr(self) -> pd.DataFrame:
         """Standard error of each mean of :meth:`table` (its sd over settings / sqrt(n)), the same
@@ -67,10 +71,10 @@ class Scorecard:
             >>> float(Scorecard(r, pd.DataFrame()).stderr().loc[("head", "m"), ("p@10", "rare")])
             0.289
         """
-        both = pd.concat([self.results, self.results.assign(kind="all")])
-        grouped = both.assign(exact_name=both["exact_name"].astype(float)).groupby(["model", "method", "kind"], sort=False)
+        grouped = self._grouped()
         out = pd.DataFrame({"p@10": grouped["precision_at_10"].sem(), "exact": grouped["exact_name"].sem()})
-        return out.unstack("kind").reindex(index=self.table().index, columns=self.table()[["p@10", "exact"]].columns).round(3)
+        means = self.table()[["p@10", "exact"]]
+        return out.unstack("kind").reindex(index=means.index, columns=means.columns).round(3)
 
     def compare(self, other: "Scorecard", tolerance: float = 0.05) -> pd.DataFrame:
         """Every mean of :meth:`table` beside ``other``'s (another seed, say): the difference, its
