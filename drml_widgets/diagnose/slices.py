@@ -17,6 +17,7 @@ from scipy import stats
 
 from ..errors import InputError
 from ..prompts.generate import AttributeSet
+from ..results import Finding, Result, name_label
 
 
 def _check_columns(table: pd.DataFrame, by: Sequence[str], what: str) -> None:
@@ -73,17 +74,45 @@ def image_slice_scores(pred: np.ndarray, labels: np.ndarray, table: pd.DataFrame
 
 
 @dataclass(repr=False)
-class SliceComparison:
-    """Text scores beside image accuracy per slice, with their rank and linear correlation."""
+class SliceComparison(Result):
+    """Text scores beside image accuracy per slice, with their rank and linear correlation.
+
+    ``table`` has one row per slice (its values over ``by``, ``"*"`` where a type is left out),
+    worst text score first. ``images``: the evaluated images' attribute table (its index: rows of
+    the session's table), which gives each finding its member rows; without it findings carry
+    counts only.
+    """
 
     table: pd.DataFrame
     by: list[str]
     spearman: float
     pearson: float
+    images: pd.DataFrame | None = None
+    method = "text_slices"
 
     def worst(self, k: int = 4, score: str = "text_prob") -> pd.DataFrame:
         """The ``k`` slices lowest by ``score`` (``text_prob`` or ``image_acc``)."""
         return self.table.nsmallest(k, score)
+
+    def findings(self) -> list[Finding]:
+        """Every slice, lowest text probability first, named by its fixed values.
+
+        Example:
+            >>> t = pd.DataFrame({"c": ["a", "b"], "text_prob": [0.2, 0.9]})
+            >>> i = pd.DataFrame({"c": ["a", "b"], "image_acc": [0.1, 0.8], "n_images": [5, 5]})
+            >>> compare_slices(t, i, ["c"]).findings()[0]
+            Finding(c=a: text_prob 0.200, 5 images)
+        """
+        out = []
+        for _, row in self.table.sort_values("text_prob", kind="stable").iterrows():
+            name = {t: str(row[t]) for t in self.by if t in row and pd.notna(row[t]) and row[t] != ALL}
+            count = int(row["n_images"]) if "n_images" in row and pd.notna(row["n_images"]) else 0
+            rows = None
+            if self.images is not None and all(t in self.images.columns for t in name):
+                rows = self.images.index.to_numpy()[rows_in_slice(self.images, name)]
+            out.append(Finding(name, name_label(name, "every image"), float(row["text_prob"]), "text_prob",
+                               rows if rows is not None else np.zeros(0, np.int64), len(rows) if rows is not None else count))
+        return out
 
     def __repr__(self) -> str:
         return (f"SliceComparison(by={self.by}, slices={len(self.table)}, "
