@@ -1,10 +1,27 @@
-"""The package's shape: no import cycles (lazy imports included) and no module too large to read."""
+"""The package's shape: imports only go down the layers, no cycles (lazy and ``TYPE_CHECKING`` imports
+included), no private name imported from another module, and no module too large to read."""
 
 import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "drml_widgets"
 MAX_LINES = 400
+
+# The layer order, declared once, lowest first: a module imports its own layer or lower ones only.
+# Names are the first part after ``drml_widgets.``; "" is the package's own ``__init__``.
+LAYERS = [
+    ["errors", "_common", "threads", "results"],
+    ["prompts"],  # attribute sets and templates: the shapes world's presets are written in them
+    ["data"],  # image sources and the shapes world
+    ["embed"],  # encoders read image tables through data.sources
+    ["diagnose"],
+    ["methods"],
+    ["jobs"],  # scripts that train the bundled models
+    ["scorecard"],
+    ["session", "session_setup", "session_methods"],
+    ["widgets"],
+    ["demo", "cli", "__main__", ""],
+]
 
 
 def module_name(path: Path) -> str:
@@ -16,22 +33,24 @@ def modules() -> dict[str, Path]:
     return {module_name(p): p for p in PACKAGE.rglob("*.py")}
 
 
-def executed_nodes(tree: ast.AST):
-    """Every node that can run: ``if TYPE_CHECKING:`` blocks are for type checkers only."""
-    for node in ast.iter_child_nodes(tree):
-        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
-            continue
-        yield node
-        yield from executed_nodes(node)
+def layer_of(module: str, layers: list[list[str]] = LAYERS) -> int:
+    """Index of the layer holding ``module`` (``drml_widgets.data.shapes`` is in the ``data`` layer)."""
+    top = module.split(".")[1] if "." in module else ""
+    for i, names in enumerate(layers):
+        if top in names:
+            return i
+    raise KeyError(f"{module} is in no layer: add {top!r} to LAYERS")
 
 
-def imports(name: str, path: Path, known: dict) -> set[str]:
-    """Modules of the package that ``name`` imports, at import time or inside functions."""
-    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+def import_edges(name: str, is_package: bool, source: str, known) -> set[tuple[str, str | None]]:
+    """``(module, imported name)`` for every package module ``name`` imports: at import time,
+    inside functions or under ``if TYPE_CHECKING:`` (a circle only type checkers see is still one).
+    The name is None for ``import x`` and where the imported name is itself a module."""
+    package = name if is_package else name.rsplit(".", 1)[0]
     found = set()
-    for node in executed_nodes(ast.parse(path.read_text())):
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
-            targets = [a.name for a in node.names]
+            edges = [(a.name, None) for a in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
@@ -39,11 +58,22 @@ def imports(name: str, path: Path, known: dict) -> set[str]:
                 anchor = anchor[: len(anchor) - node.level + 1]
                 base = ".".join(anchor + ([base] if base else []))
             # "from .pkg import mod" names a module; "from .mod import func" names its module.
-            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
+            edges = [(f"{base}.{a.name}", None) if f"{base}.{a.name}" in known else (base, a.name)
+                     for a in node.names]
         else:
             continue
-        found |= {t for t in targets if t in known and t != name}
+        found |= {(t, n) for t, n in edges if t in known and t != name}
     return found
+
+
+def all_edges() -> dict[str, set[tuple[str, str | None]]]:
+    known = modules()
+    return {name: import_edges(name, path.name == "__init__.py", path.read_text(), known)
+            for name, path in known.items()}
+
+
+def graph_of(edges) -> dict[str, set[str]]:
+    return {name: {target for target, _ in out} for name, out in edges.items()}
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -77,15 +107,62 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
+def upward_imports(graph: dict[str, set[str]], layers=LAYERS) -> list[str]:
+    """Every edge from a module to one of a higher layer, as ``"a -> b"``."""
+    return sorted(f"{a} -> {b}" for a, targets in graph.items() for b in targets
+                  if layer_of(b, layers) > layer_of(a, layers))
+
+
+def private_imports(edges) -> list[str]:
+    """Every ``from .x import _y`` of a private (not dunder) name from another module."""
+    return sorted(f"{a} imports {name} from {b}" for a, out in edges.items() for b, name in out
+                  if name and name.startswith("_") and not name.startswith("__"))
+
+
 def test_the_import_graph_has_no_cycle():
-    known = modules()
-    graph = {name: imports(name, path, known) for name, path in known.items()}
+    graph = graph_of(all_edges())
     assert graph["drml_widgets.session"], "the walk found no imports: it is broken, not the package clean"
-    assert cycles(graph) == []
+    found = cycles(graph)
+    assert not found, "import cycles: " + "; ".join(" <-> ".join(c) for c in found)
 
 
 def test_the_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_the_walk_sees_lazy_and_type_checking_imports():
+    source = ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .b import B\n"
+              "def f():\n    from .c import g\n")
+    known = {"p", "p.a", "p.b", "p.c"}
+    assert import_edges("p.a", False, source, known) == {("p.b", "B"), ("p.c", "g")}
+
+
+def test_every_module_has_a_layer():
+    for name in modules():
+        layer_of(name)
+
+
+def test_imports_only_go_down_the_layers():
+    found = upward_imports(graph_of(all_edges()))
+    assert not found, "these import a higher layer:\n" + "\n".join(found)
+
+
+def test_the_layer_check_finds_an_upward_import():
+    layers = [["low"], ["high"]]
+    graph = {"p.low.a": {"p.high"}, "p.high": {"p.low.a"}, "p.low.b": {"p.low.a"}}
+    assert upward_imports(graph, layers) == ["p.low.a -> p.high"]
+
+
+def test_no_private_name_is_imported_from_another_module():
+    found = private_imports(all_edges())
+    assert not found, "make these public or keep them in their module:\n" + "\n".join(found)
+
+
+def test_the_private_import_check_finds_one():
+    source = "from .b import _hidden, shown, __version__\nfrom . import _mod\n"
+    known = {"p", "p.a", "p.b", "p._mod"}
+    edges = {"p.a": import_edges("p.a", False, source, known)}
+    assert private_imports(edges) == ["p.a imports _hidden from p.b"]
 
 
 def test_no_module_is_too_long_to_read():
