@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..results import Finding, Result, name_label
 from .slice_focus import focus_slice
 from .slices import ALL, all_slices
 
@@ -56,7 +57,7 @@ def class_populations(classes: pd.Series, scores: np.ndarray, labels: np.ndarray
 
 
 @dataclass(repr=False)
-class TextFailure:
+class TextFailure(Result):
     """The text probe's top failure. ``name``: its attribute values (the class's among them when
     the class is an attribute); ``start``: the slice of largest contrast it was focused from;
     ``slices``: every slice scored (``text_prob``, ``n_prompts``, ``contrast``), largest contrast
@@ -71,6 +72,19 @@ class TextFailure:
     slices: pd.DataFrame
     image_acc: float = float("nan")
     n_images: int = 0
+    rows: np.ndarray | None = None  # the named slice's evaluated images (rows of the session's table), where known
+    method = "text_failure"
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """Every slice scored, largest contrast first (the same frame as ``slices``)."""
+        return self.slices
+
+    def findings(self) -> list[Finding]:
+        """The one failure the probe names, with its images where known."""
+        rows = self.rows if self.rows is not None else np.zeros(0, np.int64)
+        return [Finding(self.name, name_label(self.name), self.text_prob, "text_prob", rows,
+                        len(rows) if self.rows is not None else self.n_images)]
 
     def __repr__(self) -> str:
         moved = "" if self.start == self.name else f", focused from {self.start}"

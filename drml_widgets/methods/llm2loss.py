@@ -22,6 +22,7 @@ from .._common import row_chunks, text_encoder, unit_rows
 from ..diagnose.gap import GapCloser
 from ..diagnose.heads import Head, build_module, fit_module, train_head
 from ..diagnose.validate import check_embeddings, check_training
+from ..results import Finding, Result
 from .blackbox import check_losses
 from .llm2loss_results import LLM2LossError, LossEvaluation, SliceLoss, check_model, correlations
 
@@ -112,7 +113,7 @@ def _random_units(out: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 @dataclass(repr=False)
-class LLM2Loss:
+class LLM2Loss(Result):
     """The three LLM2Loss ensembles and the text encoder to query them with.
 
     Build it with :func:`fit_llm2loss`. With ``gap`` set, image and text embeddings are each
@@ -139,6 +140,24 @@ class LLM2Loss:
     encode: Callable[[list[str]], np.ndarray]
     gap: GapCloser | None = None
     info: dict = field(default_factory=dict)
+    _reference_table: pd.DataFrame | None = field(default=None, init=False, repr=False)
+    method = "loss_predictor"
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """:meth:`estimate` of the reference texts it was fit with (highest estimated loss first);
+        empty without them."""
+        texts = list(self.info.get("reference_texts") or [])
+        if not texts:
+            return pd.DataFrame(columns=["text", "loss", "loss_std"])
+        if self._reference_table is None:  # estimated once: a few ensemble passes
+            self._reference_table = self.estimate(texts).sort_values(
+                "loss", ascending=False, kind="stable").reset_index(drop=True)
+        return self._reference_table
+
+    def findings(self) -> list[Finding]:
+        """The reference texts, highest estimated loss first (text only: no image is a member)."""
+        return [Finding(None, str(r["text"]), float(r["loss"]), "loss") for _, r in self.table.iterrows()]
 
     # -- reading embeddings -------------------------------------------------------------
     def _prepare(self, emb, modality: str) -> np.ndarray:
@@ -381,5 +400,6 @@ def fit_llm2loss(
         classifier.append(train_head(xs, np.repeat([1, 0], len(fit)), xv, np.repeat([1, 0], len(val)),
                                      classes=["random", "seen"], kind=head, hidden=hidden, epochs=epochs, lr=lr,
                                      batch_size=batch_size, seed=seed + k))
-    info = {"dim": x.shape[1], "n_train": len(fit), "n_val": len(val)}
+    info = {"dim": x.shape[1], "n_train": len(fit), "n_val": len(val),
+            "reference_texts": None if reference_texts is None else list(reference_texts)}
     return LLM2Loss(ensembles["regressor"], ensembles["ranker"], classifier, encode, gap, info)

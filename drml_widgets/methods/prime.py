@@ -22,6 +22,7 @@ from .._common import empty_frame, text_encoder
 from ..diagnose.validate import check_embeddings
 from ..errors import DrmlError
 from ..prompts.text import fix_articles
+from ..results import Finding, Result, name_label
 from .prime_search import EPS, TagBits, TagFrame, exhaustive_search, failure_modes, greedy_search, naive_search
 from .tagging import check_known, check_tag_table
 
@@ -77,7 +78,7 @@ def _outcomes(tags, predictions, labels, classes, what: str = "images"):
 
 # -- counting groups ---------------------------------------------------------------------------
 @dataclass(repr=False)
-class PrimeResult:
+class PrimeResult(Result):
     """Failure modes found by :func:`find_failure_modes`, with what it searched.
 
     ``modes`` has one row per mode: ``class``, ``tags`` (a tuple), ``n_tags``, ``n_images``,
@@ -95,6 +96,40 @@ class PrimeResult:
     labels: np.ndarray | None = None
     rows: np.ndarray | None = None  # where the searched images come from (a Session: its table rows)
     heldout: pd.DataFrame | None = None  # generalisation() on images kept aside, where any were
+    tag_types: dict | None = None  # the attribute type of each tag, where the tags are attribute values
+    class_type: str = "class"  # the name findings give the class under
+    method = "failure_modes"
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """The modes, with the held-out columns (``heldout_images``, ``heldout_accuracy``,
+        ``heldout_drop``, ``holds``) where images were kept aside."""
+        if self.heldout is None:
+            return self.modes.copy()
+        held = self.heldout.drop(columns=[c for c in self.heldout.columns if c in self.modes.columns])
+        return self.modes.join(held.set_axis(self.modes.index))
+
+    def findings(self) -> list[Finding]:
+        """The modes, largest accuracy drop first, named by their tags' attribute values and class
+        (tags that are not attribute values name the mode by its description only); rows are the
+        session's table rows where the result came from one.
+
+        Example:
+            >>> tags = pd.DataFrame({"dark": [True, True, False, False]})
+            >>> result = find_failure_modes(tags, ["dog", "dog", "cat", "cat"], ["cat"] * 4, s=2, a=0.1)
+            >>> result.findings()[0]
+            Finding(cat: dark: drop 0.500, 2 images)
+        """
+        out = []
+        for i in self.modes.sort_values("drop", ascending=False, kind="stable").index:
+            mode = self.modes.loc[i]
+            named = self.tag_types is not None and all(tag in self.tag_types for tag in mode["tags"])
+            name = ({self.tag_types[tag]: tag for tag in mode["tags"]} | {self.class_type: mode["class"]}
+                    if named else None)
+            members = self.members(i)
+            rows = self.rows[members] if self.rows is not None else members
+            out.append(Finding(name, name_label(name, str(mode["description"])), float(mode["drop"]), "drop", rows))
+        return out
 
     def members(self, i: int) -> np.ndarray:
         """Positions of the images in mode ``i`` (a row label of ``modes``).

@@ -10,12 +10,13 @@ import pandas as pd
 
 from ..._common import empty_frame
 from ...diagnose.validate import check_embeddings
+from ...results import Finding, Result, name_label
 from .clusters import (CLUSTER_COLUMNS, MAX_CLUSTER_POINTS, METHODS, SELECTION_COLUMNS, LBEEError, check_n_clusters,
                        cluster, select_sentences)
 
 
 @dataclass(repr=False)
-class LBEEResult:
+class LBEEResult(Result):
     """What :func:`explain_failures` found: hard clusters and the sentences kept for each.
 
     ``clusters``: one row per hard cluster (size, accuracy where known, nearest easy cluster,
@@ -33,6 +34,8 @@ class LBEEResult:
     sentences: list[str]
     params: dict
     rows: np.ndarray | None = None  # where the images come from (a Session: its table rows)
+    sentence_names: dict | None = None  # sentence -> the attribute values it states, where known
+    method = "hard_clusters"
 
     def retained(self, method: str = "FPDiff") -> list[str]:
         """The union of the sentences a method kept over all hard clusters, in sentence order.
@@ -48,13 +51,46 @@ class LBEEResult:
         kept = set(self.selections.loc[self.selections["method"] == method, "sentence"])
         return [s for s in self.sentences if s in kept]
 
-    def table(self, method: str = "FPDiff") -> pd.DataFrame:
-        """One row per hard cluster with the sentences a method kept, joined by " | "."""
+    @property
+    def table(self) -> pd.DataFrame:
+        """One row per hard cluster with the sentences FPDiff kept, joined by " | " (the other
+        selection methods: :meth:`selection`)."""
+        return self.selection("FPDiff")
+
+    def selection(self, method: str = "FPDiff") -> pd.DataFrame:
+        """One row per hard cluster with the sentences ``method`` kept, joined by " | ".
+
+        Example:
+            >>> emb = np.array([[1, 0], [0, 1]], np.float32)
+            >>> explain_failures(emb, ["hard", "easy"], ["left", "up"], emb, n_clusters=1, k=1).selection("TopS")["sentences"].tolist()
+            ['left']
+        """
         if method not in METHODS:
             raise LBEEError(f"Unknown method {method!r}; choose one of {METHODS}.")
         chosen = self.selections[self.selections["method"] == method]
         joined = chosen.groupby("cluster")["sentence"].agg(" | ".join).rename("sentences")
         return self.clusters.join(joined, on="cluster")
+
+    def findings(self, method: str = "FPDiff") -> list[Finding]:
+        """The hard clusters, largest first, each read by the first sentence ``method`` kept
+        (named by its attribute values where ``sentence_names`` knows them); rows are the
+        cluster's images (the session's table rows where the result came from one).
+
+        Example:
+            >>> emb = np.array([[1, 0], [0, 1]], np.float32)
+            >>> explain_failures(emb, ["hard", "easy"], ["left", "up"], emb, n_clusters=1, k=1).findings()
+            [Finding(left: n_images 1.000, 1 images)]
+        """
+        chosen = self.selections[self.selections["method"] == method]
+        out = []
+        for _, cluster in self.clusters.sort_values("n_images", ascending=False, kind="stable").iterrows():
+            said = chosen.loc[chosen["cluster"] == cluster["cluster"], "sentence"]
+            sentence = str(said.iloc[0]) if len(said) else f"cluster {cluster['cluster']}"
+            name = (self.sentence_names or {}).get(sentence)
+            members = np.flatnonzero(self.assignments == cluster["cluster"])
+            rows = self.rows[members] if self.rows is not None else members
+            out.append(Finding(name, name_label(name, sentence), float(cluster["n_images"]), "n_images", rows))
+        return out
 
     def __repr__(self) -> str:
         p = self.params
@@ -65,7 +101,7 @@ class LBEEResult:
         if sampled:
             lines.append(f"  Ward fit on seeded samples ({', '.join(sampled)} images); the rest joined the nearest "
                          "prototype")
-        for _, row in self.table().iterrows():
+        for _, row in self.table.iterrows():
             lines.append(f"  cluster {row['cluster']} ({row['n_images']} images): FPDiff -> {row['sentences']}")
         return "\n".join(lines)
 

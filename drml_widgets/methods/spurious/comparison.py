@@ -8,13 +8,14 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from ...results import Finding, Result
 from ..detection import group_accuracy
 from .fine_tuning import fine_tune_projections
 from .projections import ProjectionData, SpuriousError, TunedProjections, class_indices
 
 
 @dataclass(repr=False)
-class FineTuneComparison:
+class FineTuneComparison(Result):
     """Zero-shot and each fine-tuning variant side by side.
 
     ``table`` has a row per method: average and worst-group accuracy as means over the seeds,
@@ -39,6 +40,7 @@ class FineTuneComparison:
     groups: pd.DataFrame
     tuned: dict[str, TunedProjections]
     runs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    method = "spurious_fine_tuning"
 
     @classmethod
     def from_runs(cls, runs: pd.DataFrame, groups: pd.DataFrame, tuned: dict) -> "FineTuneComparison":
@@ -59,6 +61,13 @@ class FineTuneComparison:
             raise SpuriousError(f"No method {method!r} in this comparison; it has {methods}. "
                                 "Fix: pass one of them, or compare again with it in variants=.")
         return self.table.set_index("method").loc[method]
+
+    def findings(self) -> list[Finding]:
+        """Each method's worst group, lowest worst-group accuracy first (the group is named by its
+        class and attribute value, as text: its images are in ``groups``, not here)."""
+        order = self.table.sort_values("worst_group", kind="stable")
+        return [Finding(None, f"{r['method']}: worst group {r['worst']}", float(r["worst_group"]), "worst_group")
+                for _, r in order.iterrows()]
 
     def __repr__(self) -> str:
         return "FineTuneComparison\n" + self.table.to_string(index=False, float_format=lambda v: f"{v:.4f}")
