@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nReport (open it in a browser; no kernel or network needed): {path.resolve()}")
         return 0
     if args.command == "pretrain-shapes":
-        from .data.shapes_clip import pretrain_shapes_clip
+        from .jobs.pretrain_shapes_clip import pretrain_shapes_clip
         from .embed.checkpoints import SHAPES_MODEL_DIR
 
         report = pretrain_shapes_clip(args.out or SHAPES_MODEL_DIR, steps=args.steps, seed=args.seed)

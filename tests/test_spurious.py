@@ -22,7 +22,7 @@ import torch.nn as nn
 
 from drml_widgets import ClipEncoder, load_shapes_world
 from drml_widgets.data.shapes import MAJORITY_COLOR, WATERBIRDS_LIKE
-from drml_widgets.data.shapes_clip import MODEL_CFG
+from drml_widgets.jobs.pretrain_shapes_clip import MODEL_CFG
 from drml_widgets.embed.checkpoints import SHAPES_MODEL_DIR
 from drml_widgets.embed.models import file_sha256, resolve_model
 from drml_widgets.errors import InputError

@@ -1,9 +1,10 @@
-"""The shapes CLIP: a small open_clip ``CLIP`` pretrained on captioned shapes of every combination.
+"""The job that made the shapes CLIP: a small open_clip ``CLIP`` pretrained on captioned shapes of
+every combination (``python -m drml_widgets pretrain-shapes``).
 
 Its weights ship with the package in open_clip's own ``local-dir`` format (a folder with
-``open_clip_config.json`` and ``open_clip_model.safetensors``), so the encoder loads it through
-the same code path as any real open_clip model. :func:`pretrain_shapes_clip` is the seeded
-script that made the committed checkpoint.
+``open_clip_config.json`` and ``open_clip_model.safetensors``, at ``embed.checkpoints.SHAPES_MODEL_DIR``),
+so the encoder loads it through the same code path as any real open_clip model and never imports
+this module. :func:`pretrain_shapes_clip` is the seeded script that made the committed checkpoint.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.shapes import ATTRIBUTES, IMAGE_SIZE, render_table, sample_attributes
 from ..embed.checkpoints import SHAPES_MODEL_DIR, write_model_dir
 from ..prompts.generate import template_fields
 from ..prompts.text import fix_articles, imagenet_templates
 from ..threads import small_tensor_threads
-from .shapes import ATTRIBUTES, IMAGE_SIZE, render_table, sample_attributes
 
 MODEL_CFG = {
     "embed_dim": 64,
