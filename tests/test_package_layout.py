@@ -2,13 +2,14 @@
 included), no private name imported from another module, and no module too large to read."""
 
 import ast
+from fnmatch import fnmatch
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "drml_widgets"
 MAX_LINES = 400
 
 # The layer order, declared once, lowest first: a module imports its own layer or lower ones only.
-# Names are the first part after ``drml_widgets.``; "" is the package's own ``__init__``.
+# Names are patterns for the first part after ``drml_widgets.``; "" is the package's own ``__init__``.
 LAYERS = [
     ["errors", "_common", "threads", "results"],
     ["prompts"],  # attribute sets and templates: the shapes world's presets are written in them
@@ -18,7 +19,7 @@ LAYERS = [
     ["methods"],
     ["jobs"],  # scripts that train the bundled models
     ["scorecard"],
-    ["session", "session_setup", "session_methods"],
+    ["session*"],
     ["widgets"],
     ["demo", "cli", "__main__", ""],
 ]
@@ -37,7 +38,7 @@ def layer_of(module: str, layers: list[list[str]] = LAYERS) -> int:
     """Index of the layer holding ``module`` (``drml_widgets.data.shapes`` is in the ``data`` layer)."""
     top = module.split(".")[1] if "." in module else ""
     for i, names in enumerate(layers):
-        if top in names:
+        if any(fnmatch(top, pattern) for pattern in names):
             return i
     raise KeyError(f"{module} is in no layer: add {top!r} to LAYERS")
 
