@@ -143,8 +143,8 @@ def run_kernel(name: str, data: ScaleData, c: dict):
 
         s = Session(data.encoder, x, table, CLASSES, ATTRIBUTES, SPEC, "class")
         s.head, s.versions = head, HeadVersions(head)
-        failing = s.failing_slices(["color", "class"])
-        return f"{len(failing)} failing, {len(s.all_slices(max_order=2)):,} slices, gap n={s.gap().summary['n'].max()}"
+        failing = s.find_failing_slices(["color", "class"]).table
+        return f"{len(failing)} failing, {len(s.find_all_slices(max_order=2).table):,} slices, gap n={s.measure_gap().summary['n'].max()}"
     if name == "tagging":
         from drml_widgets.diagnose.zero_shot import tag_attributes
         from drml_widgets.prompts.generate import AttributeSet

@@ -95,14 +95,14 @@ def run_demo(
     session.train_head()
     seconds["train head"] = time.perf_counter() - t
     t = time.perf_counter()
-    slices = session.slices(by=SLICE_BY)
+    slices = session.find_slices(by=SLICE_BY)
     accuracy = session.image_accuracy()
     seconds["score slices"] = time.perf_counter() - t
     t = time.perf_counter()
-    influence = session.influence(session.classes[0])
+    influence = session.compute_influence(session.classes[0])
     seconds["influence"] = time.perf_counter() - t
     t = time.perf_counter()
-    failing = session.failing_slices(SLICE_BY)
+    failing = session.find_failing_slices(SLICE_BY).table
     rectified = session.rectify(failing) if len(failing) else None
     seconds["rectify"] = time.perf_counter() - t
     return DemoResult(session, slices, accuracy, influence, rectified, seconds)

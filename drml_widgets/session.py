@@ -7,31 +7,34 @@ and ``methods/``; the session keeps state and routes data between them.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Sequence
+import warnings
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ._common import Observable
-from .diagnose.gap import GapCloser, GapStats, gap_stats
+from .diagnose.gap import GapCloser, GapStats
 from .diagnose.heads import Head, train_head
 from .diagnose.influence import attribute_influence
 from .diagnose.rectify import (HeadVersions, RectifyResult, before_after, check_mode, fit_rectified,
                                held_out_templates, rectify_sets)
-from .diagnose.rectify_advice import margin_change, slice_margins
-from .diagnose.slices import (MIN_DROP, SliceComparison, all_slices, check_slice_types, compare_slices,
-                              flag_failing, image_slice_scores, named_slices, slices_mask, text_slice_scores)
+from .diagnose.rectify_advice import margin_change
+from .diagnose.slices import check_slice_types, named_slices, slices_mask
 from .diagnose.surrogate import Surrogate, UserModel, train_surrogate
-from .diagnose.transfer import TransferReport, cross_modal_transfer
+from .diagnose.transfer import TransferReport
 from .diagnose.validate import check_embeddings, check_labels, check_training
 from .embed.encoder import ClipEncoder
 from .errors import SessionError
-from .prompts.generate import DEFAULT_MAX_PROMPTS, AttributeSet, PromptSpec, captions, generate_prompts
-from .session_methods import PaperMethods
+from .methods import drml, drml_measures, lbee, llm2loss_method, prime_method
+from .methods.protocol import SessionView, get_method, methods_table
+from .prompts.generate import DEFAULT_MAX_PROMPTS, AttributeSet, PromptSpec, generate_prompts
+from .results import Result
+from .session_routes import renamed, route
 from .session_setup import SessionSetup
 
 
-class Session(Observable, SessionSetup, PaperMethods):
+class Session(Observable, SessionSetup):
     """Encoder + image embeddings with their attribute table + head + prompts + results.
 
     ``table`` has one row per image with the attribute columns, ``label`` (class index) and
@@ -41,7 +44,7 @@ class Session(Observable, SessionSetup, PaperMethods):
 
     Example:
         >>> s = Session.from_shapes_world(n=1200, ensemble=False)
-        >>> len(s.slices(by=["color", "shape"]).worst(4))
+        >>> len(s.find_slices(by=["color", "shape"]).worst(4))
         4
         >>> result = s.rectify([{"color": "green", "shape": "triangle"}])
         >>> s.version, s.undo()
@@ -94,7 +97,6 @@ class Session(Observable, SessionSetup, PaperMethods):
         self.last_rectify: RectifyResult | None = None
         self.set_prompts(attributes, spec, label_rule, notify=False)
 
-    # -- construction: SessionSetup adds from_shapes_world, from_dataset, from_folder, from_frame
     # -- prompts ---------------------------------------------------------------------------
     def set_prompts(self, attributes: AttributeSet, spec: PromptSpec, label_rule: str | Callable | None = None,
                     notify: bool = True, max_prompts: int = DEFAULT_MAX_PROMPTS) -> pd.DataFrame:
@@ -119,6 +121,29 @@ class Session(Observable, SessionSetup, PaperMethods):
             self._notify("prompts")
         return prompts
 
+    def add_attributes(self, columns: pd.DataFrame, attributes: AttributeSet, spec: PromptSpec) -> pd.DataFrame:
+        """Add attribute columns to the image table (one row per image, e.g. CLIP tags) and
+        switch to ``attributes`` and ``spec``; returns the new prompts. Nothing changes if the
+        prompts cannot be generated.
+
+        Example:
+            >>> s = Session.from_shapes_world(n=1200, ensemble=False, train=False)
+            >>> tags = pd.DataFrame({"tone": np.where(s.table["color"].isin(["red", "orange"]), "warm", "cool")})
+            >>> attrs = AttributeSet({"tone": ["warm", "cool"], "shape": ["square", "triangle"]})
+            >>> len(s.add_attributes(tags, attrs, PromptSpec(["a {tone} {shape}."]))), "tone" in s.table
+            (4, True)
+        """
+        if len(columns) != len(self.table) or set(columns.columns) & set(self.table.columns):
+            raise SessionError(f"add_attributes takes new columns with one row per image ({len(self.table)}); got "
+                               f"{len(columns)} rows of {list(columns.columns)}. Fix: pass new columns, in table order.")
+        table = pd.concat([self.table, columns.set_axis(self.table.index)], axis=1)
+        previous, self.table = self.table, table
+        try:
+            return self.set_prompts(attributes, spec)
+        except Exception:
+            self.table = previous  # the prompts failed: keep the session as it was
+            raise
+
     @property
     def text_emb(self) -> np.ndarray:
         """Embeddings of ``self.prompts`` (computed once, cached on disk by the encoder)."""
@@ -133,7 +158,7 @@ class Session(Observable, SessionSetup, PaperMethods):
         if not self.close_gap:
             return None
         if self._closer is None:
-            self._closer = GapCloser.fit(self.image_emb[self._split("train")], self.text_emb)
+            self._closer = GapCloser.fit(self.image_emb[self.view.split("train")], self.text_emb)
         return self._closer
 
     def image_features(self, emb: np.ndarray | None = None) -> np.ndarray:
@@ -144,52 +169,15 @@ class Session(Observable, SessionSetup, PaperMethods):
         emb = self.text_emb if emb is None else emb
         return self.closer.transform(emb, "text") if self.closer is not None else emb
 
-    def _captions(self, mask: np.ndarray) -> np.ndarray:
-        """Embeddings of one caption per selected image: its attributes in the last template,
-        each distinct caption embedded once (10,000 images have a few dozen distinct captions)."""
-        texts = captions(self.table[mask], self.attributes, self.spec.templates[-1])
-        unique, inverse = np.unique(np.array(texts, dtype=object), return_inverse=True)
-        return self.encoder.encode_texts(list(unique))[inverse]
+    def measure_gap(self, closed: bool = False) -> GapStats:
+        return drml_measures.measure_gap(self.view, closed)
 
-    def gap(self, closed: bool = False) -> GapStats:
-        """Gap statistics between each evaluated image and a caption of its own attributes,
-        with the class-level gap. ``closed``: first centre each modality on its own mean over
-        these pairs and renormalise (what closing the gap does to the picture; the head's
-        ``close_gap`` uses the means of its training data instead).
+    def measure_transfer(self, kind: str = "linear") -> TransferReport:
+        return drml_measures.measure_transfer(self.view, kind)
 
-        Example:
-            >>> s = Session.from_shapes_world(n=1200, ensemble=False, train=False)
-            >>> def direction(g): return g.summary.query("statistic == 'direction' and level == 'pair'")["mean"].item()
-            >>> direction(s.gap(closed=True)) < direction(s.gap()) / 4
-            True
-        """
-        mask = self._split("test")
-        images, captions = self.image_emb[mask], self._captions(mask)
-        if closed:
-            closer = GapCloser.fit(images, captions)
-            images, captions = closer.transform(images, "image"), closer.transform(captions, "text")
-        return gap_stats(images, captions, self.labels[mask], self.labels[mask])
-
-    def transfer(self, kind: str = "linear") -> TransferReport:
-        """Cross-modal transfer on (image, caption) pairs of the evaluated images."""
-        mask = self._split("test")
-        return cross_modal_transfer(self.image_emb[mask], self._captions(mask), self.labels[mask],
-                                    kind=kind, seed=self.seed)
+    measure_gap.__doc__, measure_transfer.__doc__ = drml_measures.measure_gap.__doc__, drml_measures.measure_transfer.__doc__
 
     # -- the head --------------------------------------------------------------------------
-    def _splits(self) -> np.ndarray:
-        if "split" not in self.table.columns:
-            return np.full(len(self.table), "test", dtype=object)
-        return self.table["split"].to_numpy(dtype=object)
-
-    def _split(self, name: str) -> np.ndarray:
-        if "split" not in self.table.columns:
-            return np.ones(len(self.table), dtype=bool)
-        mask = (self.table["split"] == name).to_numpy()
-        if not mask.any():
-            raise SessionError(f"No images in split {name!r}. Fix: mark rows of the table's 'split' column.")
-        return mask
-
     def train_head(self, kind: str = "linear", epochs: int = 25, lr: float = 1e-3, batch_size: int = 32) -> Head:
         """Train the head on the ``train`` split, selecting on ``val``; starts a new version history.
         With the user's own model, the head is a surrogate trained to reproduce its predictions
@@ -199,7 +187,7 @@ class Session(Observable, SessionSetup, PaperMethods):
                                              kind=kind, epochs=epochs, seed=self.seed)
             head, made = self.surrogate.head, f"{kind} surrogate of {self.model.name}"
         else:
-            train, val = self._split("train"), self._split("val")
+            train, val = self.view.split("train"), self.view.split("val")
             x = self.image_features()
             head = train_head(x[train], self.labels[train], x[val], self.labels[val], classes=self.classes,
                               kind=kind, epochs=epochs, lr=lr, batch_size=batch_size, seed=self.seed)
@@ -214,61 +202,6 @@ class Session(Observable, SessionSetup, PaperMethods):
         if self.head is None:
             raise SessionError("No head yet. Fix: call session.train_head() first.")
         return self.head
-
-    # -- slices ----------------------------------------------------------------------------
-    def _check_types(self, types: Iterable[str], where: str) -> list[str]:
-        return check_slice_types(types, self.attributes, self.table.columns, where)
-
-    def slices(self, by: Sequence[str]) -> SliceComparison:
-        """Text-discovered error slices over the attribute types ``by`` (e.g. ``["color",
-        "shape"]``) beside image accuracy on the ``test`` split, with Spearman and Pearson.
-
-        Example:
-            >>> s = Session.from_shapes_world(n=1200, ensemble=False)
-            >>> s.slices(["color", "shape"]).table.shape[0]
-            12
-        """
-        by = self._check_types(by, "The slice")
-        text, image, _ = self._slice_scores(by)
-        return compare_slices(text, image, by)
-
-    def all_slices(self, max_order: int | None = None) -> pd.DataFrame:
-        """Every slice of every subset of attribute types (up to ``max_order`` of them), the
-        other types shown as ``"*"``, worst text score first, with image accuracy where the
-        table has the slice's types.
-
-        Example:
-            >>> s = Session.from_shapes_world(n=1200, ensemble=False)
-            >>> int(s.all_slices()["order"].max())
-            3
-        """
-        head = self._require_head()
-        test = self._split("test")
-        image_types = [t for t in self.attributes.types if t in self.table.columns]
-        return all_slices(head.predict_proba(self.text_features()), self.prompts, self.attributes.types,
-                          self.image_predictions(test), self.labels[test],
-                          self.table.loc[test, image_types], max_order=max_order)
-
-    def failing_slices(self, by: Sequence[str], threshold: float | None = None,
-                       min_drop: float = MIN_DROP) -> pd.DataFrame:
-        """Slices the head gets wrong, worst first, ready to pass to :meth:`rectify`.
-
-        By default text probability is calibrated to image accuracy on the slices that have
-        images (``calibrate_slices(session.slices(by).table)`` shows the fit), and a slice fails when its predicted accuracy is
-        ``min_drop`` or more below the rest of its class. ``threshold`` instead flags mean
-        true-label probability below it (the paper's fixed rule).
-
-        Example:
-            >>> s = Session.from_shapes_world(n=1200, ensemble=False)
-            >>> list(s.failing_slices(["color", "shape"]).columns[:2])
-            ['color', 'shape']
-        """
-        cmp = self.slices(by)
-        if threshold is not None:
-            return cmp.table[cmp.table["text_prob"] < threshold].reset_index(drop=True)
-        test = self._split("test")
-        return flag_failing(cmp, self.prompts, self.image_predictions(test), self.labels[test], len(self.classes),
-                            min_drop)
 
     def image_predictions(self, mask: np.ndarray | None = None) -> np.ndarray:
         """Predicted classes of the images (all, or ``mask``): the user's model's when the
@@ -286,12 +219,17 @@ class Session(Observable, SessionSetup, PaperMethods):
 
     def image_accuracy(self) -> float:
         """Accuracy of the classifier under diagnosis on the evaluated (``test``) images."""
-        test = self._split("test")
+        test = self.view.split("test")
         return float(np.mean(self.image_predictions(test) == self.labels[test]))
 
-    # -- influence -------------------------------------------------------------------------
-    def influence(self, target: str | int, method: str = "drml", **kwargs) -> pd.DataFrame:
-        """Influence of every attribute value on class ``target`` (see :func:`attribute_influence`)."""
+    def compute_influence(self, target: str | int, method: str = "drml", **kwargs) -> pd.DataFrame:
+        """Influence of every attribute value on class ``target`` (see :func:`attribute_influence`).
+
+        Example:
+            >>> s = Session.from_shapes_world(n=1200, ensemble=False)
+            >>> s.compute_influence("triangle").columns[:2].tolist()
+            ['attribute', 'value']
+        """
         head = self._require_head()
         index = self._class_index(target)
         return attribute_influence(
@@ -333,16 +271,16 @@ class Session(Observable, SessionSetup, PaperMethods):
         check_mode(mode)
         check_training(epochs, lr, batch_size)
         slices, by = named_slices(slices, self.attributes)
-        self._check_types(by, "The slice")
+        check_slice_types(by, self.attributes, self.table.columns, "The slice")
         text_x = self.text_features()
         images = images_val = None
         if mode == "replay":
-            tr, va = self._split("train"), self._split("val")
+            tr, va = self.view.split("train"), self.view.split("val")
             x = self.image_features()
             images, images_val = (x[tr], self.labels[tr]), (x[va], self.labels[va])
         sets = rectify_sets(mode, text_x, self.prompts["label"].to_numpy(), slices_mask(self.prompts, slices),
                             held_out_templates(self.prompts["template"], holdout, self.seed), images, images_val)
-        before = self._slice_scores(by, slices)
+        before = drml.slice_scores(self.view, by, slices)
         new, history, best = fit_rectified(
             head, sets.slice_text, sets.slice_text_val, mode=mode, replay=sets.replay, keep_val=sets.keep_val,
             epochs=epochs, lr=lr, batch_size=batch_size, seed=self.seed, progress=progress,
@@ -350,24 +288,13 @@ class Session(Observable, SessionSetup, PaperMethods):
         head.load_state(new.state())
         names = "; ".join(", ".join(f"{k}={v}" for k, v in s.items()) for s in slices)
         version = self.versions.commit(f"rectified ({mode}, {epochs} epochs): {names}")
-        after = self._slice_scores(by, slices)
+        after = drml.slice_scores(self.view, by, slices)
         result = RectifyResult(mode, slices, before_after(before[0], after[0], by, "text_prob", slices),
                                before_after(before[1], after[1], by, "image_acc", slices),
                                history, best, version, margin_change(before[2], after[2]))
         self.last_rectify = result
         self._notify("head")
         return result
-
-    def _slice_scores(self, by: list[str], slices=()) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
-        """The current head's text and image scores of the slices over ``by``, and the true-class
-        log-odds of ``slices`` on their text and images (:func:`slice_margins`; None without slices)."""
-        head, test = self._require_head(), self._split("test")
-        text = text_slice_scores(text_proba := head.predict_proba(self.text_features()), self.prompts, by)
-        image = image_slice_scores(self.image_predictions(test), self.labels[test], self.table[test], by)
-        if not slices:
-            return text, image, None
-        image_proba = head.predict_proba(self.image_features()[test])
-        return text, image, slice_margins(text_proba, self.prompts, image_proba, self.labels[test], self.table[test], slices)
 
     def undo(self) -> int:
         """Go back one head version (exact weights)."""
@@ -390,6 +317,71 @@ class Session(Observable, SessionSetup, PaperMethods):
         """The current head version (0 is the head as trained)."""
         return self._require_versions().current
 
+    def image_losses(self) -> np.ndarray:
+        """Per-image loss of the classifier under diagnosis: the losses given for the user's
+        model, else cross-entropy of the true label from its (or the head's) probabilities, else
+        0/1 loss from predictions alone (with a warning: a ranker learns little from it).
+
+        Example:
+            >>> Session.from_shapes_world(n=1200, ensemble=False).image_losses().shape
+            (1200,)
+        """
+        model = self.model
+        if model is not None and model.losses is not None:
+            return model.losses
+        if model is not None:
+            warnings.warn(f"{model.name} gave predictions only, so its per-image loss is 0/1 (wrong or right). "
+                          "Fix: pass proba= or losses= for a loss that ranks images.", stacklevel=2)
+            return (model.predictions != self.labels).astype(np.float64)
+        proba = self._require_head().predict_proba(self.image_features())
+        return -np.log(np.clip(proba[np.arange(len(proba)), self.labels], 1e-12, None))
+
+    # -- methods: one registry, one view ---------------------------------------------------
+    @property
+    def view(self) -> SessionView:
+        """The read-only view every method and view reads (see :class:`SessionView`)."""
+        rule = self.label_rule
+        return SessionView(self, self.table, tuple(self.classes), self.labels, self.attributes, self.spec, self.prompts,
+                           rule if isinstance(rule, str) and rule in self.attributes.types else None, self.encoder,
+                           self.image_emb, seed=self.seed, head=self.head,
+                           model_name=self.model.name if self.model is not None else None, images=self.images,
+                           close_gap=self.close_gap)
+
+    def run(self, method: str, **options) -> Result:
+        """Run a registered method by name on this session (``methods()`` lists them).
+
+        Example:
+            >>> s = Session.from_shapes_world(n=1200, ensemble=False)
+            >>> s.run("text_slices", by=["color", "shape"]).top().name
+            {'color': 'orange', 'shape': 'square'}
+        """
+        return get_method(method)(self.view, **options)
+
+    def methods(self) -> pd.DataFrame:
+        """Every registered method: its paper, the question it answers, whether it applies to
+        this session and why not, the route that runs it and the view that shows it.
+
+        Example:
+            >>> s = Session.from_shapes_world(n=1200, ensemble=False)
+            >>> bool(s.methods()["applies"].all()), s.methods()["method"].iloc[0]
+            (True, 'text_slices')
+        """
+        routes = {f.method_name: name for name, f in vars(Session).items() if hasattr(f, "method_name")}
+        return methods_table(self.view, routes)
+
+    find_slices = route("text_slices", drml.find_slices)
+    find_failing_slices = route("failing_slices", drml.find_failing_slices)
+    find_all_slices = route("all_slices", drml.find_all_slices)
+    find_text_failure = route("text_failure", drml.find_text_failure)
+    find_failure_modes = route("failure_modes", prime_method.find_failure_modes)
+    find_hard_clusters = route("hard_clusters", lbee.method.find_hard_clusters)
+    fit_loss_predictor = route("loss_predictor", llm2loss_method.fit_loss_predictor)
+
+    def sentence_relevance(self, result) -> pd.DataFrame:
+        return lbee.method.sentence_relevance(self.view, result)
+
+    sentence_relevance.__doc__ = lbee.method.sentence_relevance.__doc__
+
     def __repr__(self) -> str:
         head = repr(self.head) if self.head is not None else "no head"
         if self.model is not None:
@@ -397,3 +389,12 @@ class Session(Observable, SessionSetup, PaperMethods):
         version = f", version {self.version}/{len(self.versions) - 1}" if self.versions else ""
         return (f"Session({len(self.table)} images, {len(self.prompts)} prompts, "
                 f"classes={self.classes}, {head}{version}, close_gap={self.close_gap})")
+
+
+# One release of the old names: (old, new, how the new result becomes the old one).
+for _old, _new, _adapt in (("slices", "find_slices", None), ("failing_slices", "find_failing_slices", "table"),
+                           ("all_slices", "find_all_slices", "table"), ("top_text_failure", "find_text_failure", None),
+                           ("failure_modes", "find_failure_modes", None), ("hard_clusters", "find_hard_clusters", None),
+                           ("loss_predictor", "fit_loss_predictor", None), ("gap", "measure_gap", None),
+                           ("transfer", "measure_transfer", None), ("influence", "compute_influence", None)):
+    setattr(Session, _old, renamed(_old, _new, (lambda r: r.table) if _adapt else None))

@@ -11,7 +11,7 @@ they separate the classifier's errors from its successes.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -20,12 +20,9 @@ from .data.sources import ImageDataset, load_images
 from .diagnose.surrogate import UserModel, user_model
 from .embed.encoder import ClipEncoder
 from .errors import InputError
-from .prompts.generate import AttributeSet, PromptSpec
+from .prompts.generate import CLASS, AttributeSet, PromptSpec
 
-if TYPE_CHECKING:
-    from .session import Session
-
-CLASS = "class"
+S = TypeVar("S")  # the Session class these build
 # A metadata column is an attribute to slice by when it has a few repeated values, not ids or numbers.
 MAX_ATTRIBUTE_VALUES = 24
 LOAD_OPTIONS = ("labels", "classes", "root", "path_column", "label_column", "image_column", "split_column", "split",
@@ -36,8 +33,8 @@ class SessionSetup:
     """The ways to build a :class:`~drml_widgets.session.Session` (mixed into it)."""
 
     @classmethod
-    def from_shapes_world(cls, n: int = 10_000, bias: float = 1.0, seed: int = 0, encoder: ClipEncoder | None = None,
-                          ensemble: bool = True, train: bool = True) -> "Session":
+    def from_shapes_world(cls: type[S], n: int = 10_000, bias: float = 1.0, seed: int = 0, encoder: ClipEncoder | None = None,
+                          ensemble: bool = True, train: bool = True) -> S:
         """The offline default: the shapes world, its CLIP, the paper's prompts, a trained head.
 
         Example:
@@ -58,7 +55,7 @@ class SessionSetup:
 
     @classmethod
     def from_dataset(
-        cls,
+        cls: type[S],
         dataset: ImageDataset,
         encoder: ClipEncoder | None = None,
         *,
@@ -72,7 +69,7 @@ class SessionSetup:
         model_name: str = "your model",
         n_proposed_types: int = 3,
         seed: int = 0,
-    ) -> "Session":
+    ) -> S:
         """A session on a loaded dataset, ready for ``Dashboard(session)``.
 
         ``encoder`` defaults to ViT-B-32 with OpenAI's weights (downloaded once, then cached).
@@ -127,7 +124,7 @@ class SessionSetup:
         return session
 
     @classmethod
-    def from_folder(cls, folder, encoder: ClipEncoder | None = None, *, metadata=None, **options) -> "Session":
+    def from_folder(cls: type[S], folder, encoder: ClipEncoder | None = None, *, metadata=None, **options) -> S:
         """:meth:`from_dataset` on a folder with one sub-folder per class (``metadata``: a table
         of extra columns keyed by path relative to the folder). Loading options (``split``,
         ``seed``, ``fill_missing``, ...) go to :func:`~drml_widgets.data.sources.load_images`.
@@ -142,7 +139,7 @@ class SessionSetup:
         return cls._from_source(folder, encoder, metadata=metadata, **options)
 
     @classmethod
-    def from_frame(cls, frame, encoder: ClipEncoder | None = None, **options) -> "Session":
+    def from_frame(cls: type[S], frame, encoder: ClipEncoder | None = None, **options) -> S:
         """:meth:`from_dataset` on a DataFrame, CSV or Parquet table with a path and a label column.
 
         Example:
@@ -156,7 +153,7 @@ class SessionSetup:
         return cls._from_source(frame, encoder, **options)
 
     @classmethod
-    def _from_source(cls, source, encoder, **options) -> "Session":
+    def _from_source(cls: type[S], source, encoder, **options) -> S:
         loading = {k: options.pop(k) for k in LOAD_OPTIONS if k in options}
         if "metadata" in options:
             loading["metadata"] = options.pop("metadata")
@@ -235,21 +232,20 @@ def _subset(model: UserModel, keep: np.ndarray) -> UserModel:
     return replace(model, predictions=model.predictions[keep], proba=pick(model.proba), losses=pick(model.losses))
 
 
-def _propose(session: "Session", n_types: int, templates, ensemble: bool) -> str:
+def _propose(session, n_types: int, templates, ensemble: bool) -> str:
     """Attributes from the built-in vocabulary that best separate the classifier's errors: every
     image is tagged with all values of the chosen types (to slice by); prompts use their top values."""
     from .diagnose.proposals import propose_attributes
     from .diagnose.zero_shot import tag_attributes
 
-    judged = session._splits() != "train"
+    judged = session.view.splits != "train"
     correct = session.image_predictions(judged) == session.labels[judged]
     proposals = propose_attributes(session.image_emb[judged], correct, session.encoder, labels=session.labels[judged])
     chosen = proposals.attribute_set(n_types=n_types)
     vocab = proposals.vocabulary
     tags = tag_attributes(session.image_emb, vocab.attribute_set(chosen.types), session.encoder,
                           templates=vocab.tag_templates(chosen.types))
-    session.table = pd.concat([session.table, tags.values.set_axis(session.table.index)], axis=1)
-    session.attribute_tags, session.proposals = tags, proposals
     template = templates or [proposals.template(object_field=CLASS, n_types=n_types)]
-    session.set_prompts(_with_class(chosen, session.classes), PromptSpec(list(template), ensemble=ensemble))
+    session.add_attributes(tags.values, _with_class(chosen, session.classes), PromptSpec(list(template), ensemble=ensemble))
+    session.attribute_tags, session.proposals = tags, proposals
     return f"built-in vocabulary, proposed {chosen.types}"

@@ -42,7 +42,7 @@ def _(GapPlot, session):
 @app.cell
 def _(SliceTable, session):
     table = SliceTable(session, by=["color", "shape"])
-    table.select(session.failing_slices(["color", "shape"]))
+    table.select(session.find_failing_slices(["color", "shape"]))
     table
     return (table,)
 

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drml_widgets import ClipEncoder, DrmlError, load_shapes_world
+from drml_widgets import ClipEncoder, load_shapes_world
+from drml_widgets.errors import DrmlError
 from drml_widgets.data.shapes_presets import SHAPES_ATTRIBUTES, shapes_prompt_spec
 from drml_widgets.diagnose.gap import gap_stats
 from drml_widgets.diagnose.heads import train_head

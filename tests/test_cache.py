@@ -3,7 +3,8 @@ import os
 import numpy as np
 import pytest
 
-from drml_widgets import CacheNotWritableError, ClipEncoder
+from drml_widgets import ClipEncoder
+from drml_widgets.errors import CacheNotWritableError
 from drml_widgets.embed.cache import SHARD_SUFFIX, EmbeddingCache, content_key
 
 

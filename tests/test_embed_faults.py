@@ -17,7 +17,8 @@ import pytest
 import torch
 from PIL import Image
 
-from drml_widgets import ClipEncoder, ImageLoadError
+from drml_widgets import ClipEncoder
+from drml_widgets.errors import ImageLoadError
 from drml_widgets.embed import cache as cache_module
 from drml_widgets.embed.cache import EmbeddingCache, content_key
 from drml_widgets.embed.checkpoints import SHAPES_MODEL_DIR, write_model_dir

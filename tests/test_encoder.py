@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from drml_widgets import (ClipEncoder, EmptyInputError, ImageLoadError, UnknownModelError,
-                          WeightsUnavailableError)
+from drml_widgets import ClipEncoder
+from drml_widgets.errors import EmptyInputError, ImageLoadError, UnknownModelError, WeightsUnavailableError
 from drml_widgets.embed.checkpoints import SHAPES_MODEL_DIR
 from drml_widgets.embed.models import resolve_model
 

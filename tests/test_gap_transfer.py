@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from drml_widgets import EmbeddingError
+from drml_widgets.errors import EmbeddingError
 from drml_widgets.diagnose.gap import GapCloser, gap_stats
 from drml_widgets.diagnose.transfer import cross_modal_transfer
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from drml_widgets import EmbeddingError
+from drml_widgets.errors import EmbeddingError
 from drml_widgets.diagnose.baselines import train_group_dro, train_jtt
 from drml_widgets.diagnose.heads import train_head
 

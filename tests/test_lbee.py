@@ -92,7 +92,7 @@ def test_fpdiff_names_the_failing_slices(evaluated, encoder):
     result, metrics, covered = run(evaluated, encoder, PHRASINGS, TAU)
     failing = evaluated[4]
     print(f"failing slices: {sorted(failing)}; FPDiff keeps {sorted(covered)}")
-    print(result.table().to_string())
+    print(result.table.to_string())
     print(metrics.round(3).to_string())
     assert covered == failing
     assert list(metrics.index) == list(METHODS)
@@ -189,7 +189,7 @@ def test_bad_input_is_named():
     with pytest.raises(LBEEError, match="one score per image"):
         ground_truth(pd.DataFrame({"a": [True, False]}), [1.0])
     with pytest.raises(LBEEError, match="Unknown method 'fpdiff'"):
-        explain_failures(emb, ["hard", "easy"] * 2, ["a", "b"], emb[:2], n_clusters=2, k=1).table("fpdiff")
+        explain_failures(emb, ["hard", "easy"] * 2, ["a", "b"], emb[:2], n_clusters=2, k=1).selection("fpdiff")
 
 
 @pytest.mark.parametrize("n_clusters", [0, -3, 2.5, True])

@@ -130,7 +130,7 @@ def test_hard_clusters_from_a_session_record_tau_metrics_and_sentences(session):
     assert [m["ACR"] for m in view.metrics] == pytest.approx(metrics["ACR"].tolist())
     assert "ground truth" in view.relevance_note
     assert [c["n_images"] for c in view.clusters] == result.clusters["n_images"].tolist()
-    fp = result.table("FPDiff").set_index("cluster")["sentences"]
+    fp = result.selection("FPDiff").set_index("cluster")["sentences"]
     assert [" | ".join(s["sentence"] for s in c["sentences"]["FPDiff"]) for c in view.clusters] == fp.tolist()
     kept = set(result.selections["sentence"])
     assert {s["sentence"] for s in view.sentences} == kept

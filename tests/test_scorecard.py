@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from nbclient import NotebookClient
 
-from drml_widgets import DrmlError
+from drml_widgets.errors import DrmlError
 from drml_widgets.data.shapes import sample_attributes
 from drml_widgets.scorecard import Pool, ScorecardError, draw_setting, train_model
 from drml_widgets.scorecard.protocol import contrast, exact_name, precision_at_k, values_named

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from drml_widgets import ClipEncoder, ImageLoadError, InputError
+from drml_widgets import ClipEncoder
+from drml_widgets.errors import ImageLoadError, InputError
 from drml_widgets.embed import encoder as encoder_module
 from drml_widgets.embed.devices import default_batch_size
 

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from drml_widgets import Session, SessionError, load_shapes_world
+from drml_widgets import Session, load_shapes_world
+from drml_widgets.errors import SessionError
 from drml_widgets.data.sources import load_images
 from drml_widgets.methods import train_example_black_box
 from drml_widgets.prompts import AttributeSet
@@ -91,7 +92,7 @@ def test_a_black_box_known_by_its_predictions(world, encoder):
     assert np.allclose(cmp.table.set_index(BY)["image_acc"].reindex(own.index), own)
     # The methods of papers 001-003 run on the CNN's outcomes.
     assert s.failure_modes(s=20) is not None
-    assert len(s.hard_clusters(n_clusters=3).table("FPDiff"))
+    assert len(s.hard_clusters(n_clusters=3).selection("FPDiff"))
     with pytest.warns(UserWarning, match="predictions only"):
         llm = s.loss_predictor(members=2, epochs=5)
     assert len(llm.estimate(["a green triangle.", "an orange square."])) == 2

@@ -247,13 +247,15 @@ def check_slice_types(types, attributes: AttributeSet, columns, where: str = "Th
 def named_slices(slices, attributes: AttributeSet) -> tuple[list[dict], list[str]]:
     """Slices as dicts of attribute values (``*`` dropped), checked against ``attributes``, with
     the attribute types they name in the set's order. ``slices`` may be one dict, a list of them,
-    or rows of a slice table.
+    rows of a slice table, or a :class:`SliceComparison` (its rows).
 
     Example:
         >>> attrs = AttributeSet({"color": ["red", "green"], "shape": ["square"]})
         >>> named_slices({"color": "red", "shape": "*"}, attrs)
         ([{'color': 'red'}], ['color'])
     """
+    if isinstance(slices, SliceComparison):
+        slices = slices.table
     if isinstance(slices, pd.DataFrame):  # rows of a slice table: keep the attribute columns
         slices = slices[[c for c in slices.columns if c in attributes.types]].to_dict("records")
     if isinstance(slices, Mapping):

@@ -12,18 +12,24 @@ Names that already say their method are also importable from here (``find_failur
 (``evaluate``, ``generalisation``, ``ground_truth``, ``cache_features``, ...) are not.
 """
 
-from . import blackbox, detection, lbee, llm2loss, prime, spurious, tagging
+# Registration order is the order of session.methods(): the papers in turn.
+from . import drml, prime_method, llm2loss_method, lbee  # noqa: I001
+from . import blackbox, detection, llm2loss, prime, protocol, spurious, tagging
 from .blackbox import BlackBox, per_image_loss, train_black_box, train_example_black_box
 from .detection import accuracy_discrepancy
 from .lbee import LBEEResult, explain_failures
 from .llm2loss import LLM2Loss, fit_llm2loss
 from .prime import PrimeResult, find_failure_modes
+from .protocol import Method, SessionView, get_method, register, registered, unregister
 from .spurious import FineTuneComparison, TunedProjections, compare_fine_tuning, fine_tune_projections
 from .tagging import TagVocabulary, tag_images
 
 __all__ = [
     # one module per method
-    "blackbox", "detection", "lbee", "llm2loss", "prime", "spurious", "tagging",
+    "blackbox", "detection", "drml", "lbee", "llm2loss", "llm2loss_method", "prime", "prime_method", "protocol", "spurious",
+    "tagging",
+    # the method protocol and its registry
+    "Method", "SessionView", "get_method", "register", "registered", "unregister",
     # PRIME and its tagging
     "PrimeResult", "TagVocabulary", "find_failure_modes", "tag_images",
     # LBEE

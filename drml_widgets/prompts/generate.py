@@ -18,7 +18,7 @@ from typing import Callable, Mapping, Sequence
 
 import pandas as pd
 
-from ..errors import DrmlError
+from ..errors import PromptError
 from .text import fix_articles, imagenet_templates
 
 DEFAULT_MAX_PROMPTS = 100_000
@@ -28,8 +28,8 @@ MAX_TEMPLATE_CHARS = 300
 MAX_VALUE_CHARS = 100
 
 
-class PromptError(DrmlError, ValueError):
-    """An attribute set or template that cannot produce prompts."""
+# The attribute type whose values are the class names, where a session adds the class to its attributes.
+CLASS = "class"
 
 
 @dataclass

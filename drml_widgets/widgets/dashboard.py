@@ -27,7 +27,7 @@ class Dashboard(BundledWidget):
         >>> dash = Dashboard(s)
         >>> sorted(dash.parts)
         ['gap', 'influence', 'prompts', 'rectify', 'slices']
-        >>> dash.slices.select(s.failing_slices(["color", "shape"]))
+        >>> dash.slices.select(s.find_failing_slices(["color", "shape"]))
         >>> dash.rectify.slices == dash.slices.selected_slices == dash.gap.highlight
         True
     """
@@ -74,5 +74,5 @@ def default_by(session) -> list[str]:
     types = [t for t in session.attributes.types if t in session.table.columns and t not in label]
     if session.head is None or len(types) < 2:
         return types[:1] + label
-    spread = {t: float(session.slices([t] + label).table["text_prob"].std()) for t in types}
+    spread = {t: float(session.find_slices([t] + label).table["text_prob"].std()) for t in types}
     return [max(spread, key=spread.get)] + label

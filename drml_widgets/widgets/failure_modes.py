@@ -9,6 +9,7 @@ import traitlets as t
 
 from ..errors import InputError
 from ..methods.prime import PrimeResult
+from ..session import Session
 from .result_view import ImageRows, ResultView, checked_images, json_records
 
 NUMBERS = ("n_tags", "n_images", "accuracy", "class_accuracy", "drop", "min_gain")
@@ -21,7 +22,7 @@ class FailureModes(ResultView):
     were kept aside, whether each mode holds on them.
 
     From a Session, ``FailureModes(session, held_out=0.5, s=30, ...)`` runs
-    :meth:`~drml_widgets.session.Session.failure_modes` (options go there) and runs it again
+    :meth:`~drml_widgets.session.Session.find_failure_modes` (options go there) and runs it again
     when the head changes. From a :class:`~drml_widgets.methods.prime.PrimeResult`, pass the
     ``images`` it searched (same order) for thumbnails and ``heldout`` (a
     :func:`~drml_widgets.methods.prime.generalisation` table) for the held-out columns.
@@ -54,7 +55,7 @@ class FailureModes(ResultView):
             self._result = source
             self._given_images = checked_images(images, len(source.tags), "images PRIME searched (rows of its tags)")
             session = None
-        elif hasattr(source, "failure_modes") and hasattr(source, "observe"):
+        elif isinstance(source, Session):
             if images is not None or heldout is not None:
                 raise InputError("A Session brings its own images and held-out check (held_out=, a share). "
                                  "Fix: leave out images= and heldout=, or pass a PrimeResult.")
@@ -74,7 +75,7 @@ class FailureModes(ResultView):
                 self.modes, self.status = [], "No classifier yet: call session.train_head()."
                 return
             with self._long_work("searching for failure modes"):
-                self._result = s.failure_modes(**self._options)
+                self._result = s.find_failure_modes(**self._options)
             self._heldout = self._result.heldout
             self._images = None if s.images is None else ImageRows(s.images, self._result.rows)
             self.version = s.version

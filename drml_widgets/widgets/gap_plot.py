@@ -171,7 +171,7 @@ class GapPlot(SessionWidget):
         return np.sort(np.concatenate([pick_img, n_img + pick_txt]))
 
     def _stats(self) -> list[dict]:
-        summary = self.session.gap(closed=self.close_gap).summary
+        summary = self.session.measure_gap(closed=self.close_gap).summary
         return [{"statistic": r.statistic, "level": r.level, "mean": float(r.mean), "std": float(r.std), "n": int(r.n)}
                 for r in summary.itertuples()]
 

@@ -9,6 +9,7 @@ import traitlets as t
 
 from ..errors import InputError
 from ..methods.lbee import METHODS, LBEEResult, evaluate, ground_truth
+from ..session import Session
 from .base import OneOf
 from .result_view import ImageRows, ResultView, checked_images, json_records
 
@@ -64,7 +65,7 @@ class HardClusters(ResultView):
             if self._correct is not None and self._correct.shape != (n,):
                 raise InputError(f"correct has {self._correct.size} values for {n} images. Fix: one per image clustered.")
             self._result, session = source, None
-        elif hasattr(source, "hard_clusters") and hasattr(source, "observe"):
+        elif isinstance(source, Session):
             if images is not None or relevance is not None or correct is not None:
                 raise InputError("A Session brings its own images, relevance and correctness. "
                                  "Fix: leave out images=, relevance= and correct=, or pass an LBEEResult.")
@@ -82,7 +83,7 @@ class HardClusters(ResultView):
                 self.clusters, self.status = [], "No classifier yet: call session.train_head()."
                 return
             with self._long_work("clustering the hard images"):
-                self._result = s.hard_clusters(**self._options)
+                self._result = s.find_hard_clusters(**self._options)
                 self._relevance = s.sentence_relevance(self._result)
                 rows = self._result.rows
                 self._correct = s.image_predictions(rows) == s.labels[rows]
@@ -165,7 +166,7 @@ class HardClusters(ResultView):
     @property
     def table(self) -> pd.DataFrame:
         """One row per hard cluster with the sentences the shown ``method`` kept."""
-        return self._result.table(self.method)
+        return self._result.selection(self.method)
 
     @property
     def picked_rows(self) -> np.ndarray:

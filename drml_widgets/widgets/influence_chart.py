@@ -43,7 +43,7 @@ class InfluenceChart(SessionWidget):
         with self._long_work(f"measuring influence on {self.target!r}"):
             for method in METHODS:
                 try:
-                    frame = s.influence(self.target, method=method)
+                    frame = s.compute_influence(self.target, method=method)
                 except EXPECTED as exc:  # e.g. too many prompts for exact Shapley: show the other view
                     data[method], problems = [], problems + [f"{method}: {exc}"]
                     continue

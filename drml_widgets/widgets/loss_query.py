@@ -91,12 +91,12 @@ class LossQuery(SessionWidget):
         s = self.session
         losses = s.image_losses()
         if self._llm is None:
-            evaluated = np.flatnonzero(s._split("test"))
+            evaluated = s.view.rows_of("test")
             order = np.random.default_rng(s.seed).permutation(evaluated)
             n_held = max(10, int(round(HELD_OUT * len(order))))
             held, fit = np.sort(order[:n_held]), np.sort(order[n_held:])
             with self._long_work(f"fitting LLM2Loss on {len(fit)} images"):
-                self._llm = s.loss_predictor(rows=fit, **self._fit_options)
+                self._llm = s.fit_loss_predictor(rows=fit, **self._fit_options)
         else:
             held = np.asarray(self._held_arg)
             if held.dtype == bool:

@@ -53,8 +53,8 @@ class RectifyPanel(SessionWidget):
 
     def refresh(self, event: str) -> None:
         s = self.session
-        row = s.methods().set_index("method").loc["rectify (DrML)"]
-        self.unavailable = "" if row["applies"] else row["why"]
+        name = s.view.model_name
+        self.unavailable = "" if name is None else f"{name} is known by its outputs; retraining its surrogate would not change it"
         if s.versions is None:
             self.status = "No head yet: call session.train_head()."
             return

@@ -16,6 +16,8 @@ import pandas as pd
 import traitlets as t
 
 from ..errors import InputError, WidgetError
+from ..results import Result
+from ..session import Session
 from .base import SessionWidget
 from .binary import Array
 from .thumbnails import MAX_PER_REQUEST, jpeg, thumbnails
@@ -91,6 +93,40 @@ class ResultView(SessionWidget):
     thumb_bytes = Array("uint8").tag(sync=True)
     embed_note = t.Unicode("").tag(sync=True)
     focus = t.Unicode("").tag(sync=True)
+
+    @classmethod
+    def from_session(cls, session: Session, **options) -> "ResultView":
+        """The view of a session's result (``options`` go to the method), run again when the
+        session's head changes.
+
+        Example:
+            >>> from drml_widgets.widgets import FailureModes
+            >>> FailureModes.from_session("not a session")
+            Traceback (most recent call last):
+            ...
+            drml_widgets.errors.InputError: FailureModes.from_session takes a Session; got str. Fix: pass the session, or use FailureModes.from_result(result).
+        """
+        if not isinstance(session, Session):
+            raise InputError(f"{cls.__name__}.from_session takes a Session; got {type(session).__name__}. "
+                             f"Fix: pass the session, or use {cls.__name__}.from_result(result).")
+        return cls(session, **options)
+
+    @classmethod
+    def from_result(cls, result: Result, **options) -> "ResultView":
+        """The view of a computed result alone (``images=`` the images it was built on, for
+        thumbnails).
+
+        Example:
+            >>> from drml_widgets.widgets import FailureModes
+            >>> FailureModes.from_result("not a result")
+            Traceback (most recent call last):
+            ...
+            drml_widgets.errors.InputError: FailureModes.from_result takes a method's result; got str. Fix: pass the result, or use FailureModes.from_session(session).
+        """
+        if not isinstance(result, Result) or isinstance(result, Session):
+            raise InputError(f"{cls.__name__}.from_result takes a method's result; got {type(result).__name__}. "
+                             f"Fix: pass the result, or use {cls.__name__}.from_session(session).")
+        return cls(result, **options)
 
     def __init__(self, session, **kwargs):
         self._images: ImageRows | None = None

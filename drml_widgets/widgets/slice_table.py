@@ -64,11 +64,11 @@ class SliceTable(SessionWidget):
             self.rows, self.status = [], "No head yet: call session.train_head()."
             return
         if self.by:
-            comparison = s.slices(by=self.by)
+            comparison = s.find_slices(by=self.by)
             frame, self.columns = comparison.table, list(self.by)
             self.spearman, self.pearson = _finite(comparison.spearman), _finite(comparison.pearson)
         else:
-            frame, self.columns = s.all_slices(), list(s.attributes.types)
+            frame, self.columns = s.find_all_slices().table, list(s.attributes.types)
             self.spearman = self.pearson = None
         self.rows = slice_records(frame, self.columns)
         keys = {r["key"] for r in self.rows}
@@ -94,7 +94,7 @@ class SliceTable(SessionWidget):
     def _samples(self, values: dict) -> tuple[list[int], list[str]]:
         """Up to 12 of a slice's evaluated images (the ones its ``n`` counts; seeded) and sample prompts."""
         s = self.session
-        images = np.flatnonzero(rows_in_slice(s.table, values) & s._split("test"))
+        images = np.flatnonzero(rows_in_slice(s.table, values) & s.view.split("test"))
         rng = np.random.default_rng(0)
         picked = np.sort(rng.choice(images, min(THUMBS_PER_SLICE, len(images)), replace=False)) if len(images) else images
         prompts = s.prompts.loc[rows_in_slice(s.prompts, values), "prompt"]
@@ -150,8 +150,10 @@ class SliceTable(SessionWidget):
         return out
 
     def select(self, slices) -> None:
-        """Tick slices: dicts of attribute values, or rows of a slice DataFrame (e.g.
-        ``session.failing_slices(["color", "shape"])``)."""
+        """Tick slices: dicts of attribute values, rows of a slice DataFrame, or a slice result
+        (e.g. ``session.find_failing_slices(["color", "shape"])``)."""
+        if isinstance(getattr(slices, "table", None), pd.DataFrame):  # a Result: its rows
+            slices = slices.table
         if isinstance(slices, pd.DataFrame):
             slices = slices.to_dict("records")
         wanted = [{k: str(v) for k, v in dict(s).items() if k in self.columns and v != ALL} for s in slices]

@@ -74,10 +74,11 @@ class SpuriousPanel(SessionWidget):
         if session.images is None and data is None:
             raise InputError("SpuriousPanel fine-tunes CLIP's projections on the session's images, and this session "
                              "holds none. Fix: build the session with images=, or pass data= (spurious.cache_features).")
-        self._train = _rows(train, session._split("train"), len(table), "train")
+        view = session.view
+        self._train = _rows(train, view.split("train"), len(table), "train")
         in_values = table[attribute].astype(str).isin(values).to_numpy()
-        self._evaluate = _rows(evaluate, session._split("test") & in_values, len(table), "evaluate")
-        self._tag_types = list(tags) if tags is not None else session._image_attribute_types()
+        self._evaluate = _rows(evaluate, view.split("test") & in_values, len(table), "evaluate")
+        self._tag_types = list(tags) if tags is not None else list(view.image_types)
         self._data, self._comparison, self._runs = data, None, 0
         self._groups = table.assign(**{CLASS: np.asarray(session.classes, dtype=object)[session.labels]})
         super().__init__(session, attribute=attribute, values=values, variants=list(variants),

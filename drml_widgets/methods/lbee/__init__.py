@@ -22,6 +22,7 @@ from .clusters import (CLUSTER_COLUMNS, METHODS, METRIC_COLUMNS, SELECTION_COLUM
                        select_sentences, split_hard_easy)
 from .explain import LBEEResult, explain_failures
 from .metrics import evaluate, ground_truth, relevance_from_attributes, relevance_from_similarity
+from . import method  # registers LBEE with the method registry
 
 __all__ = ["CLUSTER_COLUMNS", "METHODS", "METRIC_COLUMNS", "SELECTION_COLUMNS", "SPLITS", "LBEEError", "LBEEResult", "cluster", "evaluate", "explain_failures", "ground_truth",
            "relevance_from_attributes", "relevance_from_similarity", "select_sentences", "split_hard_easy"]
