@@ -4,8 +4,10 @@ Each shard is one ``.npy`` file of records (a 16-byte content digest and a float
 after the SHA-256 of its own bytes: ``<checksum>.shard.npy``. It is written to a temporary name
 and moved into place with ``os.replace``, so a reader only ever sees complete shards, and it is
 verified against its name when first read, so damaged bytes are never served: a shard that fails
-(flipped bits, truncation, a shard from an older version without checksum) is moved to
-``quarantine/`` with a warning and its entries are recomputed. Temporary files that a killed
+(flipped bits, truncation, a shard from an older version without checksum, rows of another width
+or not finite) is moved to ``quarantine/`` with a warning and its entries are recomputed. The
+width of the rows is recorded (``dim.json``) by the first write, and rows of another width, or
+with NaN or inf, are refused whoever puts them. Temporary files that a killed
 process left behind are deleted once they are old enough not to belong to a live writer.
 """
 
@@ -15,6 +17,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import tempfile
 import time
 import warnings
@@ -23,7 +26,7 @@ from typing import BinaryIO, Callable
 
 import numpy as np
 
-from ..errors import CacheCorruptError, CacheNotWritableError, InputError
+from ..errors import CacheCorruptError, CacheNotWritableError, EmbeddingError, InputError
 
 KEY_BYTES = 16
 # Merging keeps look-ups fast once many small encode calls have each written a shard.
@@ -34,6 +37,9 @@ QUARANTINE = "quarantine"
 STALE_TMP_SECONDS = 10 * 60
 # Write errors that mean "no room": the encode goes on without the cache instead of failing.
 DISK_FULL = {errno.ENOSPC, errno.EFBIG} | ({errno.EDQUOT} if hasattr(errno, "EDQUOT") else set())
+# numpy reports a short write (file size limit, a full disk mid-write) with no errno, only this.
+SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")
+DIM_FILE = "dim.json"
 
 
 def default_cache_dir() -> Path:
@@ -145,7 +151,7 @@ def quarantine(path: Path, reason: Exception) -> tuple[str, bool]:
     return f"{reason}; moved to {dest}", True
 
 
-def _open_shard(path: Path) -> np.ndarray:
+def _open_shard(path: Path, dim: int | None) -> np.ndarray:
     """The shard's records (memory-mapped), or :class:`CacheCorruptError` saying what is wrong."""
     if not path.name.endswith(SHARD_SUFFIX):
         raise CacheCorruptError(f"{path.name} has no checksum (written by an older drml-widgets)")
@@ -157,7 +163,20 @@ def _open_shard(path: Path) -> np.ndarray:
         raise CacheCorruptError(f"{path.name} is not a shard ({exc})") from exc
     if records.ndim != 1 or records.dtype.names != ("key", "emb") or records.dtype["key"].itemsize != KEY_BYTES:
         raise CacheCorruptError(f"{path.name} is not a shard (records of {records.dtype})")
+    width = records.dtype["emb"].shape
+    if len(width) != 1 or (dim is not None and width[0] != dim):
+        raise CacheCorruptError(f"{path.name} holds rows of shape {width}, not the cache's ({dim},)")
+    if not np.isfinite(records["emb"]).all():
+        raise CacheCorruptError(f"{path.name} holds NaN or inf values")
     return records
+
+
+def _read_dim(path: Path) -> int | None:
+    try:
+        dim = json.loads(path.read_text())["dim"]
+    except (OSError, ValueError, KeyError, TypeError):  # not written yet, or unreadable: learnt from the shards
+        return None
+    return dim if isinstance(dim, int) and dim > 0 else None
 
 
 class EmbeddingCache:
@@ -175,6 +194,7 @@ class EmbeddingCache:
         self.identity = identity
         self.dir = Path(root).expanduser() / identity_key(identity)
         self._prepare()
+        self.dim = _read_dim(self.dir / DIM_FILE)
         self._index: dict[bytes, tuple[str, int]] = {}
         self._shards: dict[str, np.ndarray] = {}
         self._unmovable: set[str] = set()
@@ -208,7 +228,7 @@ class EmbeddingCache:
         try:
             return _write_shard(self.dir, keys, embeddings)
         except OSError as exc:
-            if exc.errno not in DISK_FULL:
+            if exc.errno not in DISK_FULL and not (exc.errno is None and SHORT_WRITE.search(str(exc))):
                 raise
             raise CacheNotWritableError(
                 f"Cannot write to the embedding cache {str(self.dir)!r}: {exc.strerror or exc} "
@@ -228,13 +248,15 @@ class EmbeddingCache:
             if path.name in self._shards or path.name in self._unmovable:
                 continue
             try:
-                records = _open_shard(path)
+                records = _open_shard(path, self.dim)
             except FileNotFoundError:  # removed by a concurrent compaction; its rows live on elsewhere
                 continue
             except OSError as exc:  # CacheCorruptError, or a shard that cannot even be opened
                 problems.append(self._quarantine(path, exc))
                 continue
             self._shards[path.name] = records
+            if self.dim is None:  # a cache written before widths were recorded: its first shard sets it
+                self.dim = int(records.dtype["emb"].shape[0])
             for row, key in enumerate(records["key"].tolist()):
                 self._index[key] = (path.name, row)
         if problems:
@@ -282,7 +304,9 @@ class EmbeddingCache:
     def put(self, keys: list[bytes], embeddings: np.ndarray) -> None:
         """Store rows for keys as one new shard (atomically).
 
-        A full disk raises :class:`CacheNotWritableError`; nothing half-written is left.
+        A full disk (or a short write) raises :class:`CacheNotWritableError`; nothing
+        half-written is left. Rows of another width than the cache's, or with NaN or inf, raise
+        :class:`EmbeddingError`: the cache serves them to every later run, so it takes none.
 
         Example:
             >>> cache = EmbeddingCache(tempfile.mkdtemp(), {"model": "demo"})
@@ -295,9 +319,35 @@ class EmbeddingCache:
         embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
         if embeddings.shape[0] != len(keys):
             raise InputError(f"{len(keys)} keys but {embeddings.shape[0]} embeddings; pass one row per key.")
+        self._check_rows(embeddings)
         self._write(keys, embeddings)
+        if self.dim is None:
+            self._record_dim(embeddings.shape[1])
         if len(list(self.dir.glob(f"*{SHARD_SUFFIX}"))) > COMPACT_AFTER:
             self.compact()
+
+    def _check_rows(self, embeddings: np.ndarray) -> None:
+        if self.dim is None:
+            self._refresh()  # a cache written before widths were recorded learns its width here
+        if embeddings.ndim != 2 or (self.dim is not None and embeddings.shape[1] != self.dim):
+            width = embeddings.shape[1:] if embeddings.ndim != 2 else embeddings.shape[1]
+            raise EmbeddingError(
+                f"Rows of {width} values per row do not fit the embedding cache {str(self.dir)!r}, which has "
+                f"{self.dim} per row (its model's embedding width). Fix: put only embeddings of the model this "
+                "cache belongs to, or use another cache_dir=.")
+        bad = int((~np.isfinite(embeddings)).any(axis=1).sum())
+        if bad:
+            raise EmbeddingError(
+                f"{bad} of {len(embeddings)} rows hold NaN or inf values; the cache keeps finite embeddings only. "
+                "Fix: check the model (NaN weights, a broken input) and put only finite rows.")
+
+    def _record_dim(self, dim: int) -> None:
+        self.dim = int(dim)
+        try:
+            write_atomically(self.dir, lambda f: f.write(json.dumps({"dim": self.dim}).encode()),
+                             lambda tmp: DIM_FILE)
+        except OSError:  # the rows are stored; the width is learnt again from them next time
+            pass
 
     def compact(self) -> int:
         """Merge every shard into one; returns the number of entries kept.
