@@ -59,6 +59,77 @@ class SessionError(DrmlError, ValueError):
     """A request the session cannot serve (unknown class, attribute or slice; a method that does not apply)."""
 
 
+# Errors of one layer or method; each is raised by the module named last in its docstring.
+
+
+class DatasetError(DrmlError, ValueError):
+    """A source of images that cannot become a dataset (no classes, missing files, bad labels): data."""
+
+
+class PromptError(DrmlError, ValueError):
+    """An attribute set or template that cannot produce prompts: prompts.generate."""
+
+
+class VocabularyError(DrmlError, ValueError):
+    """An attribute vocabulary that cannot be read or used: prompts.vocabulary."""
+
+
+class TaggingError(DrmlError, ValueError):
+    """Attributes, templates or thresholds that cannot tag images zero-shot: diagnose.zero_shot."""
+
+
+class ProposalError(DrmlError, ValueError):
+    """Inputs from which attribute proposals cannot be computed: diagnose.proposals."""
+
+
+class VersionError(DrmlError, IndexError):
+    """A head version that does not exist (nothing to undo or redo, an unknown number): diagnose.rectify."""
+
+
+class TagError(DrmlError, ValueError):
+    """A tag vocabulary, tag table or threshold that cannot be used: methods.tagging."""
+
+
+class UnknownTagError(TagError):
+    """Tags that are not in the vocabulary (or not columns of the tag table): methods.tagging."""
+
+
+class PrimeError(DrmlError, ValueError):
+    """Inputs or parameters PRIME cannot work with: methods.prime."""
+
+
+class LossError(DrmlError, ValueError):
+    """Per-image losses or black-box outputs that are NaN, inf, negative or misshapen: methods.blackbox."""
+
+
+class LLM2LossError(DrmlError, ValueError):
+    """Inputs that cannot train or query an LLM2Loss ensemble: methods.llm2loss."""
+
+
+class LBEEError(DrmlError, ValueError):
+    """Inputs or parameters LBEE cannot work with: methods.lbee."""
+
+
+class SpuriousError(DrmlError, ValueError):
+    """A spurious attribute, label or variant that cannot be used for fine-tuning: methods.spurious."""
+
+
+class ProjectionNotFoundError(DrmlError, RuntimeError):
+    """A model without the two projection layers spurious-aware fine-tuning trains: methods.spurious."""
+
+
+class ScorecardError(DrmlError, ValueError):
+    """A scorecard request that cannot be served (too few images, unknown kinds, nothing kept): scorecard."""
+
+
+class BundleMissingError(DrmlError, FileNotFoundError):
+    """A front-end bundle that is not in ``drml_widgets/static``: widgets.assets."""
+
+
+class ThumbnailError(DrmlError, ValueError):
+    """A thumbnail request that cannot be served (no images, bad row numbers): widgets.thumbnails."""
+
+
 class StopNotebook(Exception):
     """Raise in a notebook cell to stop "Run All" with a plain message instead of a traceback.
 

@@ -1,5 +1,6 @@
 """The package's shape: imports only go down the layers, no cycles (lazy and ``TYPE_CHECKING`` imports
-included), no private name imported from another module, and no module too large to read."""
+included), no private name imported from another module, every error class in errors.py, and no module
+too large to read."""
 
 import ast
 from fnmatch import fnmatch
@@ -164,6 +165,36 @@ def test_the_private_import_check_finds_one():
     known = {"p", "p.a", "p.b", "p._mod"}
     edges = {"p.a": import_edges("p.a", False, source, known)}
     assert private_imports(edges) == ["p.a imports _hidden from p.b"]
+
+
+def error_classes_outside(sources: dict[str, str], home: str) -> list[str]:
+    """Every class deriving, directly or through others, from ``DrmlError`` that is defined
+    in a module other than ``home``, as ``"module.Class"``."""
+    defined = []  # (module, class, base names)
+    for name, source in sources.items():
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ClassDef):
+                bases = {b.id if isinstance(b, ast.Name) else getattr(b, "attr", None) for b in node.bases}
+                defined.append((name, node.name, bases))
+    errors, grew = {"DrmlError"}, True
+    while grew:
+        found = {cls for _, cls, bases in defined if bases & errors}
+        grew = not found <= errors
+        errors |= found
+    return sorted(f"{name}.{cls}" for name, cls, _ in defined if cls in errors and name != home)
+
+
+def test_every_error_class_is_defined_in_errors():
+    sources = {name: path.read_text() for name, path in modules().items()}
+    found = error_classes_outside(sources, "drml_widgets.errors")
+    assert not found, "define these in drml_widgets/errors.py and import them where raised:\n" + "\n".join(found)
+
+
+def test_the_error_check_finds_one_outside():
+    sources = {"p.errors": "class DrmlError(Exception): pass\nclass AError(DrmlError): pass\n",
+               "p.b": "from . import errors\nclass BError(errors.AError): pass\nclass CError(BError): pass\n"
+                      "class Plain(ValueError): pass\n"}
+    assert error_classes_outside(sources, "p.errors") == ["p.b.BError", "p.b.CError"]
 
 
 def test_no_module_is_too_long_to_read():

@@ -8,14 +8,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import DrmlError
+from ..errors import DatasetError
 
 SPLITS = ("train", "val", "test")
 SKIPPED_COLUMNS = ["source", "error"]
-
-
-class DatasetError(DrmlError, ValueError):
-    """A source of images that cannot become a dataset (no classes, missing files, bad labels)."""
 
 
 @dataclass(repr=False)

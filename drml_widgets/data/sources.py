@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ..errors import EmptyInputError, InputError
-from .dataset import SPLITS, DatasetError, ImageDataset
+from ..errors import DatasetError, EmptyInputError, InputError
+from .dataset import SPLITS, ImageDataset
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 PATH_COLUMNS = ("path", "file", "filepath", "file_path", "image_path", "filename")
@@ -321,7 +321,7 @@ def check_class_sizes(labels: np.ndarray, classes: Sequence[str]) -> None:
         >>> check_class_sizes(np.array([0, 0, 1]), ["cat", "dog"])
         Traceback (most recent call last):
         ...
-        drml_widgets.data.dataset.DatasetError: Classes with fewer than 2 images: {'dog': 1}. A class needs images to learn from and to be judged on. Fix: add images to them, or leave them out.
+        drml_widgets.errors.DatasetError: Classes with fewer than 2 images: {'dog': 1}. A class needs images to learn from and to be judged on. Fix: add images to them, or leave them out.
     """
     counts = np.bincount(labels, minlength=len(classes))
     thin = {classes[i]: int(counts[i]) for i in np.flatnonzero((counts > 0) & (counts < MIN_PER_CLASS))}

@@ -42,7 +42,7 @@ from scipy.special import softmax
 from scipy.stats import norm
 
 from .._common import empty_frame, unit_rows
-from ..errors import DrmlError
+from ..errors import ProposalError
 from ..prompts.generate import AttributeSet
 from ..prompts.vocabulary import Vocabulary, load_vocabulary
 from .validate import check_embeddings
@@ -55,10 +55,6 @@ VALUE_COLUMNS = {"type": "object", "value": "object", "score": "float64", "j": "
                  "significant": "bool", "support": "float64", "n_tagged": "int64",
                  "error_rate_with": "float64", "error_rate_without": "float64"}
 TYPE_COLUMNS = {"type": "object", "score": "float64", "top_values": "object", "presence": "float64"}
-
-
-class ProposalError(DrmlError, ValueError):
-    """Inputs from which attribute proposals cannot be computed."""
 
 
 @dataclass(repr=False)

@@ -17,16 +17,12 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from ..errors import DrmlError, InputError
+from ..errors import InputError, VersionError
 from .heads import Head, fit_module
 from .rectify_advice import rectify_advice
 from .validate import check_embeddings, check_labels
 
 MODES = ("replay", "balanced", "text")
-
-
-class VersionError(DrmlError, IndexError):
-    """A head version that does not exist (nothing to undo or redo, an unknown number)."""
 
 
 @dataclass

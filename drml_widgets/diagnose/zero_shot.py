@@ -18,7 +18,7 @@ import pandas as pd
 from scipy.special import softmax
 
 from .._common import text_encoder, unit_rows
-from ..errors import DrmlError
+from ..errors import DrmlError, TaggingError
 from ..prompts.generate import AttributeSet
 from ..prompts.text import fix_articles
 from .tag_reliability import TagReliability, tag_reliability
@@ -30,10 +30,6 @@ CLIP_SCALE = 100.0
 # ("red") both read as a caption.
 DEFAULT_TEMPLATES = ("a photo of {}.", "a photo of a {}.", "{}.")
 UNCERTAIN = "uncertain"
-
-
-class TaggingError(DrmlError, ValueError):
-    """Attributes, templates or thresholds that cannot tag images."""
 
 
 @dataclass(repr=False)

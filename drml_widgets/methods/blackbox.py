@@ -16,11 +16,7 @@ import pandas as pd
 
 from ..data.shapes import ShapesWorld
 from ..diagnose.heads import fit_module
-from ..errors import DrmlError, ImageLoadError
-
-
-class LossError(DrmlError, ValueError):
-    """Per-image losses (or black-box outputs) that cannot be used: NaN, inf, negative, misshapen."""
+from ..errors import ImageLoadError, LossError
 
 
 def check_losses(losses, n: int | None = None, name: str = "losses") -> np.ndarray:
@@ -32,7 +28,7 @@ def check_losses(losses, n: int | None = None, name: str = "losses") -> np.ndarr
         >>> check_losses([0.5, float("nan")])
         Traceback (most recent call last):
         ...
-        drml_widgets.methods.blackbox.LossError: losses contain NaN or inf at 1 position(s), first [1]. Fix: drop those images or recompute their loss.
+        drml_widgets.errors.LossError: losses contain NaN or inf at 1 position(s), first [1]. Fix: drop those images or recompute their loss.
     """
     values = np.asarray(losses, dtype=np.float64)
     if values.ndim != 1 or len(values) == 0:

@@ -22,9 +22,10 @@ from .._common import row_chunks, text_encoder, unit_rows
 from ..diagnose.gap import GapCloser
 from ..diagnose.heads import Head, build_module, fit_module, train_head
 from ..diagnose.validate import check_embeddings, check_training
+from ..errors import LLM2LossError
 from ..results import Finding, Result
 from .blackbox import check_losses
-from .llm2loss_results import LLM2LossError, LossEvaluation, SliceLoss, check_model, correlations
+from .llm2loss_results import LossEvaluation, SliceLoss, check_model, correlations
 
 # Below this many images a held-out fifth is too small to select epochs on, or to rank pairs.
 MIN_IMAGES = 50

@@ -10,13 +10,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import DrmlError
+from ..errors import LLM2LossError
 
 CORRELATIONS = ("pearson", "spearman", "kendall")
-
-
-class LLM2LossError(DrmlError, ValueError):
-    """Inputs that cannot train or query an LLM2Loss ensemble."""
 
 
 def check_model(model: str, allowed: Sequence[str] = ("regressor", "ranker")) -> str:

@@ -20,7 +20,7 @@ import pandas as pd
 
 from .._common import empty_frame, text_encoder
 from ..diagnose.validate import check_embeddings
-from ..errors import DrmlError
+from ..errors import PrimeError
 from ..prompts.text import fix_articles
 from ..results import Finding, Result, name_label
 from .prime_search import EPS, TagBits, TagFrame, exhaustive_search, failure_modes, greedy_search, naive_search
@@ -32,10 +32,6 @@ MODE_COLUMNS = {
     "class": "object", "tags": "object", "n_tags": "int64", "n_images": "int64", "accuracy": "float64",
     "class_accuracy": "float64", "drop": "float64", "min_gain": "float64", "description": "object",
 }
-
-
-class PrimeError(DrmlError, ValueError):
-    """Inputs or parameters PRIME cannot work with."""
 
 
 def _class_names(labels, classes: Sequence[str] | None, name: str,

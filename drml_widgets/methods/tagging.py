@@ -20,19 +20,11 @@ from scipy.special import softmax
 from .._common import text_encoder, unit_rows
 from ..diagnose.tag_reliability import TagReliability, tag_reliability
 from ..diagnose.validate import check_embeddings
-from ..errors import DrmlError
+from ..errors import TagError, UnknownTagError
 from ..prompts.generate import AttributeSet, PromptSpec, generate_prompts
 
 # CLIP's trained logit scale; it turns cosine similarities into softmax probabilities.
 CLIP_SCALE = 100.0
-
-
-class TagError(DrmlError, ValueError):
-    """A tag vocabulary, tag table or threshold that cannot be used."""
-
-
-class UnknownTagError(TagError):
-    """Tags that are not in the vocabulary (or not columns of the tag table)."""
 
 
 def check_known(tags: Sequence[str], known: Sequence[str], where: str) -> list[str]:

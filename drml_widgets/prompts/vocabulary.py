@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from ..errors import DrmlError
+from ..errors import VocabularyError
 from .generate import AttributeSet
 
 PLACEMENTS = ("before", "after")
@@ -31,10 +31,6 @@ TAG_TEMPLATES = {
     "before": ("a photo of a {} object.", "a {} thing."),
     "after": ("a photo of an object {}.", "something {}."),
 }
-
-
-class VocabularyError(DrmlError, ValueError):
-    """An attribute vocabulary that cannot be read or used."""
 
 
 @dataclass(repr=False)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .settings import ScorecardError
+from ..errors import ScorecardError
 
 # A slice must be able to fill the top 10 it is judged on.
 MIN_MEMBERS = 10

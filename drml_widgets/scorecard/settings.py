@@ -27,7 +27,7 @@ import pandas as pd
 from ..data.shapes import ATTRIBUTES, render_table, sample_attributes
 from ..diagnose.heads import train_head
 from ..diagnose.slices import image_slice_scores
-from ..errors import DrmlError
+from ..errors import ScorecardError
 from ..methods.blackbox import train_black_box
 from ..prompts.generate import AttributeSet, render
 
@@ -43,10 +43,6 @@ MIN_SLICE_TEST = 20
 ATTRIBUTE_SET = AttributeSet({t: list(ATTRIBUTES[t]) for t in TYPES},
                              phrases={"position": {p: f"in the {p}" for p in ATTRIBUTES["position"]}})
 NAME_TEMPLATE = "a {size} {color} {shape} {position}."
-
-
-class ScorecardError(DrmlError, ValueError):
-    """A scorecard request that cannot be served (too few images, unknown kinds, nothing kept)."""
 
 
 @dataclass(repr=False)

@@ -14,16 +14,12 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from ..errors import DrmlError
+from ..errors import BundleMissingError
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 JS_DIR = Path(__file__).resolve().parents[2] / "js"
 HASHED = ("build.mjs", "package.json", "package-lock.json")  # besides every file under js/src
 _BANNER = re.compile(r"^/\* drml-widgets bundle; sources sha256 ([0-9a-f]{64}) \*/")
-
-
-class BundleMissingError(DrmlError, FileNotFoundError):
-    """A front-end bundle that is not in ``drml_widgets/static``."""
 
 
 @lru_cache(maxsize=None)

@@ -13,13 +13,9 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from ..errors import DrmlError
+from ..errors import ThumbnailError
 
 MAX_PER_REQUEST = 48
-
-
-class ThumbnailError(DrmlError, ValueError):
-    """A thumbnail request that cannot be served (no images, bad row numbers)."""
 
 
 def checked_rows(rows, n: int, limit: int = MAX_PER_REQUEST) -> list[int]:
@@ -31,7 +27,7 @@ def checked_rows(rows, n: int, limit: int = MAX_PER_REQUEST) -> list[int]:
         >>> checked_rows(["../etc/passwd"], n=10)
         Traceback (most recent call last):
         ...
-        drml_widgets.widgets.thumbnails.ThumbnailError: Row '../etc/passwd' is not a row number; ask for images by row (0 to 9).
+        drml_widgets.errors.ThumbnailError: Row '../etc/passwd' is not a row number; ask for images by row (0 to 9).
     """
     if not isinstance(rows, (list, tuple)):
         raise ThumbnailError(f"Expected a list of row numbers, got {type(rows).__name__}.")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..._common import group_means, unit_rows
-from ...errors import DrmlError
+from ...errors import LBEEError
 
 METHODS = ("TopS", "PDiff", "SetDiff", "FPDiff")
 SPLITS = ("correctness", "confidence", "entropy")
@@ -18,9 +18,6 @@ METRIC_COLUMNS = {"method": "object", "AHR": "float64", "ACR": "float64", "TPR":
                   "n_retained": "int64", "relevance": "object"}
 # Ward needs every pairwise distance (O(n^2) memory); larger sets are clustered on a sample.
 MAX_CLUSTER_POINTS = 4000
-
-class LBEEError(DrmlError, ValueError):
-    """Inputs or parameters LBEE cannot work with."""
 
 
 def check_n_clusters(n_clusters) -> int:

@@ -10,9 +10,10 @@ import pandas as pd
 
 from ..._common import empty_frame
 from ...diagnose.validate import check_embeddings
+from ...errors import LBEEError
 from ...results import Finding, Result, name_label
-from .clusters import (CLUSTER_COLUMNS, MAX_CLUSTER_POINTS, METHODS, SELECTION_COLUMNS, LBEEError, check_n_clusters,
-                       cluster, select_sentences)
+from .clusters import (CLUSTER_COLUMNS, MAX_CLUSTER_POINTS, METHODS, SELECTION_COLUMNS, check_n_clusters, cluster,
+                       select_sentences)
 
 
 @dataclass(repr=False)
@@ -79,7 +80,7 @@ class LBEEResult(Result):
         Example:
             >>> emb = np.array([[1, 0], [0, 1]], np.float32)
             >>> explain_failures(emb, ["hard", "easy"], ["left", "up"], emb, n_clusters=1, k=1).findings()
-            [Finding(left: n_images 1.000, 1 images)]
+            [Finding(left: n_images 1, 1 images)]
         """
         chosen = self.selections[self.selections["method"] == method]
         out = []

@@ -8,7 +8,8 @@ import pandas as pd
 
 from ..._common import empty_frame
 from ...diagnose.validate import check_embeddings
-from .clusters import METHODS, METRIC_COLUMNS, LBEEError
+from ...errors import LBEEError
+from .clusters import METHODS, METRIC_COLUMNS
 from .explain import LBEEResult, sentence_list
 
 

@@ -8,10 +8,11 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from ...errors import SpuriousError
 from ...results import Finding, Result
 from ..detection import group_accuracy
 from .fine_tuning import fine_tune_projections
-from .projections import ProjectionData, SpuriousError, TunedProjections, class_indices
+from .projections import ProjectionData, TunedProjections, class_indices
 
 
 @dataclass(repr=False)

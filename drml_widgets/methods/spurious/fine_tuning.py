@@ -20,10 +20,11 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from ...errors import SpuriousError
 from ...threads import small_tensor_threads
 from ..detection import group_accuracy
 from .losses import clip_loss, cross_group_similarity, group_masks, language_spurious_masks
-from .projections import ProjectionData, SpuriousError, TunedProjections, class_indices
+from .projections import ProjectionData, TunedProjections, class_indices
 
 VARIANTS: dict[str, tuple[str, ...]] = {
     "plain": (),                        # the CLIP loss alone: ordinary contrastive fine-tuning

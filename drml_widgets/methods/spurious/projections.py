@@ -23,16 +23,8 @@ from ...embed.checkpoints import SHAPES_MODEL_DIR, write_model_dir
 from ...embed.encoder import PROGRESS_MIN_ITEMS
 from ...embed.images import as_image_list, load_rgb
 from ...embed.models import LOCAL_DIR
-from ...errors import DrmlError
+from ...errors import ProjectionNotFoundError, SpuriousError
 from ...prompts.text import fix_articles, imagenet_templates
-
-
-class SpuriousError(DrmlError, ValueError):
-    """A spurious attribute, label or variant that cannot be used for fine-tuning."""
-
-
-class ProjectionNotFoundError(DrmlError, RuntimeError):
-    """A model without the two projection layers that spurious-aware fine-tuning trains."""
 
 
 def find_projections(model) -> tuple[object, object]:
@@ -43,7 +35,7 @@ def find_projections(model) -> tuple[object, object]:
         >>> find_projections(nn.Linear(2, 2))  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        drml_widgets.methods.spurious.projections.ProjectionNotFoundError: The model has no image projection (model.visual.proj is missing). ... Fix: use an open_clip CLIP whose image tower ends in a projection matrix ...
+        drml_widgets.errors.ProjectionNotFoundError: The model has no image projection (model.visual.proj is missing). ... Fix: use an open_clip CLIP whose image tower ends in a projection matrix ...
     """
     import torch
 
