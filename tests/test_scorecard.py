@@ -15,12 +15,13 @@ import pandas as pd
 import pytest
 from nbclient import NotebookClient
 
-from drml_widgets.errors import DrmlError
 from drml_widgets.data.shapes import sample_attributes
+from drml_widgets.diagnose.slices import rows_in_slice
+from drml_widgets.errors import DrmlError
 from drml_widgets.scorecard import Pool, ScorecardError, draw_setting, train_model
 from drml_widgets.scorecard.protocol import contrast, exact_name, precision_at_k, values_named
 from drml_widgets.scorecard.run import METHODS, Scorecard, run_methods, run_scorecard
-from drml_widgets.scorecard.settings import MIN_GAP, in_slice
+from drml_widgets.scorecard.settings import MIN_GAP
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "08_scorecard.ipynb"
 
@@ -35,7 +36,7 @@ def fake_pool():
 def _train_truth(pool, s):
     """The drawn rows (training and validation) with their planted-value and slice-class masks."""
     table = pool.table.iloc[np.r_[s.train_rows, s.val_rows]].reset_index(drop=True)
-    return table, in_slice(table, s.values), (table[s.class_attr] == s.slice_class).to_numpy()
+    return table, rows_in_slice(table, s.values), (table[s.class_attr] == s.slice_class).to_numpy()
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -26,7 +26,7 @@ import pandas as pd
 
 from ..data.shapes import ATTRIBUTES, render_table, sample_attributes
 from ..diagnose.heads import train_head
-from ..diagnose.slices import image_slice_scores
+from ..diagnose.slices import image_slice_scores, rows_in_slice
 from ..errors import ScorecardError
 from ..methods.blackbox import train_black_box
 from ..prompts.generate import AttributeSet, render
@@ -164,19 +164,6 @@ def describe(values: dict) -> str:
     return render(NAME_TEMPLATE, {"shape": "thing", **words})
 
 
-def in_slice(table: pd.DataFrame, values: dict) -> np.ndarray:
-    """Rows of ``table`` that carry every value of ``values``.
-
-    Example:
-        >>> in_slice(pd.DataFrame({"color": ["red", "blue"]}), {"color": "red"}).tolist()
-        [True, False]
-    """
-    mask = np.ones(len(table), dtype=bool)
-    for t, v in values.items():
-        mask &= (table[t] == v).to_numpy()
-    return mask
-
-
 # Share of the correlated class's training images that carry the planted values.
 CORRELATED_SHARE = 0.8
 
@@ -217,7 +204,7 @@ def draw_setting(pool: Pool, rng: np.random.Generator, setting_id: int, kind: st
     table = pool.table
     rows = np.flatnonzero(~pool.test)
     label = table[class_attr].map({c: i for i, c in enumerate(classes)}).to_numpy()[rows]
-    carry = in_slice(table, values)[rows]
+    carry = rows_in_slice(table, values)[rows]
     parts, n = [], per_class
     for k in range(len(classes)):
         share = _share(kind, strength, k, slice_k, target)
@@ -322,14 +309,14 @@ def train_model(pool: Pool, setting: Setting, seed: int = 0) -> Outcome:
         test_images = pool.images[pool.test]
         proba = np.concatenate([box(test_images[i:i + 512]) for i in range(0, len(test_images), 512)])
     correct = proba.argmax(axis=1) == labels
-    truth = in_slice(test_table, s.truth)
+    truth = rows_in_slice(test_table, s.truth)
     # The planted conjunction must be what fails: every wider slice of its class that drops planted
     # values (the class itself included) must do better outside it, or the failure is wider.
     wider = [dict(kept, **{s.class_attr: s.slice_class}) for r in range(len(s.values))
              for kept in map(dict, itertools.combinations(s.values.items(), r))]
-    rest_acc = min(float(correct[in_slice(test_table, w) & ~truth].mean()) for w in wider)
+    rest_acc = min(float(correct[rows_in_slice(test_table, w) & ~truth].mean()) for w in wider)
     slice_acc = float(correct[truth].mean()) if truth.any() else float("nan")
     rivals = image_slice_scores(proba.argmax(axis=1), labels, test_table, list(s.truth))
-    rivals = rivals[(rivals["n_images"] >= MIN_SLICE_TEST) & ~in_slice(rivals, s.truth)]
+    rivals = rivals[(rivals["n_images"] >= MIN_SLICE_TEST) & ~rows_in_slice(rivals, s.truth)]
     rival_acc = float(rivals["image_acc"].min()) if len(rivals) else 1.0
     return Outcome(s, proba, labels, truth, head, slice_acc, rest_acc, rival_acc, time.perf_counter() - start)
