@@ -13,11 +13,11 @@ from ..errors import InputError
 from ..methods.detection import accuracy_discrepancy, group_accuracy
 from ..methods.spurious import VARIANTS, cache_features, compare_fine_tuning
 from ..methods.tagging import tags_from_table
+from ..prompts.generate import CLASS  # the column of class names the groups are made of
 from .base import SessionWidget
 from .result_view import json_records
 
 ZERO_SHOT = "zero-shot"
-CLASS = "class"          # the column of class names the groups are made of
 DETECTION_ROWS = 8       # detection rows kept per model
 
 
