@@ -128,3 +128,16 @@ class Observable:
     def _notify(self, event: str) -> None:
         for callback in list(self._observers):
             callback(event)
+
+
+def random_units(out: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Fill ``out`` with random unit vectors, by chunks (the same draws as one call).
+
+    Example:
+        >>> v = random_units(np.empty((3, 4), np.float32), np.random.default_rng(0))
+        >>> np.allclose(np.linalg.norm(v, axis=1), 1)
+        True
+    """
+    for part in row_chunks(len(out)):
+        out[part] = unit_rows(rng.normal(size=(part.stop - part.start, out.shape[1])).astype(np.float32))
+    return out

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from .._common import row_chunks, text_encoder, unit_rows
+from .._common import random_units, row_chunks, text_encoder, unit_rows
 from ..diagnose.gap import GapCloser
 from ..diagnose.heads import Head, build_module, fit_module, train_head
 from ..diagnose.validate import check_embeddings, check_training
@@ -106,13 +106,6 @@ class Ensemble:
         return f"Ensemble({self.model}, kind={self.kind!r}, members={len(self.modules)})"
 
 
-def _random_units(out: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Fill ``out`` with random unit vectors, by chunks (the same draws as one call)."""
-    for part in row_chunks(len(out)):
-        out[part] = unit_rows(rng.normal(size=(part.stop - part.start, out.shape[1])).astype(np.float32))
-    return out
-
-
 @dataclass(repr=False)
 class LLM2Loss(Result):
     """The three LLM2Loss ensembles and the text encoder to query them with.
@@ -146,14 +139,12 @@ class LLM2Loss(Result):
 
     @property
     def table(self) -> pd.DataFrame:
-        """:meth:`estimate` of the reference texts it was fit with (highest estimated loss first);
-        empty without them."""
+        """:meth:`estimate` of its reference texts, highest estimated loss first (empty without)."""
         texts = list(self.info.get("reference_texts") or [])
         if not texts:
             return pd.DataFrame(columns=["text", "loss", "loss_std"])
         if self._reference_table is None:  # estimated once: a few ensemble passes
-            self._reference_table = self.estimate(texts).sort_values(
-                "loss", ascending=False, kind="stable").reset_index(drop=True)
+            self._reference_table = self.estimate(texts).sort_values("loss", ascending=False).reset_index(drop=True)
         return self._reference_table
 
     def findings(self) -> list[Finding]:
@@ -396,8 +387,8 @@ def fit_llm2loss(
     classifier = []
     for k in range(members):
         noise = np.random.default_rng(seed + k)
-        _random_units(xs[len(fit):], noise)
-        _random_units(xv[len(val):], noise)
+        random_units(xs[len(fit):], noise)
+        random_units(xv[len(val):], noise)
         classifier.append(train_head(xs, np.repeat([1, 0], len(fit)), xv, np.repeat([1, 0], len(val)),
                                      classes=["random", "seen"], kind=head, hidden=hidden, epochs=epochs, lr=lr,
                                      batch_size=batch_size, seed=seed + k))

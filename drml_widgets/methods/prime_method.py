@@ -24,7 +24,7 @@ def find_failure_modes(view: SessionView, held_out: float = 0.0, **options) -> P
         >>> from drml_widgets import Session
         >>> result = Session.from_shapes_world(n=1200, ensemble=False).find_failure_modes(held_out=0.5, s=10)
         >>> len(result.rows), int(result.heldout["heldout_images"].sum()) > 0, result.top().name
-        (519, True, {'color': 'orange', 'shape': 'square'})
+        (519, True, {'size': 'large', 'color': 'green', 'shape': 'triangle'})
     """
     if isinstance(held_out, bool) or not isinstance(held_out, (int, float)) or not 0 <= held_out < 1:
         raise SessionError(f"held_out is the share of the evaluated images kept aside to check the modes, in [0, 1); "

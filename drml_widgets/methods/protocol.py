@@ -62,7 +62,7 @@ class SessionView:
         >>> from drml_widgets import Session
         >>> view = Session.from_shapes_world(n=1200, ensemble=False).view
         >>> view.class_type, view.image_types, int(view.split("test").sum())
-        ('shape', ('color', 'size', 'position'), 1038)
+        ('shape', ('size', 'color'), 1037)
     """
 
     source: ViewSource
@@ -187,7 +187,9 @@ class Method:
             unknown = sorted(set(options) - set(self.options()))
             raise SessionError(f"{self.name} takes no option {unknown}; its options are {self.options()}. "
                                f"Fix: pass some of those.") from None
-        return self.run(view, **options)
+        result = self.run(view, **options)
+        result.method = self.name  # one result class may serve several methods (slices, failing slices)
+        return result
 
 
 _REGISTRY: dict[str, Method] = {}

@@ -156,7 +156,7 @@ class Scorecard:
             >>> Scorecard.from_csv("no-such-run.csv")
             Traceback (most recent call last):
             ...
-            drml_widgets.scorecard.settings.ScorecardError: No scorecard CSV at no-such-run.csv. Fix: pass a file written by `python -m drml_widgets scorecard --out FILE`.
+            drml_widgets.errors.ScorecardError: No scorecard CSV at no-such-run.csv. Fix: pass a file written by `python -m drml_widgets scorecard --out FILE`.
         """
         path = Path(path)
         if not path.is_file():
@@ -252,7 +252,7 @@ def run_scorecard(n_settings: int = 200, seed: int = 0, *, pool: Pool | None = N
         >>> run_scorecard(0)
         Traceback (most recent call last):
         ...
-        drml_widgets.scorecard.settings.ScorecardError: n_settings must be at least 1; got 0. Fix: e.g. n_settings=24.
+        drml_widgets.errors.ScorecardError: n_settings must be at least 1; got 0. Fix: e.g. n_settings=24.
     """
     if n_settings < 1:
         raise ScorecardError(f"n_settings must be at least 1; got {n_settings}. Fix: e.g. n_settings=24.")

@@ -28,7 +28,7 @@ def find_hard_clusters(view: SessionView, n_clusters: int = 5, k: int = 3, tau: 
         >>> from drml_widgets import Session
         >>> result = Session.from_shapes_world(n=1200, ensemble=False).find_hard_clusters(n_clusters=2)
         >>> result.table.columns[0], sorted(result.top().name)
-        ('cluster', ['color', 'position', 'shape', 'size'])
+        ('cluster', ['color', 'shape', 'size'])
     """
     test = view.split("test")
     split = split_hard_easy(predictions=view.predictions(test), labels=view.labels[test])
