@@ -3,10 +3,11 @@
 Ray tasks read and decode the files; a pool of encoder actors (one GPU each where the cluster
 has GPUs, CPU otherwise) runs the model with ``map_batches``. The driver groups the results into
 Parquet shards of ``(path, key, embedding, error)`` rows, one per ``shard_rows`` inputs, each
-written atomically, and at the end puts every embedding into the content-addressed cache that
+written atomically, and puts every new embedding into the content-addressed cache that
 :class:`~drml_widgets.embed.ClipEncoder` reads. A shard is named after the model and its files'
-paths, sizes and modification times, so a restarted run skips the shards it already wrote and
-recomputes one whose file is damaged (moved to ``quarantine/``).
+paths, so a restarted run finds the shards it already wrote; it reuses one only after checking it
+(:func:`~drml_widgets.embed.shards.read_shard`: the model it was written for, finite float32
+rows of one width, and each row's content key against its file as it is now, read again here).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -21,13 +23,16 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ..data.sources import IMAGE_SUFFIXES, PATH_COLUMNS, _find_column, _read_table
-from ..errors import EmptyInputError, ImageLoadError, InputError
+from ..data.folders import IMAGE_SUFFIXES, escaped_name, image_files
+from ..data.sources import PATH_COLUMNS
+from ..data.tables import find_column, read_table
+from ..errors import CacheNotWritableError, EmptyInputError, ImageLoadError, InputError
 from .cache import STALE_TMP_SECONDS, EmbeddingCache, default_cache_dir, identity_key
 from .devices import default_batch_size
-from .encoder import ClipEncoder
+from .encoder import DECODE_WORKERS, ClipEncoder
 from .images import image_key, load_rgb, unreadable_file
-from .shards import COLUMNS, EmbedResult, fill_cache, shard_name, shard_paths, write_shard
+from .models import config_embed_dim
+from .shards import COLUMNS, CacheFiller, EmbedResult, read_shard, shard_name, write_shard
 
 SHARD_ROWS = 10_000
 # Without GPUs, the encoder actors get this share of the cluster's CPUs, and as many decode tasks
@@ -38,9 +43,11 @@ ENCODE_CPU_SHARE = 0.75
 def source_paths(source, path_column: str | None = None) -> list[str]:
     """The image paths of a source, as absolute paths in order.
 
-    ``source`` is a list of paths, a folder (every image below it, sorted), a CSV or Parquet
-    table with a path column (``path``, ``file``, ... or ``path_column``; relative paths are
-    taken from the table's folder), a DataFrame with one, or an ``ImageDataset`` of files.
+    ``source`` is a list of paths, a folder (every image below it, sorted, by the rule of
+    :func:`~drml_widgets.data.folders.image_files`: linked folders followed, hidden entries
+    skipped with a warning), a CSV or Parquet table with a path column (``path``, ``file``, ...
+    or ``path_column``; relative paths are taken from the table's folder), a DataFrame with
+    one, or an ``ImageDataset`` of files.
 
     Example:
         >>> source_paths(["a.png", "b.jpg"])[1] == os.path.abspath("b.jpg")
@@ -52,14 +59,13 @@ def source_paths(source, path_column: str | None = None) -> list[str]:
     if isinstance(source, (str, os.PathLike)):
         path = Path(source).expanduser()
         if path.is_dir():
-            return [str(p.resolve()) for p in sorted(path.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES
-                    and p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)]
+            return [str(p) for p in image_files(path.resolve(), stacklevel=3)]
         if path.suffix.lower() not in (".csv", ".parquet", ".pq") or not path.is_file():
             raise InputError(f"{str(path)!r} is neither a folder nor a CSV or Parquet table of paths. Fix: pass a "
                              "folder of images, a table with a 'path' column, or a list of paths.")
-        source, root = _read_table(path), path.parent.resolve()
+        source, root = read_table(path), path.parent.resolve()
     if isinstance(source, pd.DataFrame):
-        source = source[_find_column(source, PATH_COLUMNS, path_column, "table", "a column of image paths")]
+        source = source[find_column(source, PATH_COLUMNS, path_column, "table", "a column of image paths")]
     if isinstance(source, pd.Series):
         source = source.tolist()
     paths = list(source)
@@ -73,7 +79,8 @@ def source_paths(source, path_column: str | None = None) -> list[str]:
 def _decode(batch: pd.DataFrame) -> pd.DataFrame:
     """Ray task: each file's cache key and decoded RGB pixels, or the error that names it."""
     keys, pixels, heights, widths, errors = [], [], [], [], []
-    for position, path in zip(batch["position"].tolist(), batch["path"].tolist()):
+    for position, raw in zip(batch["position"].tolist(), batch["path"].tolist()):
+        path = os.fsdecode(raw)  # paths travel as bytes: Arrow strings cannot hold a name that is not UTF-8
         key, rgb, error = b"", np.zeros((0, 0, 3), np.uint8), ""
         try:
             key = image_key(path, position)
@@ -138,33 +145,71 @@ class _Plan:
     todo: list[tuple[int, int, str]] = field(default_factory=list)  # (shard, position, path) for Ray
     rows: dict[int, list[dict]] = field(default_factory=dict)  # unwritten shard -> its rows so far
     expected: dict[int, int] = field(default_factory=dict)  # unwritten shard -> its number of rows
+    skipped: list[dict] = field(default_factory=list)  # unreadable files: position, source, error
     reused_rows: int = 0
 
 
-def _plan(paths: list[str], out: Path, identity: str, shard_rows: int, on_error: str) -> _Plan:
-    """Cut the inputs into shards; keep the intact ones written before, and queue the rest."""
+def current_keys(paths: list[str], begin: int = 0) -> list[bytes]:
+    """Each file's content key as it is now (``b""`` for one that cannot be read), read by a few threads.
+
+    Example:
+        >>> current_keys(["no-such-file.png"])
+        [b'']
+    """
+    def key(item: tuple[int, str]) -> bytes:
+        try:
+            return image_key(item[1], item[0])
+        except ImageLoadError:
+            return b""
+
+    with ThreadPoolExecutor(DECODE_WORKERS) as pool:
+        return list(pool.map(key, enumerate(paths, begin)))
+
+
+def _plan(paths: list[str], out: Path, identity: str, shard_rows: int, on_error: str, dim: int | None,
+          filler: CacheFiller) -> _Plan:
+    """Cut the inputs into shards; reuse the checked ones written before (their rows go to the
+    cache), and queue the rest."""
     plan = _Plan()
     for index, begin in enumerate(range(0, len(paths), shard_rows)):
-        entries, failed = [], []
-        for position in range(begin, min(begin + shard_rows, len(paths))):
+        chunk = paths[begin: begin + shard_rows]
+        file = out / shard_name(index, identity, chunk)
+        plan.files.append(file)
+        reused = read_shard(file, identity, chunk, current_keys(chunk, begin), dim) if file.exists() else None
+        if reused is not None:
+            read = reused["error"] == ""
+            filler.add(reused.loc[read, "key"].tolist(), reused.loc[read, "embedding"].tolist())
+            dim = dim or (len(reused.loc[read, "embedding"].iloc[0]) if read.any() else None)
+            plan.skipped += [{"position": r.position, "source": r.path, "error": r.error}
+                             for r in reused[~read].itertuples()]
+            plan.reused_rows += int(read.sum())
+            continue
+        failed = []
+        for position, path in enumerate(chunk, begin):
             try:
-                st = os.stat(paths[position])
-                entries.append((paths[position], st.st_size, st.st_mtime_ns))
+                os.stat(path)
             except OSError as exc:
-                error = unreadable_file(paths[position], position, exc)
+                error = unreadable_file(path, position, exc)
                 if on_error == "raise":
                     raise error from exc
-                entries.append((paths[position], -1, -1))
-                failed.append({"position": position, "path": paths[position], "key": b"", "embedding": None,
-                               "error": str(error)})
-        file = out / shard_name(index, identity, entries)
-        plan.files.append(file)
-        if file.exists() and shard_paths(file) == [path for path, _, _ in entries]:
-            plan.reused_rows += len(entries)
-            continue
-        plan.rows[index], plan.expected[index] = failed, len(entries)
-        plan.todo += [(index, position, path) for position, (path, size, _) in enumerate(entries, begin) if size >= 0]
+                failed.append({"position": position, "path": escaped_name(path), "key": b"", "embedding": None, "error": str(error)})
+                continue
+            plan.todo.append((index, position, path))
+        plan.rows[index], plan.expected[index] = failed, len(chunk)
     return plan
+
+
+def _output_dir(out: Path) -> Path:
+    """The shard folder, made and probed, or :class:`CacheNotWritableError` with the fix."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(out / ".probe.tmp", os.O_CREAT | os.O_WRONLY, 0o600))
+        (out / ".probe.tmp").unlink()
+    except OSError as exc:
+        raise CacheNotWritableError(
+            f"The output_dir {str(out)!r} cannot hold shards ({exc.strerror or exc}). Fix: pass output_dir= a "
+            "writable folder (not an existing file), or leave it unset for the cache's own folder.") from exc
+    return out
 
 
 def embed_dataset(
@@ -217,18 +262,23 @@ def embed_dataset(
     if not paths:
         raise EmptyInputError(f"embed_dataset found no images in {source!r:.120}. Fix: pass image files, a folder "
                               f"holding images ({', '.join(sorted(IMAGE_SUFFIXES))}), or a table of paths.")
-    out = Path(output_dir).expanduser() if output_dir is not None else cache.dir / "ray-shards"
-    out.mkdir(parents=True, exist_ok=True)
+    out = _output_dir(Path(output_dir).expanduser() if output_dir is not None else cache.dir / "ray-shards")
     for tmp in out.glob(".*.tmp"):  # left by a killed run; a live writer keeps touching its own
         if tmp.stat().st_mtime < time.time() - STALE_TMP_SECONDS:
             tmp.unlink(missing_ok=True)
 
-    plan = _plan(paths, out, identity_key(cache.identity), shard_rows, on_error)
+    identity, filler = identity_key(cache.identity), CacheFiller(cache)
+    plan = _plan(paths, out, identity, shard_rows, on_error, cache.dim or config_embed_dim(encoder.spec), filler)
     written, counts = 0, {"cache": 0, "encoded": 0}
 
     def finish(index: int) -> None:
         nonlocal written
-        write_shard(out, plan.files[index].name, pd.DataFrame(plan.rows.pop(index), columns=COLUMNS))
+        rows = pd.DataFrame(plan.rows.pop(index), columns=COLUMNS + ["from_cache"])
+        write_shard(out, plan.files[index].name, rows[COLUMNS], identity)
+        new = (rows["error"] == "") & ~rows["from_cache"].eq(True)
+        filler.add(rows.loc[new, "key"].tolist(), rows.loc[new, "embedding"].tolist())
+        plan.skipped.extend({"position": r.position, "source": r.path, "error": r.error}
+                            for r in rows[rows["error"] != ""].itertuples())
         written += 1
         if on_shard is not None:
             on_shard(plan.files[index])
@@ -241,12 +291,14 @@ def embed_dataset(
                                               progress):
             if row["error"] and on_error == "raise":
                 raise ImageLoadError(row["error"])
-            plan.rows[row["shard"]].append(row)
+            # pandas (Arrow strings) cannot hold a name that is not UTF-8: rows keep it escaped, as shards do
+            plan.rows[row["shard"]].append({**row, "path": escaped_name(row["path"]), "from_cache": from_cache})
             if not row["error"]:
                 counts["cache" if from_cache else "encoded"] += 1
             if len(plan.rows[row["shard"]]) == plan.expected[row["shard"]]:
                 finish(row["shard"])
-    skipped = fill_cache(cache, plan.files)
+    filler.flush()
+    skipped = sorted(plan.skipped, key=lambda r: r["position"])
     if skipped and on_error == "skip":
         warnings.warn(f"Skipped {len(skipped)} of {len(paths)} images that could not be read (see result.skipped).",
                       stacklevel=2)
@@ -262,7 +314,7 @@ def _encode_on_ray(todo: list[tuple[int, int, str]], image_size: int | None, opt
     resources = ray.cluster_resources()
     gpus, cpus = int(resources.get("GPU", 0)), float(resources.get("CPU", 1))
     batch = batch_size or default_batch_size("cuda" if gpus else "cpu", image_size)
-    frame = pd.DataFrame(todo, columns=["shard", "position", "path"])
+    frame = pd.DataFrame([(s, p, os.fsencode(path)) for s, p, path in todo], columns=["shard", "position", "path"])
     blocks = [frame.iloc[i: i + batch] for i in range(0, len(frame), batch)]
     # no more actors than batches: an actor without a batch to encode would only load the model
     actors = min(num_actors or (gpus if gpus else max(1, int(cpus) // 2)), len(blocks))
@@ -281,7 +333,7 @@ def _encode_on_ray(todo: list[tuple[int, int, str]], image_size: int | None, opt
             for i in range(len(result["position"])):
                 error = str(result["error"][i])
                 yield ({"shard": int(result["shard"][i]), "position": int(result["position"][i]),
-                        "path": str(result["path"][i]), "key": bytes(result["key"][i]),
+                        "path": os.fsdecode(bytes(result["path"][i])), "key": bytes(result["key"][i]),
                         "embedding": None if error else result["embedding"][i], "error": error},
                        bool(result["from_cache"][i]))
     finally:

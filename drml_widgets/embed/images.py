@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from ..data.folders import upright
 from ..errors import EmptyInputError, ImageLoadError
 from .cache import content_key
 
@@ -109,7 +110,8 @@ def unreadable_file(path: str | os.PathLike, position: int, exc: OSError) -> Ima
 
 
 def as_rgb(img: Image.Image) -> Image.Image:
-    """An RGB copy of a PIL image, with 16-bit, 32-bit and float greys scaled to 8 bits first.
+    """An RGB copy of a PIL image, turned upright by its EXIF orientation (as viewers show it),
+    with 16-bit, 32-bit and float greys scaled to 8 bits first.
 
     ``convert("RGB")`` alone clips such images: every value above 255 becomes white.
 
@@ -118,6 +120,7 @@ def as_rgb(img: Image.Image) -> Image.Image:
         >>> deep.mode, np.asarray(as_rgb(deep))[0, 0].tolist()
         ('I;16', [255, 255, 255])
     """
+    img = upright(img)
     if img.mode.startswith("I;16"):
         # The bit depth is known, so 0..65535 maps onto 0..255 exactly (65535 / 255 = 257).
         grey = np.asarray(img, np.float64) / 257

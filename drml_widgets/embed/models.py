@@ -252,6 +252,21 @@ def fetch_weights(spec: ModelSpec) -> ModelSpec:
     return replace(spec, checkpoint=path, identity={**spec.identity, "weights_sha256": file_sha256(path)})
 
 
+def config_embed_dim(spec: ModelSpec) -> int | None:
+    """The width of the model's embeddings from its config, without loading it (``None`` if unknown).
+
+    Example:
+        >>> config_embed_dim(resolve_model("shapes"))
+        64
+    """
+    import open_clip
+
+    arch = spec.identity.get("architecture")
+    config = arch if isinstance(arch, dict) else (open_clip.get_model_config(arch) or {}) if isinstance(arch, str) else {}
+    dim = config.get("embed_dim")
+    return int(dim) if isinstance(dim, int) and dim > 0 else None
+
+
 def load_open_clip(spec: ModelSpec, device: str):
     """Load ``(model, preprocess, tokenizer)`` for a spec, turning failures into advice.
 

@@ -2,9 +2,12 @@
 
 A shard holds the rows of ``shard_rows`` consecutive inputs: ``position`` (in the input),
 ``path``, ``key`` (the content key the embedding cache uses), ``embedding`` (float32, empty for
-an unreadable file) and ``error`` (empty when read). It is written atomically (temporary file,
-then rename) with page checksums, and named after the model and its files' paths, sizes and
-modification times: a file that changed gets a new shard, and a damaged shard is moved aside.
+an unreadable file); a path that is not valid UTF-8 is stored escaped (``\\xe9``) and ``error`` (empty when read). It is written atomically (temporary file,
+then rename) with page checksums and the model's identity in its metadata, and named after the
+model and its files' paths. It is reused only when it is whole, written for this model, holds
+finite float32 rows of one width, and every row's content key is that of its file as it is now:
+a file changed since (whatever its size and modification time) is encoded again, and a shard
+that fails any other check is moved to ``quarantine/`` with a warning.
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..data.folders import escaped_name
 from .cache import EmbeddingCache, quarantine, write_atomically
+
+IDENTITY_META = b"drml_identity"
 
 SHARD_PREFIX, SHARD_SUFFIX = "part-", ".parquet"
 COLUMNS = ["position", "path", "key", "embedding", "error"]
@@ -87,52 +93,78 @@ class EmbedResult:
                 f"{self.seconds:.1f} s; output_dir={str(self.output_dir)!r})")
 
 
-def shard_name(index: int, identity: str, entries: list[tuple[str, int, int]]) -> str:
-    """A shard's file name: its index, and a digest of the model and its files' path, size and mtime.
+def shard_name(index: int, identity: str, paths: Sequence[str]) -> str:
+    """A shard's file name: its index, and a digest of the model and its files' paths.
 
     Example:
-        >>> shard_name(3, "model", [("/data/a.png", 1024, 0)])[:12]
+        >>> shard_name(3, "model", ["/data/a.png"])[:12]
         'part-000003-'
     """
-    digest = hashlib.blake2b(repr((identity, entries)).encode(), digest_size=10).hexdigest()
+    digest = hashlib.blake2b(repr((identity, [escaped_name(p) for p in paths])).encode(), digest_size=10).hexdigest()
     return f"{SHARD_PREFIX}{index:06d}-{digest}{SHARD_SUFFIX}"
 
 
-def shard_paths(path: Path) -> list[str] | None:
-    """The paths a finished shard holds, or ``None`` when it is missing or damaged (then it is
-    moved to ``quarantine/`` with a warning, and its rows are to be recomputed).
+def _set_aside(path: Path, problem: str) -> None:  # returns None: the shard is not reused
+    message, _ = quarantine(path, OSError(f"{path.name} {problem}"))
+    warnings.warn(f"A damaged shard will be recomputed: {message}.", stacklevel=4)
+
+
+def read_shard(path: Path, identity: str, paths: Sequence[str], keys: Sequence[bytes],
+               dim: int | None = None) -> pd.DataFrame | None:
+    """A finished shard's rows (:data:`COLUMNS`, embeddings as float32 arrays) when it may be
+    reused for ``paths`` whose files now have content ``keys`` (``b""`` for an unreadable one);
+    else ``None``. A shard of other paths or files is stale (``None``, left to be overwritten); one
+    that is damaged, of another model, or holds rows not finite, not float32 or not ``dim`` wide
+    is moved to ``quarantine/`` with a warning.
 
     Example:
         >>> import tempfile
-        >>> bad = Path(tempfile.mkdtemp()) / "part-000000-x.parquet"
-        >>> _ = bad.write_bytes(b"PAR1 half a shard")
-        >>> with warnings.catch_warnings(record=True):
-        ...     shard_paths(bad), (bad.parent / "quarantine" / bad.name).exists()
-        (None, True)
+        >>> rows = pd.DataFrame({"position": [0], "path": ["a.png"], "key": [bytes(16)],
+        ...                      "embedding": [np.ones(2)], "error": [""]})
+        >>> shard = write_shard(Path(tempfile.mkdtemp()), "part-000000-x.parquet", rows, "model")
+        >>> read_shard(shard, "model", ["a.png"], [bytes(16)])["embedding"][0].tolist()
+        [1.0, 1.0]
+        >>> read_shard(shard, "model", ["a.png"], [bytes(15) + b"!"]) is None  # the file changed
+        True
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        return pq.read_table(path, columns=["path"], page_checksum_verification=True)["path"].to_pylist()
+        table = pq.read_table(path, page_checksum_verification=True)
     except FileNotFoundError:
         return None
     except (OSError, pa.ArrowException) as exc:
-        message, _ = quarantine(path, OSError(f"{path.name} cannot be read as a shard ({exc})"))
-        warnings.warn(f"A damaged shard will be recomputed: {message}.", stacklevel=3)
+        return _set_aside(path, f"cannot be read as a shard ({exc})")
+    if (table.schema.metadata or {}).get(IDENTITY_META) != identity.encode():
+        return _set_aside(path, "was written for another model")
+    types = {"position": pa.int64(), "path": pa.string(), "key": pa.binary(), "embedding": pa.large_list(pa.float32()),
+             "error": pa.string()}
+    if table.column_names != COLUMNS or any(table.schema.field(c).type != t for c, t in types.items()):
+        return _set_aside(path, f"has columns {table.schema} instead of {types}")
+    if table["path"].to_pylist() != [escaped_name(p) for p in paths] or table["key"].to_pylist() != list(keys):
         return None
+    rows = table.to_pandas()
+    read = rows["error"] == ""
+    widths = {len(e) for e in rows.loc[read, "embedding"]}
+    if len(widths) > 1 or (dim is not None and widths - {dim}):
+        return _set_aside(path, f"holds rows of widths {sorted(widths)}, not the model's {dim}")
+    if read.any() and not np.isfinite(np.stack(rows.loc[read, "embedding"].tolist())).all():
+        return _set_aside(path, "holds NaN or inf values")
+    return rows
 
 
-def write_shard(directory: Path, name: str, rows: pd.DataFrame) -> Path:
-    """Write rows (:data:`COLUMNS`; ``embedding`` ``None`` for an unreadable file) as the shard ``name``,
-    atomically, sorted by position.
+def write_shard(directory: Path, name: str, rows: pd.DataFrame, identity: str) -> Path:
+    """Write rows (:data:`COLUMNS`; ``embedding`` ``None`` for an unreadable file) as the shard ``name``
+    of the model ``identity``, atomically, sorted by position.
 
     Example:
         >>> import tempfile
         >>> rows = pd.DataFrame({"position": [1, 0], "path": ["b.png", "a.png"], "key": [bytes(16)] * 2,
         ...                      "embedding": [None, np.ones(2)], "error": ["unreadable", ""]})
-        >>> shard_paths(write_shard(Path(tempfile.mkdtemp()), "part-000000-x.parquet", rows))
-        ['a.png', 'b.png']
+        >>> shard = write_shard(Path(tempfile.mkdtemp()), "part-000000-x.parquet", rows, "model")
+        >>> read_shard(shard, "model", ["a.png", "b.png"], [bytes(16)] * 2)["error"].tolist()
+        ['', 'unreadable']
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -142,55 +174,43 @@ def write_shard(directory: Path, name: str, rows: pd.DataFrame) -> Path:
     offsets = np.concatenate([[0], np.cumsum([len(v) for v in vectors])]).astype(np.int64)
     table = pa.table({
         "position": pa.array(rows["position"].to_numpy(np.int64)),
-        "path": pa.array(rows["path"].tolist(), pa.string()),
+        "path": pa.array([escaped_name(p) for p in rows["path"]], pa.string()),
         "key": pa.array([bytes(k) for k in rows["key"]], pa.binary()),
-        "embedding": pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(np.concatenate(vectors))),
+        "embedding": pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(np.concatenate(vectors), pa.float32())),
         "error": pa.array(rows["error"].tolist(), pa.string()),
-    })
+    }).replace_schema_metadata({IDENTITY_META: identity.encode()})
     return write_atomically(directory, lambda f: pq.write_table(table, f, write_page_checksum=True),
                             lambda tmp: name)
 
 
-def fill_cache(cache: EmbeddingCache, shard_files: Sequence[Path]) -> list[dict]:
-    """Put every shard's embeddings that the cache lacks, in a few large cache shards; returns
-    the rows of unreadable images (``position``, ``source``, ``error``).
+class CacheFiller:
+    """Rows for the embedding cache that it lacks, put in a few large cache shards.
 
     Example:
         >>> import tempfile
-        >>> rows = pd.DataFrame({"position": [0], "path": ["a.png"], "key": [bytes(16)],
-        ...                      "embedding": [np.ones(2)], "error": [""]})
-        >>> shard = write_shard(Path(tempfile.mkdtemp()), "part-000000-x.parquet", rows)
         >>> cache = EmbeddingCache(tempfile.mkdtemp(), {"model": "demo"})
-        >>> fill_cache(cache, [shard]), len(cache)
-        ([], 1)
+        >>> filler = CacheFiller(cache)
+        >>> filler.add([bytes(16)], [np.ones(2, np.float32)])
+        >>> filler.flush()
+        >>> len(cache)
+        1
     """
-    import pyarrow.parquet as pq
 
-    keys: list[bytes] = []
-    rows: list[np.ndarray] = []
-    skipped: list[dict] = []
+    def __init__(self, cache: EmbeddingCache):
+        self.cache = cache
+        self.keys: list[bytes] = []
+        self.rows: list[np.ndarray] = []
 
-    def flush() -> None:
-        if keys:
-            cache.put(keys, np.stack(rows))
-            keys.clear()
-            rows.clear()
+    def add(self, keys: Sequence[bytes], rows: Sequence[np.ndarray]) -> None:
+        """Queue the rows whose keys the cache lacks; put them once there are enough."""
+        for i in self.cache.missing(list(keys)):
+            self.keys.append(keys[i])
+            self.rows.append(np.asarray(rows[i], np.float32))
+        if len(self.keys) >= CACHE_PUT_ROWS:
+            self.flush()
 
-    for file in shard_files:
-        if not file.exists():
-            continue
-        table = pq.read_table(file, columns=["position", "path", "key", "error"]).to_pydict()
-        skipped += [{"position": p, "source": path, "error": e}
-                    for p, path, e in zip(table["position"], table["path"], table["error"]) if e]
-        ok = [i for i, error in enumerate(table["error"]) if not error]
-        need = [ok[j] for j in cache.missing([table["key"][i] for i in ok])]
-        if not need:
-            continue
-        embedding = pq.read_table(file, columns=["embedding"], page_checksum_verification=True)["embedding"]
-        vectors = embedding.to_numpy()
-        keys += [table["key"][i] for i in need]
-        rows += [np.asarray(vectors[i], np.float32) for i in need]
-        if len(keys) >= CACHE_PUT_ROWS:
-            flush()
-    flush()
-    return skipped
+    def flush(self) -> None:
+        """Put the queued rows (the cache refuses rows of the wrong width or not finite)."""
+        if self.keys:
+            self.cache.put(self.keys, np.stack(self.rows))
+            self.keys, self.rows = [], []
