@@ -26,7 +26,7 @@ class ImageDataset:
         >>> from drml_widgets.data.sources import load_images
         >>> ds = load_images(np.zeros((6, 8, 8, 3), np.uint8), labels=["a", "b"] * 3)
         >>> ds
-        ImageDataset(6 images from 6 arrays, classes=['a', 'b'], split train=4 val=0 test=2 (seeded stratified 60/10/30, seed 0), metadata=[])
+        ImageDataset(6 images from 6 arrays, classes=['a', 'b'], split train=3 val=1 test=2 (seeded stratified 60/10/30, seed 0), metadata=[])
     """
 
     images: list

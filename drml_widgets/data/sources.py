@@ -5,6 +5,9 @@ Whatever the source, the result is an :class:`ImageDataset`: the images (paths, 
 indices with their names, the metadata columns, a train/val/test split (the user's own, or a
 seeded stratified one) and the files that could not be read, skipped with a warning. Files are
 only opened far enough to read their header here; the encoder decodes them, once.
+
+A folder is walked by :func:`~drml_widgets.data.folders.image_files`' rule (linked folders
+followed, hidden entries skipped with a warning), the rule ``embed_dataset`` uses too.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from PIL import Image
 
 from ..errors import DatasetError, EmptyInputError, InputError
 from .dataset import SPLITS, ImageDataset
+from .folders import IMAGE_SUFFIXES, decode_image, escaped_name, image_files, is_text_name
+from .tables import class_indices, find_column, read_table
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 PATH_COLUMNS = ("path", "file", "filepath", "file_path", "image_path", "filename")
 LABEL_COLUMNS = ("label", "class", "target", "y")
 SPLIT_ALIASES = {"validation": "val", "valid": "val", "dev": "val", "training": "train", "eval": "test"}
@@ -58,14 +62,23 @@ def load_images(
     - an ``(N, H, W, C)`` uint8 array or a list of arrays or PIL images, with ``labels``.
 
     A ``split`` column (``train``/``val``/``test``) is used as given; otherwise a seeded split
-    stratified by class (``split`` gives the shares). Files whose header cannot be read are
-    skipped with a warning and listed in ``dataset.skipped``. Missing metadata values are an
-    error unless ``fill_missing`` names a value for them.
+    stratified by class (``split`` gives the shares; see :func:`stratified_split`). Files whose
+    header cannot be read are skipped with a warning and listed in ``dataset.skipped``. Missing
+    metadata values are an error unless ``fill_missing`` names a value for them.
+
+    Labels are class names or whole-number indices, never both (``0.0``/``1.0`` read as 0/1).
+    A file listed twice: identical rows are dropped with a warning that counts them; rows that
+    differ (another label, split or metadata value) are refused, as the same image in train and
+    test would leak. In a folder, hidden files and folders are skipped with a warning, linked
+    folders are followed, and files whose name is not valid UTF-8 are skipped with a warning
+    showing the name escaped (tables hold names as text). Image bytes in a Hugging Face column
+    (``Image(decode=False)``, raw PNG/JPEG bytes) are decoded; ones that are not images are
+    skipped with a warning.
 
     Example:
         >>> ds = load_images(np.zeros((10, 8, 8, 3), np.uint8), labels=["cat", "dog"] * 5, seed=1)
         >>> ds.classes, sorted(set(ds.split))
-        (['cat', 'dog'], ['test', 'train'])
+        (['cat', 'dog'], ['test', 'train', 'val'])
     """
     options = dict(classes=classes, split_column=split_column, split=split, seed=seed, fill_missing=fill_missing)
     if isinstance(source, (str, os.PathLike)):
@@ -77,7 +90,7 @@ def load_images(
         if path.suffix.lower() in (".csv", ".parquet", ".pq"):
             if not path.is_file():
                 raise DatasetError(f"No table at {path}. Fix: check the path.")
-            frame = _read_table(path)
+            frame = read_table(path)
             return _from_frame(frame, root=root if root is not None else path.parent, path_column=path_column,
                                label_column=label_column, source=f"table {path.name}", **options)
         raise DatasetError(f"{path} is neither a folder of class sub-folders nor a CSV or Parquet table. "
@@ -93,22 +106,16 @@ def load_images(
                        "or Parquet path, a Hugging Face Dataset, or an array of images with labels.")
 
 
-def _read_table(path: Path) -> pd.DataFrame:
-    if path.suffix.lower() == ".csv":
-        return pd.read_csv(path)
-    try:
-        return pd.read_parquet(path)
-    except ImportError as exc:
-        raise DatasetError(f"Reading {path.name} needs a Parquet engine: {exc}. Fix: pip install pyarrow, "
-                           "or save the table as CSV.") from exc
-
-
 # -- sources ---------------------------------------------------------------------------------
 def _folder_frame(folder: Path, metadata) -> pd.DataFrame:
-    class_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    rows = [{"path": str(f.relative_to(folder)), "class": d.name}
-            for d in class_dirs for f in sorted(d.rglob("*"))
-            if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith(".")]
+    files = image_files(folder, stacklevel=4)
+    odd = [f for f in files if not is_text_name(f)]
+    if odd:
+        warnings.warn(f"Skipped {len(odd)} files whose name is not valid UTF-8, e.g. {escaped_name(odd[0])!r}. "
+                      "Fix: rename them (e.g. convmv -f latin1 -t utf8) to load them.", stacklevel=3)
+    # Images directly in the folder have no class; every other one is in its class's sub-folder.
+    rows = [{"path": f.relative_to(folder).as_posix(), "class": f.relative_to(folder).parts[0]}
+            for f in files if is_text_name(f) and len(f.relative_to(folder).parts) > 1]
     if not rows:
         loose = sum(1 for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
         found = f"{loose} images lie directly in it" if loose else "it holds no images"
@@ -119,10 +126,9 @@ def _folder_frame(folder: Path, metadata) -> pd.DataFrame:
     if metadata is None:
         return frame
     meta = pd.read_csv(metadata) if isinstance(metadata, (str, os.PathLike)) else pd.DataFrame(metadata)
-    key = _find_column(meta, PATH_COLUMNS, None, "metadata table", "a 'path' column (relative to the folder)")
+    key = find_column(meta, PATH_COLUMNS, None, "metadata table", "a 'path' column (relative to the folder)")
     meta = meta.rename(columns={key: "path"}).drop(columns=[c for c in ("class", "label") if c in meta.columns])
     meta["path"] = meta["path"].map(lambda p: Path(str(p)).as_posix())
-    frame["path"] = frame["path"].map(lambda p: Path(p).as_posix())
     unmatched = ~frame["path"].isin(set(meta["path"]))
     if unmatched.all():
         raise DatasetError(f"No image of {folder} is named in the metadata's path column (e.g. "
@@ -139,10 +145,11 @@ def _from_frame(frame: pd.DataFrame, *, root, path_column, label_column, source:
                 split, seed, fill_missing) -> ImageDataset:
     if not len(frame):
         raise EmptyInputError(f"{source} has no rows. Fix: pass a table with one row per image.")
-    path_column = _find_column(frame, PATH_COLUMNS, path_column, "table", "a column of image paths (path_column=)")
-    label_column = _find_column(frame, LABEL_COLUMNS, label_column, "table", "a column of labels (label_column=)")
+    path_column = find_column(frame, PATH_COLUMNS, path_column, "table", "a column of image paths (path_column=)")
+    label_column = find_column(frame, LABEL_COLUMNS, label_column, "table", "a column of labels (label_column=)")
     base = Path(root).expanduser() if root is not None else Path.cwd()
     paths = [str(p if p.is_absolute() else base / p) for p in (Path(str(v)).expanduser() for v in frame[path_column])]
+    frame, paths = _without_duplicates(frame.reset_index(drop=True), paths, source)
     missing = [p for p in paths if not os.path.isfile(p)]
     if missing:
         raise DatasetError(f"{len(missing):,} of {len(paths):,} image paths do not exist, e.g. {missing[:5]}. "
@@ -151,6 +158,26 @@ def _from_frame(frame: pd.DataFrame, *, root, path_column, label_column, source:
     dataset = _assemble(paths, frame[label_column].to_numpy(), classes, rest, source, split_column, split, seed,
                         fill_missing)
     return _skip_unreadable(dataset)
+
+
+def _without_duplicates(frame: pd.DataFrame, paths: list[str], source: str) -> tuple[pd.DataFrame, list[str]]:
+    """Drop rows that repeat a file with the same values; refuse a file whose rows differ."""
+    real = pd.Series([os.path.realpath(p) for p in paths])
+    repeated = real.duplicated(keep=False)
+    if not repeated.any():
+        return frame, paths
+    rows = frame.astype(str).assign(_file=real)[repeated.to_numpy()]
+    differing = rows.drop_duplicates().duplicated("_file", keep=False)
+    if differing.any():
+        example = rows[differing.to_numpy()].drop(columns="_file").head(2)
+        raise DatasetError(f"{rows.loc[differing, '_file'].nunique()} files of {source} are listed more than once "
+                           f"with different labels, splits or metadata, e.g. rows {example.to_dict('records')}. "
+                           "An image in two splits leaks the test set into training. Fix: keep one row per file "
+                           "(e.g. frame.drop_duplicates('path')).")
+    keep = ~real.duplicated().to_numpy()
+    warnings.warn(f"Dropped {int((~keep).sum())} rows of {source} that repeat a file listed before with the same "
+                  "values. Fix: drop the duplicate rows to silence this.", stacklevel=5)
+    return frame[keep].reset_index(drop=True), [p for p, k in zip(paths, keep) if k]
 
 
 def _from_hf(ds, image_column, label_column, *, classes, split_column, split, seed, fill_missing) -> ImageDataset:
@@ -169,23 +196,48 @@ def _from_hf(ds, image_column, label_column, *, classes, split_column, split, se
     names = getattr(features[label_column], "names", None)
     if classes is None and names:
         classes = list(names)
-    images = _hf_images(ds, image_column)
+    images, bad = _hf_images(ds, image_column)
     rest = ds.remove_columns([image_column, label_column]).to_pandas()
-    return _assemble(images, np.asarray(ds[label_column]), classes, rest, "a Hugging Face dataset", split_column,
-                     split, seed, fill_missing)
+    if not len(rest.columns):  # to_pandas() of no columns has no rows either
+        rest = pd.DataFrame(index=range(len(ds)))
+    dataset = _assemble(images, np.asarray(ds[label_column], dtype=object), classes, rest, "a Hugging Face dataset",
+                        split_column, split, seed, fill_missing)
+    if bad:
+        warnings.warn(f"Skipped {len(bad)} of {len(dataset)} images of the {image_column!r} column that are not "
+                      f"images ({next(iter(bad.values()))}; see dataset.skipped).", stacklevel=3)
+        dataset = dataset.without(list(bad), list(bad.values()))
+        check_class_sizes(dataset.labels, dataset.classes)
+    return dataset
 
 
-def _hf_images(ds, column: str) -> list:
+def _hf_images(ds, column: str) -> tuple[list, dict[int, str]]:
     """The dataset's image files when it holds paths on this disk (decoded later, in batches);
-    otherwise its decoded images, which must then all fit in memory."""
+    otherwise its images, decoded from bytes where it holds bytes (all must fit in memory), and
+    ``{position: error}`` for the items that are not images."""
     if type(ds.features[column]).__name__ == "Image":
         from datasets import Image as HFImage
 
         raw = ds.cast_column(column, HFImage(decode=False))[column]
         paths = [r.get("path") if isinstance(r, dict) else None for r in raw]
         if all(p and os.path.isfile(p) for p in paths):
-            return paths
-    return list(ds[column])
+            return paths, {}
+        items = list(raw)
+    else:
+        items = list(ds[column])
+    images, bad = [], {}
+    for i, item in enumerate(items):
+        data = item.get("bytes") if isinstance(item, dict) else item
+        if isinstance(item, dict) and data is None and item.get("path"):
+            data = Path(item["path"]).read_bytes() if os.path.isfile(item["path"]) else b""
+        if not isinstance(data, (bytes, bytearray)):
+            images.append(data)  # decoded already (PIL) or an array: the encoder checks it
+            continue
+        try:
+            images.append(decode_image(bytes(data)))
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            images.append(None)
+            bad[i] = f"{type(exc).__name__}: {exc}"
+    return images, bad
 
 
 def _from_arrays(images, labels, metadata, *, classes, split_column, split, seed, fill_missing) -> ImageDataset:
@@ -196,49 +248,17 @@ def _from_arrays(images, labels, metadata, *, classes, split_column, split, seed
         raise DatasetError("In-memory images need labels= (one class name or index per image).")
     rest = pd.DataFrame(index=range(len(items))) if metadata is None else pd.DataFrame(metadata).reset_index(drop=True)
     kind = "arrays" if isinstance(items[0], np.ndarray) else "images"
-    return _assemble(items, np.asarray(labels), classes, rest, f"{len(items)} {kind}", split_column, split, seed,
+    labels = labels if isinstance(labels, np.ndarray) else pd.Series(list(labels), dtype=object).to_numpy()
+    return _assemble(items, labels, classes, rest, f"{len(items)} {kind}", split_column, split, seed,
                      fill_missing)
 
 
 # -- checks and the split --------------------------------------------------------------------
-def _find_column(frame: pd.DataFrame, usual: Sequence[str], given: str | None, what: str, need: str) -> str:
-    if given is not None:
-        if given not in frame.columns:
-            raise DatasetError(f"The {what} has no column {given!r}; its columns are {list(frame.columns)}.")
-        return given
-    lower = {str(c).lower(): c for c in frame.columns}
-    found = next((lower[u] for u in usual if u in lower), None)
-    if found is None:
-        raise DatasetError(f"The {what} needs {need}; none of {list(usual)} is among its columns "
-                           f"{list(frame.columns)}. Fix: rename one, or name it with the argument.")
-    return found
-
-
-def _class_indices(labels: np.ndarray, classes: Sequence[str] | None) -> tuple[np.ndarray, list[str]]:
-    if len(labels) and pd.isna(pd.Series(labels)).any():
-        raise DatasetError(f"{int(pd.isna(pd.Series(labels)).sum())} images have no label. Fix: label them or drop them.")
-    if np.issubdtype(labels.dtype, np.integer):
-        names = list(classes) if classes is not None else [str(i) for i in range(int(labels.max()) + 1)]
-        bad = sorted({int(v) for v in labels if not 0 <= v < len(names)})
-        if bad:
-            raise DatasetError(f"Labels {bad[:10]} are not indices of the {len(names)} classes {names}. "
-                               "Fix: pass classes= naming every class, in index order.")
-        return labels.astype(np.int64), [str(c) for c in names]
-    text = np.array([str(v) for v in labels], dtype=object)
-    names = [str(c) for c in classes] if classes is not None else sorted(set(text))
-    index = {c: i for i, c in enumerate(names)}
-    unknown = sorted(set(text) - set(index))
-    if unknown:
-        raise DatasetError(f"Labels {unknown[:10]} are not among the classes {names}. "
-                           "Fix: add them to classes=, or correct the labels.")
-    return np.array([index[t] for t in text], dtype=np.int64), names
-
-
 def _assemble(images: list, raw_labels: np.ndarray, classes, metadata: pd.DataFrame, source: str,
               split_column: str, split: Mapping[str, float], seed: int, fill_missing: str | None) -> ImageDataset:
     if len(raw_labels) != len(images):
         raise DatasetError(f"{len(raw_labels)} labels for {len(images)} images. Fix: one label per image.")
-    labels, names = _class_indices(raw_labels, classes)
+    labels, names = class_indices(raw_labels, classes)
     check_class_sizes(labels, names)
     metadata = metadata.reset_index(drop=True)
     if split_column in metadata.columns:
@@ -262,14 +282,22 @@ def _user_split(column: pd.Series, name: str) -> np.ndarray:
 
 def stratified_split(labels: np.ndarray, shares: Mapping[str, float] = DEFAULT_SPLIT, seed: int = 0) -> np.ndarray:
     """``train``/``val``/``test`` per image: each class shuffled (seeded) and cut by ``shares``,
-    with at least one training and one test image in every class of two or more.
+    with at least one training and one test image in every class of two or more. Then every
+    split with a positive share that is still empty (many small classes round their ``val`` to
+    nothing) takes one image from the largest split where its class has one to spare, else from
+    a class's only test image, never a class's only training image; when no image can move,
+    :class:`DatasetError` says what to change.
 
     Example:
         >>> stratified_split(np.array([0] * 10 + [1] * 10)).tolist().count("train")
         12
+        >>> sorted(set(stratified_split(np.repeat(np.arange(500), 2))))  # 500 classes of two
+        ['test', 'train', 'val']
     """
-    if set(shares) - set(SPLITS) or any(v < 0 for v in shares.values()) or not sum(shares.values()) > 0:
-        raise InputError(f"split shares must be non-negative numbers for {list(SPLITS)}; got {dict(shares)}.")
+    if set(shares) - set(SPLITS) or any(not v >= 0 for v in shares.values()) or not sum(shares.values()) > 0:
+        raise InputError(f"split shares must be non-negative numbers for {list(SPLITS)}, not all 0; got "
+                         f"{dict(shares)}. Fix: e.g. split={DEFAULT_SPLIT}.")
+    labels = np.asarray(labels)
     total = sum(shares.values())
     rng = np.random.default_rng(seed)
     out = np.empty(len(labels), dtype=object)
@@ -284,7 +312,26 @@ def stratified_split(labels: np.ndarray, shares: Mapping[str, float] = DEFAULT_S
         out[rows[:n_train]] = "train"
         out[rows[n_train:n_train + n_val]] = "val"
         out[rows[n_train + n_val:]] = "test"
+    for split in (s for s in SPLITS if shares.get(s, 0) > 0 and not (out == s).any()):
+        out[_spare_image(labels, out, rng, split, shares)] = split
     return out
+
+
+def _spare_image(labels: np.ndarray, out: np.ndarray, rng, split: str, shares: Mapping[str, float]) -> int:
+    """An image another split can give up: its split keeps an image, its class keeps a training image."""
+    counts = pd.crosstab(labels, out)
+    donors = sorted((s for s in SPLITS if s != split and s in counts), key=lambda s: -counts[s].sum())
+    for need_in_class in (2, 1):  # first keep every class in the donor split, then just the split itself
+        for donor in donors:
+            if counts[donor].sum() < 2 or (donor == "train" and need_in_class == 1):
+                continue
+            classes = counts.index[counts[donor] >= need_in_class]
+            rows = np.flatnonzero((out == donor) & np.isin(labels, classes))
+            if len(rows):
+                return int(rng.choice(rows))
+    wanted = [s for s in SPLITS if shares.get(s, 0) > 0]
+    raise DatasetError(f"{len(labels)} images cannot fill the splits {wanted}: {split} would get none. Fix: add "
+                       f"images, or leave {split} out, e.g. split={{'train': 0.7, 'test': 0.3}}.")
 
 
 def _checked_metadata(metadata: pd.DataFrame, fill_missing: str | None) -> pd.DataFrame:

@@ -19,6 +19,11 @@ from ..errors import InputError
 from .heads import Head, train_head
 from .validate import check_embeddings
 
+# Rows of float32 softmax outputs sum to 1 within about 1e-6; a row further off than this is
+# not a probability vector (logits, scores, one-hot plus noise), and renormalising it would
+# silently invent the model's confidences.
+PROBA_TOLERANCE = 1e-3
+
 
 @dataclass(repr=False)
 class UserModel:
@@ -60,7 +65,8 @@ def user_model(
 
     Give ``predictions`` (class names or indices), ``proba`` (``(n, classes)``), ``losses``
     (``(n,)``), or ``model``, a callable run on batches of ``images`` (as the dataset holds them:
-    paths or arrays) that returns probabilities or class indices.
+    paths or arrays) that returns probabilities or class indices. Probabilities must be finite,
+    non-negative and sum to 1 per row within :data:`PROBA_TOLERANCE` (see :func:`checked_proba`).
 
     Example:
         >>> user_model(2, ["a", "b"], np.array([0, 1]), proba=[[0.9, 0.1], [0.4, 0.6]]).losses.round(3).tolist()
@@ -74,11 +80,7 @@ def user_model(
     if model is not None:
         proba, predictions = _run_model(model, images, n, len(classes), batch_size)
     if proba is not None:
-        proba = np.asarray(proba, dtype=np.float64)
-        if proba.shape != (n, len(classes)) or not np.isfinite(proba).all() or (proba < 0).any():
-            raise InputError(f"proba must be an ({n}, {len(classes)}) array of finite, non-negative class "
-                             f"probabilities; got shape {proba.shape}. Fix: one row per image, one column per class.")
-        proba = proba / np.clip(proba.sum(axis=1, keepdims=True), 1e-12, None)
+        proba = checked_proba(proba, n, len(classes))
         predictions = proba.argmax(axis=1)
     predictions = _class_indices(predictions, classes, n)
     if losses is not None:
@@ -88,6 +90,41 @@ def user_model(
     elif proba is not None:
         losses = -np.log(np.clip(proba[np.arange(n), labels], 1e-12, None))
     return UserModel(predictions, proba, losses, float(np.mean(predictions == labels)), name)
+
+
+def checked_proba(proba, n: int, n_classes: int) -> np.ndarray:
+    """``proba`` as an ``(n, n_classes)`` float64 array of probabilities, or :class:`InputError`
+    naming what is wrong: the shape, NaN or inf, negative values, or rows that do not sum to 1
+    within :data:`PROBA_TOLERANCE` (logits or scores, not probabilities). Rows within it are
+    scaled to sum to exactly 1.
+
+    Example:
+        >>> checked_proba([[2.0, 0.0]], 1, 2)
+        Traceback (most recent call last):
+        ...
+        drml_widgets.errors.InputError: 1 of 1 rows of proba do not sum to 1 (e.g. row 0 sums to 2); they look like scores or logits. Fix: pass probabilities, e.g. scipy.special.softmax(logits, axis=1).
+    """
+    try:
+        proba = np.asarray(proba, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"proba must be an ({n}, {n_classes}) array of numbers ({exc}). "
+                         "Fix: one row per image, one column per class.") from exc
+    if proba.shape != (n, n_classes):
+        raise InputError(f"proba must be an ({n}, {n_classes}) array of class probabilities; got shape "
+                         f"{proba.shape}. Fix: one row per image, one column per class, in the classes' order.")
+    if not np.isfinite(proba).all():
+        raise InputError(f"proba holds NaN or inf in {int((~np.isfinite(proba)).any(axis=1).sum())} rows. "
+                         "Fix: pass finite probabilities (check the model's outputs for those images).")
+    if (proba < 0).any():
+        raise InputError(f"proba holds negative values in {int((proba < 0).any(axis=1).sum())} rows; probabilities "
+                         "are at least 0. Fix: pass probabilities, e.g. scipy.special.softmax(logits, axis=1).")
+    sums = proba.sum(axis=1)
+    off = np.flatnonzero(np.abs(sums - 1) > PROBA_TOLERANCE)
+    if len(off):
+        raise InputError(f"{len(off)} of {n} rows of proba do not sum to 1 (e.g. row {off[0]} sums to "
+                         f"{sums[off[0]]:.4g}); they look like scores or logits. Fix: pass probabilities, "
+                         "e.g. scipy.special.softmax(logits, axis=1).")
+    return proba / sums[:, None]
 
 
 def _class_indices(predictions, classes: list[str], n: int) -> np.ndarray:

@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from ..data.folders import upright
 from ..errors import ThumbnailError
 
 MAX_PER_REQUEST = 48
@@ -44,17 +45,18 @@ def checked_rows(rows, n: int, limit: int = MAX_PER_REQUEST) -> list[int]:
 
 
 def to_pil(image) -> Image.Image:
-    """An RGB PIL image from a uint8 array, a PIL image or a path held by the kernel.
+    """An RGB PIL image from a uint8 array, a PIL image or a path held by the kernel, turned
+    upright by its EXIF orientation as the encoder sees it.
 
     Example:
         >>> to_pil(np.zeros((4, 4, 3), np.uint8)).size
         (4, 4)
     """
     if isinstance(image, Image.Image):
-        return image.convert("RGB")
+        return upright(image).convert("RGB")
     if isinstance(image, (str, Path)):
         with Image.open(image) as im:
-            return im.convert("RGB")
+            return upright(im).convert("RGB")
     array = np.asarray(image)
     if array.dtype != np.uint8:
         array = np.clip(array * (255 if array.max() <= 1 else 1), 0, 255).astype(np.uint8)
