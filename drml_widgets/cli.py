@@ -3,7 +3,73 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
+from pathlib import Path
+
+from .errors import DrmlError, InputError
+
+# The README's runs use 2,400 settings per seed; a count far past that is a typo more often than a
+# plan, and would run for days before anyone noticed. Raise it here for a run that needs more.
+MAX_SETTINGS = 20_000
+# What Scorecard.compare reads from another run's CSV.
+COMPARE_COLUMNS = ("model", "method", "kind", "precision_at_10", "exact_name", "setting")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line (no usage block): what is wrong, and the fix in it."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def check_scorecard_args(args: argparse.Namespace):
+    """Check every ``scorecard`` argument before the run; returns the ``--compare`` scorecard
+    (or ``None``) or raises :class:`InputError` with what is wrong and the fix, printed as one line.
+
+    Example:
+        >>> check_scorecard_args(argparse.Namespace(settings=0, seed=0, pool_seed=0, cnn_share=0.05,
+        ...                                         out="scorecard.csv", compare=None))
+        Traceback (most recent call last):
+        ...
+        drml_widgets.errors.InputError: --settings: n_settings must be at least 1; got 0. Fix: e.g. --settings 24.
+    """
+    if args.settings < 1:
+        raise InputError(f"--settings: n_settings must be at least 1; got {args.settings}. Fix: e.g. --settings 24.")
+    if args.settings > MAX_SETTINGS:
+        raise InputError(f"--settings {args.settings:,} is over the cap of {MAX_SETTINGS:,}. Fix: pass "
+                              "fewer, e.g. --settings 2400, and run a second --seed to tighten the means.")
+    for name, value in (("--seed", args.seed), ("--pool-seed", args.pool_seed)):
+        if value < 0:
+            raise InputError(f"{name} must be 0 or more; got {value}. Fix: e.g. {name} 1.")
+    if not (math.isfinite(args.cnn_share) and 0 <= args.cnn_share <= 1):
+        raise InputError(f"--cnn-share must lie in [0, 1]; got {args.cnn_share}. Fix: e.g. --cnn-share 0.05.")
+    out = Path(args.out).expanduser()
+    folder = out.parent if str(out.parent) else Path(".")
+    if out.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
+        why = "is a folder" if out.is_dir() else "is in a folder that does not exist" if not folder.is_dir() \
+            else "is in a folder that cannot be written"
+        raise InputError(f"--out {out} {why}. Fix: pass a CSV file name in a writable folder, e.g. "
+                              "--out scorecard.csv.")
+    return _compare_card(args.compare) if args.compare else None
+
+
+def _compare_card(path: str):
+    from .scorecard.run import Scorecard
+
+    try:
+        card = Scorecard.from_csv(path)
+    except DrmlError as exc:
+        raise InputError(f"--compare: {exc}") from exc
+    except (ValueError, OSError) as exc:  # pandas' ParserError and UnicodeDecodeError are ValueErrors
+        raise InputError(f"--compare {path} cannot be read as a CSV ({type(exc).__name__}). Fix: pass a file "
+                              "written by `python -m drml_widgets scorecard --out FILE`.") from exc
+    lacking = [c for c in COMPARE_COLUMNS if c not in card.results.columns]
+    if lacking:
+        raise InputError(f"--compare {path} lacks the columns {lacking} of a scorecard CSV. Fix: pass a file "
+                              "written by `python -m drml_widgets scorecard --out FILE`.")
+    return card
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -13,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
 
         python -m drml_widgets demo --n 2000 --no-ensemble
     """
-    parser = argparse.ArgumentParser(prog="drml-widgets", description=__doc__)
+    parser = _Parser(prog="drml-widgets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run DrML's diagnosis on the offline shapes world")
@@ -30,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     pre.add_argument("--seed", type=int, default=0)
 
     card = sub.add_parser("scorecard", help="score every failure-finding method on planted failures")
-    card.add_argument("--settings", type=int, default=200, help="planted failures to keep (default 200)")
+    card.add_argument("--settings", type=int, default=200,
+                      help=f"planted failures to keep (default 200, at most {MAX_SETTINGS:,})")
     card.add_argument("--seed", type=int, default=0, help="draws the settings and seeds the models")
     card.add_argument("--pool-seed", type=int, default=0, help="renders the 12,000-image pool (the data set)")
     card.add_argument("--cnn-share", type=float, default=0.05, help="share planted in the example CNN")
@@ -58,11 +125,13 @@ def main(argv: list[str] | None = None) -> int:
         print(report)
         return 0
     if args.command == "scorecard":
-        from .scorecard.run import Scorecard, run_scorecard
+        from .scorecard import run
 
-        # Read the run to compare with first: a wrong path should not cost a whole run.
-        other = Scorecard.from_csv(args.compare) if args.compare else None
-        card = run_scorecard(args.settings, args.seed, pool_seed=args.pool_seed, cnn_share=args.cnn_share,
+        try:  # every argument, the run to compare with included, before the run: a typo costs nothing
+            other = check_scorecard_args(args)
+        except InputError as exc:
+            card.exit(2, f"{card.prog}: error: {exc}\n")
+        card = run.run_scorecard(args.settings, args.seed, pool_seed=args.pool_seed, cnn_share=args.cnn_share,
                              progress=lambda line: print(line, file=sys.stderr, flush=True))
         print(card, card.dropped(), "Mean seconds per setting:", card.timings(),
               "Head settings whose planted slice failing_slices flags (adaptive default), by kind:",
