@@ -21,7 +21,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse whose errors are one line (no usage block): what is wrong, and the fix in it."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"{self.prog}: error: {message}. Fix: see `{self.prog} --help`.\n")
 
 
 def check_scorecard_args(args: argparse.Namespace):

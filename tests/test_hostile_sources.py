@@ -159,3 +159,11 @@ def test_proba_within_rounding_of_one_are_accepted():
         warnings.simplefilter("error")
         m = user_model(2, ["a", "b"], np.array([0, 1]), proba=[[0.7, 0.3000004], [0.2, 0.8]])
     assert m.predictions.tolist() == [0, 1]
+
+
+def test_rows_without_a_path_and_doubled_columns_are_named(files):
+    with pytest.raises(DatasetError, match=r"1 rows of a DataFrame have no path.*Fix:"):
+        load_images(table(files[:7] + [None], label=[0, 1] * 4))
+    doubled = pd.DataFrame([[files[0], 0, 0]], columns=["path", "label", "label"])
+    with pytest.raises(DatasetError, match=r"more than one column named \['label'\].*Fix:"):
+        load_images(doubled)

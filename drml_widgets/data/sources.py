@@ -145,8 +145,15 @@ def _from_frame(frame: pd.DataFrame, *, root, path_column, label_column, source:
                 split, seed, fill_missing) -> ImageDataset:
     if not len(frame):
         raise EmptyInputError(f"{source} has no rows. Fix: pass a table with one row per image.")
+    doubled = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    if doubled:
+        raise DatasetError(f"{source} has more than one column named {doubled}. Fix: rename or drop the copies.")
     path_column = find_column(frame, PATH_COLUMNS, path_column, "table", "a column of image paths (path_column=)")
     label_column = find_column(frame, LABEL_COLUMNS, label_column, "table", "a column of labels (label_column=)")
+    no_path = int(frame[path_column].isna().sum())
+    if no_path:
+        raise DatasetError(f"{no_path} rows of {source} have no path in column {path_column!r}. Fix: fill them in "
+                           "or drop those rows.")
     base = Path(root).expanduser() if root is not None else Path.cwd()
     paths = [str(p if p.is_absolute() else base / p) for p in (Path(str(v)).expanduser() for v in frame[path_column])]
     frame, paths = _without_duplicates(frame.reset_index(drop=True), paths, source)
@@ -166,13 +173,13 @@ def _without_duplicates(frame: pd.DataFrame, paths: list[str], source: str) -> t
     repeated = real.duplicated(keep=False)
     if not repeated.any():
         return frame, paths
-    rows = frame.astype(str).assign(_file=real)[repeated.to_numpy()]
-    differing = rows.drop_duplicates().duplicated("_file", keep=False)
-    if differing.any():
-        example = rows[differing.to_numpy()].drop(columns="_file").head(2)
-        raise DatasetError(f"{rows.loc[differing, '_file'].nunique()} files of {source} are listed more than once "
-                           f"with different labels, splits or metadata, e.g. rows {example.to_dict('records')}. "
-                           "An image in two splits leaks the test set into training. Fix: keep one row per file "
+    distinct = frame.astype(str).assign(_file=real)[repeated.to_numpy()].drop_duplicates()
+    conflicting = distinct.loc[distinct["_file"].duplicated(), "_file"].unique()
+    if len(conflicting):
+        example = distinct[distinct["_file"] == conflicting[0]].drop(columns="_file").head(2)
+        raise DatasetError(f"{len(conflicting)} files of {source} are listed more than once with different labels, "
+                           f"splits or metadata, e.g. rows {example.to_dict('records')}. An image in two splits "
+                           "leaks the test set into training. Fix: keep one row per file "
                            "(e.g. frame.drop_duplicates('path')).")
     keep = ~real.duplicated().to_numpy()
     warnings.warn(f"Dropped {int((~keep).sum())} rows of {source} that repeat a file listed before with the same "
