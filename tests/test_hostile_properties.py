@@ -69,6 +69,7 @@ def expected_name(label, classes):
     return classes[int(label)] if classes is not None else str(int(label))
 
 
+@pytest.mark.filterwarnings("ignore:Dropped .* rows:UserWarning", "ignore:Skipped:UserWarning")
 @FAST
 @given(tables())
 def test_load_images_gives_the_right_dataset_or_names_the_fix(files, drawn):
