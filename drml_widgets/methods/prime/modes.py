@@ -1,30 +1,22 @@
-"""PRIME (paper 001): failure modes as minimal sets of human-readable tags.
-
-Per class, a set of tags S is a failure mode when the images of the class that carry every tag
-of S (its group) number at least ``s``, the model's accuracy on them is at most the class
-accuracy minus ``a``, and every tag is necessary: dropping any one raises the accuracy by at least
-``b[|S|]``. The model is a black box: only its per-image predictions and the labels are used.
-
-The searches (exhaustive and greedy over packed bitsets, and a naive reference) are in
-:mod:`.prime_search`.
-"""
+"""PRIME's failure modes of any classifier (paper 001): candidate tags per class, the search for
+modes over them, and checks of the modes found: on held-out images (:func:`generalisation`) and
+by how well their descriptions fit their images (:func:`description_quality`)."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .._common import empty_frame, text_encoder
-from ..diagnose.validate import check_embeddings
-from ..errors import PrimeError
-from ..prompts.text import fix_articles
-from ..results import Finding, Result, name_label
-from .prime_search import EPS, TagBits, TagFrame, exhaustive_search, failure_modes, greedy_search, naive_search
-from .tagging import check_known, check_tag_table
+from ..._common import empty_frame, text_encoder
+from ...diagnose.validate import check_embeddings
+from ...errors import PrimeError
+from ...prompts.text import fix_articles
+from ..tagging import check_known, check_tag_table
+from .result import PrimeResult
+from .search import EPS, TagBits, TagFrame, exhaustive_search, failure_modes, greedy_search, naive_search
 
 DEFAULT_B = {2: 0.10, 3: 0.05, 4: 0.025}
 SEARCHES = ("exhaustive", "greedy", "naive")
@@ -70,90 +62,6 @@ def _outcomes(tags, predictions, labels, classes, what: str = "images"):
     names, classes = _class_names(labels, classes, "labels")
     pred_names, _ = _class_names(predictions, classes, "predictions", strict=False)
     return tags, names == pred_names, names, classes
-
-
-# -- counting groups ---------------------------------------------------------------------------
-@dataclass(repr=False)
-class PrimeResult(Result):
-    """Failure modes found by :func:`find_failure_modes`, with what it searched.
-
-    ``modes`` has one row per mode: ``class``, ``tags`` (a tuple), ``n_tags``, ``n_images``,
-    ``accuracy``, ``class_accuracy``, ``drop`` (class accuracy minus accuracy), ``min_gain``
-    (the smallest accuracy rise from dropping one tag; NaN for single tags) and ``description``.
-    """
-
-    modes: pd.DataFrame
-    class_accuracy: pd.Series
-    candidates: pd.DataFrame
-    params: dict
-    n_evaluated: int
-    seconds: float
-    tags: pd.DataFrame | None = None
-    labels: np.ndarray | None = None
-    rows: np.ndarray | None = None  # where the searched images come from (a Session: its table rows)
-    heldout: pd.DataFrame | None = None  # generalisation() on images kept aside, where any were
-    tag_types: dict | None = None  # the attribute type of each tag, where the tags are attribute values
-    class_type: str = "class"  # the name findings give the class under
-    method = "failure_modes"
-
-    @property
-    def table(self) -> pd.DataFrame:
-        """The modes, with the held-out columns (``heldout_images``, ``heldout_accuracy``,
-        ``heldout_drop``, ``holds``) where images were kept aside."""
-        if self.heldout is None:
-            return self.modes.copy()
-        held = self.heldout.drop(columns=[c for c in self.heldout.columns if c in self.modes.columns])
-        return self.modes.join(held.set_axis(self.modes.index))
-
-    def findings(self) -> list[Finding]:
-        """The modes, largest accuracy drop first, named by their tags' attribute values and class
-        (tags that are not attribute values name the mode by its description only); rows are the
-        session's table rows where the result came from one.
-
-        Example:
-            >>> tags = pd.DataFrame({"dark": [True, True, False, False]})
-            >>> result = find_failure_modes(tags, ["dog", "dog", "cat", "cat"], ["cat"] * 4, s=2, a=0.1)
-            >>> result.findings()[0]
-            Finding(cat: dark: drop 0.500, 2 images)
-        """
-        out = []
-        for i in self.modes.sort_values("drop", ascending=False, kind="stable").index:
-            mode = self.modes.loc[i]
-            named = self.tag_types is not None and all(tag in self.tag_types for tag in mode["tags"])
-            name = ({self.tag_types[tag]: tag for tag in mode["tags"]} | {self.class_type: mode["class"]}
-                    if named else None)
-            members = self.members(i)
-            rows = self.rows[members] if self.rows is not None else members
-            out.append(Finding(name, name_label(name, str(mode["description"])), float(mode["drop"]), "drop", rows))
-        return out
-
-    def members(self, i: int) -> np.ndarray:
-        """Positions of the images in mode ``i`` (a row label of ``modes``).
-
-        Example:
-            >>> tags = pd.DataFrame({"dark": [True, True, False, False]})
-            >>> result = find_failure_modes(tags, ["dog", "dog", "cat", "cat"], ["cat"] * 4, s=2, a=0.1)
-            >>> result.members(0).tolist()
-            [0, 1]
-        """
-        if i not in self.modes.index:
-            raise PrimeError(f"There is no mode {i!r}; the {len(self.modes)} modes are rows "
-                             f"{self.modes.index.tolist()[:10]} of .modes. Fix: pass one of them.")
-        row = self.modes.loc[i]
-        group = self.tags[list(row["tags"])].all(axis=1).to_numpy() & (self.labels == row["class"])
-        return np.flatnonzero(group)
-
-    def __repr__(self) -> str:
-        p = self.params
-        per_class = self.modes["class"].value_counts().to_dict() if len(self.modes) else {}
-        lines = [f"PrimeResult({len(self.modes)} failure modes {per_class}; {p['search']} search, l={p['l']}, "
-                 f"s={p['s']}, a={p['a']}; {self.n_evaluated:,} tag sets in {self.seconds:.2f} s)"]
-        for _, r in self.modes.head(10).iterrows():
-            lines.append(f"  {r['description']}: accuracy {r['accuracy']:.3f} vs {r['class_accuracy']:.3f} "
-                         f"({r['n_images']} images)")
-        if len(self.modes) > 10:
-            lines.append(f"  ... {len(self.modes) - 10} more in .modes")
-        return "\n".join(lines)
 
 
 def candidate_tags(tags: pd.DataFrame, labels, classes: Sequence[str] | None = None,
@@ -235,7 +143,7 @@ def find_failure_modes(
 ) -> PrimeResult:
     """Find PRIME's failure modes of any classifier from its per-image predictions.
 
-    ``tags`` is a boolean table (rows = images, columns = tags), from :mod:`.tagging` or your
+    ``tags`` is a boolean table (rows = images, columns = tags), from :mod:`~drml_widgets.methods.tagging` or your
     own tagger; ``predictions`` and ``labels`` are class indices into ``classes`` or class names.
     Defaults follow the paper's Living17 run (l=4, s=30, a=0.3; b2..b4 = 0.10, 0.05, 0.025).
     ``min_count`` (default ``s``: rarer tags cannot make a group of ``s``) picks the candidate

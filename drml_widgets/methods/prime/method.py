@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import SessionError
-from .prime import PrimeResult, find_failure_modes as search_failure_modes, generalisation
-from .protocol import Method, SessionView, register
-from .tagging import tags_from_table
+from ...errors import SessionError
+from ..protocol import Method, SessionView, register
+from ..tagging import tags_from_table
+from .modes import find_failure_modes as search_failure_modes, generalisation
+from .result import PrimeResult
 
 
 def find_failure_modes(view: SessionView, held_out: float = 0.0, **options) -> PrimeResult:
