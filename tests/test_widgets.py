@@ -10,8 +10,8 @@ from ipywidgets.embed import embed_data, embed_minimal_html
 from ipywidgets.widgets.widget import _remove_buffers
 
 from drml_widgets.errors import DrmlError, InputError, ReportNotWritableError
-from drml_widgets.widgets import (Dashboard, FailureModes, GapPlot, HardClusters, InfluenceChart, LossQuery, PromptBuilder,
-                                  RectifyPanel, SliceTable, SpuriousPanel, write_report)
+from drml_widgets.widgets import (Dashboard, FailureModes, FindingsView, GapPlot, HardClusters, InfluenceChart, LossQuery,
+                                  PromptBuilder, RectifyPanel, SliceTable, SpuriousPanel, write_report)
 from drml_widgets.widgets.assets import JS_DIR, BundleMissingError, bundle, bundle_hash, manifest, sources_hash
 from drml_widgets.widgets.base import EXPECTED
 from drml_widgets.widgets.binary import array_from_json, array_to_json, dequantise
@@ -19,7 +19,7 @@ from drml_widgets.widgets.thumbnails import ThumbnailError
 from widget_support import XSS_TYPE, XSS_VALUE, recording, xss_session
 
 VIEW_CLASSES = [GapPlot, SliceTable, InfluenceChart, RectifyPanel, PromptBuilder, Dashboard, LossQuery, FailureModes,
-                HardClusters, SpuriousPanel]
+                HardClusters, SpuriousPanel, FindingsView]
 
 
 @pytest.fixture

@@ -1,2 +1,2 @@
-/* drml-widgets bundle; sources sha256 502eeb207eeae2bf3dc6fbc5b0f31fa1c24a743f9cca4dcc424fd8303eebdec1 */
+/* drml-widgets bundle; sources sha256 f042f51219fa1fd21d11396d5c2de37777e4df046163642683adccd66a2bdd33 */
 var e={};export{e as default};

@@ -10,6 +10,7 @@ Example:
 
 from .dashboard import Dashboard
 from .failure_modes import FailureModes
+from .findings_view import FindingsView
 from .gap_plot import GapPlot
 from .hard_clusters import HardClusters
 from .influence_chart import InfluenceChart
@@ -21,5 +22,5 @@ from .slice_table import SliceTable
 from .spurious_panel import SpuriousPanel
 from .thumbnails import thumbnail_strip
 
-__all__ = ["Dashboard", "FailureModes", "GapPlot", "HardClusters", "InfluenceChart", "LossQuery", "PromptBuilder", "RectifyPanel", "SliceTable",
-           "SpuriousPanel", "thumbnail_strip", "write_report"]
+__all__ = ["Dashboard", "FailureModes", "FindingsView", "GapPlot", "HardClusters", "InfluenceChart", "LossQuery", "PromptBuilder",
+           "RectifyPanel", "SliceTable", "SpuriousPanel", "thumbnail_strip", "write_report"]

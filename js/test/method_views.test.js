@@ -1,5 +1,5 @@
 // @vitest-environment happy-dom
-// FailureModes and HardClusters: sorting, row clicks that show embedded thumbnails, select by
+// FailureModes, HardClusters and FindingsView: sorting, row clicks that show embedded thumbnails, select by
 // sentence, and the kernel-only "more images" button, live and without a kernel (a report).
 import { beforeEach, describe, expect, it, vi } from "vitest";
 
@@ -51,6 +51,14 @@ function hardClusters(live) {
       prototype_similarity: 0.2, thumbs: [], sentences: sentences("green triangle") }],
     sentences: [{ sentence: "pink square (fp)", counts: { 0: 12, 1: 0 }, described: [5] }],
     metrics: [{ method: "FPDiff", AHR: 1, ACR: 0.25, TPR: 0.5, JI: 0.5, n_retained: 2, relevance: "attributes" }] }, live);
+}
+
+function findingsView(live) {
+  const finding = (key, label, score, thumbs) => ({ key, rank: Number(key) + 1, label, values: { label }, score,
+    score_name: "mean_loss", n_images: 12, thumbs });
+  return new Model({ ...COMMON, method: "toy", summary: "LowestLoss(3 colours)", score_name: "mean_loss", embed_note: "embedded",
+    findings: [finding("0", "<b>color=pink</b>", 0.25, [[2, 0, 4]]), finding("1", "color=green", null, []),
+      finding("2", "color=blue", 3, [[5, 4, 8]])] }, live);
 }
 
 async function render(view, model) {
@@ -124,5 +132,32 @@ describe.each([["live", true, false], ["live in Colab", true, true], ["report", 
     expect([...el.querySelectorAll(".drml-thumbs img.drml-dim")].map((i) => i.dataset.row)).toEqual(["2"]);
     expect(el.querySelector('tbody tr[data-key="0"] td[data-col="described"]').textContent).toBe("12 of 20");
     await vi.waitFor(() => expect(el.querySelector(".drml-kernel-only").disabled).toBe(!live));
+  });
+
+  it("FindingsView ranks any result's findings under its score's name and shows a clicked one's images", async () => {
+    const model = findingsView(live);
+    const el = await render("findings_view", model);
+    const keys = () => [...el.querySelectorAll("tbody tr")].map((tr) => tr.dataset.key);
+    expect(keys()).toEqual(["0", "1", "2"]); // by rank
+    expect(el.querySelector(".drml-title").textContent).toBe("toy");
+    expect(el.querySelector('th[data-col="score"]').textContent).toBe("mean_loss");
+    expect([...el.querySelectorAll('td[data-col="score"]')].map((td) => td.textContent)).toEqual(["0.250", "\u2014", "3"]);
+    click(el.querySelector('th[data-col="score"]'));
+    expect(keys()).toEqual(["0", "2", "1"]); // a missing score sorts last
+    model.set("score_name", "drop");
+    await frame();
+    expect(el.querySelector('th[data-col="score"]').textContent).toBe("drop \u25b2");
+    click(el.querySelector('tbody tr[data-key="0"]'));
+    await frame();
+    expect(model.get("focus")).toBe("0");
+    expect(el.querySelector(".drml-focus-box").textContent).toContain("<b>color=pink</b>"); // a label as text, not markup
+    expect(el.querySelector("b")).toBeNull();
+    expect([...el.querySelectorAll(".drml-thumbs img")].map((i) => i.dataset.row)).toEqual(["2"]);
+    await vi.waitFor(() => expect(el.querySelector(".drml-kernel-only").disabled).toBe(!live));
+    if (live) {
+      click(el.querySelector(".drml-kernel-only button"));
+      await vi.waitFor(() => expect(el.querySelectorAll(".drml-thumbs img")).toHaveLength(3));
+      expect(model.sent.filter((m) => m.type === "members").map((m) => m.key)).toEqual(["0"]);
+    }
   });
 });
