@@ -131,9 +131,9 @@ class SessionWidget(BundledWidget):
     _needs_session = True
     _ready = False  # trait observers wait until the session is bound
     _runtime = t.Instance(PlotlyRuntime, allow_none=True).tag(sync=True, **widget_serialization)
-    busy = t.Bool(False).tag(sync=True)
-    progress = t.Float(-1.0).tag(sync=True)
-    status = t.Unicode("").tag(sync=True)
+    busy = t.Bool(False, help="true while the kernel works for this view (the page shows a progress bar)").tag(sync=True)
+    progress = t.Float(-1.0, help="share of the current work done, 0 to 1; -1 while unknown").tag(sync=True)
+    status = t.Unicode("", help="one line on the last thing the view did, or why it could not").tag(sync=True)
 
     def __init__(self, session, *, in_dashboard: bool = False, **kwargs):
         is_session = hasattr(session, "observe") and hasattr(session, "prompts")

@@ -32,7 +32,8 @@ class Dashboard(BundledWidget):
         True
     """
 
-    parts = t.Dict().tag(sync=True, **widget_serialization)
+    parts = t.Dict(help="the views the dashboard lays out: "
+                        "gap, slices, rectify, influence and prompts").tag(sync=True, **widget_serialization)
 
     def __init__(self, session, by=None, **kwargs):
         by = default_by(session) if by is None else [b for b in by if b in session.attributes.types

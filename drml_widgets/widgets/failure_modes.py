@@ -39,11 +39,12 @@ class FailureModes(ResultView):
     """
 
     _bundle = "failure_modes"
-    modes = t.List(t.Dict()).tag(sync=True)
-    params = t.Dict().tag(sync=True)
-    summary = t.Unicode("").tag(sync=True)
-    heldout_note = t.Unicode("").tag(sync=True)
-    version = t.Int(0).tag(sync=True)
+    modes = t.List(t.Dict(), help="one row per failure mode: its class, tags, numbers, "
+                                  "held-out check and embedded thumbnails").tag(sync=True)
+    params = t.Dict(help="the PRIME settings the modes were searched with (s, a, l, search, ...)").tag(sync=True)
+    summary = t.Unicode("", help="one line: how many modes, and how they were searched").tag(sync=True)
+    heldout_note = t.Unicode("", help="one line on whether the modes hold on images kept aside").tag(sync=True)
+    version = t.Int(0, help="the session's head version the modes were found on (0 for a result alone)").tag(sync=True)
 
     def __init__(self, source, *, images=None, heldout: pd.DataFrame | None = None, held_out: float = 0.5, **options):
         self._result: PrimeResult | None = None

@@ -55,11 +55,14 @@ class GapPlot(SessionWidget):
 
     _bundle = "gap_plot"
     _plots = True
-    projections = t.List(t.Unicode(), ["svd", "umap"]).tag(sync=True)
-    projection = OneOf("projections", "svd").tag(sync=True)
-    color_options = t.List(t.Unicode(), ["modality"]).tag(sync=True)
-    color_by = OneOf("color_options", "modality").tag(sync=True)
-    close_gap = t.Bool(False).tag(sync=True)
+    projections = t.List(t.Unicode(), ["svd", "umap"], help="the 2-D projections to choose from").tag(sync=True)
+    projection = OneOf("projections", "svd", help="how points are placed: 'svd' or 'umap'; "
+                                                  "set it to project again").tag(sync=True)
+    color_options = t.List(t.Unicode(), ["modality"], help="what points can be coloured by").tag(sync=True)
+    color_by = OneOf("color_options", "modality", help="what colours the points; "
+                                                       "set it to one of color_options to recolour").tag(sync=True)
+    close_gap = t.Bool(False, help="whether each modality is centred on its mean; "
+                                   "set it to close or reopen the gap").tag(sync=True)
     highlight = t.List(t.Dict(), help="slices coloured by color_by='slice'").tag(sync=True)
     view = t.Unicode("points", help="'points', or 'density' above density_above points").tag(sync=True)
     points = Array("uint16", help="(n, 2) coordinates of the points drawn, as steps across extent").tag(sync=True)
@@ -69,12 +72,12 @@ class GapPlot(SessionWidget):
     index = Array("uint32", help="point number of each point drawn in the density view; empty when all are drawn").tag(sync=True)
     density = Array("uint32", help="(2, bins, bins) point counts per modality in the density view").tag(sync=True)
     density_codes = Array("uint8", help="(2, bins, bins) the most common category of each cell").tag(sync=True)
-    categories = t.List(t.Unicode()).tag(sync=True)
-    axis_labels = t.List(t.Unicode(), ["", ""]).tag(sync=True)
-    n_images = t.Int(0).tag(sync=True)
-    n_texts = t.Int(0).tag(sync=True)
-    stats = t.List(t.Dict()).tag(sync=True)
-    note = t.Unicode("").tag(sync=True)
+    categories = t.List(t.Unicode(), help="the name of each category number in codes (the legend)").tag(sync=True)
+    axis_labels = t.List(t.Unicode(), ["", ""], help="the titles of the two axes").tag(sync=True)
+    n_images = t.Int(0, help="how many points are images (they come first)").tag(sync=True)
+    n_texts = t.Int(0, help="how many points are prompts (they follow the images)").tag(sync=True)
+    stats = t.List(t.Dict(), help="the modality gap's statistics: statistic, level, mean, std and n per row").tag(sync=True)
+    note = t.Unicode("", help="one line on how the points were placed and what the marks mean").tag(sync=True)
     # The selection lives here: the page sends its own (without an echo back) and hears the count.
     selected = Array("uint32", help="point numbers of the lasso or box selection").tag(sync=True, echo_update=False)
     n_selected = t.Int(0, help="how many points are selected").tag(sync=True)

@@ -40,17 +40,22 @@ class HardClusters(ResultView):
     """
 
     _bundle = "hard_clusters"
-    methods = t.List(t.Unicode(), list(METHODS)).tag(sync=True)
-    method = OneOf("methods", "FPDiff").tag(sync=True)
-    clusters = t.List(t.Dict()).tag(sync=True)
-    sentences = t.List(t.Dict()).tag(sync=True)
-    picked = t.Unicode("").tag(sync=True)
-    metrics = t.List(t.Dict()).tag(sync=True)
-    tau = t.Float(None, allow_none=True).tag(sync=True)
-    tau_from = t.Unicode("").tag(sync=True)
-    split_counts = t.Dict().tag(sync=True)
-    relevance_note = t.Unicode("").tag(sync=True)
-    version = t.Int(0).tag(sync=True)
+    methods = t.List(t.Unicode(), list(METHODS), help="the rules that pick sentences, to choose from: "
+                                                      "TopS, PDiff, SetDiff, FPDiff").tag(sync=True)
+    method = OneOf("methods", "FPDiff", help="the rule whose sentences the table shows; "
+                                             "set it to switch rules").tag(sync=True)
+    clusters = t.List(t.Dict(), help="one row per hard cluster: size, nearest easy cluster, each rule's sentences, "
+                                     "embedded thumbnails").tag(sync=True)
+    sentences = t.List(t.Dict(), help="every sentence some rule kept, "
+                                      "with how many images of each cluster it describes").tag(sync=True)
+    picked = t.Unicode("", help="the sentence whose images are marked ('' for none); "
+                                "set it to one of sentences to select by it").tag(sync=True)
+    metrics = t.List(t.Dict(), help="AHR, ACR, TPR and JI per rule, where relevance is known (else empty)").tag(sync=True)
+    tau = t.Float(None, allow_none=True, help="the similarity threshold a sentence had to pass").tag(sync=True)
+    tau_from = t.Unicode("", help="how tau was chosen").tag(sync=True)
+    split_counts = t.Dict(help="how many hard images and clusters there are").tag(sync=True)
+    relevance_note = t.Unicode("", help="one line on how the view knows which images a sentence describes").tag(sync=True)
+    version = t.Int(0, help="the session's head version the clusters were found on (0 for a result alone)").tag(sync=True)
 
     def __init__(self, source, *, images=None, relevance: pd.DataFrame | None = None, correct=None,
                  n_clusters: int = 5, k: int = 3, tau: float | None = None, method: str = "FPDiff"):

@@ -24,10 +24,10 @@ class InfluenceChart(SessionWidget):
 
     _bundle = "influence_chart"
     _plots = True
-    classes = t.List(t.Unicode()).tag(sync=True)
-    target = OneOf("classes").tag(sync=True)
-    method = OneOf(METHODS, "drml").tag(sync=True)
-    data = t.Dict().tag(sync=True)
+    classes = t.List(t.Unicode(), help="the classes a target can be").tag(sync=True)
+    target = OneOf("classes", help="the class whose influence is shown; set it to measure another class").tag(sync=True)
+    method = OneOf(METHODS, "drml", help="the influence shown: 'drml' or 'shapley'; set it to switch").tag(sync=True)
+    data = t.Dict(help="per method, one row per attribute value: its influence and standard error").tag(sync=True)
 
     def __init__(self, session, target: str | None = None, method: str = "drml", **kwargs):
         classes = [str(c) for c in session.classes]

@@ -45,15 +45,18 @@ class LossQuery(SessionWidget):
     _bundle = "loss_query"
     _plots = True
     sentence = t.Unicode("", help="the last sentence asked; set it (here or in the page) to ask").tag(sync=True)
-    examples = t.List(t.Unicode()).tag(sync=True)
-    answers = t.List(t.Dict()).tag(sync=True)
+    examples = t.List(t.Unicode(), help="sentences offered as examples to ask about").tag(sync=True)
+    answers = t.List(t.Dict(), help="the answers, newest first: each sentence's estimated loss, "
+                                    "its range and the matching images' loss").tag(sync=True)
     pair = t.Dict(help="the two newest sentences compared by the leading model").tag(sync=True)
-    lead = t.Unicode("").tag(sync=True)
-    lead_reason = t.Unicode("").tag(sync=True)
-    check = t.List(t.Dict()).tag(sync=True)
-    by = t.List(t.Unicode()).tag(sync=True)
-    slices = t.List(t.Dict()).tag(sync=True)
-    n_held_out = t.Int(0).tag(sync=True)
+    lead = t.Unicode("", help="the model whose estimates lead: "
+                              "the one whose order holds up better on held-out images").tag(sync=True)
+    lead_reason = t.Unicode("", help="one line on why the lead leads").tag(sync=True)
+    check = t.List(t.Dict(), help="per model, how well its estimates order the held-out images' actual loss").tag(sync=True)
+    by = t.List(t.Unicode(), help="the attribute types the slices are made of").tag(sync=True)
+    slices = t.List(t.Dict(), help="the estimated loss of each slice's prompts, "
+                                   "beside its held-out images' actual loss").tag(sync=True)
+    n_held_out = t.Int(0, help="how many held-out images the answers are scaled and checked on").tag(sync=True)
     stale = t.Unicode("", help="why the answers may no longer describe the classifier ('' when they do)").tag(sync=True)
 
     def __init__(self, session, llm=None, held_out=None, by=None, examples=(), **fit_options):

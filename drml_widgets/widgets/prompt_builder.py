@@ -34,16 +34,22 @@ class PromptBuilder(SessionWidget):
     """
 
     _bundle = "prompt_builder"
-    attributes = t.List(t.Dict()).tag(sync=True)
-    templates = t.List(t.Unicode()).tag(sync=True)
-    ensemble = t.Bool(False).tag(sync=True)
-    ensemble_phrase = t.Unicode("").tag(sync=True)
-    label_rule = t.Unicode("").tag(sync=True)
-    max_prompts = t.Int(DEFAULT_MAX_PROMPTS, min=1).tag(sync=True)
-    count = t.Int(0).tag(sync=True)
-    errors = t.List(t.Unicode()).tag(sync=True)
-    samples = t.List(t.Unicode()).tag(sync=True)
-    applied = t.Bool(False).tag(sync=True)
+    attributes = t.List(t.Dict(), help="the attribute types and their values, as [{type, values}]; "
+                                       "edit them to change the prompts").tag(sync=True)
+    templates = t.List(t.Unicode(), help="the prompt templates, attribute types in braces; "
+                                         "edit them to change the prompts").tag(sync=True)
+    ensemble = t.Bool(False, help="whether each combination's prompts are averaged into one; "
+                                  "set it to switch").tag(sync=True)
+    ensemble_phrase = t.Unicode("", help="the phrase of an ensembled prompt ('' for the first template's)").tag(sync=True)
+    label_rule = t.Unicode("", help="the attribute type whose value is the class; "
+                                    "set it to another type to change it").tag(sync=True)
+    max_prompts = t.Int(DEFAULT_MAX_PROMPTS, min=1, help="the most prompts the session may be given; "
+                                                         "more is an error").tag(sync=True)
+    count = t.Int(0, help="how many prompts the current edits make").tag(sync=True)
+    errors = t.List(t.Unicode(), help="what is wrong with the current edits, "
+                                      "one line each ([] when they can be used)").tag(sync=True)
+    samples = t.List(t.Unicode(), help="a few of the prompts the current edits make").tag(sync=True)
+    applied = t.Bool(False, help="whether the session uses the current edits").tag(sync=True)
 
     def __init__(self, session, **kwargs):
         super().__init__(session, **kwargs)

@@ -28,17 +28,19 @@ class RectifyPanel(SessionWidget):
 
     _bundle = "rectify_panel"
     _plots = True
-    slices = t.List(t.Dict()).tag(sync=True)
-    mode = OneOf(MODES, "replay").tag(sync=True)
-    epochs = t.Int(50, min=1).tag(sync=True)
-    lr = t.Float(1e-3).tag(sync=True)
-    version = t.Int(0).tag(sync=True)
-    can_undo = t.Bool(False).tag(sync=True)
+    slices = t.List(t.Dict(), help="the slices to rectify, as {type: value} dicts; "
+                                   "set them (or tick rows of a linked table) to choose").tag(sync=True)
+    mode = OneOf(MODES, "replay", help="how the head is trained: 'replay', 'balanced' or 'text'; "
+                                       "set it before rectifying").tag(sync=True)
+    epochs = t.Int(50, min=1, help="how many epochs rectification trains for; set it before rectifying").tag(sync=True)
+    lr = t.Float(1e-3, help="the learning rate of rectification; set it before rectifying").tag(sync=True)
+    version = t.Int(0, help="the session's current head version").tag(sync=True)
+    can_undo = t.Bool(False, help="whether there is an earlier head version to go back to").tag(sync=True)
     unavailable = t.Unicode("", help="why rectification does not apply to this session ('' when it does)").tag(
         sync=True)
-    can_redo = t.Bool(False).tag(sync=True)
-    history = t.List(t.Dict()).tag(sync=True)
-    result = t.Dict().tag(sync=True)
+    can_redo = t.Bool(False, help="whether there is a later head version to go forward to").tag(sync=True)
+    history = t.List(t.Dict(), help="every head version: its number, what made it and whether it is current").tag(sync=True)
+    result = t.Dict(help="the last rectification: before and after per slice, and a summary").tag(sync=True)
 
     def __init__(self, session, table=None, slices=(), **kwargs):
         super().__init__(session, slices=list(slices), **kwargs)

@@ -90,9 +90,10 @@ class ResultView(SessionWidget):
     """
 
     _needs_session = False
-    thumb_bytes = Array("uint8").tag(sync=True)
-    embed_note = t.Unicode("").tag(sync=True)
-    focus = t.Unicode("").tag(sync=True)
+    thumb_bytes = Array("uint8", help="the embedded JPEG thumbnails, end to end; "
+                                      "rows point into it by byte span").tag(sync=True)
+    embed_note = t.Unicode("", help="one line on how many thumbnails are embedded, within which budget").tag(sync=True)
+    focus = t.Unicode("", help="the key of the row shown in detail ('' for none); set it to show another row").tag(sync=True)
 
     @classmethod
     def from_session(cls, session: Session, **options) -> "ResultView":

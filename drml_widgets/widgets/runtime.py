@@ -29,7 +29,7 @@ class PlotlyRuntime(anywidget.AnyWidget):
         (True, True)
     """
 
-    source = t.Unicode("").tag(sync=True)
+    source = t.Unicode("", help="the plotly.js bundle the plotting views load from this widget").tag(sync=True)
 
     def __init__(self):
         prepare_host()

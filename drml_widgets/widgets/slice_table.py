@@ -42,17 +42,22 @@ class SliceTable(SessionWidget):
     """
 
     _bundle = "slice_table"
-    by = t.List(t.Unicode()).tag(sync=True)
-    columns = t.List(t.Unicode()).tag(sync=True)
-    rows = t.List(t.Dict()).tag(sync=True)
-    spearman = t.Float(None, allow_none=True).tag(sync=True)
-    pearson = t.Float(None, allow_none=True).tag(sync=True)
-    version = t.Int(0).tag(sync=True)
-    selected = t.List(t.Unicode()).tag(sync=True)
-    focus = t.Unicode("").tag(sync=True)
-    focus_rows = t.List(t.Int()).tag(sync=True)
-    focus_prompts = t.List(t.Unicode()).tag(sync=True)
-    focus_of = t.Unicode("").tag(sync=True)
+    by = t.List(t.Unicode(), help="the attribute types to slice by ([] for every subset of types); "
+                                  "set it to slice again").tag(sync=True)
+    columns = t.List(t.Unicode(), help="the attribute types the rows are named by").tag(sync=True)
+    rows = t.List(t.Dict(), help="one row per slice: its values, text probability and accuracy, "
+                                 "image accuracy and n").tag(sync=True)
+    spearman = t.Float(None, allow_none=True, help="Spearman correlation of text probability and image accuracy over "
+                                                   "the slices; None where undefined").tag(sync=True)
+    pearson = t.Float(None, allow_none=True, help="Pearson correlation of text probability and image accuracy over "
+                                                  "the slices; None where undefined").tag(sync=True)
+    version = t.Int(0, help="the session's head version the slices were scored on").tag(sync=True)
+    selected = t.List(t.Unicode(), help="the keys of the ticked rows; set them to tick rows").tag(sync=True)
+    focus = t.Unicode("", help="the key of the row shown in detail ('' for none); "
+                               "set it to show another slice").tag(sync=True)
+    focus_rows = t.List(t.Int(), help="row numbers of up to 12 evaluated images of the focused slice").tag(sync=True)
+    focus_prompts = t.List(t.Unicode(), help="sample prompts of the focused slice").tag(sync=True)
+    focus_of = t.Unicode("", help="the key of the row focus_rows and focus_prompts belong to").tag(sync=True)
 
     def __init__(self, session, by=(), **kwargs):
         super().__init__(session, by=list(by), **kwargs)

@@ -49,15 +49,18 @@ class SpuriousPanel(SessionWidget):
 
     _bundle = "spurious_panel"
     _plots = True
-    attribute = t.Unicode().tag(sync=True)
-    values = t.List(t.Unicode()).tag(sync=True)
-    variants = t.List(t.Unicode(), default_value=["plain", "language", "vision"]).tag(sync=True)
-    seeds = t.List(t.Int(), default_value=[0]).tag(sync=True)
-    epochs = t.Int(50, min=1).tag(sync=True)
+    attribute = t.Unicode(help="the suspected shortcut: a column of the session's table").tag(sync=True)
+    values = t.List(t.Unicode(), help="the attribute's values whose groups are compared").tag(sync=True)
+    variants = t.List(t.Unicode(), default_value=["plain", "language", "vision"],
+                      help="the fine-tuning variants a run compares; set them before a run").tag(sync=True)
+    seeds = t.List(t.Int(), default_value=[0], help="the seeds each variant is trained with; "
+                                                    "set them before a run").tag(sync=True)
+    epochs = t.Int(50, min=1, help="how many epochs each fine-tuning trains for; set it before a run").tag(sync=True)
     detections = t.Dict(help="per model (zero-shot and each variant): its detection rows").tag(sync=True)
-    result = t.Dict().tag(sync=True)
-    n_train = t.Int(0).tag(sync=True)
-    n_evaluate = t.Int(0).tag(sync=True)
+    result = t.Dict(help="the last run: average and worst-group accuracy per model, "
+                         "with their sd across seeds").tag(sync=True)
+    n_train = t.Int(0, help="how many images fine-tuning trains on").tag(sync=True)
+    n_evaluate = t.Int(0, help="how many images the accuracies are measured on").tag(sync=True)
 
     def __init__(self, session, attribute: str, values, *, variants=("plain", "language", "vision"), seeds=(0,),
                  epochs: int = 50, train=None, evaluate=None, tags=None, data=None, **kwargs):
