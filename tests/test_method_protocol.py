@@ -81,7 +81,9 @@ def test_needs_decide_whether_a_method_applies():
 def test_every_registered_method_returns_the_shared_shape(drml_session):
     options = {"text_slices": {"by": ["color", "shape"]}, "failing_slices": {"by": ["color", "shape"]},
                "failure_modes": {"s": 10}, "hard_clusters": {"n_clusters": 2},
-               "loss_predictor": {"members": 1, "epochs": 1}}
+               "loss_predictor": {"members": 1, "epochs": 1},
+               "spurious_fine_tuning": {"attribute": "color", "values": ["orange", "green"], "variants": ["plain"],
+                                        "epochs": 1}}
     for method in registered():
         result = drml_session.run(method.name, **options.get(method.name, {}))
         assert isinstance(result, Result) and result.method == method.name

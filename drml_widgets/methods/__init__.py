@@ -13,8 +13,8 @@ Names that already say their method are also importable from here (``find_failur
 """
 
 # Registration order is the order of session.methods(): the papers in turn.
-from . import drml, prime, llm2loss_method, lbee  # noqa: I001
-from . import blackbox, detection, llm2loss, protocol, spurious, tagging
+from . import drml, prime, llm2loss_method, lbee, spurious  # noqa: I001
+from . import blackbox, detection, llm2loss, protocol, tagging
 from .blackbox import BlackBox, per_image_loss, train_black_box, train_example_black_box
 from .detection import accuracy_discrepancy
 from .lbee import LBEEResult, explain_failures

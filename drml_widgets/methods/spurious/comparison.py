@@ -14,6 +14,8 @@ from ..detection import group_accuracy
 from .fine_tuning import fine_tune_projections
 from .projections import ProjectionData, TunedProjections, class_indices
 
+ZERO_SHOT = "zero-shot"  # the base model's row, beside the variants'
+
 
 @dataclass(repr=False)
 class FineTuneComparison(Result):
@@ -51,7 +53,7 @@ class FineTuneComparison(Result):
                               worst_group=("worst_group", "mean"), worst_group_sd=("worst_group", "std"),
                               worst=("worst", lambda w: w.mode().iloc[0]), seconds=("seconds", "mean"),
                               seeds=("seed", "count")).reset_index()
-        deterministic = table["method"] == "zero-shot"
+        deterministic = table["method"] == ZERO_SHOT
         table.loc[deterministic, ["average_sd", "worst_group_sd"]] = 0.0
         return cls(table, groups, tuned, runs)
 
@@ -131,7 +133,7 @@ def compare_fine_tuning(
         groups.append(acc.table.assign(method=name))
         tuned.setdefault(name, model)
 
-    evaluate("zero-shot", None, data.base())
+    evaluate(ZERO_SHOT, None, data.base())
     for i, (variant, seed) in enumerate((v, s) for v in variants for s in seeds):
         label = f"{variant}, seed {seed}" if len(seeds) > 1 else variant
         report = (lambda e, n, i=i, lab=label: progress(lab, i * n + e, n_runs * n)) if progress else None
