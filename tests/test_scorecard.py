@@ -20,7 +20,7 @@ from drml_widgets.diagnose.slices import rows_in_slice
 from drml_widgets.errors import DrmlError
 from drml_widgets.scorecard import Pool, ScorecardError, draw_setting, train_model
 from drml_widgets.scorecard.protocol import contrast, exact_name, precision_at_k, values_named
-from drml_widgets.scorecard.run import METHODS, Scorecard, run_methods, run_scorecard
+from drml_widgets.scorecard.run import Scorecard, method_names, run_methods, run_scorecard
 from drml_widgets.scorecard.settings import MIN_GAP
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "08_scorecard.ipynb"
@@ -103,7 +103,7 @@ def test_small_scorecard_scores_every_method_on_every_kept_setting(small_card):
     # A cell whose planted failures rarely fail stops after its share of draws (reported): the
     # CNN's one setting may not come.
     assert results["setting"].nunique() >= 20
-    assert all(sorted(methods) == sorted(METHODS) for _, methods in results.groupby("setting")["method"])
+    assert all(sorted(methods) == sorted(method_names()) for _, methods in results.groupby("setting")["method"])
     assert set(results["kind"]) == {"correlation", "rare", "noisy"}
     assert (results["gap"] >= MIN_GAP).all() and results["precision_at_10"].between(0, 1).all()
     assert (results["slice_accuracy"] <= results["rival_accuracy"]).all()
@@ -128,7 +128,7 @@ def test_the_cnn_is_diagnosed_through_a_surrogate_by_every_method(small_card):
     pool = small_card.pool
     setting = draw_setting(pool, np.random.default_rng(0), 999, "noisy", "cnn", "shape", per_class=60)
     rows = run_methods(small_card.context, train_model(pool, setting))
-    assert [r["method"] for r in rows] == list(METHODS)
+    assert [r["method"] for r in rows] == method_names()
     assert all(0 <= r["precision_at_10"] <= 1 for r in rows)
 
 
@@ -158,3 +158,38 @@ def test_scorecard_notebook_shows_the_table_from_a_csv(small_card, tmp_path):
     assert compared.iloc[0]["method"] == "domino" and compared.iloc[0]["difference"] != 0
     assert (compared["difference"].iloc[2:] == 0).all()  # the one setting moves its kind's mean and "all"
     assert "se_difference" in committed.cells[-1].outputs[0]["data"]["text/plain"]
+
+
+def _lowest_accuracy(view, by=("color",)):
+    """A toy method, defined here alone: the evaluated slice over ``by`` with the lowest accuracy."""
+    from drml_widgets.diagnose.slices import compare_slices, image_slice_scores
+
+    test = view.split("test")
+    image = image_slice_scores(view.predictions(test), view.labels[test], view.table[test], list(by))
+    image = image.assign(text_prob=image["image_acc"])  # a SliceComparison ranks by this column
+    result = compare_slices(image[list(by) + ["text_prob"]], image.drop(columns="text_prob"), list(by))
+    result.images = view.table.loc[test, list(by)]
+    return result
+
+
+@pytest.mark.slow
+def test_a_registered_method_is_scored_with_no_other_file_changed(small_card):
+    from drml_widgets.methods.protocol import Method, register, unregister
+
+    pool = small_card.pool
+    setting = draw_setting(pool, np.random.default_rng(1), 998, "rare", "head", "shape", per_class=200)
+    out = train_model(pool, setting)
+    register(Method("toy_lowest_accuracy", "a test", "Which colour does it do worst on?", _lowest_accuracy))
+    try:
+        assert "toy_lowest_accuracy" in method_names()
+        rows = {r["method"]: r for r in run_methods(small_card.context, out)}
+    finally:
+        unregister("toy_lowest_accuracy")
+    toy = rows["toy_lowest_accuracy"]
+    correct = out.predictions == out.labels
+    worst = min(pool.test_table["color"].unique(), key=lambda c: correct[(pool.test_table["color"] == c).to_numpy()].mean())
+    assert toy["found"] and worst in toy["found"]
+    # Its members are the worst colour's test images in table order: precision@10 reads the first ten.
+    first = np.flatnonzero((pool.test_table["color"] == worst).to_numpy())[:10]
+    assert toy["precision_at_10"] == pytest.approx(out.truth[first].sum() / 10)
+    assert "toy_lowest_accuracy" not in method_names()

@@ -139,8 +139,9 @@ class SessionView:
 class Method:
     """A registered method: its ``name`` (the session's ``run`` key and the scorecard's column),
     the ``paper`` it implements, the ``question`` it answers, what it ``needs`` (keys of
-    :data:`NEEDS`), the ``view`` class that shows its result (if any) and ``run(view,
-    **options) -> Result``.
+    :data:`NEEDS`), the ``view`` class that shows its result (if any), ``run(view, **options) ->
+    Result``, and whether the scorecard may score it (``scorecard``: its top finding names a slice
+    of images; False for a method whose findings are sentences or models).
 
     Example:
         >>> m = Method("toy", "none", "Which rows?", run=lambda view: None, needs=("head",))
@@ -154,6 +155,7 @@ class Method:
     run: Callable[..., Result]
     needs: tuple[str, ...] = ()
     view: str | None = None
+    scorecard: bool = True
 
     def __post_init__(self):
         unknown = [n for n in self.needs if n not in NEEDS]

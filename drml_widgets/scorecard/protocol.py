@@ -24,12 +24,12 @@ import numpy as np
 import pandas as pd
 
 from ..diagnose.gap import GapCloser
-from ..diagnose.slices import (ALL, all_slices, compare_slices, flag_failing, image_slice_scores, rows_in_slice,
-                               text_slice_scores)
+from ..diagnose.slices import ALL, all_slices, image_slice_scores, rows_in_slice
 from ..diagnose.surrogate import train_surrogate
-from ..diagnose.text_failure import class_populations, contrast, top_text_failure
+from ..diagnose.text_failure import class_populations, contrast
+from ..errors import PrimeError
 from ..methods.lbee import explain_failures, split_hard_easy
-from ..methods.prime import PrimeError, find_failure_modes
+from ..methods.prime import find_failure_modes
 from ..methods.tagging import TagVocabulary, tag_images, tags_from_table
 from ..prompts.generate import AttributeSet, PromptSpec, generate_prompts
 from .baselines import Candidate, domino, plane_projection, planespot, whitened_pca
@@ -178,49 +178,36 @@ def _slice_name(row: pd.Series) -> dict:
 
 
 # -- DrML -------------------------------------------------------------------------------------------
-def text_proba(ctx: Context, out: Outcome, seed: int = 0) -> np.ndarray:
-    """Class probabilities of the probe prompts, moved across the gap to the side of the images
-    the head was trained on (only their mean is used): the CLIP head and the setting's training
-    images, or for the CNN a surrogate trained on the test images' CLIP embeddings to reproduce its
-    predictions."""
+def probe_head(ctx: Context, out: Outcome, seed: int = 0) -> tuple:
+    """The head DrML's text probe reads, and the images it was trained on: the CLIP head and the
+    setting's training images, or for the CNN a surrogate trained on the test images' CLIP
+    embeddings to reproduce its predictions."""
     if out.head is not None:
-        head, trained_on = out.head, ctx.pool.emb[out.setting.train_rows]
-    else:
-        head = train_surrogate(ctx.test_emb, out.predictions, out.setting.classes, seed=seed).head
-        trained_on = ctx.test_emb
+        return out.head, ctx.pool.emb[out.setting.train_rows]
+    return train_surrogate(ctx.test_emb, out.predictions, out.setting.classes, seed=seed).head, ctx.test_emb
+
+
+def text_proba(ctx: Context, head, trained_on: np.ndarray) -> np.ndarray:
+    """Class probabilities of the probe prompts under ``head``, moved across the gap to the side
+    of the images it was trained on (only their mean is used)."""
     return head.predict_proba(GapCloser.fit(trained_on, ctx.probe_emb).text_onto_images(ctx.probe_emb))
 
 
-def drml_text(ctx: Context, out: Outcome, proba: np.ndarray, by_mean: bool = False) -> Found:
-    """DrML's text probe, no image of the slice used: every slice of every attribute subset is
-    scored by the mean true-label probability (``proba``, from :func:`text_proba`) over its
-    prompts, and :func:`~drml_widgets.diagnose.text_failure.top_text_failure` names the top one
-    (largest contrast, then focused on the values its text failure needs); ``by_mean``: the lowest
-    mean, DrML's raw ranking. Members: test images ranked by CLIP similarity to the slice's mean
-    prompt (gap closed), as a user would retrieve them from the description."""
-    s = out.setting
-    prompts = ctx.probes[s.class_attr]
-    if by_mean:
-        name = _slice_name(all_slices(proba, prompts, list(TYPES)).iloc[0])
-    else:
-        name = top_text_failure(proba, prompts, TYPES, s.classes, class_type=s.class_attr).name
+def retrieve(ctx: Context, out: Outcome, name: dict) -> Found:
+    """A text-named slice's members: test images ranked by CLIP similarity to the slice's mean
+    probe prompt (gap closed), as a user would retrieve them from the description."""
+    prompts = ctx.probes[out.setting.class_attr]
     text = ctx.probe_emb[rows_in_slice(prompts, name)].mean(axis=0, keepdims=True)
     sims = ctx.closed_test @ ctx.closer.transform(text, "text")[0]
     return Found(name, np.argsort(-sims, kind="stable"))
 
 
-def adaptive_flagged(ctx: Context, out: Outcome, head) -> bool:
-    """Whether ``Session.failing_slices``'s adaptive default (:func:`flag_failing`) flags the
-    planted slice: slices over exactly its attribute types plus the class attribute, text scores
-    from ``head`` on the probe prompts, image accuracy of the model's predictions on the test rows;
-    True when a flagged row states the planted values and class."""
-    s = out.setting
-    by = [t for t in TYPES if t in s.values or t == s.class_attr]
-    prompts = ctx.probes[s.class_attr]
-    text = text_slice_scores(head.predict_proba(ctx.probe_emb), prompts, by)
-    image = image_slice_scores(out.predictions, out.labels, ctx.test_table, by)
-    flagged = flag_failing(compare_slices(text, image, by), prompts, out.predictions, out.labels, len(s.classes))
-    return bool(rows_in_slice(flagged, s.truth).any())
+def drml_text_mean(ctx: Context, out: Outcome, proba: np.ndarray) -> Found:
+    """DrML's raw ranking: every slice of every attribute subset scored by the mean true-label
+    probability (``proba``, from :func:`text_proba`) over its prompts, the lowest mean named and
+    retrieved (:func:`retrieve`). The session's text probe (``drml_text``, the registered
+    ``text_failure``) ranks by contrast instead."""
+    return retrieve(ctx, out, _slice_name(all_slices(proba, ctx.probes[out.setting.class_attr], list(TYPES)).iloc[0]))
 
 
 def drml_image(ctx: Context, out: Outcome) -> Found:

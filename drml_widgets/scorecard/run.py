@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -13,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from . import protocol as P
+from .entries import adaptive_flagged, entries
 from .settings import KINDS, MIN_GAP, Outcome, Pool, ScorecardError, draw_setting, load_pool, train_model
 
-METHODS = ("drml_text", "drml_text_mean", "drml_image", "prime_table", "prime_clip", "lbee", "domino", "planespot")
 # A cell that keeps less than one setting in this many draws stops; the shortfall is reported. A CNN
 # draw costs seconds (a head's a fraction of one), so the CNN gets fewer tries.
 MAX_DRAWS_PER_KEPT = {"head": 15, "cnn": 5}
@@ -50,7 +51,7 @@ class Scorecard:
         kinds = [k for k in (*KINDS, "all") if k in out.columns.get_level_values(1)]
         out = out.reindex(columns=pd.MultiIndex.from_product([["p@10", "exact", "n"], kinds]))
         out["n"] = out["n"].fillna(0).astype(int)
-        order = {m: i for i, m in enumerate(METHODS)}
+        order = {m: i for i, m in enumerate(method_names())}
         return out.sort_index(key=lambda ix: ix.map(lambda v: order.get(v, v) if isinstance(v, str) and v in order
                                                      else v)).round(3)
 
@@ -146,7 +147,7 @@ class Scorecard:
     def timings(self) -> pd.DataFrame:
         """Mean seconds per setting of each method (CNN text probes include training the surrogate)."""
         return self.results.pivot_table(index="method", columns="model", values="seconds", aggfunc="mean").reindex(
-            [m for m in METHODS if m in set(self.results["method"])]).round(3)
+            [m for m in method_names() if m in set(self.results["method"])]).round(3)
 
     @classmethod
     def from_csv(cls, path) -> "Scorecard":
@@ -179,50 +180,42 @@ class Scorecard:
                     f"{sum(self.seconds.values()):.0f} s)\n{self.table().to_string()}")
 
 
+@contextmanager
+def _quiet_one_thread():
+    """One BLAS thread and no warnings: these fits are small (on 2 busy cores more threads made
+    them 20x slower), and thin classes or tiny clusters warn where the score says what came of them."""
+    from threadpoolctl import threadpool_limits
+
+    with warnings.catch_warnings(), threadpool_limits(1):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def method_names() -> list[str]:
+    """The scorecard's columns, in order (:func:`~.entries.entries`)."""
+    return [e.name for e in entries()]
+
+
 def run_methods(ctx: P.Context, out: Outcome, seed: int = 0) -> list[dict]:
-    """Every method on one kept setting: its top slice's name, precision@10, exact name, seconds.
+    """Every entry on one kept setting: its top slice's name, precision@10, exact name, seconds.
 
     Example: see :func:`run_scorecard`.
     """
-    from threadpoolctl import threadpool_limits
-
     s = out.setting
-    rows, text = [], None
-    for method in METHODS:
+    rows, memo = [], {}
+    for entry in entries():
         start = time.perf_counter()
-        # One BLAS thread: these fits are small, and on 2 busy cores more threads made them 20x slower.
-        with warnings.catch_warnings(), threadpool_limits(1):
-            warnings.simplefilter("ignore")  # thin classes, tiny clusters: the score says what came of them
-            if method.startswith("drml_text"):
-                text = P.text_proba(ctx, out, seed) if text is None else text
-                found = P.drml_text(ctx, out, text, by_mean=method == "drml_text_mean")
-            elif method == "drml_image":
-                found = P.drml_image(ctx, out)
-            elif method.startswith("prime"):
-                found = P.prime(ctx, out, method.split("_")[1])
-            elif method == "lbee":
-                found = P.lbee(ctx, out, seed)
-            else:
-                found = (P.domino_style if method == "domino" else P.planespot_style)(ctx, out, seed)
+        with _quiet_one_thread():
+            found = entry.find(ctx, out, seed, memo)
         seconds = time.perf_counter() - start
         name = found.name if found is not None else {}
-        rows.append({"method": method, "found": P.describe(name) if name else "",
+        rows.append({"method": entry.name, "found": P.describe(name) if name else "",
                      "precision_at_10": P.precision_at_k(found.ranking, out.truth) if found is not None else 0.0,
                      "exact_name": P.exact_name(name, s.truth),
                      "values_named": bool(name) and P.values_named(name, s.values, s.class_attr, s.slice_class),
                      "found_gap": P.found_gap(ctx.test_table, out.predictions == out.labels, name, s.class_attr),
                      "seconds": seconds})
     return rows
-
-
-def adaptive_flagged(ctx: P.Context, out: Outcome) -> bool:
-    """Whether ``Session.failing_slices``'s adaptive default flags a head setting's planted slice
-    (see :func:`.protocol.adaptive_flagged`)."""
-    from threadpoolctl import threadpool_limits
-
-    with warnings.catch_warnings(), threadpool_limits(1):
-        warnings.simplefilter("ignore")
-        return P.adaptive_flagged(ctx, out, out.head)
 
 
 def _quotas(n: int, cnn_share: float) -> dict[tuple[str, str], int]:
@@ -287,7 +280,8 @@ def run_scorecard(n_settings: int = 200, seed: int = 0, *, pool: Pool | None = N
             settings.append(out.row())
             if out.kept:
                 t0 = time.perf_counter()
-                extra = {"adaptive_flagged": adaptive_flagged(ctx, out) if model == "head" else None}
+                with _quiet_one_thread():
+                    extra = {"adaptive_flagged": adaptive_flagged(ctx, out) if model == "head" else None}
                 results += [{**out.row(), **extra, **r} for r in run_methods(ctx, out, seed=seed)]
                 methods_s += time.perf_counter() - t0
                 kept[cell] += 1
