@@ -26,7 +26,7 @@ from .diagnose.transfer import TransferReport
 from .diagnose.validate import check_embeddings, check_labels, check_training
 from .embed.encoder import ClipEncoder
 from .errors import SessionError
-from .methods import drml, drml_measures, lbee, llm2loss_method, prime
+from .methods import drml, drml_measures, lbee, llm2loss, prime
 from .methods.protocol import SessionView, get_method, methods_table
 from .prompts.generate import DEFAULT_MAX_PROMPTS, AttributeSet, PromptSpec, generate_prompts
 from .results import Result
@@ -375,7 +375,7 @@ class Session(Observable, SessionSetup):
     find_text_failure = route("text_failure", drml.find_text_failure)
     find_failure_modes = route("failure_modes", prime.method.find_failure_modes)
     find_hard_clusters = route("hard_clusters", lbee.method.find_hard_clusters)
-    fit_loss_predictor = route("loss_predictor", llm2loss_method.fit_loss_predictor)
+    fit_loss_predictor = route("loss_predictor", llm2loss.method.fit_loss_predictor)
 
     def sentence_relevance(self, result) -> pd.DataFrame:
         return lbee.method.sentence_relevance(self.view, result)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from drml_widgets.errors import InputError
-from drml_widgets.methods.llm2loss_scale import MODELS
+from drml_widgets.methods.llm2loss import MODELS
 from drml_widgets.session import Session
 from drml_widgets.widgets import LossQuery, SpuriousPanel
 from drml_widgets.widgets.report import report_html

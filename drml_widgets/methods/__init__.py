@@ -13,8 +13,8 @@ Names that already say their method are also importable from here (``find_failur
 """
 
 # Registration order is the order of session.methods(): the papers in turn.
-from . import drml, prime, llm2loss_method, lbee, spurious  # noqa: I001
-from . import blackbox, detection, llm2loss, protocol, tagging
+from . import drml, prime, llm2loss, lbee, spurious  # noqa: I001
+from . import blackbox, detection, protocol, tagging
 from .blackbox import BlackBox, per_image_loss, train_black_box, train_example_black_box
 from .detection import accuracy_discrepancy
 from .lbee import LBEEResult, explain_failures
@@ -26,7 +26,7 @@ from .tagging import TagVocabulary, tag_images
 
 __all__ = [
     # one module per method
-    "blackbox", "detection", "drml", "lbee", "llm2loss", "llm2loss_method", "prime", "protocol", "spurious",
+    "blackbox", "detection", "drml", "lbee", "llm2loss", "prime", "protocol", "spurious",
     "tagging",
     # the method protocol and its registry
     "Method", "SessionView", "get_method", "register", "registered", "unregister",

@@ -9,7 +9,7 @@ import pandas as pd
 import traitlets as t
 
 from ..errors import InputError
-from ..methods.llm2loss_scale import HeldOutScale
+from ..methods.llm2loss import HeldOutScale
 from .base import SessionWidget
 from .result_view import json_records
 
@@ -23,7 +23,7 @@ class LossQuery(SessionWidget):
 
     Both of LLM2Loss's estimates (the regressor's, in loss units, and the ranker's, on a scale of
     its own) are put on one scale, the loss of images the predictor never trained on
-    (:class:`~drml_widgets.methods.llm2loss_scale.HeldOutScale`); the one whose order holds up
+    (:class:`~drml_widgets.methods.llm2loss.HeldOutScale`); the one whose order holds up
     better on those images leads, and the view says which and why. Beside each answer stands the
     actual mean loss of the held-out images whose attributes the sentence names. A chart sets the
     estimate from each slice's prompts beside its actual held-out loss.

@@ -23,10 +23,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import LLM2LossError
-from .blackbox import check_losses
-from .llm2loss import LLM2Loss
-from .llm2loss_results import correlations
+from ...errors import LLM2LossError
+from ..blackbox import check_losses
+from .ensemble import LLM2Loss
+from .results import correlations
 
 MODELS = ("regressor", "ranker")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import SessionError
-from .llm2loss import LLM2Loss, fit_llm2loss
-from .protocol import Method, SessionView, register
+from ...errors import SessionError
+from ..protocol import Method, SessionView, register
+from .ensemble import LLM2Loss, fit_llm2loss
 
 
 def _rows(view: SessionView, rows) -> np.ndarray:

@@ -1,14 +1,6 @@
-"""LLM2Loss (paper 002): learn a black box's loss from CLIP image embeddings, then ask in words.
-
-Three ensembles of small heads (linear or 2-layer MLP, 5 seeds by default) read an image
-embedding: a loss regressor (MSE on the loss, eq. 1), a pairwise ranker (binary cross-entropy
-on score differences, eqs. 2-4: is image i harder than image j?) and an in-distribution
-classifier (the training images against random unit vectors, section 3.1.3). Because CLIP puts
-text in the same space, every head can then be read on a sentence: its estimated loss, how
-familiar it is, which of two sentences is harder, and how unequal the black box is between "X"
-and "not X" (a Rawlsian max-min gap). The spread across the ensemble says how far to trust
-each answer.
-"""
+"""LLM2Loss's ensembles: :func:`fit_llm2loss` fits the loss regressor, the pairwise ranker and the
+in-distribution classifier to a black box's per-image loss; :class:`LLM2Loss` holds them and
+answers questions asked in words."""
 
 from __future__ import annotations
 
@@ -18,14 +10,14 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from .._common import random_units, row_chunks, text_encoder, unit_rows
-from ..diagnose.gap import GapCloser
-from ..diagnose.heads import Head, build_module, fit_module, train_head
-from ..diagnose.validate import check_embeddings, check_training
-from ..errors import LLM2LossError
-from ..results import Finding, Result
-from .blackbox import check_losses
-from .llm2loss_results import LossEvaluation, SliceLoss, check_model, correlations
+from ..._common import random_units, row_chunks, text_encoder, unit_rows
+from ...diagnose.gap import GapCloser
+from ...diagnose.heads import Head, build_module, fit_module, train_head
+from ...diagnose.validate import check_embeddings, check_training
+from ...errors import LLM2LossError
+from ...results import Finding, Result
+from ..blackbox import check_losses
+from .results import LossEvaluation, SliceLoss, check_model, correlations
 
 # Below this many images a held-out fifth is too small to select epochs on, or to rank pairs.
 MIN_IMAGES = 50

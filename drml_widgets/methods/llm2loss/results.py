@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import LLM2LossError
+from ...errors import LLM2LossError
 
 CORRELATIONS = ("pearson", "spearman", "kendall")
 
