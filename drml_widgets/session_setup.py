@@ -10,6 +10,7 @@ they separate the classifier's errors from its successes.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 from typing import Callable, Sequence, TypeVar
 
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .data.sources import ImageDataset, load_images
+from .data.tables import attribute_columns
 from .diagnose.surrogate import UserModel, user_model
 from .embed.encoder import ClipEncoder
 from .errors import InputError
@@ -76,9 +78,12 @@ class SessionSetup:
         Attributes: ``attributes`` if given (types the metadata lacks are tagged by CLIP), else
         the metadata's categorical columns, else the ``n_proposed_types`` vocabulary types that
         best separate the classifier's errors. ``templates`` default to "a photo of a {...} {class}.".
-        Your own classifier: ``predictions`` (aligned with ``dataset.images``, or a mapping from
-        path), ``proba``, ``losses`` or ``model`` (a callable on batches of images); the head is
-        then a surrogate trained to reproduce it, and rectification does not apply.
+        Your own classifier: ``predictions`` (aligned with ``dataset.images``: an array, a list or
+        a Series indexed 0..n-1; or keyed by path: a dict or a Series indexed by path), ``proba``,
+        ``losses`` or ``model`` (a callable on batches of images); the head is then a surrogate
+        trained to reproduce it, and rectification does not apply. A classifier that makes no
+        error on the evaluated images leaves nothing to propose attributes from: the session opens
+        with the class alone, and ``attribute_source`` says so.
 
         Example:
             >>> from drml_widgets import Session, load_shapes_world
@@ -163,8 +168,10 @@ class SessionSetup:
 
 
 def metadata_attributes(table: pd.DataFrame) -> AttributeSet | None:
-    """An attribute set from a table's categorical columns (2 to 24 distinct values; not the
-    label, class, split or path), plus ``class``; ``None`` when there are none.
+    """An attribute set from a table's categorical columns of scalars
+    (:func:`~drml_widgets.data.tables.attribute_columns`: not floats, lists or arrays, not the
+    label, class, split or path) with 2 to 24 distinct values, plus ``class``; ``None`` when
+    there are none.
 
     Example:
         >>> t = pd.DataFrame({"weather": ["sun", "rain", "sun"], "id": [1, 2, 3], "label": [0, 1, 0],
@@ -172,13 +179,9 @@ def metadata_attributes(table: pd.DataFrame) -> AttributeSet | None:
         >>> metadata_attributes(t)
         AttributeSet(weather=2, class=2; 4 combinations)
     """
-    reserved = {"label", CLASS, "split", "path"}
     types = {}
-    for column in table.columns:
-        values = table[column]
-        if column in reserved or pd.api.types.is_float_dtype(values):
-            continue
-        distinct = sorted(values.astype(str).unique())
+    for column in attribute_columns(table):
+        distinct = sorted(table[column].astype(str).unique())
         if 2 <= len(distinct) <= MAX_ATTRIBUTE_VALUES and len(distinct) < len(table):
             types[str(column)] = distinct
     if not types:
@@ -215,12 +218,23 @@ def _tag(image_emb: np.ndarray, attributes: AttributeSet, types: Sequence[str], 
 
 
 def _aligned(values, dataset: ImageDataset):
-    """Outputs keyed by path (a dict or Series) in the dataset's order; arrays pass through."""
+    """Outputs in the dataset's order. A dict, or a Series indexed by text, is keyed by path; a
+    Series indexed by the positions 0..n-1 (a plain RangeIndex, or those positions in any order)
+    is read by position; arrays and lists are aligned already."""
+    if isinstance(values, pd.Series) and not all(isinstance(k, str) for k in values.index):
+        positions, n = values.index, len(dataset)
+        if not (pd.api.types.is_integer_dtype(positions) and positions.sort_values().equals(pd.RangeIndex(n))):
+            raise InputError(f"A Series of outputs is read by its index: paths, or the positions 0..{n - 1}; this "
+                             f"one is indexed by {str(list(positions[:3]))[:80]}.... Fix: pass series.to_numpy() "
+                             "if it is in the dataset's order, or index it by dataset.paths.")
+        return values.sort_index().to_numpy()
     if isinstance(values, (dict, pd.Series)):
-        lookup = dict(values)
-        paths = dataset.paths or []
+        lookup, paths = dict(values), dataset.paths
+        if not paths:
+            raise InputError("Outputs keyed by path need images that are files; these images are arrays. "
+                             "Fix: pass an array of outputs in the images' order.")
         missing = [p for p in paths if p not in lookup]
-        if not paths or missing:
+        if missing:
             raise InputError(f"Outputs keyed by path must name every image; {len(missing)} are missing, e.g. "
                              f"{missing[:3]}. Fix: key them by the paths in dataset.paths, or pass an aligned array.")
         return np.asarray([lookup[p] for p in paths])
@@ -241,11 +255,16 @@ def _propose(session, n_types: int, templates, ensemble: bool) -> str:
     judged = session.view.splits != "train"
     correct = session.image_predictions(judged) == session.labels[judged]
     proposals = propose_attributes(session.image_emb[judged], correct, session.encoder, labels=session.labels[judged])
+    session.proposals = proposals
+    if proposals.values.empty:  # a classifier without errors there: nothing to rank, and no reason to refuse
+        warnings.warn(f"No attributes proposed, nothing to rank: {proposals.note} The session slices by class alone. "
+                      "Fix: pass attributes= or metadata columns to slice by.", stacklevel=3)
+        return f"none proposed, nothing to rank: {proposals.note}"
     chosen = proposals.attribute_set(n_types=n_types)
     vocab = proposals.vocabulary
     tags = tag_attributes(session.image_emb, vocab.attribute_set(chosen.types), session.encoder,
                           templates=vocab.tag_templates(chosen.types))
     template = templates or [proposals.template(object_field=CLASS, n_types=n_types)]
     session.add_attributes(tags.values, _with_class(chosen, session.classes), PromptSpec(list(template), ensemble=ensemble))
-    session.attribute_tags, session.proposals = tags, proposals
+    session.attribute_tags = tags
     return f"built-in vocabulary, proposed {chosen.types}"

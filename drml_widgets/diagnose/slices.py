@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -224,19 +224,51 @@ def slices_mask(frame: pd.DataFrame, slices: Sequence[Mapping[str, str]]) -> np.
     return mask
 
 
+def type_names(types, known: Sequence[str], where: str = "The slice") -> list[str]:
+    """``types`` as a list of distinct names among ``known``. One name alone is read as the list
+    of it (``"color"`` is ``["color"]``); anything else must be a list, tuple or other iterable of
+    names, each once.
+
+    Example:
+        >>> type_names("color", ["color", "shape"])
+        ['color']
+        >>> type_names(["color", "color"], ["color"])
+        Traceback (most recent call last):
+        ...
+        drml_widgets.errors.InputError: The slice names ['color'] more than once. Fix: name each attribute type once, e.g. ['color'].
+    """
+    known = list(known)
+    if isinstance(types, str):
+        types = [types]
+    elif isinstance(types, (Mapping, bytes)) or not isinstance(types, Iterable):
+        raise InputError(f"{where} takes a list of attribute type names; got {str(types)[:60]}. "
+                         f"Fix: pass a list such as {known[:2]}.")
+    types = list(types)
+    if not types:
+        raise InputError(f"{where} names no attribute types. Fix: name some of {known}.")
+    not_names = [t for t in types if not isinstance(t, str)]
+    if not_names:
+        raise InputError(f"{where} names {not_names[:5]}, which are not names of attribute types. "
+                         f"Fix: pass names (strings) from {known}.")
+    repeated = sorted({t for t in types if types.count(t) > 1})
+    if repeated:
+        raise InputError(f"{where} names {repeated} more than once. Fix: name each attribute type once, "
+                         f"e.g. {list(dict.fromkeys(types))}.")
+    unknown = [t for t in types if t not in known]
+    if unknown:
+        raise InputError(f"{where} names {unknown}, which are not attribute types {known}. Fix: name some of those.")
+    return types
+
+
 def check_slice_types(types, attributes: AttributeSet, columns, where: str = "The slice") -> list[str]:
-    """``types`` as a list, each an attribute type that the image table has (a column).
+    """``types`` as a list of distinct attribute types (see :func:`type_names`) that the image
+    table has (columns).
 
     Example:
         >>> check_slice_types("color", AttributeSet({"color": ["red"]}), ["color", "label"])
         ['color']
     """
-    types = [types] if isinstance(types, str) else list(types)
-    if not types:
-        raise InputError(f"{where} names no attribute types. Fix: name some of {attributes.types}.")
-    unknown = [t for t in types if t not in attributes.types]
-    if unknown:
-        raise InputError(f"{where} names {unknown}, which are not attribute types {attributes.types}.")
+    types = type_names(types, attributes.types, where)
     missing = [t for t in types if t not in columns]
     if missing:
         raise InputError(f"{where} names {missing}, which the image table lacks (columns: {list(columns)}). "

@@ -65,7 +65,8 @@ def user_model(
 
     Give ``predictions`` (class names or indices), ``proba`` (``(n, classes)``), ``losses``
     (``(n,)``), or ``model``, a callable run on batches of ``images`` (as the dataset holds them:
-    paths or arrays) that returns probabilities or class indices. Probabilities must be finite,
+    paths or arrays) that returns, for a batch of ``m``, ``(m,)`` predicted classes (indices or
+    names) or ``(m, classes)`` probabilities; any other shape is refused. Probabilities must be finite,
     non-negative and sum to 1 per row within :data:`PROBA_TOLERANCE` (see :func:`checked_proba`).
 
     Example:
@@ -149,14 +150,28 @@ def _run_model(model: Callable, images, n: int, n_classes: int, batch_size: int)
     if images is None or len(images) != n:
         raise InputError("model= needs the images to run on. Fix: build the session from a dataset, or pass "
                          "predictions= instead.")
-    outputs = [np.asarray(model(list(images[i:i + batch_size]))) for i in range(0, n, batch_size)]
+    outputs = [_batch_output(model, list(images[i:i + batch_size]), n_classes) for i in range(0, n, batch_size)]
+    kinds = {o.ndim for o in outputs}
+    if len(kinds) > 1:
+        raise InputError("The model returned class indices for some batches and probabilities for others. "
+                         "Fix: return the same kind of output for every batch.")
     out = np.concatenate(outputs)
-    if out.ndim == 2 and out.shape[1] == n_classes:
-        return out, None
-    if out.ndim == 1:
-        return None, out
-    raise InputError(f"The model returned shape {out.shape} for {n} images; expected ({n}, {n_classes}) "
-                     f"probabilities or ({n},) class indices.")
+    return (out, None) if out.ndim == 2 else (None, out)
+
+
+def _batch_output(model: Callable, batch: list, n_classes: int) -> np.ndarray:
+    """One batch's output, checked: ``(m,)`` predictions or ``(m, n_classes)`` probabilities."""
+    m, answer = len(batch), model(batch)
+    try:
+        out = np.asarray(answer)
+        shape = str(out.shape)
+    except (TypeError, ValueError):  # rows of different lengths, or no array at all
+        out, shape = None, "rows of different lengths"
+    if out is not None and (out.shape == (m,) or out.shape == (m, n_classes)):
+        return out
+    raise InputError(f"The model returned {shape} for a batch of {m} images ({type(answer).__name__}); expected "
+                     f"({m},) predicted classes or ({m}, {n_classes}) probabilities. Fix: make it return one "
+                     "prediction (class index or name) or one row of class probabilities per image of the batch.")
 
 
 @dataclass(repr=False)

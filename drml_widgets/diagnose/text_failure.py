@@ -20,7 +20,7 @@ import pandas as pd
 from ..errors import InputError
 from ..results import Finding, Result, name_label
 from .slice_focus import focus_slice
-from .slices import ALL, all_slices
+from .slices import ALL, all_slices, type_names
 
 
 def contrast(mean, n, total, count) -> np.ndarray:
@@ -107,8 +107,9 @@ def top_text_failure(proba: np.ndarray, prompts: pd.DataFrame, types: Sequence[s
         >>> top_text_failure(proba, prompts, ["color", "shape"], ["sq", "tri"], class_type="shape").name
         {'color': 'red', 'shape': 'sq'}
     """
-    types = list(types)
-    if len(proba) != len(prompts) or np.ndim(proba) != 2 or np.shape(proba)[1] != len(classes):
+    types = type_names(types, [c for c in prompts.columns if c not in ("template", "prompt", "label")],
+                       "The text failure")
+    if np.shape(proba) != (len(prompts), len(classes)):
         raise InputError(f"proba has shape {np.shape(proba)}; it needs one row per prompt ({len(prompts)}) and one "
                          f"column per class ({len(classes)}). Fix: pass head.predict_proba(prompt embeddings).")
     if class_type is not None and class_type not in types:

@@ -26,6 +26,35 @@ def check_n_clusters(n_clusters) -> int:
                         "Fix: pass e.g. n_clusters=5 (the hard and the easy images are each split into that many).")
     return int(n_clusters)
 
+
+def check_k(k, n_sentences: int) -> int:
+    """``k``, the sentences kept per cluster, as an int from 1 to ``n_sentences``."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise LBEEError(f"k must be a whole number of sentences kept per cluster; got {k!r}. Fix: pass e.g. k=3.")
+    if not 1 <= k <= n_sentences:
+        raise LBEEError(f"k={k} is larger than the sentence set ({n_sentences} sentences) or below 1. "
+                        f"Fix: choose k between 1 and {n_sentences}, or add sentences.")
+    return int(k)
+
+
+def check_tau(tau) -> float | None:
+    """``tau`` as a float in [-1, 1] (a cosine similarity), or None to follow the similarities.
+
+    Example:
+        >>> check_tau(2.0)
+        Traceback (most recent call last):
+        ...
+        drml_widgets.errors.LBEEError: tau is a cosine similarity in [-1, 1]; got 2.0, which no sentence can pass or fail. Fix: pass e.g. tau=0.25, or leave it out to follow the CLIP's similarities.
+    """
+    if tau is None:
+        return None
+    number = isinstance(tau, (int, float, np.integer, np.floating)) and not isinstance(tau, (bool, np.bool_))
+    if not number or not -1 <= tau <= 1:  # NaN fails the comparison too
+        raise LBEEError(f"tau is a cosine similarity in [-1, 1]; got {tau!r}, which no sentence can pass or fail. "
+                        "Fix: pass e.g. tau=0.25, or leave it out to follow the CLIP's similarities.")
+    return float(tau)
+
+
 def split_hard_easy(*, predictions=None, labels=None, proba=None, by: str = "correctness",
                     spread: float = 0.2, thresholds: tuple[float, float] | None = None) -> np.ndarray:
     """Mark every image ``hard``, ``easy`` or ``neutral``.

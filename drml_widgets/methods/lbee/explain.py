@@ -12,8 +12,8 @@ from ..._common import empty_frame
 from ...diagnose.validate import check_embeddings
 from ...errors import LBEEError
 from ...results import Finding, Result, name_label
-from .clusters import (CLUSTER_COLUMNS, MAX_CLUSTER_POINTS, METHODS, SELECTION_COLUMNS, check_n_clusters, cluster,
-                       select_sentences)
+from .clusters import (CLUSTER_COLUMNS, MAX_CLUSTER_POINTS, METHODS, SELECTION_COLUMNS, check_k, check_n_clusters,
+                       check_tau, cluster, select_sentences)
 
 
 @dataclass(repr=False)
@@ -97,6 +97,9 @@ class LBEEResult(Result):
         p = self.params
         lines = [f"LBEEResult({len(self.clusters)} hard clusters, {len(self.sentences)} sentences, "
                  f"k={p['k']}, tau={p['tau']}: {p['tau_from']})"]
+        capped = [f"{made:,} {mark}" for mark, made in p.get("clusters_made", {}).items() if made < p["n_clusters"]]
+        if capped:
+            lines.append(f"  n_clusters={p['n_clusters']} capped at {' and '.join(capped)} images: one image each")
         sampled = [f"{used:,} of {total:,} {mark}" for mark, (used, total) in p.get("ward_on", {}).items()
                    if used < total]
         if sampled:
@@ -132,8 +135,10 @@ def explain_failures(image_emb, split, sentences, text_emb, *, n_clusters: int =
     ``sentences`` is a list of strings or a prompt DataFrame with a ``prompt`` column and
     ``text_emb`` their unit embeddings in the images' space. ``correct`` (optional, per image)
     adds each hard cluster's accuracy. ``n_clusters`` (at least 1) applies to hard and easy sets
-    alike; a set with fewer images gets one cluster per image, with a warning. ``tau`` (the
-    similarity above which a sentence counts as describing a prototype, for SetDiff and FPDiff)
+    alike; it is capped at each set's size, so a set with fewer images gets one cluster per image,
+    with a warning, ``params["clusters_made"]`` and the result's repr saying so. ``tau`` (the
+    cosine similarity, in [-1, 1], above which a sentence counts as describing a prototype, for
+    SetDiff and FPDiff)
     defaults to the mean plus one standard deviation of every prototype-sentence similarity, so
     it follows the CLIP in use: about the paper's 0.25 for a real CLIP, whose similarities
     crowd near 0.2, and about 0.34 for the shapes CLIP, whose spread is wide; ``params`` records
@@ -154,9 +159,7 @@ def explain_failures(image_emb, split, sentences, text_emb, *, n_clusters: int =
     t = check_embeddings(text_emb, "sentence embeddings", dim=x.shape[1])
     if len(t) != len(sentences):
         raise LBEEError(f"{len(sentences)} sentences but {len(t)} sentence embeddings. Fix: embed each sentence once.")
-    if not 1 <= k <= len(sentences):
-        raise LBEEError(f"k={k} is larger than the sentence set ({len(sentences)} sentences) or below 1. "
-                        f"Fix: choose k between 1 and {len(sentences)}, or add sentences.")
+    k, tau = check_k(k, len(sentences)), check_tau(tau)
     split = np.asarray(split, dtype=object)
     if split.shape != (len(x),):
         raise LBEEError(f"split has {split.size} values but there are {len(x)} images. Fix: one mark per image.")
@@ -181,6 +184,8 @@ def explain_failures(image_emb, split, sentences, text_emb, *, n_clusters: int =
                "model gets right too, or split by confidence or entropy")
         warnings.warn(f"LBEE found nothing to explain: {why}. Split: {counts}.", stacklevel=2)
         return LBEEResult(empty_frame(CLUSTER_COLUMNS), empty_frame(SELECTION_COLUMNS), assignments, sentences, params)
+    # More clusters than images cannot be made: each set is capped at its size, and says so.
+    params["clusters_made"] = {"hard": min(n_clusters, len(hard)), "easy": min(n_clusters, len(easy))}
     for mark, members in (("hard", hard), ("easy", easy)):
         if n_clusters > len(members):
             warnings.warn(f"n_clusters={n_clusters} is more than the {len(members)} {mark} image(s), so they make "
