@@ -46,17 +46,17 @@ class Finding:
             object.__setattr__(self, "n_images", len(self.rows))
 
     def __repr__(self) -> str:
-        return f"Finding({self.label}: {self.score_name} {number(self.score)}, {self.n_images} images)"
+        return f"Finding({self.label}: {self.score_name} {number(self.score, self.score_name)}, {self.n_images} images)"
 
 
-def number(value: float) -> str:
-    """A score as people read it: counts without decimals, the rest to three places.
+def number(value: float, name: str = "") -> str:
+    """A score as people read it: counts (``n_...``) without decimals, the rest to three places.
 
     Example:
-        >>> number(87.0), number(0.48312)
-        ('87', '0.483')
+        >>> number(87.0, "n_images"), number(1.0, "accuracy"), number(0.48312)
+        ('87', '1.000', '0.483')
     """
-    return f"{value:.0f}" if float(value).is_integer() and abs(value) >= 1 else f"{value:.3f}"
+    return f"{value:.0f}" if name.startswith("n_") else f"{value:.3f}"
 
 
 def name_label(name: Mapping[str, str] | None, fallback: str = "unnamed") -> str:
@@ -110,7 +110,7 @@ class Result:
         found = self.findings()
         lines = [repr(self).splitlines()[0]]
         for i, f in enumerate(found[:k], 1):
-            lines.append(f"  {i}. {f.label}: {f.score_name} {number(f.score)}, {f.n_images} images")
+            lines.append(f"  {i}. {f.label}: {f.score_name} {number(f.score, f.score_name)}, {f.n_images} images")
         if len(found) > k:
             lines.append(f"  ... {len(found) - k} more in .findings()")
         if not found:

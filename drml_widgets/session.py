@@ -26,7 +26,7 @@ from .diagnose.transfer import TransferReport
 from .diagnose.validate import check_embeddings, check_labels, check_training
 from .embed.encoder import ClipEncoder
 from .errors import SessionError
-from .methods import drml, drml_measures, lbee, llm2loss, prime
+from .methods import drml, drml_measures, lbee, llm2loss, prime, spurious
 from .methods.protocol import SessionView, get_method, methods_table
 from .prompts.generate import DEFAULT_MAX_PROMPTS, AttributeSet, PromptSpec, generate_prompts
 from .results import Result
@@ -151,7 +151,6 @@ class Session(Observable, SessionSetup):
             self._text_emb = self.encoder.encode_texts(self.prompts["prompt"].tolist())
         return self._text_emb
 
-    # -- the gap ---------------------------------------------------------------------------
     @property
     def closer(self) -> GapCloser | None:
         """The gap-closing transform when ``close_gap`` is on (fit on training images + prompts)."""
@@ -367,7 +366,7 @@ class Session(Observable, SessionSetup):
             (True, 'text_slices')
         """
         routes = {f.method_name: name for name, f in vars(Session).items() if hasattr(f, "method_name")}
-        return methods_table(self.view, routes)
+        return methods_table(self.view, routes | {"rectify": "rectify"}, also=(drml.RECTIFY,))
 
     find_slices = route("text_slices", drml.find_slices)
     find_failing_slices = route("failing_slices", drml.find_failing_slices)
@@ -376,6 +375,7 @@ class Session(Observable, SessionSetup):
     find_failure_modes = route("failure_modes", prime.method.find_failure_modes)
     find_hard_clusters = route("hard_clusters", lbee.method.find_hard_clusters)
     fit_loss_predictor = route("loss_predictor", llm2loss.method.fit_loss_predictor)
+    compare_fine_tuning = route("spurious_fine_tuning", spurious.method.compare_fine_tuning)
 
     def sentence_relevance(self, result) -> pd.DataFrame:
         return lbee.method.sentence_relevance(self.view, result)

@@ -62,7 +62,7 @@ def test_your_data_runs_offline_on_the_stand_in_folder(tmp_path):
     text = "".join(str(out.get("data", {}).get("text/plain", "")) + out.get("text", "")
                    for c in book.cells if c.cell_type == "code" for out in c.outputs)
     for shown in ("ImageDataset(3000 images from folder", "metadata columns ['color', 'size', 'position']",
-                  "built-in vocabulary, proposed ['color'", "Surrogate(linear head", "rectify (DrML)"):
+                  "built-in vocabulary, proposed ['color'", "Surrogate(linear head", "known by its outputs"):
         assert shown in text, f"notebook 03 did not show {shown!r}"
     assert widget_outputs(book) == ["Dashboard"]
 

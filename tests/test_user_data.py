@@ -98,7 +98,7 @@ def test_a_black_box_known_by_its_predictions(world, encoder):
     assert len(llm.estimate(["a green triangle.", "an orange square."])) == 2
     with pytest.raises(SessionError, match="known by its outputs"):
         s.rectify({"color": "green", "class": "triangle"})
-    assert not s.methods().set_index("method").loc["rectify (DrML)", "applies"]
+    assert not s.methods().set_index("method").loc["rectify", "applies"]
 
 
 @pytest.mark.parametrize("bad, message", [

@@ -16,6 +16,7 @@ from ..diagnose.rectify_advice import slice_margins
 from ..diagnose.slices import (MIN_DROP, SliceComparison, all_slices, check_slice_types, compare_slices, flag_failing,
                                image_slice_scores, rows_in_slice, text_slice_scores)
 from ..diagnose.text_failure import TextFailure, top_text_failure
+from ..errors import SessionError
 from .protocol import Method, SessionView, register
 
 PAPER = "000 DrML"
@@ -137,6 +138,16 @@ def slice_scores(view: SessionView, by: list[str], slices=()):
         return text, image, None
     image_proba = view.head.predict_proba(view.image_features()[test])
     return text, image, slice_margins(text_proba, view.prompts, image_proba, view.labels[test], view.table[test], slices)
+
+
+def _rectify_from_a_session(view: SessionView, **options):
+    raise SessionError("Rectification changes the session's head, so it runs from the session. "
+                       "Fix: call session.rectify(slices).")
+
+
+# Listed beside the registered methods (session.methods()), run by session.rectify: it changes the head.
+RECTIFY = Method("rectify", PAPER, "Can training on text fix the failing slices without their images?",
+                 _rectify_from_a_session, needs=("trainable_head",), view="RectifyPanel", scorecard=False)
 
 
 register(Method("text_slices", PAPER, "How does the classifier do on each slice, read from text alone?",

@@ -26,6 +26,7 @@ from ..results import Result
 
 # What a method may need of a session, and how a session lacking it is told.
 NEEDS = {
+    "classifier": "no classifier yet: call session.train_head(), or build the session with your model's outputs",
     "head": "no head yet: call session.train_head()",
     "trainable_head": "the classifier is known by its outputs only; retraining a surrogate would not change it",
     "image_attributes": "no image attributes (metadata columns or CLIP tags) to group images by",
@@ -165,7 +166,8 @@ class Method:
 
     def applies(self, view: SessionView) -> tuple[bool, str]:
         """Whether the method applies to ``view``, and why not when it does not."""
-        have = {"head": view.head is not None,
+        have = {"classifier": view.head is not None or view.model_name is not None,
+                "head": view.head is not None,
                 "trainable_head": view.head is not None and view.model_name is None,
                 "image_attributes": bool(view.image_types),
                 "images": view.images is not None}
@@ -197,9 +199,10 @@ class Method:
 _REGISTRY: dict[str, Method] = {}
 
 
-def methods_table(view: SessionView, routes: dict[str, str] | None = None) -> pd.DataFrame:
-    """Every registered method: its paper, question, whether it applies to ``view`` and why
-    not, the route that runs it (``routes``: method name -> the session's route) and its view.
+def methods_table(view: SessionView, routes: dict[str, str] | None = None, also: tuple = ()) -> pd.DataFrame:
+    """Every registered method (and the methods in ``also``): its paper, question, whether it
+    applies to ``view`` and why not, the route that runs it (``routes``: method name -> the
+    session's route) and its view.
 
     Example:
         >>> from drml_widgets import Session
@@ -207,7 +210,7 @@ def methods_table(view: SessionView, routes: dict[str, str] | None = None) -> pd
         ['method', 'paper', 'question', 'applies', 'why', 'route', 'view']
     """
     rows = []
-    for m in registered():
+    for m in [*registered(), *also]:
         ok, why = m.applies(view)
         route = (routes or {}).get(m.name)
         rows.append({"method": m.name, "paper": m.paper, "question": m.question, "applies": ok, "why": why,

@@ -127,7 +127,7 @@ def setting_view(ctx: P.Context, out: Outcome, seed: int = 0, head=None) -> Sess
                        s.class_attr, ctx.encoder, emb, seed=seed, head=head, model_name=name)
 
 
-def test_positions(view: SessionView, rows: np.ndarray) -> np.ndarray:
+def positions_among_test(view: SessionView, rows: np.ndarray) -> np.ndarray:
     """A finding's rows of a :func:`setting_view` as positions among the test images (its
     training rows left out), in the finding's order."""
     n_train = int((view.splits == "train").sum())
@@ -152,7 +152,7 @@ def _registered(method: Method) -> Find:
         top = method(view).top()
         if top is None:
             return None
-        return P.Found(dict(top.name or {}), test_positions(view, top.rows))
+        return P.Found(dict(top.name or {}), positions_among_test(view, top.rows))
     return find
 
 

@@ -70,4 +70,4 @@ def sentence_relevance(view: SessionView, result: LBEEResult) -> pd.DataFrame:
 
 
 register(Method("hard_clusters", "003 LBEE", "Which groups of images does it fail, and what sentence describes each?",
-                find_hard_clusters, view="HardClusters"))
+                find_hard_clusters, needs=("classifier",), view="HardClusters"))

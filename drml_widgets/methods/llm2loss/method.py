@@ -46,4 +46,4 @@ def fit_loss_predictor(view: SessionView, rows=None, **options) -> LLM2Loss:
 
 
 register(Method("loss_predictor", "002 LLM2Loss", "How large is its loss on images a sentence describes?",
-                fit_loss_predictor, view="LossQuery", scorecard=False))
+                fit_loss_predictor, needs=("classifier",), view="LossQuery", scorecard=False))

@@ -49,4 +49,4 @@ def find_failure_modes(view: SessionView, held_out: float = 0.0, **options) -> P
 
 
 register(Method("failure_modes", "001 PRIME", "Which small sets of attribute values single out images it fails?",
-                find_failure_modes, needs=("image_attributes",), view="FailureModes"))
+                find_failure_modes, needs=("classifier", "image_attributes"), view="FailureModes"))
