@@ -241,9 +241,9 @@ class Session(Observable, SessionSetup):
             return int(target)
         if target in self.classes:
             return self.classes.index(target)
-        raise SessionError(f"Unknown class {target!r}; the classes are {self.classes}.")
+        raise SessionError(f"Unknown class {target!r}; the classes are {self.classes}. "
+                           "Fix: name one of them, or pass its index.")
 
-    # -- rectification ---------------------------------------------------------------------
     def rectify(
         self,
         slices,
