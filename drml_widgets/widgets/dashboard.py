@@ -70,8 +70,8 @@ def default_by(session) -> list[str]:
         >>> default_by(Session.from_shapes_world(n=1200, ensemble=False))
         ['color', 'shape']
     """
-    rule = session.label_rule
-    label = [rule] if isinstance(rule, str) and rule in session.table.columns else []
+    class_type = session.view.class_type
+    label = [class_type] if class_type in session.table.columns else []
     types = [t for t in session.attributes.types if t in session.table.columns and t not in label]
     if session.head is None or len(types) < 2:
         return types[:1] + label
