@@ -74,8 +74,14 @@ class VocabularyError(DrmlError, ValueError):
     """An attribute vocabulary that cannot be read or used: prompts.vocabulary."""
 
 
-class TaggingError(DrmlError, ValueError):
-    """Attributes, templates or thresholds that cannot tag images zero-shot: diagnose.zero_shot."""
+class TagError(DrmlError, ValueError):
+    """Tags that cannot be computed or used: a tag vocabulary or attribute set, templates, a scale,
+    thresholds or a tag table (the one zero-shot tagger): diagnose.zero_shot, methods.tagging."""
+
+
+# The zero-shot tagger's error was TaggingError before its two taggers became one: the same class,
+# so `except TaggingError` in users' code keeps catching it.
+TaggingError = TagError
 
 
 class ProposalError(DrmlError, ValueError):
@@ -84,10 +90,6 @@ class ProposalError(DrmlError, ValueError):
 
 class VersionError(DrmlError, IndexError):
     """A head version that does not exist (nothing to undo or redo, an unknown number): diagnose.rectify."""
-
-
-class TagError(DrmlError, ValueError):
-    """A tag vocabulary, tag table or threshold that cannot be used: methods.tagging."""
 
 
 class UnknownTagError(TagError):

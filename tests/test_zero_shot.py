@@ -6,8 +6,9 @@ import pytest
 
 from drml_widgets import ClipEncoder, load_shapes_world
 from drml_widgets.data.shapes import ATTRIBUTES
-from drml_widgets.diagnose.zero_shot import UNCERTAIN, AttributeTags, TaggingError, logit_scale, tag_attributes
-from drml_widgets.errors import DrmlError, EmbeddingError
+from drml_widgets.diagnose.zero_shot import UNCERTAIN, AttributeTags, logit_scale, tag_attributes
+from drml_widgets.errors import DrmlError, EmbeddingError, TagError, TaggingError
+from drml_widgets.methods.tagging import TagVocabulary, tag_images, tag_scores
 from drml_widgets.prompts.generate import AttributeSet
 from drml_widgets.prompts.vocabulary import load_vocabulary
 
@@ -76,6 +77,39 @@ def test_the_logit_scale_is_the_models_own_when_it_has_one(shapes):
     assert logit_scale(toy_encoder) == 100.0
 
 
+class ScaledEncoder:
+    """The toy captions, from a model whose learned logit scale is 10 (log 10 stored, as CLIP does)."""
+
+    model = type("Model", (), {"logit_scale": np.log(10.0)})()
+
+    def encode_texts(self, texts):
+        return toy_encoder(texts)
+
+
+def test_both_taggers_share_one_softmax_at_the_models_scale():
+    x = np.array([[1.0, 0.2, 0.0], [0.1, 1.0, 0.0], [0.45, 0.5, 0.1]])
+    encoder = ScaledEncoder()
+    assert logit_scale(encoder) == pytest.approx(10.0)
+    tags = tag_attributes(x, {"color": ["red", "blue"]}, encoder, templates=["{}"])
+    vocab = TagVocabulary({"red": ["red"], "blue": ["blue"]}, {"color": ["red", "blue"]})
+    scores = tag_scores(x, vocab, encoder)
+    # The same probabilities from both, at the model's 10 (at 100 they would be near 0 and 1).
+    np.testing.assert_allclose(scores.to_numpy(), tags.probabilities["color"].to_numpy(), rtol=1e-6)
+    cos = x[:, :2] / np.linalg.norm(x, axis=1, keepdims=True)
+    np.testing.assert_allclose(scores["red"], 1 / (1 + np.exp(-10 * (cos[:, 0] - cos[:, 1]))), rtol=1e-6)
+    np.testing.assert_allclose(tag_scores(x, vocab, encoder, scale=100), tag_scores(x, vocab, toy_encoder))
+    assert not np.allclose(tag_scores(x, vocab, encoder, scale=100), scores)
+    # tag_images thresholds those same scores: the third image is blue with 0.67 at 10, 0.999 at 100.
+    assert tag_images(x, vocab, encoder, thresholds=0.9)["blue"].tolist() == [False, True, False]
+    assert tag_images(x, vocab, encoder, thresholds=0.9, scale=100)["blue"].tolist() == [False, True, True]
+
+
+def test_one_error_class_under_both_names():
+    assert TaggingError is TagError and issubclass(TagError, ValueError)
+    with pytest.raises(TaggingError, match="positive number.*Fix"):
+        tag_scores(np.eye(3), TagVocabulary({"red": ["red"]}), toy_encoder, scale=0)
+
+
 def test_a_callable_encoder_and_user_templates():
     x = np.eye(3)[[0, 1, 1, 2]]
     tags = tag_attributes(x, {"color": ["red", "blue"]}, toy_encoder, templates=["a {} thing.", "{} stuff."])
@@ -86,25 +120,27 @@ def test_a_callable_encoder_and_user_templates():
 
 
 @pytest.mark.parametrize("call, error, match", [
-    (lambda: tag_attributes(np.eye(4)[:2], {"color": ["red", "blue"]}, toy_encoder), TaggingError,
+    (lambda: tag_attributes(np.eye(4)[:2], {"color": ["red", "blue"]}, toy_encoder), TagError,
      r"shape \(\d+, 3\).*dimension 4.*Fix: encode"),
     (lambda: tag_attributes(np.full((2, 3), np.nan), {"color": ["red", "blue"]}, toy_encoder), EmbeddingError,
      r"NaN or inf.*Fix"),
     (lambda: tag_attributes(np.eye(3), {"color": ["red", "blue"]}, lambda t: np.full((len(t), 3), np.nan)),
      EmbeddingError, r"text embeddings .* NaN"),
     (lambda: tag_attributes(np.eye(3), {}, toy_encoder), DrmlError, r"empty"),
-    (lambda: tag_attributes(np.eye(3), {"color": ["red"]}, toy_encoder), TaggingError,
+    (lambda: tag_attributes(np.eye(3), {"color": ["red"]}, toy_encoder), TagError,
      r"\['color'\] have a single value.*Fix"),
     (lambda: tag_attributes(np.eye(3), {"color": ["red", "blue"]}, toy_encoder, templates=["a photo."]),
-     TaggingError, r"exactly one '\{\}'.*Fix"),
+     TagError, r"exactly one '\{\}'.*Fix"),
     (lambda: tag_attributes(np.eye(3), {"color": ["red", "blue"]}, toy_encoder, templates={"size": ["{}"]}),
-     TaggingError, r"no entry for types \['color'\]"),
+     TagError, r"no entry for types \['color'\]"),
     (lambda: tag_attributes(np.eye(3), {"color": ["red", "blue"]}, toy_encoder, min_confidence=2),
-     TaggingError, r"probability in \[0, 1\].*Fix"),
+     TagError, r"probability in \[0, 1\].*Fix"),
     (lambda: tag_attributes(np.eye(3), {"color": ["red", "blue"]}, toy_encoder, min_confidence={"hue": 0.5}),
-     TaggingError, r"names types \['hue'\]"),
-    (lambda: tag_attributes(np.eye(3), {"color": ["red", "blue"]}, "encoder"), TaggingError,
+     TagError, r"names types \['hue'\]"),
+    (lambda: tag_attributes(np.eye(3), {"color": ["red", "blue"]}, "encoder"), TagError,
      r"ClipEncoder or a callable"),
+    (lambda: tag_attributes(np.eye(3), {"color": ["red", "blue"]}, toy_encoder, scale=float("nan")), TagError,
+     r"scale must be a positive number.*Fix"),
 ])
 def test_bad_input_is_explained(call, error, match):
     with pytest.raises(error, match=match) as info:

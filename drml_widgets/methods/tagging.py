@@ -3,9 +3,13 @@
 The paper tags images with a dedicated tagging model; here CLIP scores every image against each
 tag's prompts. Tags in a group (the values of one attribute, say the colours) compete through a
 softmax, as in zero-shot classification; a tag outside any group competes with a neutral
-background prompt. Each tag then has its own threshold on that probability, set by the user or
-calibrated on images whose true tags are known. A tag table is a boolean DataFrame, one row per
-image and one column per tag; :func:`check_tag_table` accepts one computed any other way.
+background prompt. Softmax and scale are those of the one zero-shot tagger,
+:mod:`drml_widgets.diagnose.zero_shot`: :func:`~drml_widgets.diagnose.zero_shot.grouped_softmax`
+at the model's own logit scale (:func:`~drml_widgets.diagnose.zero_shot.logit_scale`; that module
+gives the measurements behind the rule). Each tag then has its own threshold on that probability,
+set by the user or calibrated on images whose true tags are known. A tag table is a boolean
+DataFrame, one row per image and one column per tag; :func:`check_tag_table` accepts one computed
+any other way.
 """
 
 from __future__ import annotations
@@ -15,16 +19,13 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.special import softmax
 
-from .._common import text_encoder, unit_rows
+from .._common import text_encoder
 from ..diagnose.tag_reliability import TagReliability, tag_reliability
 from ..diagnose.validate import check_embeddings
+from ..diagnose.zero_shot import grouped_softmax, logit_scale, mean_embeddings
 from ..errors import TagError, UnknownTagError
 from ..prompts.generate import AttributeSet, PromptSpec, generate_prompts
-
-# CLIP's trained logit scale; it turns cosine similarities into softmax probabilities.
-CLIP_SCALE = 100.0
 
 
 def check_known(tags: Sequence[str], known: Sequence[str], where: str) -> list[str]:
@@ -128,12 +129,13 @@ class TagVocabulary:
         return f"TagVocabulary({len(self.prompts)} tags; groups: {groups or 'none'})"
 
 
-def tag_scores(image_emb, vocabulary: TagVocabulary, encoder, scale: float = CLIP_SCALE) -> pd.DataFrame:
+def tag_scores(image_emb, vocabulary: TagVocabulary, encoder, scale: float | None = None) -> pd.DataFrame:
     """Probability of every tag for every image, from CLIP similarities.
 
     ``encoder`` is a :class:`~drml_widgets.ClipEncoder` or any callable turning a list of texts into
-    unit rows in the images' space. A grouped tag's probability is the softmax over its group;
-    an ungrouped tag's is the softmax against ``vocabulary.background``.
+    rows in the images' space. A grouped tag's probability is the softmax over its group; an
+    ungrouped tag's is the softmax against ``vocabulary.background``. ``scale=None`` is the
+    encoder model's logit scale (100 without one); a number overrides it.
 
     Example:
         >>> enc = lambda texts: np.eye(3, dtype=np.float32)[[["red", "green", "a photo."].index(t) for t in texts]]
@@ -149,18 +151,16 @@ def tag_scores(image_emb, vocabulary: TagVocabulary, encoder, scale: float = CLI
     if emb.ndim != 2 or emb.shape[1] != x.shape[1]:
         raise TagError(f"Text embeddings have shape {emb.shape}; images have dimension {x.shape[1]}. "
                        "Fix: encode tags with the encoder that embedded the images.")
-    bounds = np.cumsum([0] + [len(vocabulary.prompts[t]) for t in tags])
-    tag_emb = unit_rows(np.stack([emb[bounds[i]: bounds[i + 1]].mean(axis=0) for i in range(len(tags))]))
-    sims = scale * (x @ tag_emb.T)
-    background = scale * (x @ emb[-1])
-    out = np.empty_like(sims)
-    grouped = set()
-    for members in vocabulary.groups.values():
-        cols = [tags.index(t) for t in members]
-        out[:, cols] = softmax(sims[:, cols], axis=1)
-        grouped.update(cols)
-    for j in set(range(len(tags))) - grouped:
-        out[:, j] = softmax(np.stack([sims[:, j], background], axis=1), axis=1)[:, 0]
+    # Rows: one per tag (its prompts' mean), then the background, which only ungrouped tags face.
+    prompt_emb = mean_embeddings(emb, [len(vocabulary.prompts[t]) for t in tags] + [1])
+    background = len(tags)
+    groups = [[tags.index(t) for t in members] for members in vocabulary.groups.values()]
+    grouped = {j for cols in groups for j in cols}
+    groups += [[j, background] for j in range(len(tags)) if j not in grouped]
+    out = np.empty((len(x), len(tags)), dtype=np.float64)
+    for cols, p in zip(groups, grouped_softmax(x, prompt_emb, groups, logit_scale(encoder, scale))):
+        tag_cols = [j for j in cols if j != background]
+        out[:, tag_cols] = p[:, :len(tag_cols)]
     return pd.DataFrame(out, columns=tags)
 
 
@@ -230,8 +230,9 @@ def group_reliability(scores: pd.DataFrame, vocabulary: TagVocabulary) -> TagRel
 
 
 def tag_images(image_emb, vocabulary: TagVocabulary, encoder, thresholds=0.5,
-               scale: float = CLIP_SCALE, drop_unreliable: bool = True) -> pd.DataFrame:
-    """Tag images with CLIP in one call: :func:`tag_scores` then :func:`apply_thresholds`.
+               scale: float | None = None, drop_unreliable: bool = True) -> pd.DataFrame:
+    """Tag images with CLIP in one call: :func:`tag_scores` then :func:`apply_thresholds`
+    (``scale=None``: the encoder model's logit scale).
 
     Each group of tags is first checked (:func:`group_reliability`): a group CLIP tags with no
     more confidence than chance, or whose tags follow another group's (position read off
