@@ -8,12 +8,14 @@ import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..errors import CacheNotWritableError, EmptyInputError, ImageLoadError, InputError
+from .backends import TORCH, Backend, BackendCheck, autocast_for, cache_identity, channels_last, first_batch
 from .cache import EmbeddingCache, content_key, default_cache_dir
 from .devices import default_batch_size, resolve_device
 from .images import ImageInput, as_image_list, check_images, describe, image_key, load_rgb
@@ -41,7 +43,9 @@ class ClipEncoder:
     unset picks CUDA, else Apple MPS, else the CPU; one that is not available here raises
     :class:`DeviceError`. ``batch_size`` unset suits the device and the model's input size
     (:func:`~drml_widgets.embed.devices.default_batch_size`: 64 on the CPU and 256 on a GPU at
-    224 px, more for smaller inputs).
+    224 px, more for smaller inputs). ``backend="onnx"``/``"onnx-int8"`` (CPU, ``pip install "drml-widgets[fast]"``)
+    runs ONNX Runtime once it agrees with torch fp32 on the first batch (:mod:`~drml_widgets.embed.backends`).
+    On CUDA, torch runs with fp16 autocast.
 
     Example:
         >>> enc = ClipEncoder("shapes")
@@ -61,9 +65,11 @@ class ClipEncoder:
         cache_dir: str | os.PathLike | None = _DEFAULT,  # type: ignore[assignment]
         batch_size: int | None = None,
         progress: bool | None = None,
+        backend: str = TORCH,
     ):
         self.spec: ModelSpec = resolve_model(model, pretrained)
         self.device = resolve_device(device)
+        self._backend = Backend(backend, self.device)
         if batch_size is None:
             batch_size = default_batch_size(self.device, self.spec.image_size)
         self.batch_size = int(batch_size)
@@ -74,9 +80,10 @@ class ClipEncoder:
         self._cache_root = default_cache_dir() if cache_dir is _DEFAULT else cache_dir
         self._cache: EmbeddingCache | None = None
         if self._cache_root is not None and not self.spec.needs_download:
-            self._cache = EmbeddingCache(self._cache_root, self.spec.identity)  # a bad folder fails here, early
+            self._cache = EmbeddingCache(self._cache_root, cache_identity(self.spec.identity, self.backend))  # a bad folder fails here, early
         self.last_skipped = pd.DataFrame(columns=["position", "source", "error"])
         self._loaded = None
+        self._channels_last = False
 
     @property
     def cache(self) -> EmbeddingCache | None:
@@ -91,8 +98,28 @@ class ClipEncoder:
         """
         if self._cache is None and self._cache_root is not None:
             self.spec = fetch_weights(self.spec)
-            self._cache = EmbeddingCache(self._cache_root, self.spec.identity)
+            self._cache = EmbeddingCache(self._cache_root, cache_identity(self.spec.identity, self.backend))
         return self._cache
+
+    @property
+    def backend(self) -> str:
+        """The backend in use: the one asked for, or ``"torch"`` once a fast one failed its self-check.
+
+        Example:
+            >>> ClipEncoder("shapes").backend
+            'torch'
+        """
+        return self._backend.name
+
+    @property
+    def backend_check(self) -> BackendCheck | None:
+        """The fast backend's self-check on the first batch (``None`` before it, and for torch).
+
+        Example:
+            >>> ClipEncoder("shapes").backend_check is None
+            True
+        """
+        return self._backend.check
 
     # -- model ---------------------------------------------------------------------------
     @property
@@ -116,6 +143,7 @@ class ClipEncoder:
         if self._loaded is None:
             self.spec = fetch_weights(self.spec)
             self._loaded = load_open_clip(self.spec, self.device)
+            self._channels_last = channels_last(self._loaded[0], self.device)
         return self._loaded
 
     @property
@@ -145,6 +173,7 @@ class ClipEncoder:
         encode_batch: Callable[[list[int], list[Any]], tuple[list[int], np.ndarray]],
         what: str,
         prepare: Callable[[int], Any] | None = None,
+        sample: Callable[[list[int]], Any] | None = None,
     ) -> tuple[np.ndarray, list[int]]:
         """Fill cache misses batch by batch, in order; ``encode_batch`` returns the positions it managed.
 
@@ -152,13 +181,18 @@ class ClipEncoder:
         ``prepare`` (position -> model input), futures of inputs prepared by a thread pool up to
         :data:`PREFETCH_BATCHES` batches ahead of the model; without, the positions again.
         A cache that cannot be written (disk full) is left alone for the rest of the call: the
-        embeddings are still returned, with a warning.
+        embeddings are still returned, with a warning. A fast backend not checked yet is checked
+        first, on ``sample(missing)`` (the model input of up to a batch of them).
         """
         cache = self.cache
-        if cache is not None:
-            rows, missing = cache.get(keys)
-        else:
-            rows, missing = {}, list(range(len(keys)))
+        rows, missing = cache.get(keys) if cache is not None else ({}, list(range(len(keys))))
+        inputs = sample(missing) if missing and self._backend.pending else None
+        if inputs is not None:  # (None when no input can be read: nothing is encoded, nothing to check)
+            self._backend.check_first(what[:-1], inputs, self._torch_rows, self.load(), self._cache_root,
+                                      self.spec.identity)
+            if self._backend.name == TORCH and cache is not None:  # failed: fp32 rows go to fp32's cache
+                self._cache = cache = EmbeddingCache(self._cache_root, self.spec.identity)
+                rows, missing = cache.get(keys)
         if missing:
             self.load()  # here, before any worker thread could ask for the preprocessing
             batches = [missing[i: i + self.batch_size] for i in range(0, len(missing), self.batch_size)]
@@ -219,6 +253,15 @@ class ClipEncoder:
 
         return F.normalize(features.float(), dim=-1).cpu().numpy().astype(np.float32)
 
+    def _torch_rows(self, kind: str, inputs) -> np.ndarray:
+        """Unit rows of a batch of pixels (``kind="image"``) or tokens (``"text"``) by the torch model."""
+        import torch
+
+        layout = torch.channels_last if kind == "image" and self._channels_last else torch.preserve_format
+        inputs, model = inputs.to(self.device, memory_format=layout), self.model
+        with torch.inference_mode(), autocast_for(self.device):
+            return self._finish(model.encode_image(inputs) if kind == "image" else model.encode_text(inputs))
+
     def encode_texts(self, texts: str | Sequence[str]) -> np.ndarray:
         """Encode texts to an ``(n, d)`` float32 array of unit rows, in input order.
 
@@ -226,8 +269,6 @@ class ClipEncoder:
             >>> ClipEncoder("shapes").encode_texts("a green square.").shape
             (1, 64)
         """
-        import torch
-
         if isinstance(texts, str):
             texts = [texts]
         elif isinstance(texts, (bytes, bytearray)) or not isinstance(texts, Iterable):
@@ -246,13 +287,13 @@ class ClipEncoder:
                 )
         keys = [content_key("text", t.encode("utf-8")) for t in texts]
 
-        def encode_batch(batch: list[int], _inputs) -> tuple[list[int], np.ndarray]:
-            model, _, tokenizer = self.load()
-            tokens = tokenizer([texts[i] for i in batch]).to(self.device)
-            with torch.inference_mode():
-                return batch, self._finish(model.encode_text(tokens))
+        def tokens(batch: list[int]):
+            return self.load()[2]([texts[i] for i in batch[: self.batch_size]])
 
-        return self._run(keys, encode_batch, "texts")[0]
+        def encode_batch(batch: list[int], _inputs) -> tuple[list[int], np.ndarray]:
+            return batch, self._backend.encode("text", tokens(batch), self._torch_rows)
+
+        return self._run(keys, encode_batch, "texts", sample=tokens)[0]
 
     def encode_images(
         self, images: ImageInput | Sequence[ImageInput], on_error: str = "raise"
@@ -307,10 +348,10 @@ class ClipEncoder:
                     skip(readable[j], exc)
             if not done:
                 return done, np.empty((0, 0), np.float32)
-            with torch.inference_mode():
-                return done, self._finish(self.model.encode_image(torch.stack(pixels).to(self.device)))
+            return done, self._backend.encode("image", torch.stack(pixels), self._torch_rows)
 
-        result, _ = self._run(keys, encode_batch, "images", prepare)
+        sample = partial(first_batch, prepare, self.batch_size, ImageLoadError)
+        result, _ = self._run(keys, encode_batch, "images", prepare, sample)
         self.last_skipped = pd.DataFrame(
             sorted(skipped, key=lambda r: r["position"]), columns=["position", "source", "error"]
         )
