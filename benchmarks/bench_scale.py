@@ -90,7 +90,7 @@ def run_kernel(name: str, data: ScaleData, c: dict):
     from drml_widgets.diagnose.slices import (all_slices, compare_slices, flag_failing, image_slice_scores,
                                               slices_mask, text_slice_scores)
     from drml_widgets.diagnose.transfer import cross_modal_transfer
-    from drml_widgets.methods.lbee import explain_failures, split_hard_easy
+    from drml_widgets.methods.lbee import find_hard_clusters, split_hard_easy
     from drml_widgets.methods.llm2loss import fit_llm2loss
     from drml_widgets.methods.prime import find_failure_modes
     from drml_widgets.methods.tagging import tags_from_table
@@ -132,7 +132,7 @@ def run_kernel(name: str, data: ScaleData, c: dict):
         return f"{len(result.modes)} modes"
     if name == "lbee":
         split = split_hard_easy(predictions=data.predictions, labels=y)
-        result = explain_failures(x, split, prompts["prompt"].tolist(), c["text_emb"], correct=data.predictions == y)
+        result = find_hard_clusters(x, split, prompts["prompt"].tolist(), c["text_emb"], correct=data.predictions == y)
         return f"{len(result.clusters)} hard clusters"
     if name == "llm2loss":
         llm = fit_llm2loss(x, data.losses, data.encoder, members=1, epochs=epochs)

@@ -3,6 +3,8 @@ frames, text encoders, change observers."""
 
 from __future__ import annotations
 
+import functools
+import warnings
 from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -141,3 +143,28 @@ def random_units(out: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     for part in row_chunks(len(out)):
         out[part] = unit_rows(rng.normal(size=(part.stop - part.start, out.shape[1])).astype(np.float32))
     return out
+
+
+def deprecated_alias(func: Callable, old: str) -> Callable:
+    """``func`` under its old name for one release: it warns (FutureWarning, which notebooks
+    show) and calls ``func``.
+
+    Example:
+        >>> import warnings
+        >>> def new(x): return x + 1
+        >>> old = deprecated_alias(new, "old")
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     old(1), caught[0].category.__name__
+        (2, 'FutureWarning')
+    """
+    @functools.wraps(func)
+    def alias(*args, **kwargs):
+        warnings.warn(f"{old} is renamed {func.__name__}; the old name goes in the next release. "
+                      f"Fix: call {func.__name__}(...).", FutureWarning, stacklevel=2)
+        return func(*args, **kwargs)
+
+    alias.__name__ = alias.__qualname__ = old
+    alias.__doc__ = f"Deprecated: renamed :func:`{func.__name__}` (the old name goes in the next release)."
+    del alias.__wrapped__  # the alias's own doc and name, not the new function's
+    return alias

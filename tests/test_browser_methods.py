@@ -200,7 +200,7 @@ def test_method_views_show_markup_as_text_and_run_no_script(page, tmp_path):
     import numpy as np
     import pandas as pd
 
-    from drml_widgets.methods.lbee import explain_failures
+    from drml_widgets.methods.lbee import find_hard_clusters
     from drml_widgets.methods.prime import find_failure_modes
     from drml_widgets.widgets import FailureModes, HardClusters
     from drml_widgets.widgets.report import report_html
@@ -213,7 +213,7 @@ def test_method_views_show_markup_as_text_and_run_no_script(page, tmp_path):
     emb = np.r_[np.tile([1.0, 0.0], (40, 1)), np.tile([0.0, 1.0], (40, 1))].astype(np.float32)
     sentences = [XSS_VALUE, XSS_TYPE, "a plain sentence."]
     text = np.array([[1, 0], [0.8, 0.6], [0, 1]], np.float32)
-    result = explain_failures(emb, ["hard"] * 40 + ["easy"] * 40, sentences, text, n_clusters=1, k=2)
+    result = find_hard_clusters(emb, ["hard"] * 40 + ["easy"] * 40, sentences, text, n_clusters=1, k=2)
     relevance = pd.DataFrame({XSS_VALUE: [True, False] * 40, XSS_TYPE: [False] * 80, "a plain sentence.": [False] * 80})
     clusters = HardClusters(result, images=images, relevance=relevance)
     dialogs = []

@@ -15,7 +15,7 @@ from drml_widgets import Session, load_shapes_world
 from drml_widgets.data.sources import load_images
 from drml_widgets.diagnose.surrogate import user_model
 from drml_widgets.errors import DrmlError, LBEEError
-from drml_widgets.methods import explain_failures
+from drml_widgets.methods import find_hard_clusters
 from drml_widgets.session_setup import metadata_attributes
 
 FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -95,7 +95,7 @@ def test_k_must_be_a_whole_number():
     emb = np.eye(2, dtype=np.float32)
     for k in (1.5, "1", True):
         with pytest.raises(LBEEError, match="k must be a whole number"):
-            explain_failures(emb, ["hard", "easy"], ["a", "b"], emb, n_clusters=1, k=k)
+            find_hard_clusters(emb, ["hard", "easy"], ["a", "b"], emb, n_clusters=1, k=k)
 
 
 # -- 3. a model= callable that returns the wrong shape ------------------------------------------

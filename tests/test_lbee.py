@@ -7,7 +7,7 @@ import pytest
 from drml_widgets.data.shapes import ATTRIBUTES
 from drml_widgets.data.shapes_presets import ENGINEERED_TEMPLATE, RAW_TEMPLATE
 from drml_widgets.methods.lbee import (METHODS, METRIC_COLUMNS, SELECTION_COLUMNS, LBEEError, evaluate,
-                                       explain_failures, ground_truth, relevance_from_attributes,
+                                       find_hard_clusters, ground_truth, relevance_from_attributes,
                                        relevance_from_similarity, select_sentences, split_hard_easy)
 from drml_widgets.prompts.generate import AttributeSet, PromptSpec, write_prompts
 
@@ -64,7 +64,7 @@ def run(evaluated, encoder, templates, tau):
     emb, table, correct, split, _ = evaluated
     attrs = AttributeSet({k: list(ATTRIBUTES[k]) for k in ["size"] + SLICE})
     sentences = write_prompts(attrs, PromptSpec(templates), SLICE)
-    result = explain_failures(emb, split, sentences, encoder.encode_texts(sentences["prompt"].tolist()),
+    result = find_hard_clusters(emb, split, sentences, encoder.encode_texts(sentences["prompt"].tolist()),
                               n_clusters=5, k=3, tau=tau, correct=correct)
     relevance = relevance_from_attributes(table, sentences)
     metrics = evaluate(result, relevance, ground_truth(relevance, correct))
@@ -146,7 +146,7 @@ def test_similarity_relevance_gives_the_measured_metrics(evaluated, encoder):
     emb, table, correct, split, failing = evaluated
     sentences = [f"a {c} thing." for c in ATTRIBUTES["color"]]
     text = encoder.encode_texts(sentences)
-    result = explain_failures(emb, split, sentences, text, tau=TAU)
+    result = find_hard_clusters(emb, split, sentences, text, tau=TAU)
     relevance = relevance_from_similarity(emb, text, sentences, threshold=0.5)
     # The CLIP's similarity above 0.5 is exactly the image's true colour, and S* the failing colours.
     assert (relevance.to_numpy() == (table["color"].to_numpy()[:, None] == np.array(ATTRIBUTES["color"]))).all()
@@ -170,7 +170,7 @@ def test_splits_by_confidence_and_entropy():
 def test_no_hard_images_gives_empty_typed_frames_and_says_why():
     emb = np.eye(4, dtype=np.float32)
     with pytest.warns(UserWarning, match=r"nothing to explain: no image is hard.*'easy': 4"):
-        result = explain_failures(emb, ["easy"] * 4, ["a", "b"], emb[:2], k=2)
+        result = find_hard_clusters(emb, ["easy"] * 4, ["a", "b"], emb[:2], k=2)
     assert result.selections.empty
     assert result.selections.dtypes.astype(str).to_dict() == SELECTION_COLUMNS
     relevance = pd.DataFrame(np.ones((4, 2), bool), columns=["a", "b"])
@@ -181,15 +181,15 @@ def test_no_hard_images_gives_empty_typed_frames_and_says_why():
 def test_bad_input_is_named():
     emb = np.eye(4, dtype=np.float32)
     with pytest.raises(LBEEError, match="k=3 is larger than the sentence set"):
-        explain_failures(emb, ["hard", "easy"] * 2, ["a", "b"], emb[:2], k=3)
+        find_hard_clusters(emb, ["hard", "easy"] * 2, ["a", "b"], emb[:2], k=3)
     with pytest.raises(LBEEError, match="3 values but there are 4 images"):
-        explain_failures(emb, ["hard", "easy", "easy"], ["a", "b"], emb[:2], k=1)
+        find_hard_clusters(emb, ["hard", "easy", "easy"], ["a", "b"], emb[:2], k=1)
     with pytest.raises(LBEEError, match="differ in length"):
         split_hard_easy(predictions=[0, 1], labels=[0, 1, 1])
     with pytest.raises(LBEEError, match="one score per image"):
         ground_truth(pd.DataFrame({"a": [True, False]}), [1.0])
     with pytest.raises(LBEEError, match="Unknown method 'fpdiff'"):
-        explain_failures(emb, ["hard", "easy"] * 2, ["a", "b"], emb[:2], n_clusters=2, k=1).selection("fpdiff")
+        find_hard_clusters(emb, ["hard", "easy"] * 2, ["a", "b"], emb[:2], n_clusters=2, k=1).selection("fpdiff")
 
 
 @pytest.mark.parametrize("n_clusters", [0, -3, 2.5, True])
@@ -197,13 +197,13 @@ def test_n_clusters_must_be_a_whole_number_from_one(n_clusters):
     emb = np.eye(4, dtype=np.float32)
     expected = f"n_clusters must be a whole number of clusters, at least 1; got {n_clusters}. Fix"
     with pytest.raises(LBEEError, match=expected):
-        explain_failures(emb, ["hard", "easy"] * 2, ["a", "b"], emb[:2], n_clusters=n_clusters, k=1)
+        find_hard_clusters(emb, ["hard", "easy"] * 2, ["a", "b"], emb[:2], n_clusters=n_clusters, k=1)
 
 
 def test_more_clusters_than_hard_images_is_explained():
     emb = np.eye(4, dtype=np.float32)
     with pytest.warns(UserWarning) as caught:
-        result = explain_failures(emb, ["hard", "easy", "easy", "easy"], ["a", "b"], emb[:2], n_clusters=5, k=1)
+        result = find_hard_clusters(emb, ["hard", "easy", "easy", "easy"], ["a", "b"], emb[:2], n_clusters=5, k=1)
     assert [str(w.message) for w in caught] == [
         "n_clusters=5 is more than the 1 hard image(s), so they make 1 cluster(s) of one image each. "
         "Fix: pass n_clusters <= 1.",

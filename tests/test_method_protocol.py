@@ -114,3 +114,13 @@ def test_failing_slices_feed_rectify_as_a_result(drml_session):
         assert sorted(map(str, result.slices)) == sorted(map(str, [f.name for f in failing.findings()]))
     finally:
         drml_session.undo()
+
+
+def test_kernels_follow_the_routes_names_and_the_old_ones_warn():
+    from drml_widgets.methods import lbee
+
+    emb = np.array([[1, 0], [0, 1]], np.float32)
+    new = lbee.find_hard_clusters(emb, ["hard", "easy"], ["left", "up"], emb, n_clusters=1, k=1)
+    with pytest.warns(FutureWarning, match="explain_failures is renamed find_hard_clusters"):
+        old = lbee.explain_failures(emb, ["hard", "easy"], ["left", "up"], emb, n_clusters=1, k=1)
+    pd.testing.assert_frame_equal(old.table, new.table)

@@ -163,7 +163,7 @@ def test_hard_clusters_from_a_result_and_bad_input(session):
     sentences = session.prompts.loc[first]
     pred, labels = session.image_predictions(test), session.labels[test]
     split = lbee.split_hard_easy(predictions=pred, labels=labels)
-    result = lbee.explain_failures(session.image_emb[test], split, sentences, session.text_emb[first], n_clusters=3,
+    result = lbee.find_hard_clusters(session.image_emb[test], split, sentences, session.text_emb[first], n_clusters=3,
                                    correct=pred == labels)
     relevance = lbee.relevance_from_attributes(session.table[test].reset_index(drop=True), sentences)
     view = HardClusters(result, images=session.images[test], relevance=relevance, correct=pred == labels)

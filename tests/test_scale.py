@@ -19,7 +19,7 @@ from drml_widgets.diagnose.slices import (all_slices, compare_slices, flag_faili
                                           text_slice_scores)
 from drml_widgets.diagnose.transfer import cross_modal_transfer
 from drml_widgets.diagnose.zero_shot import tag_attributes
-from drml_widgets.methods.lbee import explain_failures, split_hard_easy
+from drml_widgets.methods.lbee import find_hard_clusters, split_hard_easy
 from drml_widgets.methods.lbee.clusters import MAX_CLUSTER_POINTS
 from drml_widgets.methods.llm2loss import fit_llm2loss
 from drml_widgets.methods.prime import find_failure_modes
@@ -153,7 +153,7 @@ def test_prime_finds_the_planted_mode(data, splits):
 def test_lbee_clusters_the_planted_failure(data, prompts):
     frame, text_emb = prompts
     split = split_hard_easy(predictions=data.predictions, labels=data.labels)
-    result = explain_failures(data.image_emb, split, frame["prompt"].tolist(), text_emb,
+    result = find_hard_clusters(data.image_emb, split, frame["prompt"].tolist(), text_emb,
                               correct=data.predictions == data.labels, k=3)
     n_easy = int((split == "easy").sum())
     assert result.params["ward_on"]["easy"] == (MAX_CLUSTER_POINTS, n_easy)

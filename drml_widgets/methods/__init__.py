@@ -8,7 +8,7 @@ Reach a method's steps through its module, so each call says which method it bel
     prime.generalisation(...); lbee.evaluate(...)
 
 Names that already say their method are also importable from here (``find_failure_modes``,
-``explain_failures``, ``fit_llm2loss``, ``compare_fine_tuning``, ...); generic ones
+``find_hard_clusters``, ``fit_llm2loss``, ``compare_fine_tuning``, ...); generic ones
 (``evaluate``, ``generalisation``, ``ground_truth``, ``cache_features``, ...) are not.
 """
 
@@ -17,7 +17,7 @@ from . import drml, prime, llm2loss, lbee, spurious  # noqa: I001
 from . import blackbox, detection, protocol, tagging
 from .blackbox import BlackBox, per_image_loss, train_black_box, train_example_black_box
 from .detection import accuracy_discrepancy
-from .lbee import LBEEResult, explain_failures
+from .lbee import LBEEResult, explain_failures, find_hard_clusters
 from .llm2loss import LLM2Loss, fit_llm2loss
 from .prime import PrimeResult, find_failure_modes
 from .protocol import Method, SessionView, get_method, register, registered, unregister
@@ -33,7 +33,7 @@ __all__ = [
     # PRIME and its tagging
     "PrimeResult", "TagVocabulary", "find_failure_modes", "tag_images",
     # LBEE
-    "LBEEResult", "explain_failures",
+    "LBEEResult", "explain_failures", "find_hard_clusters",
     # LLM2Loss and its example black box
     "BlackBox", "LLM2Loss", "fit_llm2loss", "per_image_loss", "train_black_box", "train_example_black_box",
     # spurious-aware fine-tuning and its detection

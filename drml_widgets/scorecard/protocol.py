@@ -28,7 +28,7 @@ from ..diagnose.slices import ALL, all_slices, image_slice_scores, rows_in_slice
 from ..diagnose.surrogate import train_surrogate
 from ..diagnose.text_failure import class_populations, contrast
 from ..errors import PrimeError
-from ..methods.lbee import explain_failures, split_hard_easy
+from ..methods.lbee import find_hard_clusters, split_hard_easy
 from ..methods.prime import find_failure_modes
 from ..methods.tagging import TagVocabulary, tag_images, tags_from_table
 from ..prompts.generate import AttributeSet, PromptSpec, generate_prompts
@@ -258,7 +258,7 @@ def lbee(ctx: Context, out: Outcome, seed: int = 0) -> Found | None:
     hard = split == "hard"
     if not hard.any() or hard.all():
         return None
-    result = explain_failures(ctx.test_emb, split, ctx.sentences["prompt"].tolist(), ctx.sentence_emb,
+    result = find_hard_clusters(ctx.test_emb, split, ctx.sentences["prompt"].tolist(), ctx.sentence_emb,
                               n_clusters=5, k=1, seed=seed)
     top = int(result.clusters.sort_values("n_images", ascending=False, kind="stable")["cluster"].iloc[0])
     chosen = result.selections[(result.selections["method"] == "FPDiff") & (result.selections["cluster"] == top)]

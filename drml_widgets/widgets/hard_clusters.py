@@ -78,7 +78,7 @@ class HardClusters(ResultView):
             self._options = {"n_clusters": n_clusters, "k": k, "tau": tau}
         else:
             raise InputError(f"HardClusters shows a Session's hard clusters or an LBEEResult; got {type(source).__name__}. "
-                             "Fix: HardClusters(session) or HardClusters(explain_failures(...), images=...).")
+                             "Fix: HardClusters(session) or HardClusters(find_hard_clusters(...), images=...).")
         super().__init__(session, method=method)
 
     def refresh(self, event: str) -> None:

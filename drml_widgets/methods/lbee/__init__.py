@@ -20,9 +20,9 @@ between the union of retained sentences and S*.
 
 from .clusters import (CLUSTER_COLUMNS, METHODS, METRIC_COLUMNS, SELECTION_COLUMNS, SPLITS, LBEEError, cluster,
                        select_sentences, split_hard_easy)
-from .explain import LBEEResult, explain_failures
+from .explain import LBEEResult, explain_failures, find_hard_clusters
 from .metrics import evaluate, ground_truth, relevance_from_attributes, relevance_from_similarity
 from . import method  # registers LBEE with the method registry
 
-__all__ = ["CLUSTER_COLUMNS", "METHODS", "METRIC_COLUMNS", "SELECTION_COLUMNS", "SPLITS", "LBEEError", "LBEEResult", "cluster", "evaluate", "explain_failures", "ground_truth",
+__all__ = ["CLUSTER_COLUMNS", "METHODS", "METRIC_COLUMNS", "SELECTION_COLUMNS", "SPLITS", "LBEEError", "LBEEResult", "cluster", "explain_failures", "evaluate", "find_hard_clusters", "ground_truth",
            "relevance_from_attributes", "relevance_from_similarity", "select_sentences", "split_hard_easy"]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..._common import empty_frame
+from ..._common import deprecated_alias, empty_frame
 from ...diagnose.validate import check_embeddings
 from ...errors import LBEEError
 from ...results import Finding, Result, name_label
@@ -18,7 +18,7 @@ from .clusters import (CLUSTER_COLUMNS, MAX_CLUSTER_POINTS, METHODS, SELECTION_C
 
 @dataclass(repr=False)
 class LBEEResult(Result):
-    """What :func:`explain_failures` found: hard clusters and the sentences kept for each.
+    """What :func:`find_hard_clusters` found: hard clusters and the sentences kept for each.
 
     ``clusters``: one row per hard cluster (size, accuracy where known, nearest easy cluster,
     similarity of the two prototypes). ``selections``: one row per (method, cluster, rank) with
@@ -43,7 +43,7 @@ class LBEEResult(Result):
 
         Example:
             >>> emb = np.array([[1, 0], [0, 1]], np.float32)
-            >>> result = explain_failures(emb, ["hard", "easy"], ["left", "up"], emb, n_clusters=1, k=1)
+            >>> result = find_hard_clusters(emb, ["hard", "easy"], ["left", "up"], emb, n_clusters=1, k=1)
             >>> result.retained("FPDiff"), result.retained("TopS")
             (['left'], ['left'])
         """
@@ -63,7 +63,7 @@ class LBEEResult(Result):
 
         Example:
             >>> emb = np.array([[1, 0], [0, 1]], np.float32)
-            >>> explain_failures(emb, ["hard", "easy"], ["left", "up"], emb, n_clusters=1, k=1).selection("TopS")["sentences"].tolist()
+            >>> find_hard_clusters(emb, ["hard", "easy"], ["left", "up"], emb, n_clusters=1, k=1).selection("TopS")["sentences"].tolist()
             ['left']
         """
         if method not in METHODS:
@@ -79,7 +79,7 @@ class LBEEResult(Result):
 
         Example:
             >>> emb = np.array([[1, 0], [0, 1]], np.float32)
-            >>> explain_failures(emb, ["hard", "easy"], ["left", "up"], emb, n_clusters=1, k=1).findings()
+            >>> find_hard_clusters(emb, ["hard", "easy"], ["left", "up"], emb, n_clusters=1, k=1).findings()
             [Finding(left: n_images 1, 1 images)]
         """
         chosen = self.selections[self.selections["method"] == method]
@@ -127,7 +127,7 @@ def sentence_list(sentences) -> list[str]:
     return sentences
 
 
-def explain_failures(image_emb, split, sentences, text_emb, *, n_clusters: int = 5, k: int = 3,
+def find_hard_clusters(image_emb, split, sentences, text_emb, *, n_clusters: int = 5, k: int = 3,
                      tau: float | None = None, correct=None, seed: int = 0) -> LBEEResult:
     """Cluster hard and easy images and keep ``k`` sentences per hard cluster with each method.
 
@@ -150,7 +150,7 @@ def explain_failures(image_emb, split, sentences, text_emb, *, n_clusters: int =
         >>> emb = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], np.float32)
         >>> emb /= np.linalg.norm(emb, axis=1, keepdims=True)
         >>> text = np.array([[1, 0], [0, 1]], np.float32)
-        >>> res = explain_failures(emb, ["hard", "hard", "easy", "easy"], ["left", "up"], text, n_clusters=1, k=1)
+        >>> res = find_hard_clusters(emb, ["hard", "hard", "easy", "easy"], ["left", "up"], text, n_clusters=1, k=1)
         >>> res.retained("FPDiff")
         ['left']
     """
@@ -217,3 +217,6 @@ def explain_failures(image_emb, split, sentences, text_emb, *, n_clusters: int =
                               "hard_similarity": float(v_hard[c, i]), "easy_similarity": float(v_easy[nearest[c], i])})
     return LBEEResult(pd.DataFrame(clusters).astype(CLUSTER_COLUMNS), pd.DataFrame(picks).astype(SELECTION_COLUMNS),
                       assignments, sentences, params)
+
+
+explain_failures = deprecated_alias(find_hard_clusters, "explain_failures")

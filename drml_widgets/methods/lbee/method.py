@@ -9,7 +9,8 @@ import pandas as pd
 from ...errors import SessionError
 from ..protocol import Method, SessionView, register
 from .clusters import split_hard_easy
-from .explain import LBEEResult, explain_failures
+from .explain import LBEEResult
+from .explain import find_hard_clusters as cluster_and_describe
 from .metrics import relevance_from_attributes, relevance_from_similarity
 
 
@@ -35,7 +36,7 @@ def find_hard_clusters(view: SessionView, n_clusters: int = 5, k: int = 3, tau: 
     first = _first_template(view)
     described = view.prompts.loc[first]
     sentences = described["prompt"].tolist()
-    result = explain_failures(view.image_emb[test], split, sentences, view.text_emb[first],
+    result = cluster_and_describe(view.image_emb[test], split, sentences, view.text_emb[first],
                               n_clusters=n_clusters, k=k, tau=tau, **options)
     result.rows = np.flatnonzero(test)
     types = [t for t in view.attributes.types if t in described.columns]

@@ -94,8 +94,8 @@ def evaluate(result: LBEEResult, relevance: pd.DataFrame, truth: pd.DataFrame) -
 
     Example:
         >>> emb = np.array([[1, 0], [0, 1]], np.float32)
-        >>> from drml_widgets.methods.lbee import explain_failures
-        >>> result = explain_failures(emb, ["hard", "easy"], ["left", "up"], emb, n_clusters=1, k=1)
+        >>> from drml_widgets.methods.lbee import find_hard_clusters
+        >>> result = find_hard_clusters(emb, ["hard", "easy"], ["left", "up"], emb, n_clusters=1, k=1)
         >>> relevance = pd.DataFrame({"left": [True, False], "up": [False, True]})
         >>> metrics = evaluate(result, relevance, ground_truth(relevance, [0, 1]))
         >>> metrics.loc[metrics["method"] == "FPDiff", ["AHR", "ACR", "TPR", "JI"]].to_dict("records")
