@@ -137,7 +137,7 @@ def test_every_error_is_a_drml_error_that_names_the_fix(image_emb, llm, black_bo
         fit_llm2loss(x, y, encode, head="cnn")
     with pytest.raises(InputError, match="epochs must be a whole number from 1 to 1000; got 0. Fix"):
         fit_llm2loss(x, y, encode, epochs=0)
-    with pytest.raises(LLM2LossError, match="hidden .* must be at least 1; got 0"):
+    with pytest.raises(LLM2LossError, match="hidden .* must be a whole number from 1 to 4096; got 0. Fix"):
         fit_llm2loss(x, y, encode, hidden=0)
     with pytest.raises(LLM2LossError, match="encoder must be a ClipEncoder or a callable"):
         fit_llm2loss(x, y, "not an encoder")

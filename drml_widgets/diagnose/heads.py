@@ -35,7 +35,8 @@ def build_module(kind: str, dim: int, n_outputs: int, hidden: int = 512):
         return nn.Linear(dim, n_outputs)
     if kind == "mlp":
         return nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, n_outputs))
-    raise InputError(f"Unknown head kind {kind!r}; choose 'linear' or 'mlp'.")
+    raise InputError(f"Unknown head kind {kind!r}; choose 'linear' or 'mlp'. "
+                     "Fix: pass 'linear' (a logistic regression) or 'mlp' (one hidden ReLU layer).")
 
 
 @dataclass(repr=False)

@@ -116,7 +116,8 @@ def attribute_influence(
         ['orange', 'green']
     """
     if method not in ("drml", "shapley"):
-        raise InputError(f"method must be 'drml' or 'shapley'; got {method!r}.")
+        raise InputError(f"method must be 'drml' or 'shapley'; got {method!r}. Fix: pass method='drml' (with/without "
+                         "differences, the paper's) or 'shapley' (Shapley values over attribute types).")
     types = attributes.types
     if method == "shapley" and len(types) <= exact_max_types:
         needed = math.prod(len(v) + 1 for v in attributes.values.values()) * spec.n_per_combination

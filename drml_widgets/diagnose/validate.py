@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._common import row_chunks
@@ -59,6 +61,49 @@ def check_labels(y, n: int, n_classes: int | None = None, name: str = "labels") 
     return y.astype(np.int64)
 
 
+def check_whole(value, name: str, lo: int = 1, hi: int | None = None, fix: str = "",
+                error: type[Exception] = InputError) -> int:
+    """``value`` as an int in ``[lo, hi]`` (no top with ``hi=None``), or ``error`` naming it and ``fix``.
+
+    Bools, floats (even 3.0) and text are refused: a count typed as ``1.5`` or ``"3"`` is a mistake.
+
+    Example:
+        >>> check_whole(np.int64(3), "k", 1, 10)
+        3
+        >>> check_whole(2.0, "k", 1, 10, "pass e.g. k=3")
+        Traceback (most recent call last):
+        ...
+        drml_widgets.errors.InputError: k must be a whole number from 1 to 10; got 2.0. Fix: pass e.g. k=3.
+    """
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    if not ok or value < lo or (hi is not None and value > hi):
+        span = f"from {lo} to {hi}" if hi is not None else f"of at least {lo}"
+        raise error(f"{name} must be a whole number {span}; got {value!r}. Fix: {fix}.")
+    return int(value)
+
+
+def check_number(value, name: str, lo: float, hi: float, fix: str = "", error: type[Exception] = InputError,
+                 open_lo: bool = False, open_hi: bool = False) -> float:
+    """``value`` as a finite float in ``[lo, hi]`` (ends left out with ``open_lo``/``open_hi``),
+    or ``error`` naming it and ``fix``.
+
+    Example:
+        >>> check_number(np.float32(0.5), "a", 0, 1)
+        0.5
+        >>> check_number(float("nan"), "a", 0, 1, "pass e.g. a=0.3")
+        Traceback (most recent call last):
+        ...
+        drml_widgets.errors.InputError: a must be a number in [0, 1]; got nan. Fix: pass e.g. a=0.3.
+    """
+    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    # NaN fails every comparison, so it fails the range too.
+    inside = number and (lo < value if open_lo else lo <= value) and (value < hi if open_hi else value <= hi)
+    if not inside or not math.isfinite(value):
+        span = f"{'(' if open_lo else '['}{lo}, {hi}{')' if open_hi else ']'}"
+        raise error(f"{name} must be a number in {span}; got {value!r}. Fix: {fix}.")
+    return float(value)
+
+
 def check_training(epochs, lr, batch_size, max_epochs: int = MAX_EPOCHS) -> tuple[int, float, int]:
     """Training settings as ``(epochs, lr, batch_size)``, or an error naming the bad one.
 
@@ -70,15 +115,6 @@ def check_training(epochs, lr, batch_size, max_epochs: int = MAX_EPOCHS) -> tupl
         ...
         drml_widgets.errors.InputError: epochs must be a whole number from 1 to 1000; got 1000000000. Fix: a few dozen epochs is plenty for a head.
     """
-    def whole(value, name: str, top: int | None, fix: str) -> int:
-        ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
-        if not ok or (top is not None and value > top):
-            span = f"from 1 to {top}" if top is not None else "of at least 1"
-            raise InputError(f"{name} must be a whole number {span}; got {value!r}. Fix: {fix}.")
-        return int(value)
-
-    epochs = whole(epochs, "epochs", max_epochs, "a few dozen epochs is plenty for a head")
-    batch_size = whole(batch_size, "batch_size", None, "use e.g. 32")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float, np.floating)) or not 0 < lr <= 1 or lr != lr:
-        raise InputError(f"lr must be a number in (0, 1]; got {lr!r}. Fix: use e.g. 1e-3.")
-    return epochs, float(lr), batch_size
+    epochs = check_whole(epochs, "epochs", 1, max_epochs, "a few dozen epochs is plenty for a head")
+    batch_size = check_whole(batch_size, "batch_size", 1, None, "use e.g. 32")
+    return epochs, check_number(lr, "lr", 0, 1, "use e.g. 1e-3", open_lo=True), batch_size

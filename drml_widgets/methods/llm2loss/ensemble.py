@@ -10,10 +10,10 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..._common import random_units, row_chunks, text_encoder, unit_rows
+from ..._common import random_units, row_chunks, text_encoder
 from ...diagnose.gap import GapCloser
 from ...diagnose.heads import Head, build_module, fit_module, train_head
-from ...diagnose.validate import check_embeddings, check_training
+from ...diagnose.validate import check_embeddings, check_number, check_training, check_whole
 from ...errors import LLM2LossError
 from ...results import Finding, Result
 from ..blackbox import check_losses
@@ -24,6 +24,10 @@ MIN_IMAGES = 50
 # The ranker's validation loss uses every pair among at most this many held-out images
 # (all pairs of thousands would cost more than the training itself).
 MAX_RANK_VAL = 512
+# Each member trains three heads; the ensemble's spread is steady long before this, only the time grows.
+MAX_MEMBERS = 100
+# Far wider than the CLIP features a head reads (512 to 1024); wider only makes the weights large.
+MAX_HIDDEN = 4096
 
 
 def _pairwise_bce(scores, target):
@@ -340,14 +344,16 @@ def fit_llm2loss(
     if np.ptp(y) == 0:
         raise LLM2LossError("Every image has the same loss, so there is nothing to rank or regress. "
                             "Fix: check the black box's losses.")
-    if members < 1 or not 0 < val_fraction < 1:
-        raise LLM2LossError(f"members must be >= 1 and val_fraction in (0, 1); got {members}, {val_fraction}.")
     # Bad settings fail here, before the gap is closed or any member trains (the head kind fails
     # in build_module, before the first member's first step).
-    check_training(epochs, lr, batch_size)
-    if head == "mlp" and hidden < 1:
-        raise LLM2LossError(f"hidden (units of the MLP heads' hidden layer) must be at least 1; got {hidden}. "
-                            "Fix: use e.g. hidden=128.")
+    members = check_whole(members, "members (the heads trained per objective)", 1, MAX_MEMBERS, "use e.g. members=5; "
+                          "each member trains three heads, and their spread is steady long before 100", LLM2LossError)
+    hidden = check_whole(hidden, "hidden (units of the MLP heads' hidden layer)", 1, MAX_HIDDEN, "use e.g. hidden=128",
+                         LLM2LossError)
+    val_fraction = check_number(val_fraction, "val_fraction (the share of images that picks each member's epoch)",
+                                0, 1, "use e.g. val_fraction=0.2", LLM2LossError, open_lo=True, open_hi=True)
+    seed = check_whole(seed, "seed", 0, None, "use e.g. seed=0", LLM2LossError)
+    epochs, lr, batch_size = check_training(epochs, lr, batch_size)
     encode = text_encoder(encoder, error=LLM2LossError)
     gap = GapCloser.fit(x, encode(list(reference_texts))) if reference_texts is not None else None
     order = np.random.default_rng(seed).permutation(len(x))

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..._common import empty_frame, text_encoder
-from ...diagnose.validate import check_embeddings
+from ...diagnose.validate import check_embeddings, check_number, check_whole
 from ...errors import PrimeError
 from ...prompts.text import fix_articles
 from ..tagging import check_known, check_tag_table
@@ -113,16 +113,42 @@ def _candidates(tags: pd.DataFrame, names: np.ndarray, classes: list[str], s: in
     return cands
 
 
-def _check_params(l: int, s: int, a: float, b: Mapping[int, float] | None) -> dict[int, float]:
-    if l < 1 or s < 1:
-        raise PrimeError(f"l and s must be at least 1; got l={l}, s={s}.")
-    if not 0 <= a <= 1:
-        raise PrimeError(f"a is an accuracy drop in [0, 1]; got {a}.")
+def _check_options(s, a, l, min_count, search, beam) -> tuple[int, float, int, int | None, int]:
+    """The scalar options checked before any data is read: ``(s, a, l, min_count, beam)``."""
+    s = check_whole(s, "s (the fewest images a failure mode may hold)", fix="pass e.g. s=30 (the paper's)",
+                    error=PrimeError)
+    a = check_number(a, "a (the least accuracy drop of a failure mode below its class)", 0, 1,
+                     "pass e.g. a=0.3 (the paper's)", error=PrimeError)
+    l = check_whole(l, "l (the most tags in a failure mode)", fix="pass e.g. l=4 (the paper's)", error=PrimeError)
+    if min_count is not None:
+        min_count = check_whole(min_count, "min_count (the fewest images of a class a candidate tag is on)",
+                                fix="leave it out (it defaults to s), or pass e.g. min_count=30", error=PrimeError)
+    if not isinstance(search, str) or search not in SEARCHES:
+        raise PrimeError(f"Unknown search {search!r}; PRIME searches with one of {SEARCHES}. Fix: pass "
+                         "search='exhaustive' (every tag set), 'greedy' (the beam hardest per size) or 'naive'.")
+    beam = check_whole(beam, "beam (the hardest tag sets the greedy search grows per size)", fix="pass e.g. beam=20",
+                       error=PrimeError)
+    return s, a, l, min_count, beam
+
+
+def _check_gains(b, l: int, n_tags: int) -> dict[int, float]:
+    """``b`` (or the paper's) with a gain in [0, 1] for every set size from 2 to ``l``; ``l`` beyond
+    the ``n_tags`` tags asks for no larger set, so a huge ``l`` costs nothing."""
+    if b is not None and not isinstance(b, Mapping):
+        raise PrimeError(f"b maps a tag-set size to the least accuracy gain a mode must have over each of its "
+                         f"subsets; got {b!r}. Fix: pass e.g. b={DEFAULT_B} (the paper's), or leave it out.")
     b = dict(DEFAULT_B if b is None else b)
-    missing = [k for k in range(2, l + 1) if k not in b]
+    top = min(l, n_tags)
+    missing = [k for k in range(2, top + 1) if k not in b]
     if missing:
-        raise PrimeError(f"b gives no minimum gain for tag sets of size {missing}. "
-                         f"Fix: pass b with keys 2..{l}, e.g. {{**DEFAULT_B, 5: 0.0125}}.")
+        run = len(missing) > 1 and missing[-1] - missing[0] == len(missing) - 1
+        sizes = f"sizes {missing[0]}..{missing[-1]}" if run else f"size {missing}"
+        raise PrimeError(f"b gives no minimum gain for tag sets of {sizes} (l={l} allows sets of up to {top} of the "
+                         f"{n_tags} tags). Fix: pass b with keys 2..{top}, e.g. {{**DEFAULT_B, 5: 0.0125}}, "
+                         "or l=4 (the paper's; DEFAULT_B covers 2..4).")
+    for k in range(2, top + 1):
+        b[k] = check_number(b[k], f"b[{k}] (the least accuracy gain of a {k}-tag mode over its subsets)", 0, 1,
+                            f"pass e.g. b[{k}]={DEFAULT_B.get(k, 0.0125)}", error=PrimeError)
     return b
 
 
@@ -148,7 +174,8 @@ def find_failure_modes(
     Defaults follow the paper's Living17 run (l=4, s=30, a=0.3; b2..b4 = 0.10, 0.05, 0.025).
     ``min_count`` (default ``s``: rarer tags cannot make a group of ``s``) picks the candidate
     tags per class; ``vocabulary`` restricts the search to those tags. ``search`` is
-    ``exhaustive``, ``greedy`` (the ``beam`` hardest sets per level) or ``naive`` (reference).
+    ``exhaustive``, ``greedy`` (the ``beam`` hardest sets per level) or ``naive`` (reference). An ``l``
+    above the number of tags searches sets of every size, and ``b`` needs gains up to that number only.
 
     Example:
         >>> tags = pd.DataFrame({"dark": [True] * 40 + [False] * 40, "blur": [True, False] * 40})
@@ -159,12 +186,11 @@ def find_failure_modes(
         [{'class': 'cat', 'tags': ('dark', 'blur'), 'n_images': 20, 'accuracy': 0.0}]
     """
     start = time.perf_counter()
-    b = _check_params(l, s, a, b)
-    if search not in SEARCHES:
-        raise PrimeError(f"Unknown search {search!r}; choose one of {SEARCHES}.")
+    s, a, l, min_count, beam = _check_options(s, a, l, min_count, search, beam)
     tags, correct, names, classes = _outcomes(tags, predictions, labels, classes)
     if vocabulary is not None:
         tags = tags[check_known(vocabulary, tags.columns, "vocabulary")]
+    b = _check_gains(b, l, tags.shape[1])
     empty = [c for c in classes if not (names == c).any()]
     if empty:
         raise PrimeError(f"Classes {empty} have no images. Fix: drop them from classes, or add their images.")
