@@ -1,2 +1,2 @@
-/* drml-widgets bundle; sources sha256 f042f51219fa1fd21d11396d5c2de37777e4df046163642683adccd66a2bdd33 */
+/* drml-widgets bundle; sources sha256 bc8a244b462c05f70bbf0ca558bdc6ed5e8cae892528a7809785b5f8f3da7da4 */
 var e={};export{e as default};

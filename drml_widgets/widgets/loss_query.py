@@ -16,6 +16,10 @@ from .result_view import json_records
 MAX_SENTENCE = 500      # characters; a longer "sentence" is refused before it reaches the encoder
 MAX_ANSWERS = 20        # answers kept on screen, newest first
 HELD_OUT = 0.2          # share of the evaluated images held out when the view fits the predictor itself
+# A sentence less familiar to the in-distribution classifier than all but this share of the
+# domain's own sentences (the reference texts the predictor closed the gap with) is outside it.
+FAMILIAR_SHARE = 0.01
+OUTSIDE = "outside what the model was trained to judge"
 
 
 class LossQuery(SessionWidget):
@@ -28,6 +32,13 @@ class LossQuery(SessionWidget):
     actual mean loss of the held-out images whose attributes the sentence names. A chart sets the
     estimate from each slice's prompts beside its actual held-out loss.
 
+    Each answer also says whether the sentence is one the predictor can judge: LLM2Loss's
+    in-distribution classifier scores it (``in_distribution``, a logit), and a sentence scoring
+    below ``familiar_cutoff`` (the score all but 1% of the domain's own sentences reach) is
+    ``outside`` what the model was trained to judge. An estimate whose range reaches the end of
+    the held-out scale is ``beyond`` it (``"above"`` or ``"below"``): the scale can say no more
+    than that.
+
     Without ``llm``, the view fits one (``session.loss_predictor``) on 80% of the evaluated images
     and holds out the rest; with ``llm``, pass ``held_out``: rows of images it never trained on.
 
@@ -38,8 +49,8 @@ class LossQuery(SessionWidget):
         >>> answer = q.ask("a small green triangle.")
         >>> answer["lead"] == q.lead, answer["loss_low"] <= answer["loss"] <= answer["loss_high"]
         (True, True)
-        >>> len(q.slices), q.answers[0]["matching"]["n_images"] > 0
-        (12, True)
+        >>> len(q.slices), q.answers[0]["matching"]["n_images"] > 0, answer["outside"]
+        (12, True, False)
     """
 
     _bundle = "loss_query"
@@ -56,6 +67,9 @@ class LossQuery(SessionWidget):
     by = t.List(t.Unicode(), help="the attribute types the slices are made of").tag(sync=True)
     slices = t.List(t.Dict(), help="the estimated loss of each slice's prompts, "
                                    "beside its held-out images' actual loss").tag(sync=True)
+    familiar_cutoff = t.Float(None, allow_none=True, help="the in-distribution score below which a sentence is "
+                                                          "outside what the model was trained to judge").tag(sync=True)
+    familiar_from = t.Unicode("", help="one line on how familiar_cutoff was calibrated").tag(sync=True)
     n_held_out = t.Int(0, help="how many held-out images the answers are scaled and checked on").tag(sync=True)
     stale = t.Unicode("", help="why the answers may no longer describe the classifier ('' when they do)").tag(sync=True)
 
@@ -107,8 +121,19 @@ class LossQuery(SessionWidget):
             if held.ndim != 1 or len(held) == 0 or held.min() < 0 or held.max() >= len(s.table):
                 raise InputError(f"held_out must be row numbers (or a mask) of the session's {len(s.table)} images.")
         self._held, self._losses = held, losses
+        self._calibrate()
         self._slices()
         self.n_held_out, self.status = len(held), ""
+
+    def _calibrate(self) -> None:
+        """The familiarity cut-off from the classifier's scores of the domain's own sentences: the
+        reference texts the predictor closed the gap with (else the session's prompts). The
+        classifier never trained on them, so they show what an in-domain sentence scores."""
+        texts = self._llm.info.get("reference_texts") or self.session.prompts["prompt"].tolist()
+        scores = self._llm.estimate(texts)["in_distribution"].to_numpy()
+        self.familiar_cutoff = float(np.quantile(scores, FAMILIAR_SHARE))
+        self.familiar_from = (f"A sentence whose in-distribution score is below {self.familiar_cutoff:.3f} (the score "
+                              f"{1 - FAMILIAR_SHARE:.0%} of the domain's {len(texts):,} own sentences reach) is {OUTSIDE}.")
 
     def _slices(self) -> None:
         s, held = self.session, self._held
@@ -154,6 +179,10 @@ class LossQuery(SessionWidget):
 
     def _answer(self, text: str) -> None:
         row = json_records(self._scale.answer(self._llm, [text]))[0]
+        row["in_distribution"] = float(self._llm.estimate(text)["in_distribution"].iloc[0])
+        row["outside"] = row["in_distribution"] < self.familiar_cutoff
+        held = self._losses[self._held]  # the range ends where the quantile map is clipped: the scale's ends
+        row["beyond"] = "above" if row["loss_high"] >= held.max() else "below" if row["loss_low"] <= held.min() else ""
         row["matching"] = self._matching(text)
         kept = [a for a in self.answers if a["text"] != text]
         with self.hold_sync():

@@ -169,12 +169,18 @@ class ResultView(SessionWidget):
         return spans
 
     def _members(self, content, _buffers):
-        key = content.get("key")
+        """A page of a group's images: MAX_PER_REQUEST of them from position ``offset`` (0 if
+        not given), with the group's ``total`` and the ``offset`` the page starts at."""
+        key, offset = content.get("key"), content.get("offset", 0)
         if not isinstance(key, str) or key not in self._groups:
             raise WidgetError(f"There is no group {str(key)[:40]!r} in this view. Fix: click a row of the table.")
         rows = self._groups[key]
-        shown, jpegs = thumbnails(self._images, [int(r) for r in rows[:MAX_PER_REQUEST]])
-        return {"key": key, "rows": shown, "total": int(len(rows)), **self._member_extras(key, shown)}, jpegs
+        if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= len(rows):
+            raise WidgetError(f"offset must be a whole number from 0 to {len(rows)} (the group's images); got "
+                              f"{str(offset)[:20]!r}. Fix: ask from the number of images already shown.")
+        shown, jpegs = thumbnails(self._images, [int(r) for r in rows[offset:offset + MAX_PER_REQUEST]])
+        return ({"key": key, "rows": shown, "total": int(len(rows)), "offset": offset,
+                 **self._member_extras(key, shown)}, jpegs)
 
     def _member_extras(self, key: str, rows: list[int]) -> Mapping:
         """More for a ``members`` reply (HardClusters: which rows the picked sentence describes)."""

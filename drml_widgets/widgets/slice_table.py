@@ -51,6 +51,7 @@ class SliceTable(SessionWidget):
                                                    "the slices; None where undefined").tag(sync=True)
     pearson = t.Float(None, allow_none=True, help="Pearson correlation of text probability and image accuracy over "
                                                   "the slices; None where undefined").tag(sync=True)
+    correlation_note = t.Unicode("", help="why spearman and pearson are None ('' when they are given)").tag(sync=True)
     version = t.Int(0, help="the session's head version the slices were scored on").tag(sync=True)
     selected = t.List(t.Unicode(), help="the keys of the ticked rows; set them to tick rows").tag(sync=True)
     focus = t.Unicode("", help="the key of the row shown in detail ('' for none); "
@@ -72,9 +73,12 @@ class SliceTable(SessionWidget):
             comparison = s.find_slices(by=self.by)
             frame, self.columns = comparison.table, list(self.by)
             self.spearman, self.pearson = _finite(comparison.spearman), _finite(comparison.pearson)
+            self.correlation_note = "" if self.spearman is not None else _why_undefined(frame)
         else:
             frame, self.columns = s.find_all_slices().table, list(s.attributes.types)
             self.spearman = self.pearson = None
+            self.correlation_note = ("no Spearman or Pearson: slices of every subset of types overlap; "
+                                     "slice by chosen types (by=) for them")
         self.rows = slice_records(frame, self.columns)
         keys = {r["key"] for r in self.rows}
         self.selected = [k for k in self.selected if k in keys]
@@ -176,6 +180,15 @@ class SliceTable(SessionWidget):
     def table(self) -> pd.DataFrame:
         """What the table shows, as a DataFrame."""
         return pd.DataFrame([{**r["values"], **{k: v for k, v in r.items() if k not in ("values", "key")}} for r in self.rows])
+
+
+def _why_undefined(frame: pd.DataFrame) -> str:
+    """Why text probability and image accuracy have no correlation over these slices."""
+    scored = frame.dropna(subset=["text_prob", "image_acc"])
+    for column, name in (("image_acc", "image accuracy"), ("text_prob", "text probability")):
+        if len(scored) > 1 and scored[column].nunique() == 1:
+            return f"no Spearman or Pearson: every slice has {name} {scored[column].iloc[0]:.3f}, nothing to correlate"
+    return f"no Spearman or Pearson: {len(scored)} slice(s) have both a text probability and an image accuracy"
 
 
 def _finite(value: float) -> float | None:

@@ -1,6 +1,6 @@
 // FailureModes (PRIME): the modes as a sortable, filterable table; a row click shows the mode's
 // tags and its embedded thumbnails at once, and more of its images when a kernel answers.
-import { count, embeddedImages, known, moreButton, moreImages, num, sortableTable } from "./result_view.js";
+import { count, embeddedImages, imagePager, known, num, sortableTable } from "./result_view.js";
 import { fill, fmt, h, onChanges, setTrait, statusLine } from "./util.js";
 
 const held = (row) => (row.holds === null || row.holds === undefined ? "\u2014" : row.holds ? "yes" : "no");
@@ -23,11 +23,10 @@ export function render({ model, el }) {
       ["holds", "holds", held, "", known("holds")],
     ],
   });
-  const thumbs = h("div", { className: "drml-thumbs" });
-  const more = moreButton(model, () => moreImages(model, model.get("focus"), thumbs));
+  const pager = imagePager(model);
   fill(el,
     h("div", { className: "drml-toolbar" }, h("span", { className: "drml-title" }, "Failure modes (PRIME)"), caption),
-    table.toolbar, heldNote, table.node, focusBox, embedNote, statusLine(model));
+    table.toolbar, heldNote, table.node, table.hiddenNote, focusBox, embedNote, statusLine(model));
 
   const modes = () => model.get("modes") || [];
   function draw() {
@@ -46,19 +45,17 @@ export function render({ model, el }) {
         ? "Click a mode to see its tags and images." : "No failure modes: no tag set passed PRIME's thresholds."));
       return;
     }
-    const shown = embeddedImages(model, row.thumbs);
-    fill(thumbs, ...(shown.length ? shown : [h("span", { className: "drml-muted" }, "no thumbnails embedded for this mode")]));
+    pager.show(row.key, embeddedImages(model, row.thumbs), row.n_images, "", "no thumbnails embedded for this mode");
     fill(focusBox,
       h("div", { className: "drml-title" }, `${row.values.class}: ${row.n_images} images, accuracy ${fmt(row.accuracy)} ` +
         `(class ${fmt(row.class_accuracy)})`),
       h("div", {}, h("span", { className: "drml-muted" }, "tags "), ...row.tags.map((t) => h("span", { className: "drml-chip" }, t))),
-      thumbs,
-      h("div", { className: "drml-toolbar" }, h("span", { className: "drml-muted" }, `${shown.length} of ${row.n_images} images shown`), more.node));
+      pager.box, h("div", { className: "drml-toolbar" }, pager.counter, pager.control));
   }
 
   draw();
   drawFocus();
   const stops = [onChanges(model, ["modes", "summary", "heldout_note", "embed_note", "focus", "version"], draw),
     onChanges(model, ["modes", "focus", "thumb_bytes"], drawFocus)];
-  return () => { more.stop(); stops.forEach((s) => s()); };
+  return () => { pager.stop(); stops.forEach((s) => s()); };
 }

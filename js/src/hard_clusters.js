@@ -1,7 +1,7 @@
 // HardClusters (LBEE): hard clusters with the sentences a rule keeps for each, how tau was
 // chosen, the metrics per rule, and select by sentence (the images a picked sentence describes
 // are outlined, the others dimmed). Rule and sentence switch in the browser: both work in a report.
-import { count, embeddedImages, known, moreButton, moreImages, num, sortableTable } from "./result_view.js";
+import { count, embeddedImages, imagePager, known, num, sortableTable } from "./result_view.js";
 import { fill, fmt, h, onChanges, setTrait, statusLine } from "./util.js";
 
 const METRICS = [["AHR", "AHR"], ["ACR", "coverage (ACR)"], ["TPR", "TPR"], ["JI", "JI"]];
@@ -33,14 +33,13 @@ export function render({ model, el }) {
       ["described", "described by the picked sentence", (r) => described(r.key, r), "num"],
     ],
   });
-  const thumbs = h("div", { className: "drml-thumbs" });
   const marking = (set) => (picked() ? set || new Set() : null);
-  const more = moreButton(model, () => moreImages(model, model.get("focus"), thumbs, marking));
+  const pager = imagePager(model, marking);
   fill(el,
     h("div", { className: "drml-toolbar" }, h("span", { className: "drml-title" }, "Hard clusters (LBEE)"), caption),
     tauNote,
     h("div", { className: "drml-toolbar" }, h("label", {}, "rule", methodSelect), h("label", {}, "select by sentence", sentenceSelect)),
-    relevanceNote, table.toolbar, table.node, focusBox, metricsBox, embedNote, statusLine(model));
+    relevanceNote, table.toolbar, table.node, table.hiddenNote, focusBox, metricsBox, embedNote, statusLine(model));
 
   const clusters = () => model.get("clusters") || [];
   function draw() {
@@ -68,7 +67,8 @@ export function render({ model, el }) {
     if (!metrics.length) { fill(metricsBox, h("div", { className: "drml-note" }, "Metrics need which images each sentence describes and which the model got right.")); return; }
     fill(metricsBox, h("div", { className: "drml-muted" }, `metrics per rule (relevance: ${metrics[0].relevance})`),
       h("table", { className: "drml-stats drml-metrics" },
-        h("thead", {}, h("tr", {}, h("th", {}, "rule"), ...METRICS.map(([, label]) => h("th", {}, label)), h("th", {}, "sentences kept"))),
+        h("thead", {}, h("tr", {}, h("th", {}, "rule"), ...METRICS.map(([, label]) => h("th", { className: "num" }, label)),
+          h("th", { className: "num" }, "sentences kept"))),
         h("tbody", {}, ...metrics.map((m) => h("tr", { className: m.method === model.get("method") ? "drml-focus" : "" },
           h("td", {}, m.method), ...METRICS.map(([key]) => h("td", { className: "num" }, fmt(m[key]))), h("td", { className: "num" }, String(m.n_retained)))))));
   }
@@ -82,23 +82,27 @@ export function render({ model, el }) {
       return;
     }
     const s = pickedRecord();
-    const shown = embeddedImages(model, row.thumbs, marking(s && new Set(s.described)));
-    fill(thumbs, ...(shown.length ? shown : [h("span", { className: "drml-muted" }, "no thumbnails embedded for this cluster")]));
+    pager.show(row.key, embeddedImages(model, row.thumbs, marking(s && new Set(s.described))), row.n_images,
+      s ? ` \u00b7 outlined: described by \u201c${s.sentence}\u201d (${s.counts[row.key] ?? 0} of ${row.n_images} in this cluster)` : "",
+      "no thumbnails embedded for this cluster");
     const method = model.get("method");
+    const kept = row.sentences[method] || [];
+    const allZero = kept.length && kept.every((x) => !x.hard_similarity && !x.easy_similarity);
     fill(focusBox,
       h("div", { className: "drml-title" }, `cluster ${row.cluster}: ${row.n_images} hard images, nearest easy cluster ${row.nearest_easy}`),
       h("table", { className: "drml-stats" },
-        h("thead", {}, h("tr", {}, h("th", {}, `${method} sentence`), h("th", {}, "similarity (hard)"), h("th", {}, "similarity (easy)"))),
-        h("tbody", {}, ...(row.sentences[method] || []).map((x) => h("tr", { className: x.sentence === picked() ? "drml-focus" : "" },
+        h("thead", {}, h("tr", {}, h("th", {}, `${method} sentence`), h("th", { className: "num" }, "similarity (hard)"),
+          h("th", { className: "num" }, "similarity (easy)"))),
+        h("tbody", {}, ...kept.map((x) => h("tr", { className: x.sentence === picked() ? "drml-focus" : "" },
           h("td", {}, x.sentence), h("td", { className: "num" }, fmt(x.hard_similarity)), h("td", { className: "num" }, fmt(x.easy_similarity)))))),
-      thumbs,
-      h("div", { className: "drml-toolbar" }, h("span", { className: "drml-muted" }, `${shown.length} of ${row.n_images} images shown` +
-        (s ? ` \u00b7 outlined: described by \u201c${s.sentence}\u201d (${s.counts[row.key] ?? 0} of ${row.n_images} in this cluster)` : "")), more.node));
+      allZero ? h("div", { className: "drml-note drml-zero-hint" }, `Every ${method} score here is 0.000: no sentence sets this `
+        + "cluster apart from its nearest easy one, so the sentences shown are ties, not a description of its images.") : null,
+      pager.box, h("div", { className: "drml-toolbar" }, pager.counter, pager.control));
   }
 
   draw();
   drawFocus();
   const stops = [onChanges(model, ["clusters", "sentences", "picked", "method", "metrics", "tau", "focus", "version", "embed_note"], draw),
     onChanges(model, ["clusters", "focus", "picked", "method", "thumb_bytes", "sentences"], drawFocus)];
-  return () => { more.stop(); stops.forEach((s) => s()); };
+  return () => { pager.stop(); stops.forEach((s) => s()); };
 }

@@ -14,6 +14,19 @@ function clip(text, n = 48) {
   return text.length > n ? `${text.slice(0, n - 1)}\u2026` : text;
 }
 
+const OUTSIDE = "outside what the model was trained to judge";
+const AGREE_NOTE = "\u201cranker vs regressor\u201d: whether LLM2Loss's two models place the sentence within a quarter "
+  + "of the held-out images of each other. It compares the two estimates with each other, not with the actual loss.";
+
+/** The estimate cell of an answer: the number and its range, what the held-out scale cannot say
+ * (a range reaching past its end), or that the sentence is outside what the model can judge. */
+export function estimateText(a) {
+  if (a.outside) return OUTSIDE;
+  if (a.beyond === "above") return `beyond the held-out range (\u2265 ${fmt(a.loss_low)})`;
+  if (a.beyond === "below") return `beyond the held-out range (\u2264 ${fmt(a.loss_high)})`;
+  return `${fmt(a.loss)} [${fmt(a.loss_low)}\u2013${fmt(a.loss_high)}]`;
+}
+
 function matchingText(m) {
   if (!m || !Object.keys(m.named || {}).length) return "names no attribute value";
   const named = Object.entries(m.named).map(([k, v]) => `${k} ${v.join("/")}`).join(", ");
@@ -29,6 +42,7 @@ export function render({ model, el }) {
   const examples = h("select", { onchange: () => { if (examples.value) ask(examples.value); examples.value = ""; } });
   const error = h("div", { className: "drml-error" });
   const lead = h("div", { className: "drml-note drml-lead" });
+  const familiar = h("div", { className: "drml-note drml-familiar" });
   const stale = h("div", { className: "drml-note drml-error" });
   const answersPlot = h("div", { className: "drml-chart" });
   const table = h("table", { className: "drml-table drml-answers" });
@@ -38,7 +52,7 @@ export function render({ model, el }) {
   fill(el,
     h("div", { className: "drml-toolbar" }, h("span", { className: "drml-title" }, "Ask about the loss in words")),
     gate.wrap(h("div", { className: "drml-toolbar" }, input, askButton, h("label", {}, "examples", examples))),
-    gate.note, error, statusLine(model), lead, stale,
+    gate.note, error, statusLine(model), lead, familiar, stale,
     answersPlot, h("div", { className: "drml-table-wrap" }, table), pair,
     slicePlot, sliceNote);
 
@@ -66,6 +80,7 @@ export function render({ model, el }) {
       + "(a score above a share q of their scores means their loss at quantile q): the estimate and its range, the "
       + "held-out percentile, the other model's estimate, and the actual mean loss of the held-out images whose "
       + "attributes the sentence names. Where the two models disagree by more than a quarter of the images, trust the lead.";
+    familiar.textContent = `${model.get("familiar_from") || ""} ${AGREE_NOTE}`;
     stale.textContent = model.get("stale") || "";
     stale.hidden = !model.get("stale");
     el.classList.toggle("drml-is-stale", !!model.get("stale"));
@@ -75,16 +90,17 @@ export function render({ model, el }) {
     const answers = model.get("answers") || [];
     const leadModel = model.get("lead") || "ranker";
     const other = leadModel === "ranker" ? "regressor" : "ranker";
-    fill(table, h("thead", {}, h("tr", {}, ...["sentence", `estimate (${leadModel})`, "percentile",
-      `${other}`, "ranker score", "actual (matching)", "agree"].map((c) => h("th", {}, c)))),
-    h("tbody", {}, ...answers.map((a) => h("tr", { dataset: { text: a.text } },
+    const numbers = (a) => [h("td", { className: "num" }, `${Math.round(100 * a.percentile)}%`),
+      h("td", { className: "num" }, fmt(a[`${other}_loss`])), h("td", { className: "num" }, fmt(a.rank_score))];
+    fill(table, h("thead", {}, h("tr", {}, ...[["sentence"], [`estimate (${leadModel})`, "num"], ["percentile", "num"],
+      [`${other}`, "num"], ["ranker score", "num"], ["actual (matching)"], ["ranker vs regressor"]].map(([c, cls]) => h("th", { className: cls }, c)))),
+    h("tbody", {}, ...answers.map((a) => h("tr", { dataset: { text: a.text }, className: a.outside ? "drml-outside" : "" },
       h("td", {}, a.text),
-      h("td", { className: "num", style: { fontWeight: "600" } }, `${fmt(a.loss)} [${fmt(a.loss_low)}\u2013${fmt(a.loss_high)}]`),
-      h("td", { className: "num" }, `${Math.round(100 * a.percentile)}%`),
-      h("td", { className: "num" }, fmt(a[`${other}_loss`])),
-      h("td", { className: "num" }, fmt(a.rank_score)),
+      // outside: no number, no percentile, no comparison of the two models to lean on
+      a.outside ? h("td", { colSpan: 4, className: "drml-muted" }, `${OUTSIDE} (in-distribution score ${fmt(a.in_distribution)})`)
+        : [h("td", { className: "num", style: { fontWeight: "600" } }, estimateText(a)), ...numbers(a)],
       h("td", {}, matchingText(a.matching)),
-      h("td", {}, a.agree ? "yes" : "no")))));
+      h("td", {}, a.outside ? "\u2014" : a.agree ? "agree" : "disagree")))));
     const p = model.get("pair") || {};
     pair.textContent = p.a ? `The ${p.model} gives P(the classifier does worse on \u201c${p.a}\u201d than on \u201c${p.b}\u201d) = `
       + `${fmt(p.p_a_harder, 2)}; ${Math.round(100 * p.agreement)}% of its members agree.` : "";
@@ -93,11 +109,18 @@ export function render({ model, el }) {
     const names = rows.map((a) => plotlyText(clip(a.text)));
     const theme = themeLayout(el);
     const actual = rows.map((a) => (a.matching && a.matching.n_images ? a.matching.actual_loss : null));
+    // outside sentences get no bar; a range past the scale's end is hatched, without error bars
+    const judged = (a, value) => (a.outside ? null : value);
+    const ranged = (a, value) => (a.outside || a.beyond ? 0 : value);
     await answersFigure.draw([
-      { type: "bar", orientation: "h", name: `estimated (${leadModel})`, y: names, x: rows.map((a) => a.loss),
-        marker: { color: LEAD_COLOR }, error_x: { type: "data", symmetric: false, array: rows.map((a) => a.loss_high - a.loss),
-          arrayminus: rows.map((a) => a.loss - a.loss_low) }, hovertemplate: "%{y}<br>estimated %{x:.3f}<extra></extra>" },
-      { type: "scatter", mode: "markers", name: `${other} (same scale)`, y: names, x: rows.map((a) => a[`${other}_loss`]),
+      { type: "bar", orientation: "h", name: `estimated (${leadModel})`, y: names, x: rows.map((a) => judged(a, a.loss)),
+        marker: { color: LEAD_COLOR, pattern: { shape: rows.map((a) => (a.beyond ? "/" : "")) } },
+        error_x: { type: "data", symmetric: false, array: rows.map((a) => ranged(a, a.loss_high - a.loss)),
+          arrayminus: rows.map((a) => ranged(a, a.loss - a.loss_low)) },
+        customdata: rows.map((a) => plotlyText(estimateText(a))), hovertemplate: "%{y}<br>estimated %{customdata}<extra></extra>" },
+      { type: "scatter", mode: "text", name: OUTSIDE, showlegend: false, y: names, x: rows.map((a) => (a.outside ? 0 : null)),
+        text: rows.map((a) => (a.outside ? OUTSIDE : "")), textposition: "middle right", hoverinfo: "skip" },
+      { type: "scatter", mode: "markers", name: `${other} (same scale)`, y: names, x: rows.map((a) => judged(a, a[`${other}_loss`])),
         marker: { color: OTHER_COLOR, symbol: "circle-open", size: 11, line: { width: 2 } }, hovertemplate: `%{y}<br>${other} %{x:.3f}<extra></extra>` },
       { type: "scatter", mode: "markers", name: "actual, matching held-out images", y: names, x: actual,
         marker: { color: ACTUAL_COLOR, symbol: "diamond", size: 11 }, hovertemplate: "%{y}<br>actual %{x:.3f}<extra></extra>" },
@@ -141,7 +164,7 @@ export function render({ model, el }) {
   drawControls();
   Promise.all([drawAnswers(), drawSlices()]).then(() => { el.dataset.drmlReady = "1"; });
   const stops = [
-    onChanges(model, ["examples", "busy", "lead_reason", "n_held_out", "stale"], drawControls),
+    onChanges(model, ["examples", "busy", "lead_reason", "n_held_out", "stale", "familiar_from"], drawControls),
     onChanges(model, ["answers", "pair", "lead"], drawAnswers),
     onChanges(model, ["slices", "lead", "by"], drawSlices),
   ];

@@ -6,10 +6,24 @@ function copy(attrs) {
   return attrs.map((a) => ({ type: a.type, values: [...a.values] }));
 }
 
-function addInput(placeholder, onAdd) {
+/** The entry already in `list` that `value` repeats (ignoring case and outer spaces), or undefined. */
+export function repeated(list, value) {
+  const key = value.trim().toLowerCase();
+  return list.find((x) => x.trim().toLowerCase() === key);
+}
+
+// An input and its "add" button; `existing()` lists what it adds to: a repeat is refused with a
+// note (and kept in the box to edit), never added as a second chip.
+function addInput(placeholder, existing, what, onAdd) {
   const input = h("input", { type: "text", placeholder, onkeydown: (e) => { if (e.key === "Enter") submit(); } });
-  const submit = () => { const v = input.value.trim(); if (v) { onAdd(v); input.value = ""; } };
-  return h("span", {}, input, h("button", { textContent: "add", onclick: submit }));
+  const note = h("span", { className: "drml-error" });
+  const submit = () => {
+    const v = input.value.trim();
+    const twin = v && repeated(existing(), v);
+    note.textContent = twin ? `\u201c${twin}\u201d is already ${what}.` : "";
+    if (v && !twin) { onAdd(v); input.value = ""; }
+  };
+  return h("span", {}, input, h("button", { textContent: "add", onclick: submit }), note);
 }
 
 function chip(text, onRemove, title) {
@@ -25,7 +39,7 @@ export function render({ model, el }) {
   const phrase = h("input", { type: "text", style: { width: "220px" }, onchange: () => setTrait(model, "ensemble_phrase", phrase.value) });
   const rule = h("select", { onchange: () => setTrait(model, "label_rule", rule.value) });
   const count = h("span", { className: "drml-count" });
-  const errors = h("ul", { className: "drml-errors" });
+  const errors = h("ul", { className: "drml-error drml-errors" });
   const samples = h("ul", { className: "drml-prompts" });
   const apply = h("button", { className: "drml-primary", textContent: "Use these prompts", onclick: () => model.send({ type: "apply" }) });
   const applied = h("span", { className: "drml-muted" });
@@ -36,10 +50,10 @@ export function render({ model, el }) {
     gate.wrap(h("div", { className: "drml-row" },
       h("div", { className: "drml-grow" },
         h("div", { className: "drml-muted" }, "attribute types and values"), attrsBox,
-        addInput("new attribute type", (t) => setAttrs([...copy(model.get("attributes")), { type: t, values: [] }]))),
+        addInput("new attribute type", () => model.get("attributes").map((a) => a.type), "an attribute type", (t) => setAttrs([...copy(model.get("attributes")), { type: t, values: [] }]))),
       h("div", { className: "drml-grow" },
         h("div", { className: "drml-muted" }, "templates ({type} is replaced by a value)"), templatesBox,
-        addInput("{size} {color} {shape}.", (t) => setTrait(model, "templates", [...model.get("templates"), t])),
+        addInput("{size} {color} {shape}.", () => model.get("templates"), "a template", (t) => setTrait(model, "templates", [...model.get("templates"), t])),
         h("div", { className: "drml-toolbar", style: { marginTop: "8px" } },
           h("label", {}, ensemble, "CLIP's 80-template ensemble, over"), phrase),
         h("div", { className: "drml-toolbar" }, h("label", {}, "class is the value of", rule))))),
@@ -56,7 +70,7 @@ export function render({ model, el }) {
         const next = copy(attrs);
         next[i].values.splice(k, 1);
         setAttrs(next);
-      }, `remove ${v}`)), addInput("value", (v) => {
+      }, `remove ${v}`)), addInput("value", () => a.values, `a value of ${a.type}`, (v) => {
         const next = copy(attrs);
         next[i].values.push(v);
         setAttrs(next);

@@ -10,6 +10,13 @@ const MODES = {
 };
 const METRICS = { image_acc: "image accuracy", text_prob: "text probability" };
 
+/** Plotly annotations naming the slices that have no value under `key` (no images of the slice
+ * were evaluated): without them they would be bare gaps in the chart. */
+export function noImageLabels(rows, key, names) {
+  return rows.flatMap((r, i) => (r[`${key}_before`] === null && r[`${key}_after`] === null
+    ? [{ x: names[i], y: 0, yanchor: "bottom", text: "no images", textangle: -90, showarrow: false, font: { size: 11 } }] : []));
+}
+
 function sliceName(s) {
   return Object.entries(s).map(([k, v]) => `${k}=${v}`).join(", ");
 }
@@ -107,7 +114,7 @@ export function render({ model, el }) {
     summary.textContent = (stale ? busyNote + undoneNote : "") + (result.summary || "");
     return figure.draw([bar("before", "before", "#9aa4ae"), bar("after", `after (${which})`, "#0072B2")], {
       ...theme, barmode: "group", height: 300, margin: { l: 50, r: 10, t: TOOLBAR_SPACE, b: 90 },
-      yaxis: { ...theme.yaxis, range: [0, 1.02], title: { text: METRICS[key] } },
+      yaxis: { ...theme.yaxis, range: [0, 1.02], title: { text: METRICS[key] } }, annotations: noImageLabels(rows, key, names),
       xaxis: { ...theme.xaxis, tickangle: -35, automargin: true },
       legend: { orientation: "h", x: 0, xanchor: "left", y: 1, yanchor: "bottom" }, // left of the toolbar
     });

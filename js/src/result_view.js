@@ -2,7 +2,7 @@
 // filterable table, the thumbnails embedded in the widget state (they show without a kernel), and
 // a "more images" button that needs one.
 import { filterRows, parseFilter, sortRows } from "./table_logic.js";
-import { decode, fill, fmt, h, jpegImage, kernelGate, request } from "./util.js";
+import { decode, filteredNote, fill, fmt, h, jpegImage, kernelGate, request, searchInput } from "./util.js";
 
 /** A "more images" button for the focused group, held by the view's kernel gate (util.kernelGate):
  * disabled, with the gate's one-line reason, where no kernel is behind the page. */
@@ -10,6 +10,52 @@ export function moreButton(model, onclick) {
   const gate = kernelGate(model, "fetch more of a group's images");
   const button = h("button", { textContent: "more images", onclick });
   return { node: h("span", { className: "drml-kernel-control" }, gate.wrap(button), gate.note), stop: () => gate.stop() };
+}
+
+/**
+ * The focused group's thumbnails (`box`), the line that counts them (`counter`) and a "more images"
+ * control (`control`, held by a kernel gate). `show(key, images, total, extra)` starts a group from
+ * its embedded thumbnails (its first images); each click asks the kernel for the next page
+ * (`members` from the number shown) and appends it. The count follows what is shown, and the
+ * control hides once every image is. `marked(described)` marks the fetched images as embedded ones.
+ */
+export function imagePager(model, marked = () => null) {
+  const gate = kernelGate(model, "fetch more of a group's images");
+  const button = h("button", { textContent: "more images", onclick: () => next() });
+  const box = h("div", { className: "drml-thumbs" });
+  const counter = h("span", { className: "drml-muted drml-shown" });
+  const control = h("span", { className: "drml-kernel-control" }, gate.wrap(button), gate.note);
+  const state = { key: "", shown: 0, total: 0, extra: "", token: 0 };
+  function update() {
+    counter.textContent = `${state.shown} of ${state.total} images shown${state.extra}`;
+    control.hidden = state.shown >= state.total;
+  }
+  async function next() {
+    const { token, key, shown } = state;
+    button.disabled = true;
+    try {
+      const [msg, buffers] = await request(model, { type: "members", key, offset: shown });
+      if (token !== state.token) return;
+      const described = msg.described ? new Set(msg.described) : null;
+      const images = buffers.map((b, i) => thumbImage(b, msg.rows[i], marked(described)));
+      if (shown) box.append(...images); else fill(box, ...images); // nothing embedded: drop the placeholder
+      Object.assign(state, { shown: msg.offset + msg.rows.length, total: msg.total });
+    } catch (err) {
+      if (token === state.token) box.append(h("span", { className: "drml-error" }, `thumbnails: ${err.message}`));
+    } finally {
+      button.disabled = false;
+      update();
+    }
+  }
+  return {
+    box, counter, control,
+    show(key, images, total, extra = "", empty = "no thumbnails embedded") {
+      Object.assign(state, { key, shown: images.length, total, extra, token: state.token + 1 });
+      fill(box, ...(images.length ? images : [h("span", { className: "drml-muted" }, empty)]));
+      update();
+    },
+    stop: () => gate.stop(),
+  };
 }
 
 /** <img> elements for embedded thumbnails: spans [[row, start, end], ...] into the `thumb_bytes` trait. */
@@ -35,7 +81,8 @@ export function thumbImage(buffer, row, marked = null) {
  */
 export function sortableTable({ columns, sortKey, descending = false, placeholder, onRow }) {
   const state = { sortKey, descending, rows: [], focus: "" };
-  const filterInput = h("input", { type: "search", placeholder, style: { width: "240px" } });
+  const filterInput = searchInput(placeholder);
+  const hidden = filteredNote();
   const filterNote = h("span", { className: "drml-error" });
   const head = h("thead");
   const body = h("tbody");
@@ -44,6 +91,7 @@ export function sortableTable({ columns, sortKey, descending = false, placeholde
     const filter = parseFilter(filterInput.value);
     filterNote.textContent = filter.errors.join("; ");
     const shown = sortRows(filterRows(state.rows, filter), state.sortKey, state.descending);
+    hidden.update(state.rows.some((r) => r.key === state.focus) && state.focus, shown.map((r) => r.key));
     const arrow = (key) => (key === state.sortKey ? (state.descending ? " \u25bc" : " \u25b2") : "");
     const sortBy = (key) => () => {
       state.descending = key === state.sortKey ? !state.descending : false;
@@ -60,6 +108,7 @@ export function sortableTable({ columns, sortKey, descending = false, placeholde
   return {
     toolbar: h("div", { className: "drml-toolbar" }, filterInput, filterNote),
     node: wrap,
+    hiddenNote: hidden.node,
     update(rows, focus) { state.rows = rows; state.focus = focus; draw(); },
     shown: () => [...body.children].map((tr) => tr.dataset.key),
   };

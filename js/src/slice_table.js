@@ -2,7 +2,7 @@
 // click shows the slice's thumbnails (asked for by image row) and sample prompts. Without a
 // kernel (a report, a saved page), a click shows what the page embedded, and ticking is off.
 import { filterRows, parseFilter, sortRows } from "./table_logic.js";
-import { fill, fmt, h, jpegImage, kernelGate, onChanges, request, scoreColor, setTrait } from "./util.js";
+import { filteredNote, fill, fmt, h, jpegImage, kernelGate, onChanges, request, scoreColor, searchInput, setTrait } from "./util.js";
 
 const NUMBERS = [
   ["text_prob", "text prob", true], ["text_acc", "text acc", true], ["image_acc", "image acc", true],
@@ -18,12 +18,13 @@ export function render({ model, el }) {
   const gate = kernelGate(model, "tick slices for the rectify panel");
   let sortKey = "text_prob";
   let descending = false;
-  const filterInput = h("input", { type: "search", placeholder: "filter: green triangle text_prob<0.5", style: { width: "260px" } });
+  const filterInput = searchInput("filter: green triangle text_prob<0.5");
   const filterNote = h("span", { className: "drml-error" });
   const caption = h("span", { className: "drml-muted" });
   const head = h("thead");
   const body = h("tbody");
   const focusBox = h("div", { className: "drml-focus-box" });
+  const hidden = filteredNote();
   const selectShown = h("button", { textContent: "select shown" });
   const clear = h("button", { textContent: "clear selection" });
   fill(el,
@@ -31,7 +32,7 @@ export function render({ model, el }) {
     h("div", { className: "drml-toolbar" }, filterInput, gate.wrap(selectShown, clear), filterNote),
     gate.note,
     h("div", { className: "drml-table-wrap" }, h("table", { className: "drml-table" }, head, body)),
-    focusBox);
+    hidden.node, focusBox);
 
   let shown = [];
   const selected = () => new Set(model.get("selected") || []);
@@ -49,10 +50,12 @@ export function render({ model, el }) {
     shown = sortRows(filterRows(rows, filter), sortKey, descending);
     const chosen = selected();
     const focus = model.get("focus");
+    hidden.update(rows.some((r) => r.key === focus) && focus, shown.map((r) => r.key));
     const sp = model.get("spearman");
     const pe = model.get("pearson");
     caption.textContent = `${rows.length} slices \u00b7 head version ${model.get("version")}` +
-      (sp === null || sp === undefined ? "" : ` \u00b7 Spearman ${fmt(sp, 2)}, Pearson ${fmt(pe, 2)} (text prob vs image acc)`) +
+      (sp === null || sp === undefined ? (model.get("correlation_note") ? ` \u00b7 ${model.get("correlation_note")}` : "")
+        : ` \u00b7 Spearman ${fmt(sp, 2)}, Pearson ${fmt(pe, 2)} (text prob vs image acc)`) +
       (chosen.size ? ` \u00b7 ${chosen.size} selected` : "");
     const arrow = (key) => (key === sortKey ? (descending ? " \u25bc" : " \u25b2") : "");
     const sortBy = (key) => () => { descending = key === sortKey ? !descending : false; sortKey = key; draw(); };
@@ -123,7 +126,7 @@ export function render({ model, el }) {
   draw();
   drawFocus();
   gate.onChange(() => { draw(); drawFocus(); });
-  const stops = [onChanges(model, ["rows", "columns", "selected", "focus", "version", "spearman"], draw),
+  const stops = [onChanges(model, ["rows", "columns", "selected", "focus", "version", "spearman", "correlation_note"], draw),
     onChanges(model, ["focus", "focus_rows", "focus_prompts", "focus_of"], drawFocus), () => gate.stop()];
   return () => stops.forEach((s) => s());
 }

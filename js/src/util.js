@@ -247,23 +247,47 @@ export function onThemeChange(fn) {
   return () => observer.disconnect();
 }
 
+/** A filter box as wide as its placeholder, so the example it gives is read whole (the
+ * stylesheet caps it at the view's width). */
+export function searchInput(placeholder) {
+  return h("input", { type: "search", placeholder, style: { width: `${Math.max(24, placeholder.length + 4)}ch` } });
+}
+
+/** The line above a table's detail panel that says when the row it shows is one the table's
+ * filter hides; `update(focus, shownKeys)` shows or hides it (no focus: hidden). */
+export function filteredNote() {
+  const node = h("div", { className: "drml-note drml-filtered", hidden: true },
+    "The row shown below is hidden by the filter; clear the filter to see it in the table.");
+  return { node, update(focus, shownKeys) { node.hidden = !focus || shownKeys.includes(focus); } };
+}
+
 /** Set a trait from the front end and send it to the kernel. */
 export function setTrait(model, name, value) {
   model.set(name, value);
   model.save_changes();
 }
 
-/** A labelled progress bar / status line shared by views with long kernel work. */
+// The forms of the status lines the kernel writes when something went wrong (widgets/base.py): a
+// refused edit, a DrmlError (its message names the fix), a refresh that failed, an interrupt.
+const ERROR_STATUS = /\(kept the last good |\bFix: |^could not refresh after |^Interrupted while /;
+
+/** Whether a status line reports an error (shown in the one error style, `drml-error`). */
+export function isErrorStatus(text) {
+  return ERROR_STATUS.test(text || "");
+}
+
+/** A labelled progress bar / status line shared by views with long kernel work. The bar takes no
+ * room while idle, so the line starts where every other line of the view does. */
 export function statusLine(model) {
   const bar = h("progress", { max: 1, value: 0, className: "drml-progress" });
   const text = h("span", { className: "drml-status" });
   const node = h("div", { className: "drml-statusline" }, bar, text);
   const update = () => {
-    const busy = !!model.get("busy");
-    bar.style.visibility = busy ? "visible" : "hidden";
+    bar.hidden = !model.get("busy");
     const p = model.get("progress");
     if (typeof p === "number" && p >= 0) bar.value = p; else bar.removeAttribute("value");
     text.textContent = model.get("status") || "";
+    text.classList.toggle("drml-error", isErrorStatus(text.textContent));
   };
   update();
   onChanges(model, ["busy", "progress", "status"], update);

@@ -4,6 +4,8 @@
 import { beforeEach, describe, expect, it, vi } from "vitest";
 
 const JPEG = [0xff, 0xd8, 0xff, 0xe0];
+const PAGE = 24; // images per members reply here (the kernel's MAX_PER_REQUEST is 48)
+const TOTAL = 40; // images in every group the stand-in kernel serves
 
 class Model {
   constructor(state, live, dropsBuffers = false) {
@@ -16,8 +18,9 @@ class Model {
   send(content) {
     this.sent.push(content);
     if (content.type === "members") { // as result_view.py answers through base.py; Colab's manager drops the buffers
-      const rows = [7, 8, 9];
-      const reply = { request: content.request, key: content.key, rows, total: 30, described: [8] };
+      const offset = content.offset ?? 0; // a page of PAGE from offset, of TOTAL images
+      const rows = Array.from({ length: Math.max(0, Math.min(PAGE, TOTAL - offset)) }, (_, i) => offset + i);
+      const reply = { request: content.request, key: content.key, rows, total: TOTAL, offset, described: [8] };
       const jpegs = rows.map(() => new DataView(Uint8Array.from(JPEG).buffer));
       if (content.base64) reply.base64 = rows.map(() => btoa(String.fromCharCode(...JPEG)));
       else reply.n_buffers = 3;
@@ -97,11 +100,21 @@ describe.each([["live", true, false], ["live in Colab", true, true], ["report", 
     expect([...el.querySelectorAll(".drml-thumbs img")].map((i) => i.dataset.row)).toEqual(["2"]);
     const more = el.querySelector(".drml-kernel-only");
     await vi.waitFor(() => expect(more.disabled).toBe(!live));
-    if (live) {
+    const shownText = () => el.querySelector(".drml-shown").textContent;
+    expect(shownText()).toBe("1 of 40 images shown");
+    if (live) { // each click fetches the next page; the count follows, the button goes once all are shown
       click(el.querySelector(".drml-kernel-only button"));
-      await vi.waitFor(() => expect(el.querySelectorAll(".drml-thumbs img")).toHaveLength(3));
+      await vi.waitFor(() => expect(el.querySelectorAll(".drml-thumbs img")).toHaveLength(1 + PAGE));
+      expect(shownText()).toBe(`${1 + PAGE} of 40 images shown`);
+      expect(el.querySelector(".drml-kernel-control").hidden).toBe(false);
+      click(el.querySelector(".drml-kernel-only button"));
+      await vi.waitFor(() => expect(el.querySelectorAll(".drml-thumbs img")).toHaveLength(40));
+      expect([...el.querySelectorAll(".drml-thumbs img")].map((i) => Number(i.dataset.row))).toEqual([2, ...Array.from({ length: 39 }, (_, i) => i + 1)]);
+      expect(shownText()).toBe("40 of 40 images shown");
+      expect(el.querySelector(".drml-kernel-control").hidden).toBe(true);
       const asked = model.sent.filter((m) => m.type === "members");
-      expect(asked.map((m) => [m.key, m.base64])).toEqual(drops ? [["0", false], ["0", true]] : [["0", false]]);
+      expect(asked.map((m) => [m.key, m.offset, m.base64])).toEqual(drops
+        ? [["0", 1, false], ["0", 1, true], ["0", 1 + PAGE, true]] : [["0", 1, false], ["0", 1 + PAGE, false]]);
     } else {
       expect(el.querySelector(".drml-no-kernel").hidden).toBe(false);
       expect(el.querySelector(".drml-no-kernel").textContent).toContain("Needs a running kernel");
@@ -131,6 +144,7 @@ describe.each([["live", true, false], ["live in Colab", true, true], ["report", 
     expect([...el.querySelectorAll(".drml-thumbs img.drml-marked")].map((i) => i.dataset.row)).toEqual(["5"]);
     expect([...el.querySelectorAll(".drml-thumbs img.drml-dim")].map((i) => i.dataset.row)).toEqual(["2"]);
     expect(el.querySelector('tbody tr[data-key="0"] td[data-col="described"]').textContent).toBe("12 of 20");
+    expect(el.querySelector(".drml-shown").textContent).toBe("2 of 20 images shown \u00b7 outlined: described by \u201cpink square (fp)\u201d (12 of 20 in this cluster)");
     await vi.waitFor(() => expect(el.querySelector(".drml-kernel-only").disabled).toBe(!live));
   });
 
@@ -156,7 +170,7 @@ describe.each([["live", true, false], ["live in Colab", true, true], ["report", 
     await vi.waitFor(() => expect(el.querySelector(".drml-kernel-only").disabled).toBe(!live));
     if (live) {
       click(el.querySelector(".drml-kernel-only button"));
-      await vi.waitFor(() => expect(el.querySelectorAll(".drml-thumbs img")).toHaveLength(3));
+      await vi.waitFor(() => expect(el.querySelectorAll(".drml-thumbs img")).toHaveLength(PAGE));
       expect(model.sent.filter((m) => m.type === "members").map((m) => m.key)).toEqual(["0"]);
     }
   });

@@ -1,0 +1,170 @@
+// @vitest-environment happy-dom
+// Issue 22: what each view says is true. LossQuery marks sentences it cannot judge and estimates
+// past its scale; every error reads in one style; counts and notes follow what is shown; a repeat
+// is refused. Views render as in hosts.test.js, with a recording plotly stand-in.
+import { beforeEach, describe, expect, it, vi } from "vitest";
+
+const HASH = "1".repeat(64);
+const Plotly = {
+  react(node, traces, layout) { node.figure = { traces, layout }; node.on = () => {}; return Promise.resolve(node); },
+  relayout(node, update) { Object.assign(node.figure.layout, update); return Promise.resolve(node); },
+  purge(node) { delete node.figure; },
+};
+globalThis[Symbol.for("drml-widgets.plotly")] = new Map([[HASH, Promise.resolve(Plotly)]]);
+const RUNTIME = { get: (name) => (name === "source" ? `/* drml-widgets bundle; sources sha256 ${HASH} */` : undefined), on() {}, off() {} };
+
+class Model {
+  constructor(state) { Object.assign(this, { state, listeners: new Map(), sent: [], widget_manager: { get_model: async () => RUNTIME } }); }
+  get(name) { return this.state[name]; }
+  set(name, value) { this.state[name] = value; this.emit(`change:${name}`, value); }
+  save_changes() {}
+  send(content) { this.sent.push(content); }
+  on(event, fn) { if (!this.listeners.has(event)) this.listeners.set(event, new Set()); this.listeners.get(event).add(fn); }
+  off(event, fn) { this.listeners.get(event)?.delete(fn); }
+  emit(event, ...args) { for (const fn of [...(this.listeners.get(event) || [])]) fn(...args); }
+}
+
+const COMMON = { busy: false, progress: -1, status: "", _runtime: "IPY_MODEL_runtime", _self: null };
+
+async function render(view, state) {
+  const model = new Model({ ...COMMON, ...state });
+  const { render } = await import(`../src/${view}.js`);
+  const el = document.createElement("div");
+  document.body.appendChild(el);
+  await render({ model, el });
+  await vi.waitFor(() => expect(el.dataset.drmlReady).toBe("1"));
+  return { el, model };
+}
+
+const frame = () => new Promise((r) => setTimeout(r, 30));
+const click = (node) => node.dispatchEvent(new Event("click", { bubbles: true }));
+const type = (input, text) => { input.value = text; input.dispatchEvent(new Event("input")); };
+
+beforeEach(() => document.body.replaceChildren());
+
+describe("LossQuery (item 1)", () => {
+  const answer = (text, extra) => ({ text, lead: "ranker", percentile: 0.5, loss: 0.3, loss_low: 0.25, loss_high: 0.35,
+    regressor_loss: 0.4, ranker_loss: 0.3, rank_score: -1, agree: true, in_distribution: 0.5, outside: false, beyond: "",
+    matching: { named: {}, n_images: 0, actual_loss: null }, ...extra });
+  const state = {
+    examples: [], lead: "ranker", lead_reason: "The ranker leads.", check: [], by: ["color"], slices: [], n_held_out: 40, stale: "",
+    familiar_cutoff: -0.2, familiar_from: "A sentence whose in-distribution score is below -0.200 (...) is outside what the model was trained to judge.",
+    sentence: "", pair: {},
+    answers: [answer("a photo of a cat", { outside: true, in_distribution: -1.1 }),
+      answer("an orange square.", { beyond: "above", percentile: 1, loss: 15.728, loss_low: 15.728, loss_high: 15.728 }),
+      answer("a small green triangle.")],
+  };
+
+  it("says a sentence is outside what it can judge, and an estimate past its scale is beyond it", async () => {
+    const { el } = await render("loss_query", state);
+    const cells = (text) => [...el.querySelector(`tr[data-text="${text}"]`).children].map((td) => td.textContent);
+    expect(cells("a photo of a cat")[1]).toBe("outside what the model was trained to judge (in-distribution score -1.100)");
+    expect(cells("a photo of a cat").at(-1)).toBe("\u2014"); // no agreement of two estimates it cannot make
+    expect(cells("an orange square.")[1]).toBe("beyond the held-out range (\u2265 15.728)");
+    expect(cells("a small green triangle.")[1]).toBe("0.300 [0.250\u20130.350]");
+    const bars = el.querySelector(".drml-chart").figure?.traces[0] || (await vi.waitFor(() => el.querySelector(".drml-chart").figure)).traces[0];
+    expect(bars.x).toEqual([0.3, 15.728, null]); // drawn bottom-up: the cat gets no bar
+    expect(bars.error_x.array).toEqual([0.35 - 0.3, 0, 0].map((v) => expect.closeTo(v)));
+  });
+
+  it("names the column for what it compares, in one line", async () => {
+    const { el } = await render("loss_query", state);
+    const heads = [...el.querySelectorAll("thead th")].map((th) => th.textContent);
+    expect(heads).toContain("ranker vs regressor");
+    expect(heads).not.toContain("agree");
+    expect(el.querySelector(".drml-familiar").textContent).toContain("compares the two estimates with each other, not with the actual loss");
+    expect(el.querySelector(".drml-familiar").textContent).toContain("below -0.200");
+  });
+});
+
+describe("one error style (item 7)", () => {
+  it("marks the kernel's error statuses, and only those, as errors", async () => {
+    const { isErrorStatus } = await import("../src/util.js");
+    for (const text of ["epochs must be a whole number from 1 to 1000; got 1000000000. Fix: a few dozen epochs is plenty.",
+      "The value of the 'epochs' trait ... was specified (kept the last good epochs)",
+      "could not refresh after a head change: boom", "Interrupted while rectifying 2 slice(s)."]) expect(isErrorStatus(text)).toBe(true);
+    for (const text of ["", "done: head version 1 (best epoch 30)", "undone: head version 0", "rectifying 2 slice(s): epoch 3/30"]) {
+      expect(isErrorStatus(text)).toBe(false);
+    }
+  });
+
+  it("the rectify panel's epochs error reads like the prompt builder's errors, from the line's start", async () => {
+    const { el: panel, model } = await render("rectify_panel", { slices: [], mode: "replay", epochs: 30, lr: 0.001, version: 0,
+      can_undo: false, can_redo: false, history: [], result: {}, unavailable: "" });
+    model.set("status", "epochs must be a whole number from 1 to 1000; got 5000. Fix: a few dozen epochs is plenty for a head.");
+    await frame();
+    const status = panel.querySelector(".drml-status");
+    expect(status.classList.contains("drml-error")).toBe(true);
+    expect(panel.querySelector(".drml-progress").hidden).toBe(true); // an idle bar takes no room: no indent
+    const { el: builder } = await render("prompt_builder", { attributes: [{ type: "color", values: ["red"] }], templates: ["{color}."],
+      ensemble: false, ensemble_phrase: "", label_rule: "color", max_prompts: 100, count: 1, errors: ["a template names no type"],
+      samples: [], applied: false });
+    expect(builder.querySelector(".drml-errors").classList.contains("drml-error")).toBe(true);
+    model.set("status", "done: head version 1 (best epoch 30)");
+    await frame();
+    expect(status.classList.contains("drml-error")).toBe(false);
+  });
+});
+
+describe("small things (item 9)", () => {
+  const ROWS = [["green", "triangle", 0.2], ["orange", "square", 0.9]].map(([color, shape, p]) => ({ key: `${color} ${shape}`,
+    values: { color, shape }, text_prob: p, text_acc: p, image_acc: 1, n_images: 10, n_prompts: 4 }));
+
+  it("the slice table says why Spearman and Pearson are missing, and marks a detail row the filter hides", async () => {
+    const { el } = await render("slice_table", { _runtime: null, by: ["color", "shape"], columns: ["color", "shape"], rows: ROWS,
+      spearman: null, pearson: null, correlation_note: "no Spearman or Pearson: every slice has image accuracy 1.000, nothing to correlate",
+      version: 1, selected: [], focus: "green triangle", focus_rows: [], focus_prompts: [], focus_of: "green triangle" });
+    expect(el.querySelector(".drml-muted").textContent).toContain("every slice has image accuracy 1.000");
+    const note = el.querySelector(".drml-filtered");
+    expect(note.hidden).toBe(true);
+    type(el.querySelector("input[type=search]"), "orange");
+    expect(note.hidden).toBe(false);
+    type(el.querySelector("input[type=search]"), "");
+    expect(note.hidden).toBe(true);
+  });
+
+  it("labels slices without images in the rectify chart", async () => {
+    const { noImageLabels } = await import("../src/rectify_panel.js");
+    const rows = [{ image_acc_before: 0.1, image_acc_after: 0.9 }, { image_acc_before: null, image_acc_after: null }];
+    expect(noImageLabels(rows, "image_acc", ["a", "b"]).map((a) => [a.x, a.text])).toEqual([["b", "no images"]]);
+    expect(noImageLabels(rows.map(() => ({ text_prob_before: 0.2, text_prob_after: 0.3 })), "text_prob", ["a", "b"])).toEqual([]);
+  });
+
+  it("gives PRIME's filter room for its placeholder", async () => {
+    const { el } = await render("failure_modes", { _runtime: null, thumb_bytes: { dtype: "uint8", shape: [0], buffer: new ArrayBuffer(0) },
+      focus: "", version: 0, summary: "", heldout_note: "", embed_note: "", modes: [] });
+    const input = el.querySelector("input[type=search]");
+    expect(parseFloat(input.style.width)).toBeGreaterThanOrEqual(input.placeholder.length);
+    expect(input.style.width).toMatch(/ch$/);
+  });
+
+  it("aligns LBEE's metric headers with their numbers, and says when every score of a rule is 0", async () => {
+    const zero = { sentence: "green square.", hard_similarity: 0, easy_similarity: 0 };
+    const { el, model } = await render("hard_clusters", { _runtime: null, thumb_bytes: { dtype: "uint8", shape: [0], buffer: new ArrayBuffer(0) },
+      methods: ["PDiff", "FPDiff"], method: "PDiff", tau: 0.3, tau_from: "mean", split_counts: { hard: 20 }, relevance_note: "", picked: "",
+      embed_note: "", focus: "0", version: 0, sentences: [],
+      clusters: [{ key: "0", cluster: 0, n_images: 20, accuracy: null, nearest_easy: 1, prototype_similarity: 0.3, thumbs: [],
+        sentences: { PDiff: [zero], FPDiff: [{ ...zero, sentence: "green triangle.", hard_similarity: 0.4 }] } }],
+      metrics: [{ method: "PDiff", AHR: 1, ACR: 0.25, TPR: 0.5, JI: 0.5, n_retained: 2, relevance: "attributes" }] });
+    const heads = [...el.querySelectorAll(".drml-metrics th")];
+    expect(heads.filter((th) => th.classList.contains("num")).map((th) => th.textContent)).toEqual(["AHR", "coverage (ACR)", "TPR", "JI", "sentences kept"]);
+    expect(el.querySelector(".drml-zero-hint").textContent).toContain("Every PDiff score here is 0.000");
+    model.set("method", "FPDiff");
+    await frame();
+    expect(el.querySelector(".drml-zero-hint")).toBeNull();
+  });
+
+  it("refuses a value the prompt builder already has, with a note", async () => {
+    const { el, model } = await render("prompt_builder", { _runtime: null, attributes: [{ type: "color", values: ["red"] }],
+      templates: ["{color}."], ensemble: false, ensemble_phrase: "", label_rule: "color", max_prompts: 100, count: 1, errors: [],
+      samples: [], applied: false });
+    const input = el.querySelector(".drml-attr input");
+    input.value = " Red ";
+    click(input.nextSibling);
+    expect(model.get("attributes")).toEqual([{ type: "color", values: ["red"] }]);
+    expect(el.querySelector(".drml-attr .drml-error").textContent).toBe("\u201cred\u201d is already a value of color.");
+    input.value = "blue";
+    click(input.nextSibling);
+    expect(model.get("attributes")).toEqual([{ type: "color", values: ["red", "blue"] }]);
+  });
+});
