@@ -66,6 +66,8 @@ def test_unknown_methods_and_options_are_named(drml_session, toy):
         drml_session.run("no such method")
     with pytest.raises(SessionError, match=r"takes no option \['bogus'\].*\['by'\]"):
         drml_session.run("lowest_loss", bogus=1)
+    with pytest.raises(SessionError, match="unexpected keyword argument 'bogus'.*Fix"):
+        drml_session.find_failure_modes(bogus=1)  # passed on to PRIME's kernel, which does not take it
     with pytest.raises(SessionError, match="registered already"):
         register(Method("lowest_loss", "a test", "?", lowest_loss))
 

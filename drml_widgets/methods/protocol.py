@@ -191,7 +191,13 @@ class Method:
             unknown = sorted(set(options) - set(self.options()))
             raise SessionError(f"{self.name} takes no option {unknown}; its options are {self.options()}. "
                                f"Fix: pass some of those.") from None
-        result = self.run(view, **options)
+        try:
+            result = self.run(view, **options)
+        except TypeError as error:  # an option passed on (**options) to a kernel that does not take it
+            if "unexpected keyword argument" not in str(error):
+                raise
+            raise SessionError(f"{self.name}: {error}. Fix: pass the options its docstring lists "
+                               f"(help(session.run) / get_method({self.name!r}).run).") from None
         result.method = self.name  # one result class may serve several methods (slices, failing slices)
         return result
 
