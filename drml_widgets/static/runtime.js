@@ -1,2 +1,2 @@
-/* drml-widgets bundle; sources sha256 bc8a244b462c05f70bbf0ca558bdc6ed5e8cae892528a7809785b5f8f3da7da4 */
+/* drml-widgets bundle; sources sha256 f36599ec1601db911c512137ab0bf3c976deb1ffd4fb1d52143df1fa6218ff05 */
 var e={};export{e as default};

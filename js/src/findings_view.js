@@ -1,12 +1,12 @@
 // FindingsView: any method's result as a sortable, filterable table of its ranked findings (the
 // score column named by the method's score_name); a row click shows the finding's embedded
 // thumbnails at once, and more of its images when a kernel answers.
-import { count, embeddedImages, moreButton, moreImages, sortableTable } from "./result_view.js";
+import { count, embeddedImages, imagePager, sortableTable } from "./result_view.js";
 import { fill, fmt, h, onChanges, setTrait, statusLine } from "./util.js";
 
-/** A score as results.number writes it: whole counts without decimals, the rest to three places. */
-export const score = (value) => (typeof value === "number" && Number.isInteger(value) && Math.abs(value) >= 1
-  ? String(value) : fmt(value, 3));
+/** A score as results.number writes it: counts (a score_name "n_...") without decimals, the rest to three places. */
+export const score = (value, name = "") => (typeof value === "number" && String(name).startsWith("n_")
+  ? String(Math.round(value)) : fmt(value, 3));
 
 export function render({ model, el }) {
   el.classList.add("drml-widget", "drml-findings-view");
@@ -14,15 +14,14 @@ export function render({ model, el }) {
   const caption = h("span", { className: "drml-muted" });
   const embedNote = h("div", { className: "drml-note" });
   const focusBox = h("div", { className: "drml-focus-box" });
-  const scoreColumn = ["score", "score", (r) => score(r.score), "num"];
+  const scoreColumn = ["score", "score", (r) => score(r.score, r.score_name), "num"];
   const table = sortableTable({
     sortKey: "rank", descending: false, placeholder: "filter: green score<0.5 n>=20",
     onRow: (row) => setTrait(model, "focus", row.key),
     columns: [["rank", "rank", count("rank"), "num"], ["label", "finding", (r) => r.values.label], scoreColumn,
       ["n_images", "images", count("n_images"), "num"]],
   });
-  const thumbs = h("div", { className: "drml-thumbs" });
-  const more = moreButton(model, () => moreImages(model, model.get("focus"), thumbs));
+  const pager = imagePager(model);
   fill(el, h("div", { className: "drml-toolbar" }, title, caption), table.toolbar, table.node, focusBox, embedNote,
     statusLine(model));
 
@@ -43,17 +42,15 @@ export function render({ model, el }) {
         ? "Click a finding to see its images." : "No findings to show."));
       return;
     }
-    const shown = embeddedImages(model, row.thumbs);
-    fill(thumbs, ...(shown.length ? shown : [h("span", { className: "drml-muted" }, "no thumbnails embedded for this finding")]));
+    pager.show(row.key, embeddedImages(model, row.thumbs), row.n_images, "", "no thumbnails embedded for this finding");
     fill(focusBox,
-      h("div", { className: "drml-title" }, `${row.rank}. ${row.label}: ${row.score_name} ${score(row.score)}, ${row.n_images} images`),
-      thumbs,
-      h("div", { className: "drml-toolbar" }, h("span", { className: "drml-muted" }, `${shown.length} of ${row.n_images} images shown`), more.node));
+      h("div", { className: "drml-title" }, `${row.rank}. ${row.label}: ${row.score_name} ${score(row.score, row.score_name)}, ${row.n_images} images`),
+      pager.box, h("div", { className: "drml-toolbar" }, pager.counter, pager.control));
   }
 
   draw();
   drawFocus();
   const stops = [onChanges(model, ["findings", "method", "summary", "score_name", "embed_note", "focus", "version"], draw),
     onChanges(model, ["findings", "focus", "thumb_bytes"], drawFocus)];
-  return () => { more.stop(); stops.forEach((s) => s()); };
+  return () => { pager.stop(); stops.forEach((s) => s()); };
 }

@@ -4,14 +4,6 @@
 import { filterRows, parseFilter, sortRows } from "./table_logic.js";
 import { decode, filteredNote, fill, fmt, h, jpegImage, kernelGate, request, searchInput } from "./util.js";
 
-/** A "more images" button for the focused group, held by the view's kernel gate (util.kernelGate):
- * disabled, with the gate's one-line reason, where no kernel is behind the page. */
-export function moreButton(model, onclick) {
-  const gate = kernelGate(model, "fetch more of a group's images");
-  const button = h("button", { textContent: "more images", onclick });
-  return { node: h("span", { className: "drml-kernel-control" }, gate.wrap(button), gate.note), stop: () => gate.stop() };
-}
-
 /**
  * The focused group's thumbnails (`box`), the line that counts them (`counter`) and a "more images"
  * control (`control`, held by a kernel gate). `show(key, images, total, extra)` starts a group from
@@ -121,16 +113,3 @@ export const known = (key) => (rows) => rows.some((r) => r[key] !== null && r[ke
 /** A count cell. */
 export const count = (key) => (row) => (row[key] === null || row[key] === undefined ? "\u2014" : String(row[key]));
 
-/** Ask the kernel for more of a group's images; fills `box` with them, or says why not. */
-export async function moreImages(model, key, box, marked = () => null) {
-  fill(box, h("span", { className: "drml-muted" }, "loading thumbnails\u2026"));
-  try {
-    const [msg, buffers] = await request(model, { type: "members", key });
-    const described = msg.described ? new Set(msg.described) : null;
-    fill(box, ...buffers.map((b, i) => thumbImage(b, msg.rows[i], marked(described))));
-    return msg;
-  } catch (err) {
-    fill(box, h("span", { className: "drml-error" }, `thumbnails: ${err.message}`));
-    return null;
-  }
-}

@@ -155,7 +155,7 @@ describe.each([["live", true, false], ["live in Colab", true, true], ["report", 
     expect(keys()).toEqual(["0", "1", "2"]); // by rank
     expect(el.querySelector(".drml-title").textContent).toBe("toy");
     expect(el.querySelector('th[data-col="score"]').textContent).toBe("mean_loss");
-    expect([...el.querySelectorAll('td[data-col="score"]')].map((td) => td.textContent)).toEqual(["0.250", "\u2014", "3"]);
+    expect([...el.querySelectorAll('td[data-col="score"]')].map((td) => td.textContent)).toEqual(["0.250", "\u2014", "3.000"]); // as results.number writes it: only n_ counts drop decimals
     click(el.querySelector('th[data-col="score"]'));
     expect(keys()).toEqual(["0", "2", "1"]); // a missing score sorts last
     model.set("score_name", "drop");
@@ -170,7 +170,9 @@ describe.each([["live", true, false], ["live in Colab", true, true], ["report", 
     await vi.waitFor(() => expect(el.querySelector(".drml-kernel-only").disabled).toBe(!live));
     if (live) {
       click(el.querySelector(".drml-kernel-only button"));
-      await vi.waitFor(() => expect(el.querySelectorAll(".drml-thumbs img")).toHaveLength(PAGE));
+      // the next page follows the embedded thumbnail, and the count follows what is shown
+      await vi.waitFor(() => expect(el.querySelectorAll(".drml-thumbs img")).toHaveLength(1 + PAGE));
+      expect(el.querySelector(".drml-shown").textContent).toMatch(new RegExp(`^${1 + PAGE} of \\d+ images shown`));
       expect(model.sent.filter((m) => m.type === "members").map((m) => m.key)).toEqual(["0"]);
     }
   });
