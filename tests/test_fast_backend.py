@@ -3,6 +3,7 @@ self-checked (falling back to fp32 when they disagree), kept apart in the cache,
 and named with their fix when the ``fast`` extra is missing. The extra is in ``dev``: nothing skips."""
 
 import json
+import os
 import shutil
 import sys
 import warnings
@@ -161,6 +162,10 @@ def test_corrupt_export_is_rebuilt(root):
     data = bytearray(damaged.read_bytes())
     data[len(data) // 2] ^= 0xFF
     damaged.write_bytes(bytes(data))
+    stale, live = folder / ".export.killed.tmp", folder / ".export.running.tmp"  # left by a killed export / another one
+    for tmp in (stale, live):
+        tmp.write_bytes(b"partial")
+    os.utime(stale, (0, 0))
     enc = ClipEncoder("shapes", cache_dir=root, backend="onnx")
     with pytest.warns(UserWarning, match="does not match its SHA-256.*exported again"):
         enc.encode_texts(TEXTS)
@@ -168,6 +173,7 @@ def test_corrupt_export_is_rebuilt(root):
     rebuilt = json.loads((folder / "image.json").read_text())
     assert file_sha256(folder / rebuilt["file"]) == rebuilt["sha256"]
     assert not damaged.exists() or file_sha256(damaged) == rebuilt["sha256"]
+    assert not stale.exists() and live.exists()
 
 
 def test_export_of_another_model_or_format_is_not_trusted(root):
