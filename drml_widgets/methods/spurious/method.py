@@ -98,7 +98,7 @@ class SpuriousResult(Result):
         >>> result = compare_fine_tuning(view, "color", ["orange", "green"], variants=())  # zero-shot alone
         >>> print(result.describe())
         SpuriousResult(color in ['orange', 'green']: zero-shot; train 28 images, evaluate 60)
-          1. zero-shot: worst group shape=triangle, color=green: worst_group 1, 24 images
+          1. zero-shot: worst group shape=triangle, color=green: worst_group 1.000, 24 images
     """
 
     comparison: FineTuneComparison
