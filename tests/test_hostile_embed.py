@@ -112,6 +112,15 @@ def test_a_tampered_shard_is_set_aside_and_never_reaches_the_cache(cluster, file
     np.testing.assert_allclose(cached.encode_images(files), reference, rtol=0, atol=EPS)
 
 
+@pytest.mark.parametrize("tamper", [nan_rows, short_rows, float64_rows])
+def test_a_shard_damaged_after_the_run_is_refused_by_its_result(cluster, files, tmp_path, tamper):
+    result = embed_dataset(files, "shapes", cache_dir=tmp_path / "c", output_dir=tmp_path / "shards", shard_rows=8, **RUN)
+    assert result.embeddings().shape == (len(files), 64)
+    rewrite(first_shard(tmp_path / "shards"), tamper)
+    with pytest.raises(EmbeddingError, match=r"no longer holds what the run wrote.*Fix: run embed_dataset again"):
+        result.embeddings()
+
+
 def test_a_file_changed_under_the_same_size_and_mtime_is_encoded_again(cluster, files, tmp_path):
     mine = [str(tmp_path / f"{i}.bmp") for i in range(4)]  # BMP: the same size whatever the pixels
     for src, dst in zip(files[:4], mine):

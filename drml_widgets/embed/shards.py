@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.folders import escaped_name
+from ..errors import EmbeddingError
 from .cache import EmbeddingCache, quarantine, write_atomically
 
 IDENTITY_META = b"drml_identity"
@@ -84,13 +85,30 @@ class EmbedResult:
             table = pq.read_table(file, columns=["embedding", "error"], page_checksum_verification=True)
             read = table.filter(pc.equal(table["error"], ""))["embedding"].combine_chunks()
             if len(read):
-                blocks.append(np.asarray(read.flatten(), np.float32).reshape(len(read), -1))
+                blocks.append(_checked_rows(read, file, blocks[0].shape[1] if blocks else None))
         return np.concatenate(blocks) if blocks else np.empty((0, 0), np.float32)
 
     def __repr__(self) -> str:
         return (f"EmbedResult({self.n_images} images: {self.n_from_cache} from cache, {self.n_encoded} encoded, "
                 f"{len(self.skipped)} skipped; {self.shards_written} shards written, {self.shards_reused} reused; "
                 f"{self.seconds:.1f} s; output_dir={str(self.output_dir)!r})")
+
+
+def _checked_rows(rows, file: Path, dim: int | None) -> np.ndarray:
+    """A shard's embedding column as a float32 matrix, refused (EmbeddingError naming the shard)
+    when a file changed since the run holds rows that are not float32, not one width, or not finite."""
+    import pyarrow as pa
+
+    widths = np.unique(np.diff(np.asarray(rows.offsets)))
+    values = np.asarray(rows.flatten())
+    width = int(widths[0]) if len(widths) == 1 else -1
+    if (not pa.types.is_float32(rows.type.value_type) or width < 1 or (dim is not None and width != dim)
+            or not np.isfinite(values).all()):
+        raise EmbeddingError(f"Shard {file.name} in {file.parent} no longer holds what the run wrote (rows of "
+                             f"{rows.type.value_type}, widths {widths[:5].tolist()}, finite: {bool(np.isfinite(values).all())}). "
+                             "Fix: run embed_dataset again into the same output_dir: it sets damaged shards aside and "
+                             "recomputes them.")
+    return values.reshape(len(rows), width)
 
 
 def shard_name(index: int, identity: str, paths: Sequence[str]) -> str:
