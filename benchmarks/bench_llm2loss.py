@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from drml_widgets.methods.llm2loss import fit_llm2loss
+from drml_widgets.methods.llm2loss import fit_loss_predictor
 
 
 def data(n: int, dim: int, seed: int = 0):
@@ -30,7 +30,7 @@ def data(n: int, dim: int, seed: int = 0):
 
 def timed_fit(emb, losses, head: str, members: int) -> float:
     start = time.perf_counter()
-    fit_llm2loss(emb, losses, lambda texts: emb[: len(texts)], head=head, members=members)
+    fit_loss_predictor(emb, losses, lambda texts: emb[: len(texts)], head=head, members=members)
     return time.perf_counter() - start
 
 

@@ -91,7 +91,7 @@ def run_kernel(name: str, data: ScaleData, c: dict):
                                               slices_mask, text_slice_scores)
     from drml_widgets.diagnose.transfer import cross_modal_transfer
     from drml_widgets.methods.lbee import find_hard_clusters, split_hard_easy
-    from drml_widgets.methods.llm2loss import fit_llm2loss
+    from drml_widgets.methods.llm2loss import fit_loss_predictor
     from drml_widgets.methods.prime import find_failure_modes
     from drml_widgets.methods.tagging import tags_from_table
 
@@ -135,7 +135,7 @@ def run_kernel(name: str, data: ScaleData, c: dict):
         result = find_hard_clusters(x, split, prompts["prompt"].tolist(), c["text_emb"], correct=data.predictions == y)
         return f"{len(result.clusters)} hard clusters"
     if name == "llm2loss":
-        llm = fit_llm2loss(x, data.losses, data.encoder, members=1, epochs=epochs)
+        llm = fit_loss_predictor(x, data.losses, data.encoder, members=1, epochs=epochs)
         return f"spearman {llm.evaluate(x[test], data.losses[test]).spearman('ranker'):.2f}"
     if name == "session":
         from drml_widgets.session import Session

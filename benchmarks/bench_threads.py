@@ -29,7 +29,7 @@ import torch
 
 from drml_widgets import WATERBIRDS_LIKE, ClipEncoder, load_shapes_world
 from drml_widgets.methods.blackbox import train_example_black_box
-from drml_widgets.methods.llm2loss import fit_llm2loss
+from drml_widgets.methods.llm2loss import fit_loss_predictor
 from drml_widgets.methods.spurious import cache_features, fine_tune_projections
 from drml_widgets.threads import small_tensor_threads
 
@@ -80,7 +80,7 @@ def main() -> None:
         return np.concatenate([tuned.visual.ravel(), tuned.text.ravel()])
 
     def ensembles():
-        llm = fit_llm2loss(emb, losses, lambda texts: emb[: len(texts)], members=2, epochs=5)
+        llm = fit_loss_predictor(emb, losses, lambda texts: emb[: len(texts)], members=2, epochs=5)
         return llm.predict_images(emb[:500]).to_numpy()
 
     def black_box():

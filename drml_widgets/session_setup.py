@@ -101,7 +101,7 @@ class SessionSetup:
         elif losses is not None:
             raise InputError("losses= describes a classifier given by predictions=, proba= or model=; losses alone "
                              "cannot tell which images it gets wrong. Fix: pass its predictions too, or fit LLM2Loss "
-                             "directly: methods.fit_llm2loss(session.image_emb, losses, encoder).")
+                             "directly: methods.fit_loss_predictor(session.image_emb, losses, encoder).")
         image_emb = encoder.encode_images(dataset.images, on_error="skip")
         if len(encoder.last_skipped):
             gone = encoder.last_skipped

@@ -14,7 +14,7 @@ from drml_widgets.data.shapes_presets import SHAPES_ATTRIBUTES, shapes_prompt_sp
 from drml_widgets.diagnose.gap import gap_stats
 from drml_widgets.diagnose.heads import train_head
 from drml_widgets.diagnose.transfer import cross_modal_transfer
-from drml_widgets.methods import find_hard_clusters, find_failure_modes, fit_llm2loss, lbee
+from drml_widgets.methods import find_hard_clusters, find_failure_modes, fit_loss_predictor, lbee
 from drml_widgets.prompts import AttributeSet, PromptSpec, generate_prompts
 from drml_widgets.session import Session
 
@@ -78,7 +78,7 @@ CASES = {
     "PRIME tags of the wrong length": lambda s: find_failure_modes(pd.DataFrame({"red": [True] * 3}), Y, Y),
     "LBEE with no clusters": lambda s: find_hard_clusters(X, lbee.split_hard_easy(predictions=Y, labels=1 - Y),
                                                         ["a"], X[:1], n_clusters=0),
-    "LLM2Loss on a constant loss": lambda s: fit_llm2loss(X, np.ones(len(X)), lambda t: X[: len(t)]),
+    "LLM2Loss on a constant loss": lambda s: fit_loss_predictor(X, np.ones(len(X)), lambda t: X[: len(t)]),
 }
 
 

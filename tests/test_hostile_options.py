@@ -15,7 +15,7 @@ from drml_widgets.diagnose.heads import build_module
 from drml_widgets.diagnose.influence import attribute_influence
 from drml_widgets.diagnose.validate import check_number, check_whole
 from drml_widgets.errors import DrmlError, InputError, LLM2LossError, PrimeError
-from drml_widgets.methods.llm2loss import fit_llm2loss
+from drml_widgets.methods.llm2loss import fit_loss_predictor
 from drml_widgets.methods.prime import find_failure_modes
 from drml_widgets.prompts.generate import AttributeSet, PromptSpec
 
@@ -118,11 +118,11 @@ def test_prime_takes_numpy_numbers():
     ("head", "cnn", "Unknown head kind 'cnn'"), ("head", None, "Unknown head kind None"),
 ])
 def test_llm2loss_options_are_refused_with_the_fix(option, value, problem):
-    assert problem in refused(lambda: fit_llm2loss(EMB, LOSSES, encode, **{"members": 1, "epochs": 1, option: value}))
+    assert problem in refused(lambda: fit_loss_predictor(EMB, LOSSES, encode, **{"members": 1, "epochs": 1, option: value}))
 
 
 def test_llm2loss_members_say_why_they_are_bounded():
-    message = refused(lambda: fit_llm2loss(EMB, LOSSES, encode, members=10**9), LLM2LossError)
+    message = refused(lambda: fit_loss_predictor(EMB, LOSSES, encode, members=10**9), LLM2LossError)
     assert "got 1000000000" in message and "three heads" in message
 
 
@@ -177,7 +177,7 @@ def test_prime_of_any_options(s, a, l, b, min_count, search, beam):
 @given(members=st.one_of(ANY, st.integers(1, 2)), hidden=st.one_of(ANY, st.integers(1, 16)),
        val_fraction=st.one_of(ANY, st.floats(0.05, 0.5)), seed=st.one_of(ANY, st.integers(0, 5)))
 def test_llm2loss_of_any_options(members, hidden, val_fraction, seed):
-    fitted = right_or_named(lambda: fit_llm2loss(EMB, LOSSES, encode, members=members, hidden=hidden,
+    fitted = right_or_named(lambda: fit_loss_predictor(EMB, LOSSES, encode, members=members, hidden=hidden,
                                                  val_fraction=val_fraction, seed=seed, epochs=1))
     if fitted is not None:
         assert len(fitted.ranker.modules) == members and 1 <= hidden <= 4096

@@ -9,7 +9,7 @@ import pytest
 from drml_widgets.data.shapes_presets import SHAPES_ATTRIBUTES, SLICE_BY, shapes_prompt_spec
 from drml_widgets.errors import DrmlError, ImageLoadError, InputError
 from drml_widgets.methods.blackbox import LossError, per_image_loss, train_example_black_box
-from drml_widgets.methods.llm2loss import LLM2LossError, fit_llm2loss
+from drml_widgets.methods.llm2loss import LLM2LossError, fit_loss_predictor
 from drml_widgets.prompts.generate import generate_prompts
 
 
@@ -44,7 +44,7 @@ def held_out(world):
 @pytest.fixture(scope="module")
 def llm(image_emb, losses, encoder, prompts, held_out):
     fit, _ = held_out
-    return fit_llm2loss(image_emb[fit], losses[fit], encoder, reference_texts=prompts["prompt"].tolist(), seed=0)
+    return fit_loss_predictor(image_emb[fit], losses[fit], encoder, reference_texts=prompts["prompt"].tolist(), seed=0)
 
 
 def test_black_box_is_a_pixel_cnn_that_leans_on_colour(world, black_box, losses):
@@ -68,7 +68,7 @@ def test_ranker_orders_held_out_images_by_loss(llm, image_emb, losses, world, he
     assert result.spearman("ranker", level="slices") >= 0.93
     assert result.images.set_index("model").loc["ranker", ["spearman_p", "kendall_p"]].max() < 1e-6
 
-    linear = fit_llm2loss(image_emb[fit], losses[fit], encoder, head="linear",
+    linear = fit_loss_predictor(image_emb[fit], losses[fit], encoder, head="linear",
                           reference_texts=prompts["prompt"].tolist(), seed=0)
     linear_result = linear.evaluate(image_emb[hold], losses[hold])
     print("linear heads:", linear_result)
@@ -113,11 +113,11 @@ def test_bad_losses_and_too_few_images_are_refused(image_emb, encoder, black_box
     losses = np.ones(200, dtype=np.float32)
     losses[7] = np.nan
     with pytest.raises(LossError, match=r"NaN or inf at 1 position\(s\), first \[7\]. Fix: drop those images"):
-        fit_llm2loss(image_emb[:200], losses, encoder)
+        fit_loss_predictor(image_emb[:200], losses, encoder)
     with pytest.raises(LLM2LossError, match="at least 50 images to train an ensemble; got 20. Fix:"):
-        fit_llm2loss(image_emb[:20], np.arange(20, dtype=np.float32), encoder)
+        fit_loss_predictor(image_emb[:20], np.arange(20, dtype=np.float32), encoder)
     with pytest.raises(LLM2LossError, match="same loss"):
-        fit_llm2loss(image_emb[:100], np.ones(100, dtype=np.float32), encoder)
+        fit_loss_predictor(image_emb[:100], np.ones(100, dtype=np.float32), encoder)
     with pytest.raises(LossError, match="softmax"):
         per_image_loss(lambda imgs: np.full((len(imgs), 2), 3.0), world.images[:4], world.labels[:4])
     with pytest.raises(LossError, match="NaN or inf probabilities"):
@@ -134,13 +134,13 @@ def test_every_error_is_a_drml_error_that_names_the_fix(image_emb, llm, black_bo
     x, y = image_emb[:100], np.linspace(0, 1, 100, dtype=np.float32)
     encode = lambda texts: image_emb[: len(texts)]  # noqa: E731
     with pytest.raises(InputError, match="Unknown head kind 'cnn'; choose 'linear' or 'mlp'"):
-        fit_llm2loss(x, y, encode, head="cnn")
+        fit_loss_predictor(x, y, encode, head="cnn")
     with pytest.raises(InputError, match="epochs must be a whole number from 1 to 1000; got 0. Fix"):
-        fit_llm2loss(x, y, encode, epochs=0)
+        fit_loss_predictor(x, y, encode, epochs=0)
     with pytest.raises(LLM2LossError, match="hidden .* must be a whole number from 1 to 4096; got 0. Fix"):
-        fit_llm2loss(x, y, encode, hidden=0)
+        fit_loss_predictor(x, y, encode, hidden=0)
     with pytest.raises(LLM2LossError, match="encoder must be a ClipEncoder or a callable"):
-        fit_llm2loss(x, y, "not an encoder")
+        fit_loss_predictor(x, y, "not an encoder")
     _, hold = held_out
     evaluation = llm.evaluate(image_emb[hold], losses[hold])
     with pytest.raises(LLM2LossError, match="Unknown model 'rankr'"):

@@ -126,3 +126,10 @@ def test_kernels_follow_the_routes_names_and_the_old_ones_warn():
     with pytest.warns(FutureWarning, match="explain_failures is renamed find_hard_clusters"):
         old = lbee.explain_failures(emb, ["hard", "easy"], ["left", "up"], emb, n_clusters=1, k=1)
     pd.testing.assert_frame_equal(old.table, new.table)
+    from drml_widgets.methods import llm2loss
+
+    encode = lambda texts: np.eye(2, dtype=np.float32)[[0] * len(texts)]  # noqa: E731
+    x = np.random.default_rng(0).normal(size=(60, 2)).astype(np.float32)
+    with pytest.warns(FutureWarning, match="fit_llm2loss is renamed fit_loss_predictor"):
+        old = llm2loss.fit_llm2loss(x, np.exp(x[:, 0]), encode, members=1, epochs=1)
+    assert isinstance(old, llm2loss.LLM2Loss)

@@ -21,7 +21,7 @@ from drml_widgets.diagnose.transfer import cross_modal_transfer
 from drml_widgets.diagnose.zero_shot import tag_attributes
 from drml_widgets.methods.lbee import find_hard_clusters, split_hard_easy
 from drml_widgets.methods.lbee.clusters import MAX_CLUSTER_POINTS
-from drml_widgets.methods.llm2loss import fit_llm2loss
+from drml_widgets.methods.llm2loss import fit_loss_predictor
 from drml_widgets.methods.prime import find_failure_modes
 from drml_widgets.methods.tagging import tags_from_table
 from drml_widgets.prompts.generate import AttributeSet, generate_prompts
@@ -168,7 +168,7 @@ def test_lbee_clusters_the_planted_failure(data, prompts):
 
 def test_llm2loss_at_scale(data, splits):
     test = splits["test"]
-    llm = fit_llm2loss(data.image_emb, data.losses, data.encoder, members=1, epochs=1, hidden=32)
+    llm = fit_loss_predictor(data.image_emb, data.losses, data.encoder, members=1, epochs=1, hidden=32)
     predicted = llm.predict_images(data.image_emb[test])["loss"].to_numpy()
     planted = data.planted[test]
     assert len(predicted) == test.sum()

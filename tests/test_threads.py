@@ -53,5 +53,5 @@ def test_llm2loss_ensembles_train_on_one_thread(two_threads, monkeypatch):
 
     monkeypatch.setitem(llm2loss.OBJECTIVES, "regressor", recording)
     emb = np.random.default_rng(0).normal(size=(100, 8)).astype(np.float32)
-    llm2loss.fit_llm2loss(emb, np.exp(emb[:, 0]), lambda texts: emb[: len(texts)], members=1, epochs=1)
+    llm2loss.fit_loss_predictor(emb, np.exp(emb[:, 0]), lambda texts: emb[: len(texts)], members=1, epochs=1)
     assert seen and set(seen) == {1} and torch.get_num_threads() == 2

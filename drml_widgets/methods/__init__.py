@@ -8,7 +8,7 @@ Reach a method's steps through its module, so each call says which method it bel
     prime.generalisation(...); lbee.evaluate(...)
 
 Names that already say their method are also importable from here (``find_failure_modes``,
-``find_hard_clusters``, ``fit_llm2loss``, ``compare_fine_tuning``, ...); generic ones
+``find_hard_clusters``, ``fit_loss_predictor``, ``compare_fine_tuning``, ...); generic ones
 (``evaluate``, ``generalisation``, ``ground_truth``, ``cache_features``, ...) are not.
 """
 
@@ -18,7 +18,7 @@ from . import blackbox, detection, protocol, tagging
 from .blackbox import BlackBox, per_image_loss, train_black_box, train_example_black_box
 from .detection import accuracy_discrepancy
 from .lbee import LBEEResult, explain_failures, find_hard_clusters
-from .llm2loss import LLM2Loss, fit_llm2loss
+from .llm2loss import LLM2Loss, fit_llm2loss, fit_loss_predictor
 from .prime import PrimeResult, find_failure_modes
 from .protocol import Method, SessionView, get_method, register, registered, unregister
 from .spurious import FineTuneComparison, TunedProjections, compare_fine_tuning, fine_tune_projections
@@ -35,7 +35,7 @@ __all__ = [
     # LBEE
     "LBEEResult", "explain_failures", "find_hard_clusters",
     # LLM2Loss and its example black box
-    "BlackBox", "LLM2Loss", "fit_llm2loss", "per_image_loss", "train_black_box", "train_example_black_box",
+    "BlackBox", "LLM2Loss", "fit_llm2loss", "fit_loss_predictor", "per_image_loss", "train_black_box", "train_example_black_box",
     # spurious-aware fine-tuning and its detection
     "FineTuneComparison", "TunedProjections", "accuracy_discrepancy", "compare_fine_tuning", "fine_tune_projections",
 ]

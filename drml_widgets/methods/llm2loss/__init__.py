@@ -9,7 +9,7 @@ familiar it is, which of two sentences is harder, and how unequal the black box 
 and "not X" (a Rawlsian max-min gap). The spread across the ensemble says how far to trust
 each answer.
 
-- :mod:`.ensemble`: :func:`fit_llm2loss` and :class:`LLM2Loss` (estimate, compare, bias);
+- :mod:`.ensemble`: :func:`fit_loss_predictor` and :class:`LLM2Loss` (estimate, compare, bias);
 - :mod:`.results`: what it reports about itself (:class:`LossEvaluation`, :class:`SliceLoss`);
 - :mod:`.scale`: both models' estimates on one scale, the held-out images' loss
   (:class:`HeldOutScale`);
@@ -19,10 +19,10 @@ The black box and its per-image loss are in :mod:`drml_widgets.methods.blackbox`
 """
 
 from ...errors import LLM2LossError
-from .ensemble import MAX_RANK_VAL, MIN_IMAGES, OBJECTIVES, LLM2Loss, Ensemble, fit_llm2loss
+from .ensemble import MAX_RANK_VAL, MIN_IMAGES, OBJECTIVES, LLM2Loss, Ensemble, fit_llm2loss, fit_loss_predictor
 from .results import CORRELATIONS, LossEvaluation, SliceLoss, check_model, correlations
 from .scale import MODELS, HeldOutScale
 from . import method  # registers LLM2Loss with the method registry
 
 __all__ = ["CORRELATIONS", "MAX_RANK_VAL", "MIN_IMAGES", "MODELS", "OBJECTIVES", "Ensemble", "HeldOutScale",
-           "LLM2Loss", "LLM2LossError", "LossEvaluation", "SliceLoss", "check_model", "correlations", "fit_llm2loss"]
+           "LLM2Loss", "LLM2LossError", "LossEvaluation", "SliceLoss", "check_model", "correlations", "fit_llm2loss", "fit_loss_predictor"]

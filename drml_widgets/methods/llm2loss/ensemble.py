@@ -1,4 +1,4 @@
-"""LLM2Loss's ensembles: :func:`fit_llm2loss` fits the loss regressor, the pairwise ranker and the
+"""LLM2Loss's ensembles: :func:`fit_loss_predictor` fits the loss regressor, the pairwise ranker and the
 in-distribution classifier to a black box's per-image loss; :class:`LLM2Loss` holds them and
 answers questions asked in words."""
 
@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..._common import random_units, row_chunks, text_encoder
+from ..._common import deprecated_alias, random_units, row_chunks, text_encoder
 from ...diagnose.gap import GapCloser
 from ...diagnose.heads import Head, build_module, fit_module, train_head
 from ...diagnose.validate import check_embeddings, check_number, check_training, check_whole
@@ -106,7 +106,7 @@ class Ensemble:
 class LLM2Loss(Result):
     """The three LLM2Loss ensembles and the text encoder to query them with.
 
-    Build it with :func:`fit_llm2loss`. With ``gap`` set, image and text embeddings are each
+    Build it with :func:`fit_loss_predictor`. With ``gap`` set, image and text embeddings are each
     centred on their own mean before the heads read them (DrML's gap closing), so heads
     trained on images read sentences from the same place.
 
@@ -115,7 +115,7 @@ class LLM2Loss(Result):
         >>> emb = rng.normal(size=(200, 8)).astype(np.float32)
         >>> axis = np.eye(8, dtype=np.float32)[0]  # the loss grows along this axis
         >>> encode = lambda texts: np.stack([axis if t == "hard" else -axis for t in texts])
-        >>> llm = fit_llm2loss(emb, np.exp(emb[:, 0]), encode, members=2, epochs=5)
+        >>> llm = fit_loss_predictor(emb, np.exp(emb[:, 0]), encode, members=2, epochs=5)
         >>> llm.estimate(["hard", "easy"])[["text", "loss_std"]].shape
         (2, 2)
         >>> llm.compare("hard", "easy")["p_a_harder"].item() > 0.5
@@ -301,7 +301,7 @@ class LLM2Loss(Result):
                 f"trained on {self.info['n_train']} images, gap_closed={self.gap is not None})")
 
 
-def fit_llm2loss(
+def fit_loss_predictor(
     image_emb,
     losses,
     encoder,
@@ -332,7 +332,7 @@ def fit_llm2loss(
     Example:
         >>> rng = np.random.default_rng(0)
         >>> emb = rng.normal(size=(200, 8)).astype(np.float32)
-        >>> llm = fit_llm2loss(emb, np.exp(emb[:, 0]), lambda t: emb[: len(t)], members=2, epochs=20)
+        >>> llm = fit_loss_predictor(emb, np.exp(emb[:, 0]), lambda t: emb[: len(t)], members=2, epochs=20)
         >>> llm.evaluate(emb, np.exp(emb[:, 0])).spearman("ranker") > 0.9
         True
     """
@@ -393,3 +393,6 @@ def fit_llm2loss(
     info = {"dim": x.shape[1], "n_train": len(fit), "n_val": len(val),
             "reference_texts": None if reference_texts is None else list(reference_texts)}
     return LLM2Loss(ensembles["regressor"], ensembles["ranker"], classifier, encode, gap, info)
+
+
+fit_llm2loss = deprecated_alias(fit_loss_predictor, "fit_llm2loss")

@@ -7,7 +7,8 @@ import numpy as np
 
 from ...errors import SessionError
 from ..protocol import Method, SessionView, register
-from .ensemble import LLM2Loss, fit_llm2loss
+from .ensemble import LLM2Loss
+from .ensemble import fit_loss_predictor as fit_ensembles
 
 
 def _rows(view: SessionView, rows) -> np.ndarray:
@@ -42,7 +43,7 @@ def fit_loss_predictor(view: SessionView, rows=None, **options) -> LLM2Loss:
     """
     options.setdefault("reference_texts", view.prompts["prompt"].tolist())
     rows = _rows(view, rows)
-    return fit_llm2loss(view.image_emb[rows], view.losses()[rows], view.encoder, seed=view.seed, **options)
+    return fit_ensembles(view.image_emb[rows], view.losses()[rows], view.encoder, seed=view.seed, **options)
 
 
 register(Method("loss_predictor", "002 LLM2Loss", "How large is its loss on images a sentence describes?",

@@ -46,12 +46,12 @@ class HeldOutScale:
     slices were given, per slice from text (the order a sentence's answer relies on).
 
     Example:
-        >>> from drml_widgets.methods.llm2loss import fit_llm2loss
+        >>> from drml_widgets.methods.llm2loss import fit_loss_predictor
         >>> rng = np.random.default_rng(0)
         >>> emb = rng.normal(size=(300, 8)).astype(np.float32)
         >>> axis = np.eye(8, dtype=np.float32)[0]
         >>> encode = lambda texts: np.stack([axis if t == "hard" else -axis for t in texts])
-        >>> llm = fit_llm2loss(emb[:200], np.exp(emb[:200, 0]), encode, members=2, epochs=5)
+        >>> llm = fit_loss_predictor(emb[:200], np.exp(emb[:200, 0]), encode, members=2, epochs=5)
         >>> scale = HeldOutScale.fit(llm, emb[200:], np.exp(emb[200:, 0]))
         >>> scale.lead in MODELS, scale.answer(llm, ["hard", "easy"])["loss"].is_monotonic_decreasing
         (True, True)
