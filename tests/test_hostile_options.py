@@ -168,7 +168,7 @@ def test_prime_of_any_options(s, a, l, b, min_count, search, beam):
     result = right_or_named(lambda: find_failure_modes(TAGS, PRED, LABELS, s=s, a=a, l=l, b=b, min_count=min_count,
                                                        search=search, beam=beam))
     if result is not None:
-        assert 1 <= result.params["s"] <= 40 and 0 <= result.params["a"] <= 1 and result.params["l"] >= 1
+        assert result.params["s"] in range(1, 41) and 0 <= result.params["a"] <= 1 and result.params["l"] >= 1
         assert (result.modes["n_images"] >= s).all() and (result.modes["drop"] >= a - 1e-9).all()
         assert (result.modes["n_tags"] <= l).all()
 

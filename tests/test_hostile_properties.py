@@ -144,7 +144,7 @@ def test_scorecard_arguments_are_checked_before_any_run(cli_files, options):
             return
         except WouldRun as reached:
             n, seed, kwargs = reached.args
-            assert 1 <= n <= cli.MAX_SETTINGS and seed >= 0 and 0 <= kwargs["cnn_share"] <= 1
+            assert n in range(1, cli.MAX_SETTINGS + 1) and seed >= 0 and 0 <= kwargs["cnn_share"] <= 1
             assert kwargs["pool_seed"] >= 0
             assert options.get("--compare", "GOOD_CSV") == "GOOD_CSV"
             assert options.get("--out", "GOOD") == "GOOD"
