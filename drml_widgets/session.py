@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from ._common import Observable
+from ._common import Observable, true_label_loss
 from .diagnose.gap import GapCloser, GapStats
 from .diagnose.heads import Head, train_head
 from .diagnose.influence import attribute_influence
@@ -333,7 +333,7 @@ class Session(Observable, SessionSetup):
                           "Fix: pass proba= or losses= for a loss that ranks images.", stacklevel=2)
             return (model.predictions != self.labels).astype(np.float64)
         proba = self._require_head().predict_proba(self.image_features())
-        return -np.log(np.clip(proba[np.arange(len(proba)), self.labels], 1e-12, None))
+        return true_label_loss(proba, self.labels)
 
     # -- methods: one registry, one view ---------------------------------------------------
     @property

@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from .._common import true_label_loss
 from ..errors import InputError
 from .heads import Head, train_head
 from .validate import check_embeddings
@@ -89,7 +90,7 @@ def user_model(
         if losses.shape != (n,) or not np.isfinite(losses).all():
             raise InputError(f"losses must be {n} finite numbers, one per image; got shape {losses.shape}.")
     elif proba is not None:
-        losses = -np.log(np.clip(proba[np.arange(n), labels], 1e-12, None))
+        losses = true_label_loss(proba, labels)
     return UserModel(predictions, proba, losses, float(np.mean(predictions == labels)), name)
 
 

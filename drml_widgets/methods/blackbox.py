@@ -9,11 +9,11 @@ split invites, and its loss differs from slice to slice.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from .._common import true_label_loss
 from ..data.shapes import ShapesWorld
 from ..diagnose.heads import fit_module
 from ..errors import ImageLoadError, LossError
@@ -82,7 +82,7 @@ def per_image_loss(black_box, images=None, labels=None, batch_size: int = 512) -
                             "Fix: apply a softmax to its logits.")
         if y.min() < 0 or y.max() >= proba.shape[1]:
             raise LossError(f"labels must lie in [0, {proba.shape[1]}); got {sorted(set(y.tolist()))[:10]}.")
-        losses.append(-np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, None)))
+        losses.append(true_label_loss(proba, y))
     return check_losses(np.concatenate(losses))
 
 

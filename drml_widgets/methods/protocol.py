@@ -174,11 +174,11 @@ class Method:
         missing = [NEEDS[n] for n in self.needs if not have[n]]
         return (not missing, "; ".join(missing))
 
-    def options(self) -> list[str]:
-        """The options ``run`` takes besides the view."""
-        return [p for p in list(inspect.signature(self.run).parameters)[1:]
-                if inspect.signature(self.run).parameters[p].kind not in (inspect.Parameter.VAR_KEYWORD,
-                                                                           inspect.Parameter.VAR_POSITIONAL)]
+    def options(self, required: bool = False) -> list[str]:
+        """The named options ``run`` takes besides the view (``required``: only those without a default)."""
+        params = list(inspect.signature(self.run).parameters.values())[1:]
+        return [p.name for p in params if p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
+                and (not required or p.default is inspect.Parameter.empty)]
 
     def __call__(self, view: SessionView, **options) -> Result:
         """Run on ``view`` after checking that it applies and that every option is one ``run`` takes."""

@@ -14,13 +14,13 @@ the same signature. Putting a method on the scorecard is registering it, not edi
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from .._common import true_label_loss
 from ..diagnose.slices import rows_in_slice
 from ..methods.drml import find_failing_slices, find_text_failure
 from ..methods.protocol import Method, SessionView, registered
@@ -64,10 +64,7 @@ def scoreable(method: Method) -> bool:
         >>> scoreable(get_method("text_failure")), scoreable(get_method("text_slices"))
         (True, False)
     """
-    params = list(inspect.signature(method.run).parameters.values())[1:]
-    required = [p for p in params if p.default is inspect.Parameter.empty
-                and p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)]
-    return method.scorecard and not required
+    return method.scorecard and not method.options(required=True)
 
 
 def entries() -> list[Entry]:
@@ -100,7 +97,7 @@ class SettingSource:
         return predictions if mask is None else predictions[mask]
 
     def image_losses(self) -> np.ndarray:
-        return -np.log(np.clip(self.proba[np.arange(len(self.labels)), self.labels], 1e-12, None))
+        return true_label_loss(self.proba, self.labels)
 
 
 def setting_view(ctx: P.Context, out: Outcome, seed: int = 0, head=None) -> SessionView:
