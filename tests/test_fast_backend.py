@@ -69,8 +69,7 @@ def test_default_backend_is_the_plain_torch_path(images):
 def test_export_is_written_once_and_reused(exported, monkeypatch):
     folder = exports_of(exported)
     names = sorted(p.name for p in folder.iterdir())
-    assert sorted(n.split(".")[0] for n in names) == ["image", "image", "image-int8", "image-int8",
-                                                      "text", "text", "text-int8", "text-int8"]
+    assert sorted(n.split(".")[0] for n in names) == ["image", "image", "image-int8", "image-int8", "text", "text"]
     for manifest in folder.glob("*.json"):
         record = json.loads(manifest.read_text())
         assert file_sha256(folder / record["file"]) == record["sha256"]
@@ -93,12 +92,15 @@ def test_embeddings_match_torch_fp32(root, images, backend):
     assert enc.backend == backend
     check = enc.backend_check
     assert check.passed and check.min_cosine >= MIN_COSINE and check.agreement == 1.0 and check.images == len(images)
-    cosines = np.concatenate([(got_images * fp32(images)).sum(1), (got_texts * fp32(TEXTS, "texts")).sum(1)])
-    assert cosines.min() >= MIN_COSINE
+    image_cosines = (got_images * fp32(images)).sum(1)
+    text_cosines = (got_texts * fp32(TEXTS, "texts")).sum(1)
+    assert image_cosines.min() >= MIN_COSINE
+    # Texts are fp32 under both: int8 text rows reordered near-tied slices of the demo's table.
+    assert text_cosines.min() > 0.99999
     if backend == "onnx":
-        assert cosines.min() > 0.99999
-    else:  # int8 really ran: not fp32's numbers
-        assert cosines.min() < 0.99999
+        assert image_cosines.min() > 0.99999
+    else:  # int8 really ran on the image tower: not fp32's numbers
+        assert image_cosines.min() < 0.99999
 
 
 def test_self_check_falls_back_to_fp32_with_the_figures(root, images, monkeypatch):
