@@ -39,6 +39,10 @@ class CheckpointError(DrmlError, ValueError):
     """A checkpoint file that is truncated, corrupt or built for another architecture."""
 
 
+class MissingExtraError(DrmlError, ImportError):
+    """An optional feature whose extra is not installed (``fast``, ``ray``): embed.onnx_backend, embed.distributed."""
+
+
 class DeviceError(DrmlError, RuntimeError):
     """A device that is not available here (``cuda`` without a GPU, an unknown name)."""
 

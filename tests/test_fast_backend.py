@@ -17,7 +17,7 @@ from drml_widgets.embed import onnx_backend
 from drml_widgets.embed.backends import MIN_COSINE, check_backend
 from drml_widgets.embed.cache import identity_key
 from drml_widgets.embed.models import file_sha256, resolve_model
-from drml_widgets.errors import DeviceError, InputError
+from drml_widgets.errors import InputError, MissingExtraError
 
 TEXTS = ["a small red square.", "a large blue circle.", "a green triangle.", "a photo of a shape."]
 
@@ -195,7 +195,7 @@ def test_export_of_another_model_or_format_is_not_trusted(root):
 
 def test_missing_extra_names_the_fix(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime now raises ImportError
-    with pytest.raises(DeviceError, match=r'Fix: pip install "drml-widgets\[fast\]"'):
+    with pytest.raises(MissingExtraError, match=r'Fix: pip install "drml-widgets\[fast\]"'):
         ClipEncoder("shapes", backend="onnx-int8")
     assert ClipEncoder("shapes").backend == "torch"  # the default needs nothing more
 

@@ -17,7 +17,7 @@ import ray
 from drml_widgets.data import load_shapes_world
 from drml_widgets.embed import ClipEncoder
 from drml_widgets.embed.distributed import embed_dataset, source_paths
-from drml_widgets.errors import EmptyInputError, ImageLoadError, InputError, UnknownModelError
+from drml_widgets.errors import EmptyInputError, ImageLoadError, InputError, MissingExtraError, UnknownModelError
 
 N_IMAGES = 2000
 # The Ray actors run the encoder's own preprocessing and model, but on batches cut elsewhere than
@@ -172,3 +172,9 @@ def test_a_table_of_paths_is_read_relative_to_its_folder(folder, paths):
     listed = source_paths(folder / "metadata.csv")  # paths relative to the table's folder, in its order
     assert listed == [str(folder.resolve() / p) for p in pd.read_csv(folder / "metadata.csv")["path"]]
     assert sorted(listed) == paths  # the same files as the folder
+
+
+def test_without_ray_the_error_names_the_extra(paths, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
+    with pytest.raises(MissingExtraError, match=r'Fix: pip install "drml-widgets\[ray\]"'):
+        embed_dataset(paths[:2], cache_dir=tmp_path / "c", output_dir=tmp_path / "o", **RUN)

@@ -26,7 +26,7 @@ import pandas as pd
 from ..data.folders import IMAGE_SUFFIXES, escaped_name, image_files
 from ..data.sources import PATH_COLUMNS
 from ..data.tables import find_column, read_table
-from ..errors import CacheNotWritableError, EmptyInputError, ImageLoadError, InputError
+from ..errors import CacheNotWritableError, EmptyInputError, ImageLoadError, InputError, MissingExtraError
 from .cache import STALE_TMP_SECONDS, EmbeddingCache, default_cache_dir, identity_key
 from .devices import default_batch_size
 from .encoder import DECODE_WORKERS, ClipEncoder
@@ -130,7 +130,7 @@ def _ray():
         import ray
         import ray.data  # noqa: F401
     except ImportError as exc:
-        raise ImportError(f"embed_dataset runs on Ray Data, which is not installed ({exc}). "
+        raise MissingExtraError(f"embed_dataset runs on Ray Data, which is not installed ({exc}). "
                           'Fix: pip install "drml-widgets[ray]".') from exc
     if not ray.is_initialized():
         ray.init()  # joins the cluster at $RAY_ADDRESS, else starts one on this machine

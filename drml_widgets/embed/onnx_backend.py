@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import DeviceError
+from ..errors import MissingExtraError
 from .cache import STALE_TMP_SECONDS, write_atomically
 from .models import file_sha256
 
@@ -35,7 +35,7 @@ TOWERS = {"image": "encode_image", "text": "encode_text"}
 
 
 def require_onnx(backend: str = "onnx") -> None:
-    """Raise :class:`DeviceError` naming the ``pip install`` when the ``fast`` extra is missing.
+    """Raise :class:`MissingExtraError` naming the ``pip install`` when the ``fast`` extra is missing.
 
     The packages are looked up, not imported (that takes seconds, and a warm cache needs none).
 
@@ -47,7 +47,7 @@ def require_onnx(backend: str = "onnx") -> None:
     # the int8 quantiser reads and writes graphs with onnx
     missing = [name for name in ("onnxruntime", "onnxscript", "onnx") if importlib.util.find_spec(name) is None]
     if missing:
-        raise DeviceError(f"backend={backend!r} needs {' and '.join(missing)}, not installed here. "
+        raise MissingExtraError(f"backend={backend!r} needs {' and '.join(missing)}, not installed here. "
                           f"Fix: {FIX}, or use backend='torch'.")
 
 
