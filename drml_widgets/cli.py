@@ -30,7 +30,7 @@ def check_scorecard_args(args: argparse.Namespace):
 
     Example:
         >>> check_scorecard_args(argparse.Namespace(settings=0, seed=0, pool_seed=0, cnn_share=0.05,
-        ...                                         out="scorecard.csv", compare=None))
+        ...                                         out="scorecard.csv", compare=None, clip="shapes"))
         Traceback (most recent call last):
         ...
         drml_widgets.errors.InputError: --settings: n_settings must be at least 1; got 0. Fix: e.g. --settings 24.
@@ -45,6 +45,12 @@ def check_scorecard_args(args: argparse.Namespace):
             raise InputError(f"{name} must be 0 or more; got {value}. Fix: e.g. {name} 1.")
     if not (math.isfinite(args.cnn_share) and 0 <= args.cnn_share <= 1):
         raise InputError(f"--cnn-share must lie in [0, 1]; got {args.cnn_share}. Fix: e.g. --cnn-share 0.05.")
+    from .embed.models import resolve_model
+
+    try:  # resolving reads configs and hashes weights, loads nothing
+        resolve_model(args.clip)
+    except DrmlError as exc:
+        raise InputError(f"--clip: {exc}") from exc
     out = Path(args.out).expanduser()
     folder = out.parent if str(out.parent) else Path(".")
     if out.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
@@ -90,8 +96,10 @@ def main(argv: list[str] | None = None) -> int:
                       help="standalone HTML report of the final state (default: drml-demo-report.html)")
     demo.add_argument("--no-report", action="store_true", help="do not write the HTML report")
 
-    pre = sub.add_parser("pretrain-shapes", help="retrain the bundled shapes CLIP")
-    pre.add_argument("--out", default=None, help="output folder (default: the bundled weights)")
+    pre = sub.add_parser("pretrain-shapes", help="retrain a bundled shapes CLIP")
+    pre.add_argument("--captions", choices=("exact", "noisy"), default="exact",
+                     help="caption policy: exact (the 'shapes' CLIP) or noisy, human-like ('shapes-noisy')")
+    pre.add_argument("--out", default=None, help="output folder (default: the policy's bundled weights)")
     pre.add_argument("--steps", type=int, default=1000)
     pre.add_argument("--seed", type=int, default=0)
 
@@ -101,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     card.add_argument("--seed", type=int, default=0, help="draws the settings and seeds the models")
     card.add_argument("--pool-seed", type=int, default=0, help="renders the 12,000-image pool (the data set)")
     card.add_argument("--cnn-share", type=float, default=0.05, help="share planted in the example CNN")
+    card.add_argument("--clip", default="shapes",
+                      help="the CLIP whose embeddings the pool, probes and tags use: shapes (default) or "
+                           "shapes-noisy (pretrained on human-like captions)")
     card.add_argument("--out", default="scorecard.csv", help="CSV of every setting and method")
     card.add_argument("--compare", default=None, metavar="CSV",
                       help="another run's CSV (a second seed): print every mean beside it, largest difference first")
@@ -119,12 +130,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "pretrain-shapes":
         from .jobs.pretrain_shapes_clip import pretrain_shapes_clip
-        from .embed.checkpoints import SHAPES_MODEL_DIR
 
-        report = pretrain_shapes_clip(args.out or SHAPES_MODEL_DIR, steps=args.steps, seed=args.seed)
+        report = pretrain_shapes_clip(args.out, steps=args.steps, seed=args.seed, captions=args.captions)
         print(report)
         return 0
     if args.command == "scorecard":
+        from .embed.encoder import ClipEncoder
         from .scorecard import run
 
         try:  # every argument, the run to compare with included, before the run: a typo costs nothing
@@ -132,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         except InputError as exc:
             card.exit(2, f"{card.prog}: error: {exc}\n")
         card = run.run_scorecard(args.settings, args.seed, pool_seed=args.pool_seed, cnn_share=args.cnn_share,
-                             progress=lambda line: print(line, file=sys.stderr, flush=True))
+                                 progress=lambda line: print(line, file=sys.stderr, flush=True),
+                                 encoder=ClipEncoder(args.clip))
         print(card, card.dropped(), "Mean seconds per setting:", card.timings(),
               "Head settings whose planted slice failing_slices flags (adaptive default), by kind:",
               card.adaptive().to_string(),

@@ -17,6 +17,11 @@ from ..errors import CheckpointError
 
 SHAPES_MODEL_NAME = "shapes"
 SHAPES_MODEL_DIR = Path(__file__).parent.parent / "data" / "weights" / "shapes-clip"
+# The same architecture pretrained on human-like captions (jobs.captions, policy "noisy"): a CLIP
+# that reads some attributes poorly, as real ones do.
+SHAPES_NOISY_MODEL_DIR = SHAPES_MODEL_DIR.with_name("shapes-noisy")
+# The bundled models, by the name ClipEncoder takes.
+BUNDLED_MODELS = {SHAPES_MODEL_NAME: SHAPES_MODEL_DIR, "shapes-noisy": SHAPES_NOISY_MODEL_DIR}
 # How many mismatched tensor names an error message lists per kind of mismatch.
 SHOW = 3
 # The weights open_clip (3.x) takes from a model folder, best first; a folder's cache identity

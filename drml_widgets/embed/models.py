@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import UnknownModelError, WeightsUnavailableError
-from .checkpoints import (SHAPES_MODEL_DIR, SHAPES_MODEL_NAME, cached_hub_weights, checkpoint_error,
+from .checkpoints import (BUNDLED_MODELS, SHAPES_MODEL_DIR, cached_hub_weights, checkpoint_error,
                           find_weights_in_dir, hub_weight_files, nonfinite_error)
 
 LOCAL_DIR = "local-dir:"
@@ -129,8 +129,8 @@ def _suggest(name: str, choices: list[str]) -> str:
 def resolve_model(model: str | os.PathLike, pretrained: str | os.PathLike | None = None) -> ModelSpec:
     """Turn ``model`` (+ ``pretrained``) into a :class:`ModelSpec`, or explain what is wrong.
 
-    Accepted: ``"shapes"`` (the bundled shapes CLIP); an open_clip name with a pretrained tag
-    (``"ViT-B-32", "openai"``) or a local checkpoint file; an open_clip model folder
+    Accepted: ``"shapes"`` or ``"shapes-noisy"`` (the bundled shapes CLIPs); an open_clip name with a
+    pretrained tag (``"ViT-B-32", "openai"``) or a local checkpoint file; an open_clip model folder
     (``open_clip_config.json`` + weights, optionally as ``"local-dir:PATH"``); ``"hf-hub:org/repo"``.
 
     A tag's weights trained with QuickGELU (OpenAI's, LAION-400M's) get open_clip's
@@ -148,8 +148,8 @@ def resolve_model(model: str | os.PathLike, pretrained: str | os.PathLike | None
 
     name = os.fspath(model)
     pretrained = os.fspath(pretrained) if pretrained is not None else None
-    if name == SHAPES_MODEL_NAME:
-        return _local_dir_spec(SHAPES_MODEL_NAME, SHAPES_MODEL_DIR)
+    if name in BUNDLED_MODELS:
+        return _local_dir_spec(name, BUNDLED_MODELS[name])
     if name.startswith(LOCAL_DIR):
         return _local_dir_spec(name, Path(name[len(LOCAL_DIR):]).expanduser())
     if name.startswith(HF_HUB):

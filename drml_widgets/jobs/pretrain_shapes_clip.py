@@ -1,10 +1,11 @@
-"""The job that made the shapes CLIP: a small open_clip ``CLIP`` pretrained on captioned shapes of
-every combination (``python -m drml_widgets pretrain-shapes``).
+"""The job that made the shapes CLIPs: a small open_clip ``CLIP`` pretrained on captioned shapes of
+every combination (``python -m drml_widgets pretrain-shapes [--captions noisy]``). One job, two
+caption policies (:mod:`.captions`): ``exact`` made ``shapes``, ``noisy`` made ``shapes-noisy``.
 
 Its weights ship with the package in open_clip's own ``local-dir`` format (a folder with
 ``open_clip_config.json`` and ``open_clip_model.safetensors``, at ``embed.checkpoints.SHAPES_MODEL_DIR``),
 so the encoder loads it through the same code path as any real open_clip model and never imports
-this module. :func:`pretrain_shapes_clip` is the seeded script that made the committed checkpoint.
+this module. :func:`pretrain_shapes_clip` is the seeded script that made the committed checkpoints.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from ..data.shapes import ATTRIBUTES, IMAGE_SIZE, render_table, sample_attributes
-from ..embed.checkpoints import SHAPES_MODEL_DIR, write_model_dir
-from ..prompts.generate import template_fields
-from ..prompts.text import fix_articles, imagenet_templates
+from ..embed.checkpoints import SHAPES_MODEL_DIR, SHAPES_NOISY_MODEL_DIR, write_model_dir
+from ..errors import InputError
 from ..threads import small_tensor_threads
+from .captions import POLICIES, caption_matches
 
 MODEL_CFG = {
     "embed_dim": 64,
@@ -39,67 +40,8 @@ PREPROCESS_CFG = {
     "resize_mode": "shortest",
 }
 
-CAPTION_TEMPLATES = (
-    "{size} {color} {shape}.",
-    "{size}, {color}, {shape}.",
-    "a {color} {shape}.",
-    "a photo of a {color} {shape}.",
-    "a {size} {color} {shape} in the {position}.",
-    "{size} {color} {shape} in the {position}.",
-    "a {color} {shape} in the {position}.",
-    "a {size} {shape} in the {position}.",
-    "a {shape} in the {position}.",
-    # Captions, like people, name colour more often than shape. These make colour the more
-    # salient feature of the embedding, as it is for real CLIPs on dSpritesV (paper 000, table 4).
-    "something {color}.",
-    "a {color} object.",
-    "a {size} {color} thing in the {position}.",
-    "something in the {position}.",
-)
-# Share of captions drawn from CLIP's 80 ImageNet templates, so prompt ensembles stay meaningful.
-ENSEMBLE_SHARE = 0.3
-# The phrases those templates wrap; one states position, so ensembles of it see position too.
-ENSEMBLE_PHRASES = ("{size} {color} {shape}", "{color} {shape}", "{color} {shape} in the {position}")
-
-
-def caption(row: dict, rng: np.random.Generator) -> str:
-    """One random caption for an attribute row, from the core templates or the 80 ImageNet ones.
-
-    Example:
-        >>> row = {"color": "orange", "shape": "square", "size": "small", "position": "upper left"}
-        >>> "orange" in caption(row, np.random.default_rng(0))
-        True
-    """
-    return _caption_and_fields(row, rng)[0]
-
-
-def _caption_and_fields(row: dict, rng: np.random.Generator) -> tuple[str, list[str]]:
-    if rng.random() < ENSEMBLE_SHARE:
-        templates = imagenet_templates()
-        phrase = ENSEMBLE_PHRASES[rng.integers(len(ENSEMBLE_PHRASES))]
-        text = templates[rng.integers(len(templates))].format(phrase.format(**row))
-    else:
-        phrase = CAPTION_TEMPLATES[rng.integers(len(CAPTION_TEMPLATES))]
-        text = phrase.format(**row)
-    return fix_articles(text), template_fields(phrase)
-
-
-def caption_matches(rows: list[dict], fields: list[list[str]]) -> np.ndarray:
-    """Which images each caption describes: ``[i, j]`` is true when image ``j`` has every
-    attribute value that caption ``i`` (written for image ``i`` and stating ``fields[i]``) states.
-
-    Captions are written from attributes, so "a red square." describes every red square in the
-    batch, not only the one it was drawn for. Contrastive targets that count the others as wrong
-    ask the model to tell apart what the caption cannot, and that noise drowns the attributes it
-    has yet to learn (position, which fewer captions state).
-
-    Example:
-        >>> rows = [{"color": "red", "shape": "square"}, {"color": "red", "shape": "triangle"}]
-        >>> caption_matches(rows, [["color"], ["color", "shape"]]).tolist()
-        [[True, True], [False, True]]
-    """
-    return np.array([[all(other[f] == row[f] for f in names) for other in rows]
-                     for row, names in zip(rows, fields)], dtype=bool)
+# Where each caption policy's CLIP ships (the default ``out_dir``).
+MODEL_DIRS = {"exact": SHAPES_MODEL_DIR, "noisy": SHAPES_NOISY_MODEL_DIR}
 
 
 @dataclass
@@ -124,7 +66,7 @@ def _to_tensor(images: np.ndarray):
 
 
 def pretrain_shapes_clip(
-    out_dir: str | Path = SHAPES_MODEL_DIR,
+    out_dir: str | Path | None = None,
     steps: int = 1000,
     batch_size: int = 128,
     n_images: int = 8000,
@@ -132,13 +74,17 @@ def pretrain_shapes_clip(
     lr: float = 1e-3,
     weight_decay: float = 0.1,
     progress: bool = True,
+    captions: str = "exact",
 ) -> PretrainReport:
-    """Pretrain the shapes CLIP contrastively on captioned shapes of all combinations.
+    """Pretrain a shapes CLIP contrastively on shapes of all combinations, captioned by the policy
+    ``captions`` (``"exact"`` or ``"noisy"``, :data:`.captions.POLICIES`), into ``out_dir`` (by
+    default the bundled folder of that policy's model, :data:`MODEL_DIRS`).
 
     Deterministic by ``seed`` for a given torch build: training runs on one thread whatever the
     core count, because a sum split over more threads rounds differently (runs on 1 and 2 threads
     ended with checkpoints differing in 132,500 bytes, though alike to three decimals in every
-    figure measured). The defaults made the committed checkpoint (782 s on one CPU core).
+    figure measured). The defaults made the committed ``shapes`` checkpoint (782 s on one CPU
+    core), and with ``captions="noisy"`` the ``shapes-noisy`` one.
 
     Example:
         >>> import tempfile
@@ -147,11 +93,14 @@ def pretrain_shapes_clip(
         >>> report.steps, report.n_parameters
         (2, 7765377)
     """
+    if captions not in POLICIES:
+        raise InputError(f"Unknown caption policy {captions!r}. Fix: pass one of {sorted(POLICIES)}.")
     import open_clip
     import torch
     import torch.nn.functional as F
     from tqdm.auto import tqdm
 
+    write = POLICIES[captions]
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     table = sample_attributes(n_images, seed=seed + 1)
@@ -169,13 +118,13 @@ def pretrain_shapes_clip(
     model.train()
     start = time.perf_counter()
     loss_value = float("nan")
-    bar = tqdm(range(steps), desc="pretraining shapes CLIP", disable=not progress)
+    bar = tqdm(range(steps), desc=f"pretraining shapes CLIP ({captions} captions)", disable=not progress)
     with small_tensor_threads(1):
         for _ in bar:
             idx = rng.choice(n_images, size=batch_size, replace=False)
-            texts, fields = zip(*(_caption_and_fields(rows[i], rng) for i in idx))
-            match = torch.from_numpy(caption_matches([rows[i] for i in idx], fields)).float()
-            out = model(images[idx], tokenizer(list(texts)))
+            batch = [write(rows[i], rng) for i in idx]
+            match = torch.from_numpy(caption_matches([rows[i] for i in idx], [c.stated for c in batch])).float()
+            out = model(images[idx], tokenizer([c.text for c in batch]))
             logits = out["logit_scale"] * out["text_features"] @ out["image_features"].T
             # Each caption against every image it describes, each image against every caption that
             # describes it (each row holds at least the pair it was drawn as).
@@ -189,7 +138,7 @@ def pretrain_shapes_clip(
             bar.set_postfix(loss=f"{loss_value:.3f}")
     seconds = time.perf_counter() - start
     model.eval()
-    out_path = write_model_dir(model, out_dir, {"model_cfg": MODEL_CFG, "preprocess_cfg": PREPROCESS_CFG})
+    out_path = write_model_dir(model, MODEL_DIRS[captions] if out_dir is None else out_dir, {"model_cfg": MODEL_CFG, "preprocess_cfg": PREPROCESS_CFG})
     return PretrainReport(
         out_dir=out_path,
         steps=steps,
