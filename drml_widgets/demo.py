@@ -34,6 +34,7 @@ class DemoResult:
     seconds: dict = field(default_factory=dict)
 
     def summary(self) -> str:
+        """The lines the demo prints: the worst slices by text and by image, influence and the rectification."""
         s = self.session
         worst_text = self.slices.worst(4, "text_prob")
         worst_image = self.slices.worst(4, "image_acc")

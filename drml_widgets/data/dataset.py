@@ -91,4 +91,5 @@ class ImageDataset:
 
 
 def describe_image(item) -> str:
+    """A path as it is, anything else by its type: how an image is named in an error."""
     return item if isinstance(item, str) else f"<{type(item).__name__}>"

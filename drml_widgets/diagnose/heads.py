@@ -61,9 +61,11 @@ class Head:
 
     @property
     def n_classes(self) -> int:
+        """How many classes the head tells apart."""
         return len(self.classes)
 
     def logits(self, x) -> np.ndarray:
+        """Raw class scores, ``(n, n_classes)``, for embeddings ``x`` (checked first)."""
         import torch
 
         x = check_embeddings(x, dim=self.dim)
@@ -86,9 +88,11 @@ class Head:
         return copy.deepcopy(self.module.state_dict())
 
     def load_state(self, state: dict) -> None:
+        """Set the weights from a ``state_dict`` (copied, so the caller's stays untouched)."""
         self.module.load_state_dict(copy.deepcopy(state))
 
     def copy(self) -> "Head":
+        """An independent copy: weights, classes and training history."""
         return Head(copy.deepcopy(self.module), self.kind, self.dim, list(self.classes),
                     self.history.copy(), self.best_epoch)
 

@@ -56,6 +56,7 @@ class HeadVersions:
 
     @property
     def current(self) -> int:
+        """The version number of the head now in use."""
         return self._current
 
     def commit(self, description: str) -> int:
@@ -67,18 +68,22 @@ class HeadVersions:
 
     @property
     def can_undo(self) -> bool:
+        """Whether an earlier version exists to go back to."""
         return self._current > 0
 
     @property
     def can_redo(self) -> bool:
+        """Whether an undone version exists to go forward to."""
         return self._current < len(self._versions) - 1
 
     def undo(self) -> int:
+        """Restore the previous version's exact weights; returns its number (``VersionError`` at the first)."""
         if not self.can_undo:
             raise VersionError("Nothing to undo: the head is at its first version.")
         return self.checkout(self._current - 1)
 
     def redo(self) -> int:
+        """Restore the next version's exact weights; returns its number (``VersionError`` at the latest)."""
         if not self.can_redo:
             raise VersionError("Nothing to redo: the head is at its latest version.")
         return self.checkout(self._current + 1)

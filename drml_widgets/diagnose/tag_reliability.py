@@ -61,6 +61,7 @@ class TagReliability:
 
     @property
     def unreliable(self) -> list[str]:
+        """The attribute types whose tags are not to be trusted, in table order."""
         return self.table.loc[~self.table["reliable"], "type"].tolist()
 
     def warn(self, stacklevel: int = 3) -> None:

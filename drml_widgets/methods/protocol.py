@@ -39,13 +39,17 @@ class ViewSource(Protocol):
 
     text_emb: np.ndarray
 
-    def image_features(self) -> np.ndarray: ...
+    def image_features(self) -> np.ndarray:
+        """Image embeddings as the head reads them."""
 
-    def text_features(self) -> np.ndarray: ...
+    def text_features(self) -> np.ndarray:
+        """Prompt embeddings as the head reads them."""
 
-    def image_predictions(self, mask: np.ndarray | None = None) -> np.ndarray: ...
+    def image_predictions(self, mask: np.ndarray | None = None) -> np.ndarray:
+        """The classifier's predicted class per image (of ``mask`` when given)."""
 
-    def image_losses(self) -> np.ndarray: ...
+    def image_losses(self) -> np.ndarray:
+        """The classifier's loss on each image's true label."""
 
 
 @dataclass(frozen=True, repr=False)

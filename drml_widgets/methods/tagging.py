@@ -85,6 +85,7 @@ class TagVocabulary:
 
     @property
     def tags(self) -> list[str]:
+        """Every tag, in vocabulary order."""
         return list(self.prompts)
 
     @classmethod

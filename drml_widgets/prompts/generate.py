@@ -81,13 +81,16 @@ class AttributeSet:
 
     @property
     def types(self) -> list[str]:
+        """The attribute types, in the order given."""
         return list(self.values)
 
     @property
     def n_combinations(self) -> int:
+        """How many combinations of one value per type there are."""
         return math.prod(len(v) for v in self.values.values())
 
     def phrase(self, attribute: str, value: str) -> str:
+        """How ``value`` of ``attribute`` is written in a prompt (the value itself unless a phrase is set)."""
         return self.phrases.get(attribute, {}).get(value, value)
 
     def combinations(self) -> pd.DataFrame:
@@ -163,9 +166,11 @@ class PromptSpec:
 
     @property
     def n_per_combination(self) -> int:
+        """Prompts made for each combination: one per template, plus 80 with the ensemble."""
         return len(self.templates) + (80 if self.ensemble else 0)
 
     def phrase_template(self) -> str:
+        """The phrase the ensemble's 80 templates wrap (the first template's, without its full stop)."""
         return self.ensemble_phrase or self.templates[0].rstrip(". ")
 
 

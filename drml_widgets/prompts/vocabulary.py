@@ -130,6 +130,7 @@ class Vocabulary:
 
     @property
     def n_values(self) -> int:
+        """How many values all types hold together."""
         return sum(len(t.values) for t in self.types.values())
 
     def _types(self, types: Sequence[str] | str | None) -> list[str]:

@@ -101,6 +101,7 @@ class OneOf(t.Unicode):
         super().__init__(default_value, **kwargs)
 
     def validate(self, obj, value):
+        """Accept ``value`` only when it is one of the options now offered; else a ``TraitError`` listing them."""
         value = super().validate(obj, value)
         options = list(getattr(obj, self.options) if isinstance(self.options, str) else self.options)
         if value not in options:

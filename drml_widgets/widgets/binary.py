@@ -128,6 +128,7 @@ class Array(t.TraitType):
         self.metadata.update(to_json=array_to_json, from_json=lambda value, widget: array_from_json(value, widget, self.name))
 
     def validate(self, obj, value):
+        """An ndarray of the trait's dtype, converted when the values fit it exactly."""
         array = np.asarray(value)
         if array.dtype == self.dtype:
             return array

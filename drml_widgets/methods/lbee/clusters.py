@@ -21,6 +21,7 @@ MAX_CLUSTER_POINTS = 4000
 
 
 def check_n_clusters(n_clusters) -> int:
+    """``n_clusters`` as an int, or an ``LBEEError`` naming the fix when it is not a whole number >= 1."""
     if isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)) or n_clusters < 1:
         raise LBEEError(f"n_clusters must be a whole number of clusters, at least 1; got {n_clusters!r}. "
                         "Fix: pass e.g. n_clusters=5 (the hard and the easy images are each split into that many).")

@@ -16,6 +16,7 @@ CORRELATIONS = ("pearson", "spearman", "kendall")
 
 
 def check_model(model: str, allowed: Sequence[str] = ("regressor", "ranker")) -> str:
+    """``model`` when it is one of ``allowed``, else an ``LLM2LossError`` listing them."""
     if model not in allowed:
         raise LLM2LossError(f"Unknown model {model!r}; choose one of {list(allowed)}.")
     return model
@@ -82,6 +83,7 @@ class SliceLoss:
 
     @property
     def spearman(self) -> float:
+        """The Spearman correlation between estimated and actual loss over the slices."""
         return self.correlations["spearman"]
 
     def __repr__(self) -> str:

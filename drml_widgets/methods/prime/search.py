@@ -99,6 +99,7 @@ class TagFrame:
         self.n_tags = member.shape[1]
 
     def count(self, sets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Group size and correct predictions of each row of ``sets``, one pandas filter per set."""
         count, right = np.empty(len(sets), np.int64), np.empty(len(sets), np.int64)
         for r, row in enumerate(sets):
             group = self.frame[self.frame[list(row)].all(axis=1)]
@@ -108,6 +109,7 @@ class TagFrame:
 
 # -- searches: each returns every evaluated set with a group of >= s images -------------------------
 def exhaustive_search(bits: TagBits, l: int, s: int, **_) -> list[tuple]:
+    """Every tag set of up to ``l`` tags with at least ``s`` images, grown level by level from the sets that pass."""
     sets = np.arange(bits.n_tags)[:, None]
     count, right = bits.count(sets)
     keep = count >= s
@@ -122,6 +124,7 @@ def exhaustive_search(bits: TagBits, l: int, s: int, **_) -> list[tuple]:
 
 
 def greedy_search(bits: TagBits, l: int, s: int, beam: int = 20, **_) -> list[tuple]:
+    """Tag sets of up to ``l`` tags grown from the ``beam`` lowest-accuracy sets of each level."""
     sets = np.arange(bits.n_tags)[:, None]
     levels = []
     for k in range(1, l + 1):
@@ -138,6 +141,7 @@ def greedy_search(bits: TagBits, l: int, s: int, beam: int = 20, **_) -> list[tu
 
 
 def naive_search(frame: TagFrame, l: int, s: int, **_) -> list[tuple]:
+    """The exhaustive search with a pandas filter per subset: the reference the bitset search is checked against."""
     levels = []
     for k in range(1, l + 1):
         sets = np.array(list(itertools.combinations(range(frame.n_tags), k)), dtype=np.int64).reshape(-1, k)
