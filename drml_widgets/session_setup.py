@@ -21,6 +21,7 @@ from .data.sources import ImageDataset, load_images
 from .data.tables import attribute_columns
 from .diagnose.surrogate import UserModel, user_model
 from .embed.encoder import ClipEncoder
+from .embed.identity import keyed_images
 from .errors import InputError
 from .prompts.generate import CLASS, AttributeSet, PromptSpec
 
@@ -49,8 +50,10 @@ class SessionSetup:
 
         world = load_shapes_world(n=n, bias=bias, seed=seed)
         encoder = encoder or ClipEncoder("shapes")
-        session = cls(encoder, encoder.encode_images(world.images), world.table, world.classes,
-                      SHAPES_ATTRIBUTES, shapes_prompt_spec(ensemble), LABEL_RULE, images=world.images, seed=seed)
+        # keyed by how each image is rendered: a warm start draws no pixel (views render the rows they show)
+        image_emb = encoder.encode_images(keyed_images(world.pixels, world.pixels.ids()))
+        session = cls(encoder, image_emb, world.table, world.classes,
+                      SHAPES_ATTRIBUTES, shapes_prompt_spec(ensemble), LABEL_RULE, images=world.pixels, seed=seed)
         if train:
             session.train_head()
         return session

@@ -18,6 +18,7 @@ from PIL import Image, UnidentifiedImageError
 from ..data.folders import upright
 from ..errors import EmptyInputError, ImageLoadError
 from .cache import content_key
+from .identity import KeyedImage
 
 # Both encoders skip with on_error="skip"; each says where the skipped files are listed.
 _SKIP_HINT = ("pass on_error='skip' to skip unreadable images (listed in encoder.last_skipped, "
@@ -81,12 +82,15 @@ def _array_to_rgb(array: np.ndarray, position: int) -> np.ndarray:
 
 
 def image_key(item: ImageInput, position: int) -> bytes:
-    """The cache key of one input: file bytes for paths, RGB pixels for images and arrays.
+    """The cache key of one input: file bytes for paths, RGB pixels for images and arrays, what
+    made it for a :class:`~drml_widgets.embed.identity.KeyedImage` (whose pixels are not drawn).
 
     Example:
         >>> len(image_key(np.zeros((2, 2, 3), np.uint8), 0))
         16
     """
+    if isinstance(item, KeyedImage):
+        return item.key
     if isinstance(item, (str, os.PathLike)):
         try:
             return content_key("file", Path(item).read_bytes())
@@ -136,12 +140,15 @@ def as_rgb(img: Image.Image) -> Image.Image:
 
 
 def to_rgb_array(item: ImageInput, position: int) -> np.ndarray:
-    """An in-memory image (PIL or array) as an HxWx3 uint8 array.
+    """An in-memory image (PIL, array, or a :class:`~drml_widgets.embed.identity.KeyedImage`,
+    drawn now) as an HxWx3 uint8 array.
 
     Example:
         >>> to_rgb_array(np.zeros((4, 5), np.uint8), 0).shape
         (4, 5, 3)
     """
+    if isinstance(item, KeyedImage):
+        item = item.pixels()
     if isinstance(item, Image.Image):
         return np.asarray(as_rgb(item))
     if isinstance(item, np.ndarray):

@@ -10,16 +10,15 @@ are not downloaded yet get their hash when :func:`fetch_weights` downloads them.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from pathlib import Path
 
 from ..errors import UnknownModelError, WeightsUnavailableError
 from .checkpoints import (BUNDLED_MODELS, SHAPES_MODEL_DIR, cached_hub_weights, checkpoint_error,
                           find_weights_in_dir, hub_weight_files, nonfinite_error)
+from .identity import file_sha256
 
 LOCAL_DIR = "local-dir:"
 HF_HUB = "hf-hub:"
@@ -54,26 +53,6 @@ class ModelSpec:
             False
         """
         return self.hub is not None and self.checkpoint is None
-
-
-@lru_cache(maxsize=32)
-def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file, memoised on (path, size, mtime) so repeated encoders stay cheap.
-
-    Example:
-        >>> len(file_sha256(SHAPES_MODEL_DIR / "open_clip_config.json"))
-        64
-    """
-    st = os.stat(path)
-    return _file_sha256(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
 
 
 def _preprocess_identity(pretrained_cfg: dict | None, image_size) -> dict:
@@ -144,8 +123,6 @@ def resolve_model(model: str | os.PathLike, pretrained: str | os.PathLike | None
         >>> resolve_model("ViT-B-32", "openai").open_clip_name
         'ViT-B-32-quickgelu'
     """
-    import open_clip
-
     name = os.fspath(model)
     pretrained = os.fspath(pretrained) if pretrained is not None else None
     if name in BUNDLED_MODELS:
@@ -161,6 +138,8 @@ def resolve_model(model: str | os.PathLike, pretrained: str | os.PathLike | None
             f"{name!r} looks like a checkpoint file, which needs its architecture. "
             f"Fix: ClipEncoder('ViT-B-32', pretrained={name!r}) with the architecture it was trained with."
         )
+
+    import open_clip  # only names need its registry: a folder's identity is its config and weights
 
     available = open_clip.list_models()
     canonical = {m.lower(): m for m in available}.get(name.replace("/", "-").lower())

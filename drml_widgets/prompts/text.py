@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import sys
 from functools import lru_cache
+from pathlib import Path
 
 _ARTICLE = re.compile(r"\b([Aa]) (?=[aeiouAEIOU])")
 
@@ -33,6 +36,14 @@ def imagenet_templates() -> list[str]:
 
 @lru_cache(maxsize=1)
 def _imagenet_templates() -> tuple[str, ...]:
-    from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
-
+    # open_clip's package import builds torch and torchvision (seconds); this module of plain
+    # lists needs neither, so a warm start reads it without them when they are not loaded yet.
+    if "open_clip" in sys.modules:
+        from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
+    else:
+        folder = importlib.util.find_spec("open_clip").submodule_search_locations[0]
+        spec = importlib.util.spec_from_file_location("_open_clip_templates", Path(folder) / "zero_shot_metadata.py")
+        metadata = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(metadata)
+        OPENAI_IMAGENET_TEMPLATES = metadata.OPENAI_IMAGENET_TEMPLATES
     return tuple(t("{}") for t in OPENAI_IMAGENET_TEMPLATES)
