@@ -78,6 +78,22 @@ def _compare_card(path: str):
     return card
 
 
+def demo_source(args: argparse.Namespace):
+    """Where a demo report came from: the command that wrote it (its report path left out) and the
+    notebook code that makes the same views live.
+
+    Example:
+        >>> demo_source(argparse.Namespace(n=2000, seed=0, no_ensemble=True)).command
+        'python -m drml_widgets demo --n 2000 --seed 0 --no-ensemble'
+    """
+    from .widgets.report import ReportSource
+
+    flag = " --no-ensemble" if args.no_ensemble else ""
+    return ReportSource(f"python -m drml_widgets demo --n {args.n} --seed {args.seed}{flag}",
+                        "from drml_widgets import Dashboard; from drml_widgets.demo import run_demo; "
+                        f"Dashboard(run_demo(n={args.n}, seed={args.seed}, ensemble={not args.no_ensemble}).session)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m drml_widgets`` / ``drml-widgets``.
 
@@ -125,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_report:
             from .widgets import write_report
 
-            path = write_report(result.session, args.report, title="drml-widgets demo: DrML on the shapes world")
+            path = write_report(result.session, args.report, title="drml-widgets demo: DrML on the shapes world",
+                                source=demo_source(args))
             print(f"\nReport (open it in a browser; no kernel or network needed): {path.resolve()}")
         return 0
     if args.command == "pretrain-shapes":

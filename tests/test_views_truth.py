@@ -122,3 +122,68 @@ def test_the_quickstarts_rectify_panel_opens_in_its_starting_state(tmp_path):
     assert [v["current"] for v in panel["history"]] == [True]
     text = "".join(out.get("text", "") for c in book.cells if c.cell_type == "code" for out in c.outputs)
     assert "RectifyResult(mode='replay', version=1" in text  # the Python example shows its result in its own output
+
+
+# -- item 2: the report tells its story in order ------------------------------------------------------
+def test_a_rectification_record_names_its_slices_epochs_and_versions_and_the_report_tells_them_in_order(shapes_session):
+    """The panel's record names what was done (old code: no targets, epochs or versions, so a panel
+    made after a rectification from Python said 'slices: none yet'); the report's story reads the
+    slices' before values first, then what was done, then what it is now, each figure the kernel's."""
+    import re
+
+    from drml_widgets.widgets import Dashboard
+    from drml_widgets.widgets.report import ReportSource, report_html
+
+    failing = shapes_session.find_failing_slices(["color", "shape"]).table
+    result = shapes_session.rectify(failing, epochs=4)
+    try:
+        dash = Dashboard(shapes_session)  # made after the rectification, nothing ticked: the CLI demo's case
+        record = dash.rectify.result
+        names = [f"{s['color']} {s['shape']}" for s in result.slices]
+        assert dash.rectify.slices == [] and record["targets"] == names
+        assert (record["from_version"], record["version"], record["epochs"]) == (shapes_session.version - 1, shapes_session.version, 4)
+        assert record["done"] == (f"Rectified {', '.join(names)} (mode replay, 4 epochs, best epoch {result.best_epoch}): "
+                                  f"head version {result.version - 1} \u2192 {result.version}.")
+        assert "rectified (replay, 4 epochs)" in shapes_session.versions.table()["description"].iloc[-1]
+        page = report_html(dash)
+        story = re.search(r'<section id="drml-story">(.*?)</section>', page, re.S).group(1)
+        failed, done, now = (re.search(rf'<li class="drml-story-{k}">(.*?)</li>', story, re.S).group(1) for k in ("failed", "done", "now"))
+        image = result.image.sort_values("image_acc_before", kind="stable")
+        hit = image[image["targeted"]]
+        assert (f"On head version {result.version - 1}, the targeted slices had image accuracy "
+                + ", ".join(f"{c} {s} {v:.3f}" for c, s, v in hit[["color", "shape", "image_acc_before"]].values)
+                + f"; the lowest of the others, ") in failed
+        assert failed.endswith(f" {image[~image['targeted']]['image_acc_before'].min():.3f} (every slice is in the table below).")
+        assert names[0] in done and f"head version {result.version - 1} \u2192 {result.version}" in done
+        assert f"The head is at version {shapes_session.version}" in now and record["summary"] in now
+        cells = re.findall(r'<td class="num">([^<]*)</td>', story)
+        assert len(cells) == 4 * len(result.image)
+        shown = {float(c) for c in cells if c != "\u2014"}
+        assert {round(v, 3) for v in result.image[["image_acc_before", "image_acc_after"]].to_numpy().ravel()} <= shown
+        assert '"how_to_run":' not in page  # a page from a notebook points to the notebook (the front end's default)
+        made = report_html(dash, source=ReportSource("python -m drml_widgets demo --n 1200", "Dashboard(x)"))
+        assert ('"how_to_run":"this page was written by the command \\u201cpython -m drml_widgets demo --n 1200\\u201d; to {doing}, run the '
+                'notebook code at the top of this page"') in made and "<code>Dashboard(x)</code>" in made
+        dash.close()
+    finally:
+        shapes_session.undo()
+
+
+# -- item 8: the class of every drawn point in a report -------------------------------------------------
+def test_a_report_embeds_the_class_of_every_drawn_point_one_byte_each(shapes_session):
+    """Old code: a class for the 400 sampled images only, so most hovered points showed none."""
+    import base64
+
+    from drml_widgets.widgets import GapPlot
+
+    for plot in (GapPlot(shapes_session), GapPlot(shapes_session, density_above=500, sample_points=300)):
+        part = plot.report_part()
+        classes = part.state["offline"]["classes"]
+        codes = np.frombuffer(base64.b64decode(classes["codes"]), np.uint8)
+        drawn = plot.index if len(plot.index) else np.arange(plot.n_images + plot.n_texts)
+        assert classes["dtype"] == "uint8" and classes["names"] == list(shapes_session.classes) and len(codes) == len(drawn)
+        truth = np.concatenate([shapes_session.labels, shapes_session.prompts["label"].to_numpy()])[drawn]
+        assert (codes == truth).all()
+        images = sum(k.startswith("image:") for k in part.state["offline"]["hover"])
+        assert images == min(400, int((drawn < plot.n_images).sum()))  # details (and thumbnails) stay a sample
+        plot.close()

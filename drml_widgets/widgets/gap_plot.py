@@ -308,8 +308,18 @@ class GapPlot(SessionWidget):
         n_thumbs = sum("jpeg" in e for e in hover.values())
         note = (f"Gap plot hover: {len(texts):,} of {int((drawn >= n_img).sum()):,} drawn prompts, "
                 f"{len(images):,} of {int((drawn < n_img).sum()):,} drawn images ({n_thumbs:,} with thumbnails, "
-                f"{used / 1e6:.2f} MB of a {max_bytes / 1e6:.1f} MB budget)")
-        return ReportPart({"offline": {"hover": hover}}, note)
+                f"{used / 1e6:.2f} MB of a {max_bytes / 1e6:.1f} MB budget); the class of every drawn point")
+        return ReportPart({"offline": {"hover": hover, "classes": self._class_codes(drawn)}}, note)
+
+    def _class_codes(self, drawn: np.ndarray) -> dict:
+        """Each drawn point's class, in drawn order: base64 codes into ``names``, one byte a point
+        (two past 254 classes); the largest code is no class (a prompt without a label)."""
+        s = self.session
+        dtype = np.dtype("u1" if len(s.classes) < 255 else "<u2")
+        texts = s.prompts["label"].to_numpy() if "label" in s.prompts else np.full(self.n_texts, -1)
+        labels = np.concatenate([np.asarray(s.labels), texts]).astype(np.int64)[drawn]
+        codes = np.where(labels < 0, np.iinfo(dtype).max, labels).astype(dtype)
+        return {"codes": base64.b64encode(codes.tobytes()).decode("ascii"), "dtype": dtype.name, "names": list(map(str, s.classes))}
 
     def _select_region(self, content, _buffers):
         """A box (``box: {x: [a, b], y: [c, d]}``) or lasso (``lasso: {x: [...], y: [...]}``) drawn

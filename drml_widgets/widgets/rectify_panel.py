@@ -40,7 +40,8 @@ class RectifyPanel(SessionWidget):
         sync=True)
     can_redo = t.Bool(False, help="whether there is a later head version to go forward to").tag(sync=True)
     history = t.List(t.Dict(), help="every head version: its number, what made it and whether it is current").tag(sync=True)
-    result = t.Dict(help="the last rectification: before and after per slice, and a summary").tag(sync=True)
+    result = t.Dict(help="the last rectification: the slices it targeted, its epochs, the head versions before and "
+                         "after, before and after per slice, and a summary").tag(sync=True)
 
     def __init__(self, session, table=None, slices=(), **kwargs):
         super().__init__(session, slices=list(slices), **kwargs)
@@ -117,12 +118,18 @@ def _result_record(result, types) -> dict:
             row[key] = None if v is None or pd.isna(v) else float(v)
         rows.append(row)
     hit = [r for r in rows if r["targeted"] and r["image_acc_before"] is not None]
+    targets = [" ".join(str(v) for v in s.values()) for s in result.slices]
     summary = ""
     if hit:
         before = sum(r["image_acc_before"] for r in hit) / len(hit)
         after = sum(r["image_acc_after"] for r in hit) / len(hit)
         others = [r["image_acc_after"] - r["image_acc_before"] for r in rows if not r["targeted"] and r["image_acc_before"] is not None]
-        summary = (f"Targeted slices: image accuracy {before:.3f} \u2192 {after:.3f}. "
+        summary = (f"Targeted slices ({', '.join(targets)}): image accuracy {before:.3f} \u2192 {after:.3f}. "
                    f"Largest drop elsewhere: {max([0.0] + [-d for d in others]):.3f}. "
                    f"Mode {result.mode}, best epoch {result.best_epoch}.")
-    return {"version": result.version, "mode": result.mode, "rows": rows, "summary": summary, "advice": result.advice()}
+    # A new version follows the one it was made from (HeadVersions.commit drops any redo branch).
+    epochs = int(result.history["epoch"].max()) if len(result.history) else 0
+    done = (f"Rectified {', '.join(targets)} (mode {result.mode}, {epochs} epochs, best epoch {result.best_epoch}): "
+            f"head version {result.version - 1} \u2192 {result.version}.")
+    return {"version": result.version, "from_version": result.version - 1, "mode": result.mode, "targets": targets,
+            "epochs": epochs, "done": done, "rows": rows, "summary": summary, "advice": result.advice()}

@@ -14,6 +14,7 @@ import html
 import json
 import os
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 import comm
@@ -32,8 +33,25 @@ def _script_json(value) -> str:
     return json.dumps(value, separators=(",", ":")).replace("<", "\\u003c")
 
 
-def report_html(widget, title: str = "drml-widgets report") -> str:
-    """The report page of a widget (a Dashboard, or any single view), as a string.
+@dataclass(frozen=True)
+class ReportSource:
+    """Where a report came from, when not from a notebook: the shell ``command`` that wrote it (run
+    again, it writes the same page) and the notebook ``code`` that makes the same views live. The
+    page names both, and every control that needs a kernel points to them (the default points to
+    the notebook the report was written from).
+
+    Example:
+        >>> ReportSource("python -m drml_widgets demo --n 2000", "Dashboard(run_demo(n=2000).session)").command
+        'python -m drml_widgets demo --n 2000'
+    """
+
+    command: str
+    code: str
+
+
+def report_html(widget, title: str = "drml-widgets report", source: ReportSource | None = None) -> str:
+    """The report page of a widget (a Dashboard, or any single view), as a string. A Dashboard's
+    page opens with its story: what failed, what was done (the last rectification), what it is now.
 
     Example:
         >>> from drml_widgets.session import Session
@@ -56,6 +74,12 @@ def report_html(widget, title: str = "drml-widgets report") -> str:
     data = {"root": widget.model_id, "state": state}
     session = getattr(widget, "session", None)  # a view of a result alone follows no session
     subtitle = repr(session) if session is not None else f"{type(widget).__name__} of a result"
+    origin = ""
+    if source is not None:
+        data["how_to_run"] = (f"this page was written by the command \u201c{source.command}\u201d; to {{doing}}, run the notebook code at the "
+                              "top of this page")
+        origin = (f'<p class="drml-origin">Written by <code>{html.escape(source.command)}</code> (run it again to '
+                  f'reproduce this page). To use its controls, run in a notebook: <code>{html.escape(source.code)}</code></p>')
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -65,10 +89,15 @@ def report_html(widget, title: str = "drml-widgets report") -> str:
 <style>
   body {{ margin: 24px auto; max-width: 1280px; padding: 0 16px; font: 14px/1.5 system-ui, sans-serif; color: #1f2328; }}
   header p, footer p {{ color: #656d76; margin-top: 0; }}
+  #drml-story table {{ border-collapse: collapse; margin: 8px 0 24px; }}
+  #drml-story th, #drml-story td {{ padding: 2px 10px; border-bottom: 1px solid #d0d7de; text-align: left; }}
+  #drml-story td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
+  #drml-story tr.targeted td {{ font-weight: 600; }}
 </style>
 </head>
 <body>
-<header><h1>{html.escape(title)}</h1><p>{html.escape(subtitle)}. The last state, saved without its kernel: what needs one is disabled and says so.</p></header>
+<header><h1>{html.escape(title)}</h1><p>{html.escape(subtitle)}. The last state, saved without its kernel: what needs one is disabled and says so.</p>{origin}</header>
+{_story(getattr(widget, "rectify", None))}
 <main id="drml-root"></main>
 <footer id="drml-embedded">{footer}</footer>
 <script type="application/json" id="drml-state">{_script_json(data)}</script>
@@ -76,6 +105,48 @@ def report_html(widget, title: str = "drml-widgets report") -> str:
 </body>
 </html>
 """
+
+
+def _story(panel) -> str:
+    """What failed, what was done, what it is now: a Dashboard's last rectification (its rectify
+    panel's record) told in that order, with every slice before and after side by side."""
+    if panel is None:
+        return ""
+    now, result = panel.version, panel.result
+    if not result.get("rows"):
+        return (f'<section id="drml-story"><p>No rectification was run before this page was saved: '
+                f"the views show head version {now}.</p></section>")
+    was, made = result["from_version"], result["version"]
+    key = "image_acc" if any(r["image_acc_before"] is not None for r in result["rows"]) else "text_prob"
+    rows = sorted(result["rows"], key=lambda r: (r[f"{key}_before"] is None, r[f"{key}_before"] or 0.0))
+    known = [r for r in rows if r[f"{key}_before"] is not None]
+    rest = [r for r in known if not r["targeted"]]
+    failed = (f"the targeted slices had {key.replace('_acc', ' accuracy').replace('_prob', ' probability')} "
+              + (", ".join(f"{r['name']} {r[f'{key}_before']:.3f}" for r in known if r["targeted"]) or "no figure")
+              + (f"; the lowest of the others, {rest[0]['name']} {rest[0][f'{key}_before']:.3f}" if rest else ""))
+    after = (f"The head is at version {now}, which the views below show." if now == made else
+             f"The head is now at version {now} (after an undo or redo), which the views below show; "
+             f"the table's version-{made} columns are not the current head.")
+    columns = ("image_acc_before", "image_acc_after", "text_prob_before", "text_prob_after")
+    body = "".join(f'<tr class="{"targeted" if r["targeted"] else ""}"><td>{html.escape(r["name"])}'
+                   + (" (targeted)" if r["targeted"] else "") + "</td>"
+                   + "".join(f'<td class="num">{_figure(r[c])}</td>' for c in columns)
+                   + "</tr>" for r in rows)
+    e = html.escape
+    return f"""<section id="drml-story">
+<h2>What failed, what was done, what it is now</h2>
+<ol>
+<li class="drml-story-failed"><b>What failed.</b> On head version {was}, {e(failed)} (every slice is in the table below).</li>
+<li class="drml-story-done"><b>What was done.</b> {e(result["done"])}</li>
+<li class="drml-story-now"><b>What it is now.</b> {e(result["summary"])} {e(after)}</li>
+</ol>
+<table><thead><tr><th>slice</th><th>image accuracy, version {was}</th><th>image accuracy, version {made}</th>
+<th>text probability, version {was}</th><th>text probability, version {made}</th></tr></thead><tbody>{body}</tbody></table>
+</section>"""
+
+
+def _figure(value) -> str:
+    return "\u2014" if value is None else f"{value:.3f}"
 
 
 @contextmanager
@@ -92,8 +163,10 @@ def _without_front_end():
         comm.create_comm = create
 
 
-def write_report(session, path, title: str = "drml-widgets report", dashboard: Dashboard | None = None) -> Path:
-    """Write a standalone HTML page of a session's Dashboard (made here unless one is given).
+def write_report(session, path, title: str = "drml-widgets report", dashboard: Dashboard | None = None,
+                 source: ReportSource | None = None) -> Path:
+    """Write a standalone HTML page of a session's Dashboard (made here unless one is given);
+    ``source`` says where the page came from when not from a notebook (see :class:`ReportSource`).
 
     The page goes to a temporary file beside ``path`` that is then moved into place, so a failed
     write leaves no half report (and an older report at ``path`` stays whole). A path that cannot
@@ -112,7 +185,7 @@ def write_report(session, path, title: str = "drml-widgets report", dashboard: D
         with _without_front_end():
             dashboard = Dashboard(session)
     try:
-        page = report_html(dashboard, title)
+        page = report_html(dashboard, title, source)
     finally:
         if own:
             dashboard.close()

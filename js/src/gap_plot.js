@@ -5,11 +5,23 @@
 // lasso is sent to the kernel, which selects every point inside it.
 import { categoryColors, coordinatesOf, densityPixels, groupPoints, regionOf, selectedPoints, sourceRow } from "./gap_logic.js";
 import { TOOLBAR_SPACE, chart, hasWebGL, themeLayout } from "./plots.js";
-import { PALETTE, decode, encode, fill, fmt, h, jpegImage, kernelGate, onChanges, plotlyText, request, setTrait, statusLine } from "./util.js";
+import { PALETTE, bytes, decode, encode, fill, fmt, h, jpegImage, kernelGate, onChanges, plotlyText, request, setTrait, statusLine } from "./util.js";
 
 const SVG_LIMIT = 5000; // plotly's SVG scatter is only fluid for a few thousand points
 const HEIGHT = 440;
 const CURSOR_GAP = 14; // px between the pointer and its tooltip
+
+/** The class name of drawn point `point` from a report's embedded codes (GapPlot._class_codes),
+ * or "" where none was saved. */
+export function classOf(classes, point) {
+  if (!classes || !classes.codes) return "";
+  if (!CODES.has(classes)) { // decoded once per page, not once per hover
+    const raw = bytes(classes.codes);
+    CODES.set(classes, classes.dtype === "uint16" ? new Uint16Array(raw.slice().buffer) : raw);
+  }
+  return classes.names[CODES.get(classes)[point]] ?? "";
+}
+const CODES = new WeakMap();
 
 function selectBox(model, name, optionsName, labels = {}) {
   const node = h("select", { onchange: () => setTrait(model, name, node.value) });
@@ -196,8 +208,11 @@ export function render({ model, el }) {
     const key = `${src.modality}:${src.row}`;
     const event = data.event;
     if (gate.offline) { // what the page embedded for this point (a report's `offline` entry), else why not
-      const stored = ((model.get("offline") || {}).hover || {})[key];
-      showTooltip(event, stored ? [label, ...stored.lines] : [label, "details of a sample of points only are saved in this page"],
+      const offline = model.get("offline") || {};
+      const stored = (offline.hover || {})[key];
+      const cls = classOf(offline.classes, point);
+      showTooltip(event, stored ? [label, ...stored.lines]
+        : [label, ...(cls ? [`class: ${cls}`] : []), `other details are saved for a sample of ${src.modality}s only`],
         stored && stored.jpeg ? jpegImage(stored.jpeg, `image ${src.row}`) : null);
       return;
     }

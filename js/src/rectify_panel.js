@@ -21,6 +21,14 @@ function sliceName(s) {
   return Object.entries(s).map(([k, v]) => `${k}=${v}`).join(", ");
 }
 
+/** What the chips say when no slice is chosen: on a saved page nothing can be chosen, and a run
+ * shown below names its own slices. */
+export function noSlices(offline, targets) {
+  const ran = targets && targets.length ? `; the rectification below targeted ${targets.join(", ")}` : "";
+  return offline ? `none chosen when this page was saved${ran}`
+    : `none ${ran ? "chosen for the next run" : "yet"}: tick rows in the slice table, or set panel.slices from Python${ran}`;
+}
+
 function numberInput(model, name, step) {
   const node = h("input", { type: "number", step, min: 0, onchange: () => {
     const v = Number(node.value);
@@ -36,7 +44,7 @@ function numberInput(model, name, step) {
 export function render({ model, el }) {
   el.classList.add("drml-widget", "drml-rectify-panel");
   const gate = kernelGate(model, "rectify, undo or redo");
-  const chips = h("div");
+  const chips = h("div", { className: "drml-slices" });
   const mode = h("select", { onchange: () => setTrait(model, "mode", mode.value) },
     ...Object.entries(MODES).map(([k, label]) => h("option", { value: k, textContent: label })));
   const metric = h("select", { className: "drml-score", onchange: drawResult }, ...Object.entries(METRICS).map(([k, l]) => h("option", { value: k, textContent: l })));
@@ -48,6 +56,7 @@ export function render({ model, el }) {
   const plot = h("div", { className: "drml-chart" });
   const resultTitle = h("span", { className: "drml-title" }, "Before and after");
   const summary = h("div", { className: "drml-note drml-summary" });
+  const done = h("div", { className: "drml-note drml-done" }); // what the shown run did: its slices, epochs and versions
   const advice = h("ul", { className: "drml-note drml-advice" });
   const history = h("ol", { className: "drml-prompts", start: 0 });
   fill(el,
@@ -61,14 +70,14 @@ export function render({ model, el }) {
     gate.note, unavailable,
     statusLine(model),
     h("div", { className: "drml-toolbar" }, resultTitle, h("label", {}, "score", metric)),
-    plot, summary, advice,
+    done, plot, summary, advice,
     h("details", {}, h("summary", { className: "drml-muted" }, "head versions"), history));
 
   function drawControls() {
     const slices = model.get("slices") || [];
     fill(chips, slices.length
       ? slices.map((s) => h("span", { className: "drml-chip" }, sliceName(s)))
-      : h("span", { className: "drml-muted" }, "none yet: tick rows in the slice table, or set panel.slices from Python"));
+      : h("span", { className: "drml-muted" }, noSlices(gate.offline, (model.get("result") || {}).targets)));
     mode.value = model.get("mode");
     const busy = !!model.get("busy");
     const why = model.get("unavailable") || "";
@@ -89,6 +98,8 @@ export function render({ model, el }) {
     const rows = result.rows || [];
     const key = metric.value;
     fill(advice, ...(result.advice || []).map((line) => h("li", {}, line)));
+    done.textContent = result.done || "";
+    done.hidden = !done.textContent;
     if (!rows.length) {
       resultTitle.textContent = "Before and after";
       summary.textContent = gate.offline ? "No rectification was run before this page was saved."
@@ -121,9 +132,9 @@ export function render({ model, el }) {
   }
 
   drawControls();
-  gate.onChange(() => drawResult());
+  gate.onChange(() => { drawControls(); drawResult(); });
   Promise.resolve(drawResult()).then(() => { el.dataset.drmlReady = "1"; });
   const stops = [onChanges(model, ["slices", "mode", "busy", "can_undo", "can_redo", "version", "history", "unavailable"], drawControls),
-    onChanges(model, ["result", "version", "busy"], drawResult)];
+    onChanges(model, ["result", "version", "busy"], drawResult), onChanges(model, ["result"], drawControls)];
   return () => { stops.forEach((s) => s()); gate.stop(); figure.dispose(); };
 }

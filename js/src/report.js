@@ -48,7 +48,8 @@ class StaticModel {
 async function main() {
   const data = JSON.parse(document.getElementById("drml-state").textContent);
   const models = new Map();
-  const manager = { get_model: async (id) => models.get(id) };
+  // How to make this page live, for the views' no-kernel lines (util.kernelGate); absent: the default.
+  const manager = { get_model: async (id) => models.get(id), drmlHowToRun: data.how_to_run };
   for (const [id, entry] of Object.entries(data.state)) models.set(id, new StaticModel(id, withBuffers(entry), manager));
   const root = models.get(data.root);
   const style = document.createElement("style"); // anywidget would load the view's `_css`

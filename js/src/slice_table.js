@@ -4,9 +4,12 @@
 import { filterRows, parseFilter, sortRows } from "./table_logic.js";
 import { filteredNote, fill, fmt, h, jpegImage, kernelGate, onChanges, request, scoreColor, searchInput, setTrait } from "./util.js";
 
+// [key, header, scored, what it means (the header's hover)]
 const NUMBERS = [
-  ["text_prob", "text prob", true], ["text_acc", "text acc", true], ["image_acc", "image acc", true],
-  ["n_images", "n", false], ["n_prompts", "prompts", false],
+  ["text_prob", "text prob", true, "text prob: the head's mean probability of the true class on the slice's prompts"],
+  ["text_acc", "text acc", true, "text acc: the share of the slice's prompts the head classifies right"],
+  ["image_acc", "image acc", true, "image acc: the share of the slice's evaluation images the head classifies right"],
+  ["n_images", "n", false, "n: evaluation images in the slice"], ["n_prompts", "prompts", false, "prompts: prompts that describe the slice"],
 ];
 
 function sliceName(values) {
@@ -61,7 +64,7 @@ export function render({ model, el }) {
     const sortBy = (key) => () => { descending = key === sortKey ? !descending : false; sortKey = key; draw(); };
     fill(head, h("tr", {}, h("th", {}, ""),
       ...columns.map((c) => h("th", { onclick: sortBy(c) }, c + arrow(c))),
-      ...NUMBERS.map(([key, label]) => h("th", { onclick: sortBy(key), dataset: { col: key } }, label + arrow(key)))));
+      ...NUMBERS.map(([key, label, , help]) => h("th", { onclick: sortBy(key), dataset: { col: key }, title: help }, label + arrow(key)))));
     fill(body, ...shown.map((row) => {
       const box = h("input", { type: "checkbox", checked: chosen.has(row.key), disabled: gate.offline,
         onclick: (e) => { e.stopPropagation(); toggle(row.key, box.checked); } });

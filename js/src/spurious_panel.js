@@ -7,8 +7,24 @@ import { fill, fmt, h, kernelGate, onChanges, plotlyText, setTrait, statusLine }
 
 const COLORS = { "zero-shot": "#9aa4ae", plain: "#E69F00", class: "#CC79A7", language: "#0072B2", vision: "#009E73" };
 const VARIANTS = ["plain", "class", "language", "vision"];
-const DETECTION_COLUMNS = [["class", "class"], ["tag", "tag"], ["delta", "\u03b4 (acc with \u2212 without)"],
-  ["acc_present", "acc with"], ["acc_absent", "acc without"], ["train_share", "train share"], ["candidate", "candidate"]];
+// [key, header, what it means (the header's hover)]
+const DETECTION_COLUMNS = [["class", "class", "the class whose evaluation images the row splits"],
+  ["tag", "tag", "an attribute value an image may carry, e.g. a colour"],
+  ["delta", "\u03b4 (acc with \u2212 without)", "\u03b4: the class's accuracy on images with the tag minus on images without it "
+    + "(accuracy discrepancy); far from 0, the model's answer depends on the tag"],
+  ["acc_present", "acc with", "accuracy on the class's evaluation images that carry the tag"],
+  ["acc_absent", "acc without", "accuracy on the class's evaluation images that do not carry the tag"],
+  ["train_share", "train share", "the share of the class's training images that carry the tag"],
+  ["candidate", "candidate", "yes: the class's training images carry the tag more often than the other classes' do, "
+    + "a shortcut the model may have learned"]];
+/** What each compared model is, in one line (the variant's hover and the chart's key). */
+export const VARIANT_HELP = {
+  "zero-shot": "CLIP as it is, before any fine-tuning",
+  plain: "fine-tuned with the CLIP loss alone",
+  class: "plain + in-modal class contrast, no spurious term (an ablation)",
+  language: "class + pushing class prompts away from the attribute's prompts",
+  vision: "class + separating images by the attribute",
+};
 
 // Field by field: a saved notebook stores objects with their keys sorted.
 const SETTINGS = ["variants", "seeds", "epochs", "values"];
@@ -34,6 +50,7 @@ export function render({ model, el }) {
   const detectNote = h("div", { className: "drml-note" });
   const plot = h("div", { className: "drml-chart" });
   const note = h("div", { className: "drml-note drml-summary" });
+  const terms = h("div", { className: "drml-note drml-terms" });
   fill(el,
     h("div", { className: "drml-toolbar" }, h("span", { className: "drml-title" }, "Spurious attribute: detect, fine-tune, compare")),
     h("div", { className: "drml-toolbar" }, h("span", { className: "drml-title" }, "Detection"), h("label", {}, "model", detectFor)),
@@ -41,8 +58,10 @@ export function render({ model, el }) {
     gate.wrap(h("div", { className: "drml-toolbar" }, h("span", {}, "variants"), variantBoxes,
       h("label", {}, "epochs", epochs), h("label", {}, "seeds", seeds), run)),
     gate.note, statusLine(model),
-    h("div", { className: "drml-toolbar" }, h("span", { className: "drml-title" }, "Average and worst-group accuracy")),
-    plot, note);
+    h("div", { className: "drml-toolbar" }, h("span", { className: "drml-title",
+      title: "average: accuracy over every evaluation image; worst group: the lowest accuracy of any class \u00d7 attribute-value group" },
+    "Average and worst-group accuracy")),
+    plot, note, terms);
 
   function fineTune() { // the kernel trains in its main thread; progress and errors arrive in the status line
     model.send({ type: "fine_tune" });
@@ -54,7 +73,7 @@ export function render({ model, el }) {
 
   function drawControls() {
     const chosen = new Set(model.get("variants") || []);
-    fill(variantBoxes, ...VARIANTS.map((v) => h("label", {}, h("input", { type: "checkbox", checked: chosen.has(v), onchange: (e) => {
+    fill(variantBoxes, ...VARIANTS.map((v) => h("label", { title: `${v}: ${VARIANT_HELP[v]}` }, h("input", { type: "checkbox", checked: chosen.has(v), onchange: (e) => {
       const next = VARIANTS.filter((x) => (x === v ? e.target.checked : chosen.has(x)));
       if (next.length) setTrait(model, "variants", next); else e.target.checked = true;
     } }), v)));
@@ -71,14 +90,15 @@ export function render({ model, el }) {
     fill(detectFor, ...methods.map((m) => h("option", { value: m, textContent: m })));
     if (current) detectFor.value = current;
     const rows = all[current] || [];
-    fill(detection, h("thead", {}, h("tr", {}, ...DETECTION_COLUMNS.map(([, label]) => h("th", {}, label)))),
+    fill(detection, h("thead", {}, h("tr", {}, ...DETECTION_COLUMNS.map(([, label, help]) => h("th", { title: help }, label)))),
       h("tbody", {}, ...rows.map((r) => h("tr", { className: r.candidate ? "drml-candidate" : "" },
         ...DETECTION_COLUMNS.map(([key]) => h("td", { className: typeof r[key] === "number" ? "num" : "",
           style: key === "candidate" && r[key] ? { fontWeight: "600" } : {} },
         typeof r[key] === "number" ? fmt(r[key]) : typeof r[key] === "boolean" ? (r[key] ? "yes" : "no") : (r[key] ?? "\u2014")))))));
     detectNote.textContent = `${model.get("attribute")} values ${(model.get("values") || []).join(", ")}; `
       + `${model.get("n_evaluate")} evaluation images, ${model.get("n_train")} training images. A candidate is a tag the class's `
-      + "training images carry more often than the other classes': a shortcut it may have learned.";
+      + "training images carry more often than the other classes': a shortcut it may have learned. \u03b4: accuracy with the "
+      + "tag minus without it; train share: how often the class's training images carry the tag (hover a header for more).";
   }
 
   const figure = chart(model, plot, () => drawBars());
@@ -86,6 +106,8 @@ export function render({ model, el }) {
   async function drawBars() {
     const result = model.get("result") || {};
     const rows = result.rows || [];
+    const shown = [...new Set([...rows.map((r) => r.method), ...(model.get("variants") || [])])].filter((m) => VARIANT_HELP[m]);
+    terms.textContent = shown.length ? `${shown.map((m) => `${m}: ${VARIANT_HELP[m]}`).join("; ")}.` : "";
     if (!rows.length) { figure.clear(); note.textContent = ""; return; }
     const busy = !!model.get("busy");
     const changed = result.run > 0 && !sameSettings(result.settings, settings());

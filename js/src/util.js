@@ -163,14 +163,15 @@ export async function reachesKernel(model) {
  * The part of a view that needs the kernel. `gate.wrap(...controls)` holds controls in a fieldset
  * that is disabled, every control in it, where no kernel is behind the model; `gate.note` is the
  * one line that then says why ("Needs a running kernel: open the notebook and run it to
- * <doing>."); `gate.offline` is true once that is known; `onChange(fn)` hears it change;
- * `stop()` stops following the model.
+ * <doing>.", or the page manager's `drmlHowToRun`); `gate.offline` is true once that is known;
+ * `onChange(fn)` hears it change; `stop()` stops following the model.
  */
 export function kernelGate(model, doing) {
   const boxes = [];
   const listeners = [];
-  const note = h("div", { className: "drml-note drml-no-kernel", hidden: true },
-    `${NO_KERNEL}: open the notebook and run it to ${doing}.`);
+  // A page says where it came from (report.js: the command that wrote it); a saved notebook is run again.
+  const how = model.widget_manager?.drmlHowToRun || "open the notebook and run it to {doing}";
+  const note = h("div", { className: "drml-note drml-no-kernel", hidden: true }, `${NO_KERNEL}: ${how.replace("{doing}", doing)}.`);
   let found = null;
   const gate = {
     offline: false, note,

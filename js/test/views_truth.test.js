@@ -168,3 +168,84 @@ describe("small things (item 9)", () => {
     expect(model.get("attributes")).toEqual([{ type: "color", values: ["red", "blue"] }]);
   });
 });
+
+describe("the report tells its story (item 2)", () => {
+  const result = { version: 1, from_version: 0, mode: "replay", targets: ["orange square", "green triangle"], epochs: 5,
+    done: "Rectified orange square, green triangle (mode replay, 5 epochs, best epoch 4): head version 0 \u2192 1.",
+    summary: "Targeted slices (orange square, green triangle): image accuracy 0.002 \u2192 1.000.", advice: [],
+    rows: [{ name: "orange square", targeted: true, text_prob_before: 0.1, text_prob_after: 0.9, image_acc_before: 0.002, image_acc_after: 1 }] };
+  const state = { slices: [], mode: "replay", epochs: 5, lr: 0.001, version: 1, can_undo: true, can_redo: false, history: [], result, unavailable: "" };
+
+  it("names the slices the shown run targeted, its epochs and head versions, where no slice is ticked", async () => {
+    const { el } = await render("rectify_panel", state);
+    expect(el.querySelector(".drml-done").textContent).toBe(result.done);
+    expect(el.querySelector(".drml-slices").textContent).toBe("none chosen for the next run: tick rows in the slice table, "
+      + "or set panel.slices from Python; the rectification below targeted orange square, green triangle");
+  });
+
+  it("says on a saved page that nothing could be chosen there, and never asks to tick rows", async () => {
+    const { noSlices } = await import("../src/rectify_panel.js");
+    expect(noSlices(true, ["orange square"])).toBe("none chosen when this page was saved; the rectification below targeted orange square");
+    expect(noSlices(true, undefined)).toBe("none chosen when this page was saved");
+    expect(noSlices(false, [])).toBe("none yet: tick rows in the slice table, or set panel.slices from Python");
+  });
+
+  it("a saved page's no-kernel line says where the page came from, when the page says so", async () => {
+    const model = new Model({ ...COMMON });
+    model.comm_live = false;
+    model.widget_manager = { drmlHowToRun: "this page was written by `cmd`; to {doing}, run the notebook code at the top of this page" };
+    const { kernelGate } = await import("../src/util.js");
+    const gate = kernelGate(model, "rectify");
+    await vi.waitFor(() => expect(gate.offline).toBe(true));
+    expect(gate.note.textContent).toBe("Needs a running kernel: this page was written by `cmd`; to rectify, run the notebook code at the top of this page.");
+    const plain = new Model({ ...COMMON });
+    plain.comm_live = false;
+    expect(kernelGate(plain, "rectify").note.textContent).toBe("Needs a running kernel: open the notebook and run it to rectify.");
+  });
+});
+
+describe("the report's hover names the class of every drawn point (item 8)", () => {
+  it("reads one code a point against the class table, in drawn order", async () => {
+    const { classOf } = await import("../src/gap_plot.js");
+    const classes = { codes: btoa(String.fromCharCode(1, 0, 255)), dtype: "uint8", names: ["square", "triangle"] };
+    expect([0, 1, 2].map((p) => classOf(classes, p))).toEqual(["triangle", "square", ""]);
+    const wide = { codes: btoa(String.fromCharCode(44, 1, 1, 0)), dtype: "uint16", names: Array.from({ length: 301 }, (_, i) => `c${i}`) };
+    expect([0, 1].map((p) => classOf(wide, p))).toEqual(["c300", "c1"]);
+    expect(classOf(undefined, 0)).toBe("");
+  });
+});
+
+describe("SpuriousPanel explains its terms (item 10)", () => {
+  const rows = [{ class: "square", tag: "green", delta: 0.4, acc_present: 0.9, acc_absent: 0.5, train_share: 1, candidate: true }];
+  const state = { attribute: "color", values: ["orange", "green"], variants: ["plain", "class", "vision"], seeds: [0], epochs: 2,
+    detections: { "zero-shot": rows }, n_evaluate: 10, n_train: 20,
+    result: { run: 1, settings: { variants: ["plain", "class", "vision"], seeds: [0], epochs: 2, values: ["orange", "green"] },
+      rows: ["zero-shot", "plain", "class", "vision"].map((method) => ({ method, average: 0.8, worst_group: 0.5, worst: "x", seeds: 1 })) } };
+
+  it("every header of the detection table and every variant has a one-line explanation", async () => {
+    const { VARIANT_HELP } = await import("../src/spurious_panel.js");
+    const { el } = await render("spurious_panel", state);
+    const heads = [...el.querySelectorAll(".drml-detection th")];
+    expect(heads.length).toBe(7);
+    for (const th of heads) expect(th.title.length).toBeGreaterThan(20);
+    expect(heads.find((th) => th.textContent.startsWith("\u03b4")).title).toContain("minus");
+    expect(heads.find((th) => th.textContent === "train share").title).toContain("training images");
+    for (const label of el.querySelectorAll(".drml-toolbar label")) {
+      if (label.querySelector("input[type=checkbox]")) expect(label.title).toBe(`${label.textContent}: ${VARIANT_HELP[label.textContent]}`);
+    }
+    const terms = el.querySelector(".drml-terms").textContent; // the chart's models, in words, in the view
+    for (const m of ["zero-shot", "plain", "class", "vision"]) expect(terms).toContain(`${m}: ${VARIANT_HELP[m]}`);
+    expect(el.textContent).toContain("\u03b4: accuracy with the tag minus without it");
+  });
+});
+
+describe("the slice table explains its figures (item 10, other views)", () => {
+  it("every number column's header has a one-line hover", async () => {
+    const { el } = await render("slice_table", { _runtime: null, by: ["color"], columns: ["color"], spearman: null, pearson: null,
+      rows: [{ key: "red", values: { color: "red" }, text_prob: 0.2, text_acc: 0.2, image_acc: 1, n_images: 10, n_prompts: 4 }],
+      correlation_note: "", version: 0, selected: [], focus: "", focus_rows: [], focus_prompts: [], focus_of: "" });
+    const heads = [...el.querySelectorAll("thead th[data-col]")];
+    expect(heads.map((th) => th.title.split(":")[0])).toEqual(["text prob", "text acc", "image acc", "n", "prompts"]);
+    for (const th of heads) expect(th.title.length).toBeGreaterThan(20);
+  });
+});
