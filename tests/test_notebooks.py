@@ -17,12 +17,14 @@ WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 CELL_TIMEOUT = int(os.environ.get("DRML_NOTEBOOK_CELL_TIMEOUT", "1800")) or None
 
 
-def execute(name: str, tmp_path: Path):
-    shutil.copy(NOTEBOOKS / name, tmp_path / name)
-    book = nbformat.read(tmp_path / name, as_version=4)
+def execute(name: str, tmp_path: Path, **options):
+    """Run notebooks/<name> in tmp_path; options go to NotebookClient (allow_errors=True, say)."""
+    path = tmp_path / Path(name).name
+    shutil.copy(NOTEBOOKS / name, path)
+    book = nbformat.read(path, as_version=4)
     start = time.perf_counter()
     NotebookClient(book, timeout=CELL_TIMEOUT, startup_timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+                   resources={"metadata": {"path": str(tmp_path)}}, **options).execute()
     return book, time.perf_counter() - start
 
 
@@ -47,13 +49,7 @@ def test_quickstart_runs_the_whole_loop(tmp_path):
     print(f"01_quickstart ran in {seconds:.0f} s")
 
 
-@pytest.mark.slow
-def test_teaching_lab_self_checks_pass(tmp_path):
-    book, _ = execute("02_teaching_lab.ipynb", tmp_path)
-    text = "".join(out.get("text", "") for c in book.cells if c.cell_type == "code" for out in c.outputs)
-    assert text.count("correct") == 5 and widget_outputs(book) == ["Dashboard"]
-    assert "still falling at the last epoch (50 of 50)" in text  # the defaults stop before the run settles
-    assert "of the text's gain reached the images" in text  # at 75 epochs the text passes, and it says why images lag
+# 02_teaching_lab runs in test_teaching_lab.py: blank (every check gives its hint) and solved.
 
 
 @pytest.mark.slow
