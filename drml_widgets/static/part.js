@@ -1,2 +1,2 @@
-/* drml-widgets bundle; sources sha256 3a6c977d37f1ef598f08d0166eef99fbb05373b0ed0919cace8a26fc08b9b09e */
+/* drml-widgets bundle; sources sha256 3f7d5d7322928049f442a7db1a8db806e1020c87aa329e769c2062d1b316c3df */
 var t={render({el:e}){e.textContent="This view is part of a Dashboard; display the Dashboard, or create the widget on its own."}};export{t as default};

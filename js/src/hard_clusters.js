@@ -4,7 +4,11 @@
 import { count, embeddedImages, imagePager, known, num, sortableTable } from "./result_view.js";
 import { fill, fmt, h, onChanges, setTrait, statusLine } from "./util.js";
 
-const METRICS = [["AHR", "AHR"], ["ACR", "coverage (ACR)"], ["TPR", "TPR"], ["JI", "JI"]];
+// [key, header, what it means (the header's hover)]; S*: the sentences whose relevant images the model does worse on
+const METRICS = [["AHR", "AHR", "AHR: the share of a cluster's kept sentences that are true failure descriptions (S*), averaged over clusters"],
+  ["ACR", "coverage (ACR)", "ACR: the share of a cluster's images each kept sentence is relevant to, averaged"],
+  ["TPR", "TPR", "TPR: the share of the true failure descriptions (S*) that some cluster kept"],
+  ["JI", "JI", "JI: Jaccard index between the kept sentences and the true failure descriptions (S*)"]];
 
 export function render({ model, el }) {
   el.classList.add("drml-widget", "drml-hard-clusters");
@@ -67,8 +71,8 @@ export function render({ model, el }) {
     if (!metrics.length) { fill(metricsBox, h("div", { className: "drml-note" }, "Metrics need which images each sentence describes and which the model got right.")); return; }
     fill(metricsBox, h("div", { className: "drml-muted" }, `metrics per rule (relevance: ${metrics[0].relevance})`),
       h("table", { className: "drml-stats drml-metrics" },
-        h("thead", {}, h("tr", {}, h("th", {}, "rule"), ...METRICS.map(([, label]) => h("th", { className: "num" }, label)),
-          h("th", { className: "num" }, "sentences kept"))),
+        h("thead", {}, h("tr", {}, h("th", {}, "rule"), ...METRICS.map(([, label, help]) => h("th", { className: "num", title: help }, label)),
+          h("th", { className: "num", title: "sentences kept: distinct sentences the rule kept over every cluster" }, "sentences kept"))),
         h("tbody", {}, ...metrics.map((m) => h("tr", { className: m.method === model.get("method") ? "drml-focus" : "" },
           h("td", {}, m.method), ...METRICS.map(([key]) => h("td", { className: "num" }, fmt(m[key]))), h("td", { className: "num" }, String(m.n_retained)))))));
   }

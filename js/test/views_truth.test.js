@@ -249,3 +249,15 @@ describe("the slice table explains its figures (item 10, other views)", () => {
     for (const th of heads) expect(th.title.length).toBeGreaterThan(20);
   });
 });
+
+describe("LBEE's metrics explain themselves (item 10, other views)", () => {
+  it("every metric header has a one-line hover naming what it measures", async () => {
+    const { el } = await render("hard_clusters", { _runtime: null, thumb_bytes: { dtype: "uint8", shape: [0], buffer: new ArrayBuffer(0) },
+      methods: ["PDiff"], method: "PDiff", tau: 0.3, tau_from: "mean", split_counts: { hard: 20 }, relevance_note: "", picked: "",
+      embed_note: "", focus: "", version: 0, sentences: [], clusters: [],
+      metrics: [{ method: "PDiff", AHR: 1, ACR: 0.25, TPR: 0.5, JI: 0.5, n_retained: 2, relevance: "attributes" }] });
+    const heads = [...el.querySelectorAll(".drml-metrics th.num")];
+    expect(heads.map((th) => th.title.split(":")[0])).toEqual(["AHR", "ACR", "TPR", "JI", "sentences kept"]);
+    expect(heads[0].title).toContain("S*");
+  });
+});
