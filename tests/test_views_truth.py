@@ -187,3 +187,26 @@ def test_a_report_embeds_the_class_of_every_drawn_point_one_byte_each(shapes_ses
         images = sum(k.startswith("image:") for k in part.state["offline"]["hover"])
         assert images == min(400, int((drawn < plot.n_images).sum()))  # details (and thumbnails) stay a sample
         plot.close()
+
+
+def test_a_report_whose_rectification_record_was_cleared_does_not_deny_it_ran():
+    """A prompt change clears the panel's before and after; the story then says so (and before it,
+    told the run). Old code: no story, and the panel said 'No rectification was run'."""
+    import re
+
+    from drml_widgets.prompts import PromptSpec
+    from drml_widgets.widgets import Dashboard
+    from drml_widgets.widgets.report import report_html
+
+    session = Session.from_shapes_world(n=1200, ensemble=False)
+    dash = Dashboard(session)
+    dash.rectify.slices = [{"color": "orange", "shape": "square"}]
+    dash.rectify.epochs = 2
+    dash.rectify.run()
+    story = lambda: re.search(r'<section id="drml-story">(.*?)</section>', report_html(dash), re.S).group(1)  # noqa: E731
+    assert "Rectified orange square (mode replay, 2 epochs" in story()
+    session.set_prompts(session.attributes, PromptSpec(["{size} {color} {shape}."]))
+    assert dash.rectify.result == {}
+    assert story() == ("<p>The last rectification's before and after are not shown: the prompts changed after it; "
+                       "the views show head version 1.</p>")
+    dash.close()

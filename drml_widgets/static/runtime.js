@@ -1,2 +1,2 @@
-/* drml-widgets bundle; sources sha256 3f7d5d7322928049f442a7db1a8db806e1020c87aa329e769c2062d1b316c3df */
+/* drml-widgets bundle; sources sha256 6ed35d6fbc381cc2c233e971ff4084b1faaf7e0af836103371e8be8f3076b478 */
 var e={};export{e as default};

@@ -113,9 +113,11 @@ def _story(panel) -> str:
     if panel is None:
         return ""
     now, result = panel.version, panel.result
-    if not result.get("rows"):
-        return (f'<section id="drml-story"><p>No rectification was run before this page was saved: '
-                f"the views show head version {now}.</p></section>")
+    if not result.get("rows"):  # none run, or its before and after were cleared by a prompt change
+        why = ("No rectification was run before this page was saved" if len(panel.history) <= 1 else
+               "The last rectification's before and after are not shown: the prompts changed after it")
+        return f'<section id="drml-story"><p>{why}; the views show head version {now}.</p></section>'
+
     was, made = result["from_version"], result["version"]
     key = "image_acc" if any(r["image_acc_before"] is not None for r in result["rows"]) else "text_prob"
     rows = sorted(result["rows"], key=lambda r: (r[f"{key}_before"] is None, r[f"{key}_before"] or 0.0))

@@ -102,8 +102,10 @@ export function render({ model, el }) {
     done.hidden = !done.textContent;
     if (!rows.length) {
       resultTitle.textContent = "Before and after";
-      summary.textContent = gate.offline ? "No rectification was run before this page was saved."
-        : "Run a rectification to compare every slice before and after.";
+      const cleared = (model.get("history") || []).length > 1; // a prompt change clears the last run's record
+      summary.textContent = !gate.offline ? "Run a rectification to compare every slice before and after."
+        : cleared ? "The last rectification's before and after are not shown: the prompts changed after it."
+          : "No rectification was run before this page was saved.";
       figure.clear();
       return;
     }

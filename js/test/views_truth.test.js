@@ -261,3 +261,22 @@ describe("LBEE's metrics explain themselves (item 10, other views)", () => {
     expect(heads[0].title).toContain("S*");
   });
 });
+
+describe("a saved rectify panel whose record was cleared (item 2)", () => {
+  it("does not say no rectification was run when the head has later versions", async () => {
+    const base = { slices: [], mode: "replay", epochs: 5, lr: 0.001, version: 1, can_undo: true, can_redo: false, result: {}, unavailable: "" };
+    const offline = async (history) => {
+      const model = new Model({ ...COMMON, ...base, history });
+      model.comm_live = false;
+      const { render: draw } = await import("../src/rectify_panel.js");
+      const el = document.createElement("div");
+      await draw({ model, el });
+      await vi.waitFor(() => expect(el.querySelector(".drml-no-kernel").hidden).toBe(false));
+      return el.querySelector(".drml-summary").textContent;
+    };
+    const v0 = { version: 0, description: "trained", current: false };
+    expect(await offline([v0, { version: 1, description: "rectified (replay, 5 epochs): color=orange", current: true }]))
+      .toBe("The last rectification's before and after are not shown: the prompts changed after it.");
+    expect(await offline([{ ...v0, current: true }])).toBe("No rectification was run before this page was saved.");
+  });
+});
