@@ -27,6 +27,7 @@ from drml_widgets.diagnose.rectify import fit_rectified
 from drml_widgets.diagnose.slices import all_slices
 from drml_widgets.prompts import AttributeSet, PromptSpec
 from drml_widgets.prompts.generate import combo_prompts
+from record import load, table, write_results
 
 
 def timed(fn):
@@ -35,7 +36,7 @@ def timed(fn):
     return time.perf_counter() - start, out
 
 
-def bench_slices(rng) -> None:
+def bench_slices(rng) -> list:
     types = {"a": 10, "b": 8, "c": 5, "d": 4, "e": 4}  # 6,400 combinations x 10 templates = 64,000
     combos = list(itertools.product(*(range(n) for n in types.values())))
     prompts = pd.DataFrame(np.repeat(np.array(combos), 10, axis=0), columns=list(types)).astype(str)
@@ -57,14 +58,14 @@ def bench_slices(rng) -> None:
                     rows.append((subset, values, p_true[mask].mean(), ok[mask].mean(), mask.sum()))
         return rows
 
-    t_vec, table = timed(lambda: all_slices(proba, prompts, list(types)))
+    t_vec, scored = timed(lambda: all_slices(proba, prompts, list(types)))
     t_loop, rows = timed(loop)
-    assert len(rows) == len(table)
-    print(f"slice scoring, {len(prompts):,} prompts, {len(table):,} slices: "
-          f"vectorised {t_vec:.2f} s, per-slice loop {t_loop:.2f} s -> {t_loop / t_vec:.0f}x")
+    assert len(rows) == len(scored)
+    return [f"slice scoring, {len(prompts):,} prompts, {len(scored):,} slices", "per-slice loop", f"{t_loop:.2f}",
+            "vectorised (all_slices)", f"{t_vec:.2f}", f"{t_loop / t_vec:.0f}x"]
 
 
-def bench_shapley() -> None:
+def bench_shapley() -> list:
     values = {"size": ["small"], "color": ["green"], "shape": ["triangle"], "position": ["upper left"],
               "texture": ["striped"], "outline": ["dotted"], "light": ["dark"], "style": ["sketched"]}
     attrs = AttributeSet(values)
@@ -96,11 +97,11 @@ def bench_shapley() -> None:
         t_naive, phi = timed(per_permutation)
     exact = memo.set_index("attribute")["influence"]
     assert all(math.isclose(exact[a], phi[a], abs_tol=1e-5) for a in types)
-    print(f"exact Shapley, 8 types ({math.factorial(8):,} permutations): memoised coalitions {t_memo:.2f} s, "
-          f"recomputed per permutation {t_naive:.1f} s -> {t_naive / t_memo:.0f}x")
+    return [f"exact Shapley, 8 types ({math.factorial(8):,} permutations)", "recomputed per permutation",
+            f"{t_naive:.1f}", "memoised coalitions", f"{t_memo:.2f}", f"{t_naive / t_memo:.0f}x"]
 
 
-def bench_rectify(rng) -> None:
+def bench_rectify(rng) -> list:
     x = rng.normal(size=(10_000, 64)).astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     y = (x[:, 0] > 0).astype(int)
@@ -109,12 +110,14 @@ def bench_rectify(rng) -> None:
     t_text, _ = timed(lambda: fit_rectified(head, (x, y), (x[:500], y[:500]), mode="text", epochs=50))
     t_replay, _ = timed(lambda: fit_rectified(head, (x, y), (x[:500], y[:500]), mode="replay",
                                               replay=replay, keep_val=replay, epochs=50))
-    print(f"rectify, 10,000 text embeddings x 50 epochs: text-only {t_text:.1f} s, "
-          f"with 1,000 replayed images {t_replay:.1f} s -> replay costs {t_replay / t_text:.2f}x")
+    return ["rectify, 10,000 text embeddings x 50 epochs", "with 1,000 replayed images", f"{t_replay:.1f}",
+            "text-only", f"{t_text:.1f}", f"{t_replay / t_text:.2f}x"]
 
 
 if __name__ == "__main__":
-    rng = np.random.default_rng(0)
-    bench_slices(rng)
-    bench_shapley()
-    bench_rectify(rng)
+    at_start, rng = load(), np.random.default_rng(0)
+    rows = [bench_slices(rng), bench_shapley(), bench_rectify(rng)]
+    write_results("bench_drml", table(["what", "A", "A s", "B", "B s", "A / B"], rows) + [
+        "", "One run each, side by side. A / B is how many times longer A takes than B: the package's way (B) "
+        "against a reference loop in the first two rows, and what replaying images costs in the third."],
+        load_at_start=at_start)

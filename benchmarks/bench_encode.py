@@ -22,9 +22,6 @@ Run: .venv/bin/python benchmarks/bench_encode.py [--rounds 7] [--file-rounds 3] 
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
 import statistics
 import tempfile
 import time
@@ -38,22 +35,12 @@ from PIL import Image
 from drml_widgets import ClipEncoder, Session, load_shapes_world
 from drml_widgets.embed.backends import Backend, probe_inputs
 from drml_widgets.embed.onnx_backend import export_folder
+from record import load, write_results
 
 FAST = ("onnx", "onnx-int8")
 BATCH = 32
 N_FILES = 256
 PHOTO_SIZE = (500, 375)
-RESULTS = Path(__file__).parent / "results" / "bench_encode.md"
-
-
-def machine() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor() or "unknown CPU")
-    return f"{os.cpu_count()} cores (nproc), {model}; torch {torch.__version__}, {torch.get_num_threads()} threads"
-
-
-def load() -> str:
-    return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def random_vit(folder: Path) -> Path:
@@ -211,9 +198,7 @@ def main() -> None:
     parser.add_argument("--file-rounds", type=int, default=3, help="rounds of part 2 (256 files each)")
     parser.add_argument("--skip-shapes", action="store_true")
     args = parser.parse_args()
-    header = [f"# bench_encode ({datetime.datetime.now().isoformat(timespec='minutes')})", "",
-              f"Machine: {machine()}.", f"Load average (1/5/15 min) at the start: {load()}.", ""]
-    print("\n".join(header))
+    at_start = load()
     with tempfile.TemporaryDirectory(prefix="bench-encode-") as tmp:
         tmp = Path(tmp)
         (tmp / "files").mkdir()
@@ -226,14 +211,10 @@ def main() -> None:
     body = []
     for title, lines in sections:
         body += [f"## {title}", "", *lines, ""]
-        print("\n".join(body[-len(lines) - 3:]))
-    footer = [f"Load average at the end: {load()}. Ratios are medians of per-round ratios ({args.rounds} rounds in "
-              f"part 1, {args.file_rounds} in part 2), the order of the contenders alternating each round; every "
-              "figure shares the machine with whatever else ran."]
-    print("\n".join(footer))
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text("\n".join(header + body + footer) + "\n")
-    print(f"written to {RESULTS}")
+    body.append(f"Ratios are medians of per-round ratios ({args.rounds} rounds in part 1, {args.file_rounds} in "
+                "part 2), the order of the contenders alternating each round; every figure shares the machine "
+                "with whatever else ran.")
+    write_results("bench_encode", body, load_at_start=at_start)
 
 
 if __name__ == "__main__":

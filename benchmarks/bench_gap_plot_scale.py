@@ -3,21 +3,32 @@ times while the mouse sweeps the plot, and the hover and lasso round trips to th
 headless Chromium with software WebGL (SwiftShader).
 
     nice .venv/bin/python benchmarks/bench_gap_plot_scale.py [--points 1000000 50000] [--points-view] [--umap]
+        [--before REV] [--write]
 
 Each plot is drawn by the page of tests/kernel_bridge.py: the view's models talk to the widget in
 this process, as through a kernel's websocket, without a Jupyter server. Above density_above
 (200,000) the plot is its density view; ``--points-view`` also draws the largest size as plain
 points, the view the density view replaces. ``--umap`` times UMAP fitted on umap_points and the
 rest placed (synthetic 64-d embeddings, a stand-in text encoder: the widget is measured, not CLIP).
+
+First, at the largest size: the time from the call (``GapPlot(session)`` on a session already
+built) to the first render in an open page, for the GapPlot of revision ``--before`` (its
+``drml_widgets`` unpacked under another name and imported into this process) and this one, in
+turns on the same session and browser. ``--write`` writes that table to
+benchmarks/results/bench_gap_plot_scale.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import io
 import os
 import shutil
 import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -44,6 +55,63 @@ LASSO_PROBE = """() => { const gd = document.querySelector('.js-plotly-plot'); w
   gd.once('plotly_selected', () => { window.__lasso.selected = performance.now(); }); }"""
 PLOT_BOX = """gd => { const L = gd._fullLayout, box = gd.getBoundingClientRect();
   return { left: box.left + L._size.l, top: box.top + L._size.t, w: L._size.w, h: L._size.h }; }"""
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def gap_plot_of(rev: str):
+    """The GapPlot class of revision ``rev``: its package unpacked as ``drml_before`` and imported
+    beside this one (a view takes any session: it reads it through its public API)."""
+    folder = Path(tempfile.mkdtemp())
+    archive = subprocess.run(["git", "archive", rev, "drml_widgets"], cwd=ROOT, capture_output=True, check=True).stdout
+    tarfile.open(fileobj=io.BytesIO(archive)).extractall(folder, filter="data")
+    (folder / "drml_widgets").rename(folder / "drml_before")
+    sys.path.insert(0, str(folder))
+    return importlib.import_module("drml_before.widgets").GapPlot
+
+
+def call_to_first_render(cls, session, browser) -> dict:
+    """Seconds from ``cls(session)`` to the view drawn in a page already open, and the call's share."""
+    page = browser.new_page(viewport={"width": 1200, "height": 800})
+    path = Path(tempfile.mkdtemp()) / "gap.html"
+    t = time.perf_counter()
+    plot = cls(session, color_by="color")
+    call = time.perf_counter() - t
+    kernel_bridge.connect(page, plot, path)
+    page.wait_for_selector(".drml-gap-plot[data-drml-ready]", timeout=300_000)
+    total = time.perf_counter() - t
+    page.close()
+    plot.close()
+    return {"call_s": call, "total_s": total, "view": plot.view, "projection": plot.projection}
+
+
+def first_render_table(points: int, before: str, browser, repeats: int) -> str:
+    """Call to first render, revision ``before`` against this one, in turns; a markdown table."""
+    old = gap_plot_of(before)
+    from drml_widgets.widgets import GapPlot
+
+    t = time.perf_counter()
+    session = synthetic_session(points)
+    print(f"session of {points:,} points built in {time.perf_counter() - t:.1f} s (not counted below)", flush=True)
+    runs = {before: [], "this tree": []}
+    load = [os.getloadavg()[0]]
+    for _ in range(repeats):
+        for name, cls in ((before, old), ("this tree", GapPlot)):
+            runs[name].append(call_to_first_render(cls, session, browser))
+            print(f"  {name}: call {runs[name][-1]['call_s']:.2f} s, to first render {runs[name][-1]['total_s']:.2f} s",
+                  flush=True)
+    load.append(os.getloadavg()[0])
+    med = {name: {k: statistics.median(r[k] for r in rs) for k in ("call_s", "total_s")} for name, rs in runs.items()}
+    lines = [f"GapPlot of {points:,} points (synthetic 64-d session, colour by colour), from the call to the first "
+             f"render in headless Chromium (software WebGL), medians of {repeats} turns each in one process; "
+             f"load average {load[0]:.1f} before, {load[1]:.1f} after, on {os.cpu_count()} cores.", "",
+             "| GapPlot | view | projection | call (s) | call to first render (s) |", "|---|---|---|---:|---:|"]
+    for name, rs in runs.items():
+        lines.append(f"| {name} | {rs[0]['view']} | {rs[0]['projection']} | {med[name]['call_s']:.2f} | {med[name]['total_s']:.2f} |")
+    lines += ["", f"Ratio {before} / this tree: call {med[before]['call_s'] / med['this tree']['call_s']:.2f}x, "
+                  f"call to first render {med[before]['total_s'] / med['this tree']['total_s']:.2f}x."]
+    return "\n".join(lines)
 
 
 def build(points: int, density_above: int | None = None):
@@ -141,6 +209,8 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--points-view", action="store_true", help="also draw the largest size as plain points")
     parser.add_argument("--umap", action="store_true", help="also time UMAP at the largest size")
+    parser.add_argument("--before", default=None, help="a revision whose GapPlot to time from call to first render")
+    parser.add_argument("--write", action="store_true", help="write that table to benchmarks/results/bench_gap_plot_scale.md")
     args = parser.parse_args(argv)
     import comm
     from playwright.sync_api import sync_playwright
@@ -150,6 +220,12 @@ def main(argv=None) -> None:
     rows = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        if args.before:
+            table = first_render_table(max(args.points), args.before, browser, args.repeats)
+            print(table, flush=True)
+            if args.write:
+                out = ROOT / "benchmarks" / "results" / "bench_gap_plot_scale.md"
+                out.write_text(f"# bench_gap_plot_scale.py: call to first render\n\n`{' '.join(sys.argv)}`\n\n{table}\n")
         sizes = [(n, None) for n in args.points] + ([(max(args.points), 10 * max(args.points))] if args.points_view else [])
         for n, above in sizes:
             plot, wire = build(n, above)

@@ -25,6 +25,8 @@ import time
 import numpy as np
 import torch
 
+from record import load, write_results
+
 BATCHES = (64, 256, 1024)
 
 
@@ -112,15 +114,20 @@ def main() -> None:
         sys.exit(0)
     from drml_widgets import load_shapes_world
 
+    at_start = load()
     gpu = torch.cuda.get_device_name(0) if device == "cuda" else "none (CPU dry run: fp16 columns are fp32)"
-    print(f"GPU: {gpu}; torch {torch.__version__}, CUDA {torch.version.cuda}")
     images = load_shapes_world(n=max(max(batches) * 4, 100), seed=0).images
     lines = ["| model | batch | fp32 images/s | fp16 autocast images/s | speed-up | min cosine to fp32 | "
              "median cosine | same top text |", "|---|---|---|---|---|---|---|---|"]
     for name, model, preprocess, tokenizer in models():
         lines += bench_model(name, model, preprocess, tokenizer, images, args.runs, device, batches)
-    print("\n".join(lines))
-    print(encoder_end_to_end(images, device))
+    body = [f"GPU: {gpu}; torch {torch.__version__}, CUDA {torch.version.cuda}. Median of {args.runs} runs "
+            "after warm-up (CUDA events); speed-up: fp32's time over fp16 autocast's.", "", *lines, "",
+            encoder_end_to_end(images, device) + "."]
+    if args.cpu_dry_run:  # a check of the script: its figures are not the GPU's, so they replace no results
+        print("\n".join(body))
+    else:
+        write_results("bench_gpu", body, load_at_start=at_start)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from drml_widgets.methods.llm2loss import fit_loss_predictor
+from record import load, table, write_results
 
 
 def data(n: int, dim: int, seed: int = 0):
@@ -38,21 +39,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000)
     args = parser.parse_args()
-    results = {}
+    at_start, results, rows = load(), {}, []
     timed_fit(*data(200, 8), "mlp", 1)  # warm-up: the first fit pays for torch's start-up
-    print(f"LLM2Loss ensembles on {args.n:,} embeddings (5 members, 20 epochs, batch 256; "
-          f"80% train / 20% epoch selection)")
-    print(f"{'dim':>4} {'head':>6} | {'1 member':>9} {'5 members':>10} {'5 / 1':>7}")
     for dim in (64, 512):
         emb, losses = data(args.n, dim)
         for head in ("linear", "mlp"):
             one = timed_fit(emb, losses, head, 1)
             five = results[dim, head] = timed_fit(emb, losses, head, 5)
-            print(f"{dim:>4} {head:>6} | {one:8.1f}s {five:9.1f}s {five / one:6.1f}x")
-    print("ratios of the 5-member time: MLP / linear at 64-d x{:.2f}, at 512-d x{:.2f}; "
-          "512-d / 64-d with MLP heads x{:.2f}".format(results[64, "mlp"] / results[64, "linear"],
-                                                       results[512, "mlp"] / results[512, "linear"],
-                                                       results[512, "mlp"] / results[64, "mlp"]))
+            rows.append([dim, head, f"{one:.1f}", f"{five:.1f}", f"{five / one:.1f}x"])
+    write_results("bench_llm2loss", [
+        f"LLM2Loss's three ensembles on {args.n:,} embeddings (20 epochs, batch 256; 80% train / 20% epoch "
+        "selection), one fit each:", "", *table(["dim", "head", "1 member, s", "5 members, s", "5 / 1"], rows), "",
+        "Ratios of the 5-member time: MLP / linear at 64-d {:.2f}x, at 512-d {:.2f}x; 512-d / 64-d with MLP heads "
+        "{:.2f}x. 5 / 1 near 5 means the members cost alike and nothing else does.".format(
+            results[64, "mlp"] / results[64, "linear"], results[512, "mlp"] / results[512, "linear"],
+            results[512, "mlp"] / results[64, "mlp"])], load_at_start=at_start)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from drml_widgets.methods.prime import find_failure_modes
+from record import load, table, write_results
 
 
 # (top frequency, Zipf exponent): about 5 and about 23 tags per image.
@@ -62,23 +63,24 @@ def timed(fn):
     return time.perf_counter() - start, out
 
 
-def against_naive(per_class: int, n_tags: int, l: int) -> None:
+def against_naive(per_class: int, n_tags: int, l: int) -> list[str]:
     tags, pred, labels = synthetic(2, per_class, n_tags, seed=1)
     kwargs = dict(l=l, s=30, a=0.2)
     t_fast, fast = timed(lambda: find_failure_modes(tags, pred, labels, **kwargs))
     t_greedy, greedy = timed(lambda: find_failure_modes(tags, pred, labels, search="greedy", **kwargs))
     t_naive, naive = timed(lambda: find_failure_modes(tags, pred, labels, search="naive", **kwargs))
     same = fast.modes.equals(naive.modes)
-    print(f"1. {len(tags):,} images, 2 classes, {n_tags} tags, l={l}: "
-          f"{naive.n_evaluated:,} tag sets reach s=30, {len(fast.modes)} modes; identical to naive: {same}")
-    print(f"   naive pandas filter {t_naive:.2f} s | bitsets + pruning {t_fast:.3f} s "
-          f"(x{t_naive / t_fast:.0f} faster) | greedy {t_greedy:.3f} s (x{t_naive / t_greedy:.0f}), "
-          f"{len(greedy.modes)} of the modes")
     if not same:
         raise SystemExit("The fast search and the naive filter disagree.")
+    return [f"{len(tags):,} images, 2 classes, {n_tags} tags, l={l}: {naive.n_evaluated:,} tag sets reach s=30, "
+            f"{len(fast.modes)} modes, identical to the naive filter's", "", *table(
+                ["search", "s", "naive / this", "modes found"],
+                [["naive: one pandas filter per tag subset", f"{t_naive:.2f}", "1x", len(naive.modes)],
+                 ["bitsets + support pruning (default)", f"{t_fast:.3f}", f"{t_naive / t_fast:.0f}x", len(fast.modes)],
+                 ["greedy", f"{t_greedy:.3f}", f"{t_naive / t_greedy:.0f}x", len(greedy.modes)]])]
 
 
-def living17(per_class: int, density: str) -> None:
+def living17(per_class: int, density: str) -> list:
     tags, pred, labels = synthetic(17, per_class, 110, seed=0, density=density)
     tracemalloc.start()
     seconds, result = timed(lambda: find_failure_modes(tags, pred, labels, l=4, s=30, a=0.3))
@@ -86,26 +88,27 @@ def living17(per_class: int, density: str) -> None:
     tracemalloc.stop()
     per_cls = result.candidates.groupby("class").size()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"2. Living17-sized, {density} tags ({tags.to_numpy().sum(axis=1).mean():.1f} per image): {len(tags):,} "
-          f"images, 17 classes, {per_cls.mean():.0f} candidate tags per class (min {per_cls.min()}, "
-          f"max {per_cls.max()}), l=4, s=30, a=0.3")
-    print(f"   {result.n_evaluated:,} tag sets reach s; {len(result.modes)} failure modes; "
-          f"{seconds:.1f} s (paper: under 300 s); peak traced memory {peak / 2**20:.0f} MiB; "
-          f"process max RSS {rss:.0f} MiB")
-    print(result.modes.groupby("n_tags").size().rename("modes by size").to_string())
+    by_size = result.modes.groupby("n_tags").size()
+    return [f"{density} ({tags.to_numpy().sum(axis=1).mean():.1f} per image)", f"{len(tags):,}",
+            f"{per_cls.mean():.0f} ({per_cls.min()}-{per_cls.max()})", f"{result.n_evaluated:,}",
+            "; ".join(f"k={k}: {n}" for k, n in by_size.items()), f"{seconds:.1f}", f"{peak / 2**20:.0f}",
+            f"{rss:.0f}"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     args = parser.parse_args()
-    if args.quick:
-        against_naive(per_class=500, n_tags=12, l=3)
-        living17(per_class=500, density="sparse")
-    else:
-        against_naive(per_class=2000, n_tags=25, l=3)
-        for density in DENSITIES:
-            living17(per_class=5200, density=density)
+    at_start = load()
+    per_class, densities = (500, ["sparse"]) if args.quick else (5200, list(DENSITIES))
+    body = ["## 1. The search against the naive reference", "",
+            *(against_naive(per_class=500, n_tags=12, l=3) if args.quick else against_naive(2000, 25, 3)), "",
+            "## 2. Living17-sized (17 classes, l=4, s=30, a=0.3; the paper: under 300 s)", "",
+            *table(["tags", "images", "candidate tags per class (min-max)", "tag sets reaching s",
+                    "failure modes with k tags", "s", "peak traced MiB", "process max RSS MiB"],
+                   [living17(per_class, density) for density in densities]), "",
+            "naive / this: how many times longer the naive filter takes than each search, same data, one run."]
+    write_results("bench_prime", body, load_at_start=at_start)
 
 
 if __name__ == "__main__":

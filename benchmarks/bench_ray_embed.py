@@ -35,6 +35,7 @@ from drml_widgets.embed.distributed import embed_dataset
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_folder_encode import VIT, random_vit, write_files  # noqa: E402
+from record import load, table, write_results  # noqa: E402
 
 N_SHAPES, N_PHOTOS = 2000, 384
 
@@ -78,6 +79,7 @@ def compare(label: str, paths: list[str], model: str, pretrained: str | None, ba
 
 
 def main() -> None:
+    at_start = load()
     work = Path(tempfile.mkdtemp(prefix="bench-ray-"))
     shapes = work / "shapes"
     load_shapes_world(n=N_SHAPES, seed=2).to_folder(shapes, image_format="mixed")
@@ -89,14 +91,22 @@ def main() -> None:
 
     start = time.perf_counter()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    print(f"ray.init (local, 2 CPUs): {time.perf_counter() - start:.1f} s, paid once per session, not counted below")
+    t_init, rows = time.perf_counter() - start, []
     for case in [("shapes CLIP 64 px, PNG+JPEG", shape_paths, "shapes", None, 128),
                  ("ViT-B-32 224 px, JPEG 500x375", photo_paths, VIT, weights, 32)]:
         before = os.getloadavg()[0]
-        compare(*case)
-        print(f"  load average {before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs "
-              "(other work on the machine inflates every figure)", flush=True)
+        r = compare(*case)
+        rows.append([f"{r['case']}, batch {case[-1]}", r["n"], f"{r['single_s']:.1f}", f"{r['ray_s']:.1f}",
+                     f"{r['ratio']:.2f}x", f"{r['overhead_ms']:+.1f}", f"{r['single_small_s']:.1f}",
+                     f"{r['ray_small_s']:.1f}", f"{r['rerun_s']:.2f}", f"{r['max_diff']:.1e}",
+                     f"{before:.1f} / {os.getloadavg()[0]:.1f}"])
     ray.shutdown()
+    write_results("bench_ray_embed", table(
+        ["case", "images", "single, s", "ray, s", "ray / single", "ms per image", "two batches: single, s",
+         "ray, s", "rerun (every shard written), s", "max abs diff", "load before / after"], rows) + [
+        "", f"embed_dataset on a local Ray with 2 CPU actors against single-process encode_images, both cold; "
+        f"ray / single above 1: Ray is slower. ray.init took {t_init:.1f} s, once, not counted."],
+        load_at_start=at_start)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from scale_data import ATTRIBUTES, CLASSES, SPEC, TYPES, ScaleData, SyntheticTextEncoder, scale_data  # noqa: E402
+from record import frame_table, load as load_average, write_results  # noqa: E402
 
 KERNELS = ["gap", "transfer", "head", "slices", "failing", "influence", "rectify", "prime", "lbee", "llm2loss",
            "session", "tagging"]
@@ -208,7 +209,7 @@ def main() -> None:
     if args.one:
         name, n = args.one
         return print(json.dumps(one(name, args.data / n, args.epochs)))
-    rows = []
+    rows, at_start = [], load_average()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for n in args.sizes:
         folder = args.data / str(n)
@@ -228,7 +229,13 @@ def main() -> None:
             print(json.dumps(row), flush=True)
             with args.out.open("a") as f:
                 f.write(json.dumps(row) + "\n")
-    print(table(rows).to_string(index=False))
+    loads = [r["load"] for r in rows]
+    write_results("bench_scale", frame_table(table(rows)) + [
+        "", f"Each kernel once, in a fresh process, {args.epochs} epoch(s) for the training kernels. s: wall "
+        "seconds; cpu s: user + system seconds of all threads; GiB: peak resident memory while the kernel ran, "
+        "its inputs included; exp: the log-log slope of CPU time between two sizes (1: linear, n log n reads "
+        f"about 1.1 over a decade). 1-minute load average during the kernels: {min(loads):.1f} to {max(loads):.1f}."],
+        load_at_start=at_start)
 
 
 if __name__ == "__main__":

@@ -12,10 +12,10 @@ Run: nice -n 10 .venv/bin/python benchmarks/bench_scorecard.py --settings 48 [--
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
 from drml_widgets.scorecard.run import run_scorecard
+from record import frame_table, load, write_results
 
 
 def main() -> None:
@@ -24,21 +24,23 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cnn-share", type=float, default=0.05)
     args = parser.parse_args()
-    start = time.perf_counter()
+    at_start, start = load(), time.perf_counter()
     card = run_scorecard(args.settings, args.seed, cnn_share=args.cnn_share, progress=print)
     wall = time.perf_counter() - start
     s = card.seconds
-    print(f"\n{args.settings} settings on {os.cpu_count()} CPU cores (load average {os.getloadavg()[0]:.1f}): "
-          f"{wall:.0f} s wall; pool {s['pool']:.0f} s, context {s['context']:.0f} s, "
-          f"training {len(card.settings)} drawn models {s['train']:.0f} s, methods {s['methods']:.0f} s")
-    print("\nMean seconds per kept setting, by method and model:\n", card.timings().to_string())
-    train = card.settings.groupby("model")["train_seconds"].agg(["mean", "count"]).round(2)
-    print("\nModel training per drawn setting (s):\n", train.to_string())
+    print("\n", card)
+    timings = card.timings().round(2).reset_index()
+    train = card.settings.groupby("model")["train_seconds"].agg(["mean", "count"]).round(2).reset_index()
+    body = [f"{args.settings} settings: {wall:.0f} s wall; pool {s['pool']:.0f} s, context {s['context']:.0f} s, "
+            f"training {len(card.settings)} drawn models {s['train']:.0f} s, methods {s['methods']:.0f} s.", "",
+            "Mean seconds per kept setting, by method and model:", "",
+            *frame_table(timings), "",
+            "Model training per drawn setting (s):", "", *frame_table(train)]
     if args.settings != 200:
         per = (s["train"] + s["methods"]) / args.settings
-        print(f"\nExtrapolated to 200 settings (linear in the per-setting stages, pool and context once): "
-              f"{s['pool'] + s['context'] + 200 * per:.0f} s")
-    print("\n", card)
+        body += ["", f"Extrapolated to 200 settings (linear in the per-setting stages, pool and context once): "
+                 f"{s['pool'] + s['context'] + 200 * per:.0f} s."]
+    write_results("bench_scorecard", body, load_at_start=at_start)
 
 
 if __name__ == "__main__":

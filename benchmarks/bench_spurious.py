@@ -30,6 +30,7 @@ from drml_widgets import ClipEncoder, load_shapes_world
 from drml_widgets.methods.spurious import (cache_features, clip_loss, cross_group_similarity, projections_off,
                                            fine_tune_projections, group_masks, language_spurious_masks)
 from drml_widgets.prompts.text import fix_articles, imagenet_templates
+from record import load, table, write_results
 
 SPURIOUS = ["orange", "green"]
 BATCH = 128
@@ -88,6 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=12)
     args = parser.parse_args()
+    at_start = load()
     world = load_shapes_world(n=1024, seed=0)
     encoder = ClipEncoder("shapes")
     model, preprocess, tokenizer = encoder.load()
@@ -107,16 +109,18 @@ def main() -> None:
                                          args.steps, full=True))
     n_proj = data.visual_proj.size + data.text_proj.size
     n_all = sum(p.numel() for p in model.parameters())
-    print(f"Language-variant step, batch {BATCH}, {len(data.templates)} templates, shapes CLIP "
-          f"({torch.get_num_threads()} thread(s))")
-    print(f"{'':38} {'ms/step':>9} {'trainable':>10} {'time / full':>12}")
-    for name, seconds, n in (("projections only, cached tower outputs", cached, n_proj),
-                             ("projections only, towers every step", uncached, n_proj),
-                             ("full fine-tuning", full, n_all)):
-        print(f"{name:38} {1000 * seconds:9.1f} {n:>10,} {seconds / full:11.3f}x")
-    print(f"full / projections-only (cached): x{full / cached:.0f}; (towers every step): x{full / uncached:.1f}. "
-          f"Caching the towers' outputs for {len(world.images):,} images took {caching:.1f} s "
-          f"as long as {caching / uncached:.0f} steps that run the towers.")
+    rows = [[name, f"{1000 * seconds:.1f}", f"{n:,}", f"{seconds / full:.3f}x"]
+            for name, seconds, n in (("projections only, cached tower outputs", cached, n_proj),
+                                     ("projections only, towers every step", uncached, n_proj),
+                                     ("full fine-tuning", full, n_all))]
+    write_results("bench_spurious", [
+        f"Language-variant step, batch {BATCH}, {len(data.templates)} templates, shapes CLIP "
+        f"({torch.get_num_threads()} thread(s)); median over {args.steps - 2} steps (5 epochs for the cached one):",
+        "", *table(["step", "ms/step", "trainable parameters", "time / full"], rows), "",
+        f"Full fine-tuning takes {full / cached:.0f}x as long as a projections-only step on cached outputs, "
+        f"{full / uncached:.1f}x one that runs the towers. Caching the towers' outputs for {len(world.images):,} "
+        f"images took {caching:.1f} s, as long as {caching / uncached:.0f} steps that run the towers."],
+        load_at_start=at_start)
 
 
 if __name__ == "__main__":

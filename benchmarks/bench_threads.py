@@ -32,6 +32,7 @@ from drml_widgets.methods.blackbox import train_example_black_box
 from drml_widgets.methods.llm2loss import fit_loss_predictor
 from drml_widgets.methods.spurious import cache_features, fine_tune_projections
 from drml_widgets.threads import small_tensor_threads
+from record import load, table, write_results
 
 DEFAULT_THREADS = torch.get_num_threads()  # torch's own choice, before anything changes it
 # Every place the package pins its small-tensor loops to one thread.
@@ -63,7 +64,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=3000, help="images in each world")
     parser.add_argument("--epochs", type=int, default=20, help="epochs of projection fine-tuning")
     args = parser.parse_args()
-
+    at_start = load()
     world = load_shapes_world(n=args.n, seed=0, **WATERBIRDS_LIKE)
     encoder = ClipEncoder("shapes", progress=False)
     data = cache_features(encoder, world.images, world.classes, spurious_values=["orange", "green"], progress=False)
@@ -89,15 +90,19 @@ def main() -> None:
     loops = {f"projection fine-tuning ({len(train):,} images, {args.epochs} epochs)": fine_tune,
              f"LLM2Loss ensembles ({args.n:,} x {emb.shape[1]}, 2 members, 5 epochs)": ensembles,
              f"example black box (CNN, {(plain.table['split'] == 'train').sum():,} images, 6 epochs)": black_box}
-    print(f"torch {torch.__version__}; default threads {DEFAULT_THREADS} (one per core); "
-          "the same call with each count")
-    print(f"{'loop':58} {'default':>9} {'1 thread':>9} {'default/1':>10} {'max |diff|':>11} {'load':>5}")
+    rows = []
     for name, run in loops.items():
         default, a = timed(run, DEFAULT_THREADS)
         one, b = timed(run, None)
-        diff = float(np.max(np.abs(a - b)))
         # The 1-minute load average: other work on the cores is what makes extra threads cost.
-        print(f"{name:58} {default:8.1f}s {one:8.1f}s {default / one:9.2f}x {diff:11.3g} {os.getloadavg()[0]:5.1f}")
+        rows.append([name, f"{default:.1f}", f"{one:.1f}", f"{default / one:.2f}x",
+                     f"{float(np.max(np.abs(a - b))):.3g}", f"{os.getloadavg()[0]:.1f}"])
+    write_results("bench_threads", [
+        f"torch's default thread count ({DEFAULT_THREADS}, one per core) against one thread, the same call:", "",
+        *table(["loop", f"{DEFAULT_THREADS} threads, s", "1 thread, s", "default / 1", "max abs diff of results",
+                "load (1 min)"], rows), "",
+        "default / 1 above 1: one thread is faster. A difference of 0: the two runs' results are identical."],
+        load_at_start=at_start)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from widget_support import CHROMIUM_ARGS, RecordingComm, synthetic_session  # noqa: E402
+from record import load, table, write_results  # noqa: E402
 
 
 def hover_sweep_frames(page) -> list[float]:
@@ -92,27 +93,32 @@ def main(argv=None) -> None:
     parser.add_argument("--points", type=int, default=50_000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    t = time.perf_counter()
+    at_start, t = load(), time.perf_counter()
     session = synthetic_session(args.points)
     wire = wire_bytes(session)
-    print(f"GapPlot of {wire['points']:,} points (built in {time.perf_counter() - t:.1f} s, SVD view):")
-    print(f"  data on the wire: {wire['bytes_per_point']:.2f} bytes/point in {wire['messages']} messages "
-          f"(largest {wire['largest_message'] / 1e6:.2f} MB)")
-    print(f"  the same data as JSON: {wire['json_bytes_per_point']:.2f} bytes/point "
-          f"({wire['json_bytes_per_point'] / wire['bytes_per_point']:.1f}x more)")
-    print(f"  plus the view's module and stylesheet, once per view: {wire['module_bytes'] / 1e3:.1f} kB; "
-          f"plotly.js, once per kernel (PlotlyRuntime): {wire['runtime_bytes'] / 1e6:.2f} MB")
+    built = time.perf_counter() - t
     small = wire_bytes(synthetic_session(args.points // 10))
     runs = {n: render_and_hover(w["plot"], args.repeats) for n, w in ((args.points, wire), (small["points"], small))}
-    print("in headless Chromium (software WebGL), median over loads; frames while the mouse sweeps the cloud:")
-    print(f"  {'points':>8} {'first render':>13} {'frame median':>13} {'frame p95':>10}")
-    for n, run in runs.items():
-        print(f"  {n:>8,} {statistics.median(run['loads']):>11.2f} s {np.median(run['frame_ms']):>10.1f} ms "
-              f"{np.percentile(run['frame_ms'], 95):>7.1f} ms")
     big, little = runs[args.points], runs[small["points"]]
-    print(f"  ratio {args.points:,} / {small['points']:,} points: first render "
-          f"{statistics.median(big['loads']) / statistics.median(little['loads']):.2f}x, median frame "
-          f"{np.median(big['frame_ms']) / np.median(little['frame_ms']):.2f}x")
+    write_results("bench_widgets", [
+        f"## On the wire: a GapPlot of {wire['points']:,} points (built in {built:.1f} s, SVD view)", "",
+        *table(["what", "bytes per point", "messages", "largest message, MB"],
+               [["binary buffers (as sent)", f"{wire['bytes_per_point']:.2f}", wire["messages"],
+                 f"{wire['largest_message'] / 1e6:.2f}"],
+                ["the same data as JSON", f"{wire['json_bytes_per_point']:.2f}", "", ""]]), "",
+        f"JSON is {wire['json_bytes_per_point'] / wire['bytes_per_point']:.1f}x larger. Once per view: the view's "
+        f"module and stylesheet, {wire['module_bytes'] / 1e3:.1f} kB; once per kernel: plotly.js (PlotlyRuntime), "
+        f"{wire['runtime_bytes'] / 1e6:.2f} MB.", "",
+        f"## In headless Chromium (software WebGL), median over {args.repeats} loads; frames while the mouse "
+        "sweeps the cloud", "",
+        *table(["points", "first render, s", "frame median, ms", "frame p95, ms"],
+               [[f"{n:,}", f"{statistics.median(run['loads']):.2f}", f"{np.median(run['frame_ms']):.1f}",
+                 f"{np.percentile(run['frame_ms'], 95):.1f}"] for n, run in runs.items()]), "",
+        f"Ratio {args.points:,} / {small['points']:,} points: first render "
+        f"{statistics.median(big['loads']) / statistics.median(little['loads']):.2f}x, median frame "
+        f"{np.median(big['frame_ms']) / np.median(little['frame_ms']):.2f}x (1: the size costs nothing)."],
+        load_at_start=at_start)
+
 
 if __name__ == "__main__":
     main()

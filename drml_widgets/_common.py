@@ -76,6 +76,36 @@ def column_mean(x: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
     return means[0].astype(np.float32)
 
 
+def centred_scatter(parts: Sequence[np.ndarray], origin: np.ndarray) -> np.ndarray:
+    """``sum (r - origin)(r - origin)^T`` over the rows ``r`` of every part, in float64, by
+    chunks: O(n d^2) time and no copy of the parts (nor of their concatenation).
+
+    Example:
+        >>> centred_scatter([np.array([[1.0, 0.0]]), np.array([[-1.0, 0.0]])], np.zeros(2)).tolist()
+        [[2.0, 0.0], [0.0, 0.0]]
+    """
+    out = np.zeros((len(origin), len(origin)))
+    for x in parts:
+        for part in row_chunks(len(x)):
+            block = x[part] - origin
+            out += block.T @ block
+    return out
+
+
+def project_rows(x: np.ndarray, origin: np.ndarray, axes: np.ndarray) -> np.ndarray:
+    """``(x - origin) @ axes`` as float32, by chunks.
+
+    Example:
+        >>> project_rows(np.array([[2.0, 3.0]]), np.array([1.0, 1.0]), np.eye(2)[:, :1]).tolist()
+        [[1.0]]
+    """
+    out = np.empty((len(x), axes.shape[1]), np.float32)
+    origin, axes = (np.asarray(v, dtype=np.result_type(x.dtype, np.float32)) for v in (origin, axes))  # float32 rows stay float32
+    for part in row_chunks(len(x)):
+        out[part] = (x[part] - origin) @ axes
+    return out
+
+
 def empty_frame(columns: Mapping[str, str]) -> pd.DataFrame:
     """A DataFrame with no rows and the given column dtypes, so empty results keep their schema.
 

@@ -82,11 +82,9 @@ def test_density_view_bins_every_point_in_the_kernel(dense_session, comm_of):
     assert counts.shape == major.shape == (2, 256, 256)
     assert counts[0].sum() == plot.n_images and counts[1].sum() == plot.n_texts  # every point, not the sample
     # The fullest image cell's colour is the most common colour of the points in it.
-    xy = dequantise(*quantise(plot._xy))
+    # Cells of the steps that travel (cell edges at q * 256 / 65535; the edges are tested below).
     cell = np.unravel_index(counts[0].argmax(), counts[0].shape)
-    x0, x1, y0, y1 = plot.extent
-    col = np.clip(((xy[:, 0] - x0) / (x1 - x0) * 256).astype(int), 0, 255)
-    row = np.clip(((xy[:, 1] - y0) / (y1 - y0) * 256).astype(int), 0, 255)
+    col, row = (np.minimum(plot._q[:, k].astype(int) * 256 // QUANT_LEVELS, 255) for k in (0, 1))
     members = np.flatnonzero((row == cell[0]) & (col == cell[1]) & (np.arange(n) < plot.n_images))
     colours = dense_session.table["color"].to_numpy()[members]
     values, times = np.unique(colours, return_counts=True)
@@ -122,6 +120,20 @@ def test_a_lasso_or_box_on_the_density_view_selects_every_point_inside(dense_ses
         assert problem in ask(plot, type="select_region", **bad)["error"]
 
 
+def test_a_density_view_leaves_what_its_first_drawing_does_not_need_until_asked(dense_session, comm_of):
+    plot = GapPlot(dense_session, density_above=5_000, sample_points=1_000)
+    # The gap statistics (a caption for every test image) wait for the page; so do the float
+    # coordinates of every point, which only a selection needs.
+    assert plot.stats == [] and plot._drawn_xy is None
+    ask(plot, type="stats")
+    want = dense_session.measure_gap().summary
+    assert [(r["statistic"], r["level"]) for r in plot.stats] == list(zip(want["statistic"], want["level"]))
+    assert [r["mean"] for r in plot.stats] == pytest.approx(want["mean"].tolist()) and plot.status == ""
+    ask(plot, type="select_region", box={"x": plot.extent[:2], "y": plot.extent[2:]})
+    assert plot.n_selected == plot.n_images + plot.n_texts and plot._drawn_xy is not None
+    assert GapPlot(dense_session).stats  # a points view (under density_above) has them at once
+
+
 def test_points_in_lasso_agrees_with_the_even_odd_rule_everywhere(rng):
     xy = rng.normal(size=(50_000, 2)).astype(np.float32)
     for trial in range(6):
@@ -136,12 +148,16 @@ def test_points_in_lasso_agrees_with_the_even_odd_rule_everywhere(rng):
 
 
 def test_density_grids_count_per_modality_and_name_the_commonest_category():
-    xy = np.array([[0.0, 0.0], [0.1, 0.1], [0.1, 0.0], [1.0, 1.0]])
-    counts, major = bin_density(xy, np.array([0, 0, 0, 1]), np.array([2, 1, 1, 0]), 3, 4, [0, 1, 0, 1])
+    steps, _ = quantise(np.array([[0.0, 0.0], [0.1, 0.1], [0.1, 0.0], [1.0, 1.0]]))
+    counts, major = bin_density(steps, np.array([0, 0, 0, 1]), np.array([2, 1, 1, 0]), 3, 4)
     assert counts[0, 0, 0] == 3 and counts[1, 3, 3] == 1 and counts.sum() == 4
     assert major[0, 0, 0] == 1 and major[1, 3, 3] == 0
+    # Steps are binned in integers as the page places them: cell edges at q * bins / 65535.
+    edges = np.array([[16383, 0], [16384, 0], [32767, 0], [32768, 0], [65535, 65535]], np.uint16)
+    counts, _ = bin_density(edges, np.zeros(5), np.zeros(5), 1, 4)
+    assert counts[0, 0].tolist() == [1, 2, 1, 0] and counts[0, 3, 3] == 1
     with pytest.raises(WidgetError, match="at least one bin"):
-        bin_density(xy, np.zeros(4), np.zeros(4), 1, 0, [0, 1, 0, 1])
+        bin_density(steps, np.zeros(4), np.zeros(4), 1, 0)
 
 
 def test_the_report_of_a_density_plot_embeds_grids_and_a_sample(dense_session):
@@ -150,8 +166,23 @@ def test_the_report_of_a_density_plot_embeds_grids_and_a_sample(dense_session):
     state = json.loads(re.search(r'id="drml-state">(.*?)</script>', page).group(1).replace("\\u003c", "<"))
     gap = state["state"][plot.model_id]
     assert gap["state"]["points"]["shape"] == [1_000, 2] and gap["state"]["density"]["shape"] == [2, 256, 256]
+    assert gap["state"]["stats"] == plot.stats and plot.stats  # no page asked for them: the report did
     embedded = sum(len(b["data"]) for b in gap["buffers"])  # base64
     assert embedded <= (1_000 * 10 + 2 * 256 * 256 * 5) * 4 / 3 + 100  # however many points the plot holds
+
+
+def test_the_page_names_the_gap_axes_and_asks_for_the_statistics_once_drawn(page, tmp_path, comm_of, dense_session):
+    plot = GapPlot(dense_session, density_above=5_000, sample_points=1_000)
+    connect(page, plot, tmp_path / "gap.html")
+    gap = page.locator(".drml-gap-plot[data-drml-ready]")
+    gap.wait_for(timeout=60_000)
+    # The default view's axes say what they are.
+    assert gap.locator(".g-xtitle").text_content().startswith("gap direction (image mean - text mean")
+    assert gap.locator(".g-ytitle").text_content().startswith("first component orthogonal to the gap")
+    assert gap.locator("select").first.evaluate("s => s.selectedOptions[0].textContent") == "gap direction (all points)"
+    # Drawn first, then the statistics: the page asked for them and shows the kernel's.
+    gap.locator(".drml-stats td").filter(has_text="magnitude").first.wait_for(timeout=60_000)
+    assert plot.stats and plot.stats[0]["statistic"] == "magnitude"
 
 
 @pytest.mark.slow

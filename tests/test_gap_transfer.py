@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from drml_widgets.errors import EmbeddingError
-from drml_widgets.diagnose.gap import GapCloser, gap_stats
+from drml_widgets.diagnose.gap import GapAxes, GapCloser, gap_stats
 from drml_widgets.diagnose.transfer import cross_modal_transfer
+from drml_widgets.widgets.adapters import svd_2d
 
 
 def unit(x):
@@ -68,6 +69,38 @@ def test_closing_the_gap_centres_each_modality(rng):
     assert np.linalg.norm(cx.mean(0) - cy.mean(0)) < np.linalg.norm(x.mean(0) - y.mean(0)) / 3
     with pytest.raises(ValueError, match="modality"):
         closer.transform(x, "audio")
+
+
+def spread_with_a_small_gap(rng, n_img=800, n_txt=300, d=24):
+    """Unit embeddings whose widest spread (first coordinates) is not the gap (the last one), as
+    in the shapes world, where SVD's first axis misses the gap."""
+    scale = np.r_[np.linspace(1.0, 0.3, d - 1), 0.05]
+    x = unit(rng.normal(size=(n_img, d)) * scale + np.r_[np.zeros(d - 1), 0.6])
+    y = unit(rng.normal(size=(n_txt, d)) * scale + np.r_[np.zeros(d - 1), -0.6])
+    return x, y
+
+
+def separation(xy_images, xy_texts):
+    return xy_images.astype(np.float64).mean(axis=0) - xy_texts.astype(np.float64).mean(axis=0)
+
+
+def test_the_gap_axes_show_the_gap_and_its_closing_where_svd_does_not(rng):
+    x, y = spread_with_a_small_gap(rng)
+    gap_norm = np.linalg.norm(x.mean(axis=0) - y.mean(axis=0))
+    axes = GapAxes.fit(x, y)
+    # Along x the modality means lie exactly the gap's length apart; along y not at all.
+    dx, dy = separation(axes.project(x), axes.project(y))
+    assert axes.gap_norm == pytest.approx(gap_norm, rel=1e-6) and dx == pytest.approx(gap_norm, rel=1e-5)
+    assert abs(dy) < 1e-5 and abs(axes.axes[:, 0] @ axes.axes[:, 1]) < 1e-9
+    # The same axes on the closed embeddings: the clouds meet.
+    closer = GapCloser.fit(x, y)
+    closed_x, closed_y = closer.transform(x, "image"), closer.transform(y, "text")
+    assert abs(separation(axes.project(closed_x), axes.project(closed_y))[0]) < 0.02 * gap_norm
+    # SVD's first axis (the old default view) hardly shows the gap, so closing it changes little there.
+    xy, _ = svd_2d(x, y)
+    assert abs(separation(xy[:len(x)], xy[len(x):])[0]) < 0.25 * gap_norm
+    with pytest.raises(EmbeddingError, match="no gap direction"):
+        GapAxes.fit(x, x)
 
 
 def test_bad_embeddings_are_named(rng):

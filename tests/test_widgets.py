@@ -109,6 +109,27 @@ def test_closing_the_gap_shrinks_it_and_reprojects(drml_session):
     assert "gap closed" in plot.note
 
 
+def test_the_default_gap_view_shows_the_clouds_apart_then_meeting(drml_session):
+    """The old default (SVD) hardly moved when the gap closed: its first axis is not the gap. The
+    gap view's x axis is, and keeps its axes when the gap closes."""
+    def apart(plot):  # how far the image mean lies from the text mean, along x and y
+        xy, texts = dequantise(plot.points, plot.extent).astype(np.float64), plot.modality.astype(bool)
+        return xy[~texts].mean(axis=0) - xy[texts].mean(axis=0)
+
+    s = drml_session
+    gap_norm = np.linalg.norm(s.image_emb.mean(axis=0, dtype=np.float64) - s.text_emb.mean(axis=0, dtype=np.float64))
+    plot = GapPlot(s)
+    assert plot.projection == "gap" and plot.projections == ["gap", "svd", "umap"]
+    assert plot.axis_labels[0].startswith("gap direction") and plot.axis_labels[1].startswith("first component orthogonal to the gap")
+    step = (plot.extent[1] - plot.extent[0]) / 65535
+    assert apart(plot)[0] == pytest.approx(gap_norm, abs=step) and abs(apart(plot)[1]) < 1e-3
+    labels = plot.axis_labels
+    plot.close_gap = True
+    assert abs(apart(plot)[0]) < 0.05 * gap_norm and plot.axis_labels == labels  # same axes, clouds met
+    svd = GapPlot(s, projection="svd")
+    assert abs(apart(svd)[0]) < 0.25 * gap_norm  # SVD 1 misses most of the gap
+
+
 def test_gap_plot_colours_by_attribute_and_fits_umap_on_a_sample(drml_session):
     plot = GapPlot(drml_session, color_by="color", umap_points=500)
     assert plot.categories == list(drml_session.attributes.values["color"])

@@ -1,2 +1,2 @@
-/* drml-widgets bundle; sources sha256 6ed35d6fbc381cc2c233e971ff4084b1faaf7e0af836103371e8be8f3076b478 */
+/* drml-widgets bundle; sources sha256 2db68fc14f0b9423b23771b89ad275c2ddf212de27ceede253fa5a8d28e87ede */
 var e={};export{e as default};

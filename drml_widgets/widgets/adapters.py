@@ -9,15 +9,16 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from .._common import unit_rows
+from .._common import centred_scatter, project_rows, unit_rows
 from ..diagnose.slices import ALL
 
 
-_BLOCK = 8192  # rows at a time: a block's covariance terms, or its similarities to UMAP's fitted points
+_BLOCK = 8192  # rows at a time: a block's similarities to UMAP's fitted points
 
 
-def svd_2d(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The first two principal axes of ``x`` (centred): coordinates and explained variance shares.
+def svd_2d(*parts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first two principal axes of the rows of ``parts`` taken together (centred):
+    coordinates, part after part, and explained variance shares.
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -25,27 +26,18 @@ def svd_2d(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         >>> xy.shape, bool(share[0] > share[1])
         ((100, 2), True)
     """
-    x = np.asarray(x)
-    # Eigenvectors of the d x d covariance, summed a block of rows at a time in float64: O(n d^2)
-    # time and no copy of x (a million 512-d rows are 2 GiB as float32, 4 GiB as float64).
-    mean = np.zeros(x.shape[1])
-    for start in range(0, len(x), _BLOCK):
-        mean += x[start:start + _BLOCK].sum(axis=0, dtype=np.float64)
-    mean /= max(len(x), 1)
-    cov = np.zeros((x.shape[1], x.shape[1]))
-    for start in range(0, len(x), _BLOCK):
-        block = x[start:start + _BLOCK] - mean
-        cov += block.T @ block
-    values, vectors = np.linalg.eigh(cov)
+    # Eigenvectors of the d x d covariance, summed by chunks in float64: O(n d^2) time and no copy
+    # of the parts (a million 512-d rows are 2 GiB as float32, 4 GiB as float64).
+    parts = [np.asarray(x) for x in parts]
+    n = sum(len(x) for x in parts)
+    mean = sum(x.sum(axis=0, dtype=np.float64) for x in parts) / max(n, 1)
+    values, vectors = np.linalg.eigh(centred_scatter(parts, mean))
     order = np.argsort(values)[::-1][:2]
     axes = vectors[:, order]
     axes *= np.where(axes[np.abs(axes).argmax(axis=0), range(2)] < 0, -1, 1)  # a fixed sign per axis
     total = values.sum()
     share = values[order] / total if total > 0 else np.zeros(2)
-    xy = np.empty((len(x), 2), np.float32)
-    for start in range(0, len(x), _BLOCK):
-        xy[start:start + _BLOCK] = (x[start:start + _BLOCK] - mean) @ axes
-    return xy, share
+    return np.concatenate([project_rows(x, mean, axes) for x in parts]), share
 
 
 UMAP_NEIGHBOURS = 10  # fitted points that place each other point

@@ -11,21 +11,24 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import WidgetError
+from .binary import QUANT_LEVELS
 
 MAX_VERTICES = 5_000  # a lasso drawn by hand has a few hundred
 _RASTER = 512  # cells per side of the grid that sorts points into surely inside, surely outside and near the edge
 _FIX = "Fix: select again in the plot."
 
 
-def bin_density(xy: np.ndarray, modality: np.ndarray, codes: np.ndarray, n_categories: int, bins: int,
-                extent) -> tuple[np.ndarray, np.ndarray]:
-    """Point counts on a ``bins`` x ``bins`` grid over ``extent`` (``[x0, x1, y0, y1]``), one grid
-    per modality (0 images, 1 prompts), and the most common category code in each cell (0 where
-    the cell is empty). Row ``i`` of a grid is the ``i``-th band from the bottom (``y0``).
+def bin_density(steps: np.ndarray, modality: np.ndarray, codes: np.ndarray, n_categories: int,
+                bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Point counts on a ``bins`` x ``bins`` grid over the extent, one grid per modality (0
+    images, 1 prompts), and the most common category code in each cell (0 where the cell is
+    empty). Points come as their uint16 steps across the extent (:func:`~drml_widgets.widgets.binary.quantise`),
+    binned in integers with no coordinate made: step ``q`` lies in cell ``q * bins // 65535``, as
+    its coordinate on the page does. Row ``i`` of a grid is the ``i``-th band from the bottom.
 
     Example:
-        >>> xy = np.array([[0.1, 0.1], [0.2, 0.1], [0.9, 0.9], [0.9, 0.9]])
-        >>> counts, major = bin_density(xy, np.array([0, 0, 0, 1]), np.array([1, 1, 0, 2]), 3, 2, [0, 1, 0, 1])
+        >>> steps = np.array([[6554, 6554], [13107, 6554], [58982, 58982], [58982, 58982]], np.uint16)
+        >>> counts, major = bin_density(steps, np.array([0, 0, 0, 1]), np.array([1, 1, 0, 2]), 3, 2)
         >>> counts.tolist()
         [[[2, 0], [0, 1]], [[0, 0], [0, 1]]]
         >>> int(major[0, 0, 0]), int(major[1, 1, 1])
@@ -33,20 +36,13 @@ def bin_density(xy: np.ndarray, modality: np.ndarray, codes: np.ndarray, n_categ
     """
     if bins < 1 or n_categories < 1:
         raise WidgetError(f"A density view needs at least one bin and one category (got {bins} and {n_categories}).")
-    cells = _cells(np.asarray(xy, dtype=np.float64), extent, bins)
-    cell = np.asarray(modality, np.int64) * bins * bins + cells
+    # uint32 holds 65,535 x bins for up to 65,537 bins; the last step falls in the last cell.
+    col, row = (np.minimum(np.asarray(steps[:, k], np.uint32) * bins // QUANT_LEVELS, bins - 1) for k in (0, 1))
+    cell = np.asarray(modality, np.int64) * bins * bins + row.astype(np.int64) * bins + col
     counts = np.bincount(cell, minlength=2 * bins * bins).astype(np.uint32)
     by_code = np.bincount(cell * n_categories + np.asarray(codes, np.int64), minlength=2 * bins * bins * n_categories)
     major = by_code.reshape(-1, n_categories).argmax(axis=1).astype(np.uint8)
     return counts.reshape(2, bins, bins), major.reshape(2, bins, bins)
-
-
-def _cells(xy: np.ndarray, extent, bins: int) -> np.ndarray:
-    """Each point's cell number (row * bins + column) on a grid over extent; edges fall inside."""
-    x0, x1, y0, y1 = (float(v) for v in extent)
-    col = np.clip(((xy[:, 0] - x0) / ((x1 - x0) or 1.0) * bins).astype(np.int64), 0, bins - 1)
-    row = np.clip(((xy[:, 1] - y0) / ((y1 - y0) or 1.0) * bins).astype(np.int64), 0, bins - 1)
-    return row * bins + col
 
 
 def points_in_box(xy: np.ndarray, x_range, y_range) -> np.ndarray:

@@ -8,18 +8,15 @@ import numpy as np
 import pandas as pd
 import traitlets as t
 
-from ..diagnose.gap import GapCloser
-from ..diagnose.slices import rows_in_slice
+from ..diagnose.gap import GapAxes, GapCloser
 from ..errors import WidgetError
 from .adapters import svd_2d, umap_2d
 from .base import OneOf, ReportPart, SessionWidget
 from .binary import Array, dequantise, quantise
 from .density import bin_density, points_in_box, points_in_lasso
+from .gap_colours import colour_codes, color_options
 from .thumbnails import checked_rows, thumbnails
 
-MAX_CATEGORIES = 24  # colours that stay distinguishable; the rest are grouped as "other"
-OTHER = "other"
-MISSING = "n/a"
 DENSITY_ABOVE = 200_000  # software WebGL draws 200,000 points in about 2 s, a million in about 7 s
 # What a report embeds for hovering without a kernel: every prompt up to 5,000 (a line of text
 # each) and a sample of 400 images, 64-px thumbnails within 0.5 MB.
@@ -27,9 +24,14 @@ REPORT_TEXTS, REPORT_IMAGES, REPORT_THUMB_BYTES = 5_000, 400, 500_000
 
 
 class GapPlot(SessionWidget):
-    """Image and text embeddings in 2-D (SVD of every point, or UMAP fitted on a sample with the
-    other points placed among their nearest fitted ones), coloured by modality, label,
-    prediction, correctness, a highlighted slice or any attribute.
+    """Image and text embeddings in 2-D, coloured by modality, label, prediction, correctness, a
+    highlighted slice or any attribute. By default (``projection="gap"``) the x axis is the gap
+    itself, the unit mean gap direction, and y the first principal component orthogonal to it
+    (:class:`~drml_widgets.diagnose.gap.GapAxes`), fitted on the raw embeddings and kept when the
+    gap is closed: the two clouds lie the gap's length apart along x, and are seen to meet when
+    it closes. ``"svd"`` (the two principal axes of every point) and ``"umap"`` (fitted on a
+    sample, the other points placed among their nearest fitted ones) are fitted again on what is
+    shown; their first axes need not be the gap, so closing it may hardly move them.
 
     Coordinates travel as uint16 steps across their extent (4 bytes a point) and modality and
     colour as one byte each: 6 bytes a point, each array a binary buffer with its dtype and shape
@@ -43,20 +45,28 @@ class GapPlot(SessionWidget):
     embeds what the view holds: every point up to ``density_above``, and above it the grids and
     the drawn sample (0.86 MB at the defaults, however many points there are).
 
+    A density view is built for its first drawing only: the grids are binned from the points'
+    steps, the gap statistics (a caption and pair statistics for every test image, seconds at a
+    million) wait until the page asks for them once it has drawn, and every point's coordinates
+    for a selection wait for the first selection.
+
     Example:
         >>> from drml_widgets.session import Session
         >>> s = Session.from_shapes_world(n=1200, ensemble=False)
         >>> plot = GapPlot(s, color_by="shape")
         >>> plot.points.shape == (plot.n_images + plot.n_texts, 2), plot.points.dtype.name, plot.view
         (True, 'uint16', 'points')
+        >>> plot.projection, plot.axis_labels[0].split(" (")[0]
+        ('gap', 'gap direction')
         >>> plot.categories
         ['triangle', 'square']
     """
 
     _bundle = "gap_plot"
     _plots = True
-    projections = t.List(t.Unicode(), ["svd", "umap"], help="the 2-D projections to choose from").tag(sync=True)
-    projection = OneOf("projections", "svd", help="how points are placed: 'svd' or 'umap'; "
+    projections = t.List(t.Unicode(), ["gap", "svd", "umap"], help="the 2-D projections to choose from").tag(sync=True)
+    projection = OneOf("projections", "gap", help="how points are placed: 'gap' (x the gap direction, y the first "
+                                                  "component orthogonal to it), 'svd' or 'umap'; "
                                                   "set it to project again").tag(sync=True)
     color_options = t.List(t.Unicode(), ["modality"], help="what points can be coloured by").tag(sync=True)
     color_by = OneOf("color_options", "modality", help="what colours the points; "
@@ -76,7 +86,8 @@ class GapPlot(SessionWidget):
     axis_labels = t.List(t.Unicode(), ["", ""], help="the titles of the two axes").tag(sync=True)
     n_images = t.Int(0, help="how many points are images (they come first)").tag(sync=True)
     n_texts = t.Int(0, help="how many points are prompts (they follow the images)").tag(sync=True)
-    stats = t.List(t.Dict(), help="the modality gap's statistics: statistic, level, mean, std and n per row").tag(sync=True)
+    stats = t.List(t.Dict(), help="the modality gap's statistics: statistic, level, mean, std and n per row; "
+                                  "empty in a density view until its page asks for them").tag(sync=True)
     note = t.Unicode("", help="one line on how the points were placed and what the marks mean").tag(sync=True)
     # The selection lives here: the page sends its own (without an echo back) and hears the count.
     selected = Array("uint32", help="point numbers of the lasso or box selection").tag(sync=True, echo_update=False)
@@ -86,27 +97,44 @@ class GapPlot(SessionWidget):
     density_bins = t.Int(256, help="cells per side of the density view's grid").tag(sync=False)
     sample_points = t.Int(20_000, help="points drawn over the density view").tag(sync=False)
 
-    def __init__(self, session, *, projection: str = "svd", color_by: str = "modality", close_gap: bool = False,
+    def __init__(self, session, *, projection: str = "gap", color_by: str = "modality", close_gap: bool = False,
                  umap_points: int = 3000, density_above: int = DENSITY_ABOVE, density_bins: int = 256,
                  sample_points: int = 20_000, seed: int = 0, **kwargs):
         self._seed = seed
-        self._xy = np.empty((0, 2), np.float32)  # every point as the page draws it (images first, then prompts)
+        self._q = np.empty((0, 2), np.uint16)  # every point's steps across extent (images first, then prompts)
+        self._drawn_xy = None  # see _xy
         self._codes = np.empty(0, np.uint8)  # every point's category number
-        super().__init__(session, projection=projection, color_options=_color_options(session), color_by=color_by,
+        self._gap_axes = None  # fitted on the raw embeddings, so closing the gap keeps the axes
+        self._stats_due = False  # a density view's statistics wait for its page to ask
+        super().__init__(session, projection=projection, color_options=color_options(session), color_by=color_by,
                          close_gap=close_gap, umap_points=umap_points, density_above=density_above,
                          density_bins=density_bins, sample_points=sample_points, **kwargs)
         self._handlers["hover"] = self._hover
         self._handlers["select_region"] = self._select_region
+        self._handlers["stats"] = self._send_stats
 
     # -- what is drawn -------------------------------------------------------------------------
     def refresh(self, event: str) -> None:
-        self.color_options = _color_options(self.session)
+        self.color_options = color_options(self.session)
         if self.color_by not in self.color_options:
             self.color_by = "modality"
         if event in ("init", "prompts"):
+            self._gap_axes = None
             self._project()
-            self.stats = self._stats()
+            self._stats_due = self.view == "density"
+            self.stats = [] if self._stats_due else self._stats()
         self._colour()
+
+    def _colour(self) -> None:
+        self._codes, self.categories = colour_codes(self.session, self.color_by, self.highlight)
+        if self.view == "density":
+            modality = (np.arange(len(self._codes)) >= self.n_images).astype(np.uint8)
+            self.density, self.density_codes = bin_density(self._q, modality, self._codes, len(self.categories),
+                                                           self.density_bins)
+            self.codes = self._codes[self.index]
+        else:
+            self.density, self.density_codes = np.empty(0, np.uint32), np.empty(0, np.uint8)
+            self.codes = self._codes
 
     def _features(self) -> tuple[np.ndarray, np.ndarray]:
         s = self.session
@@ -124,21 +152,26 @@ class GapPlot(SessionWidget):
         how many are images, the axis titles and how they were made."""
         images, texts = self._features()
         n_img, total = len(images), len(images) + len(texts)
-        x = np.concatenate([images, texts])
         if self.projection == "umap":
             fit = min(self.umap_points, total)
             with self._long_work(f"computing UMAP on {fit:,} points" + (
                     f", then placing the other {total - fit:,}" if fit < total else "")):
-                xy, how = umap_2d(x, self._seed, self.umap_points, progress=self._placed)
+                xy, how = umap_2d(np.concatenate([images, texts]), self._seed, self.umap_points, progress=self._placed)
             return xy, n_img, ["UMAP 1", "UMAP 2"], how
+        if self.projection == "gap":
+            with self._long_work(f"projecting {total:,} points onto the gap"):  # the d x d covariance: O(n d^2)
+                if self._gap_axes is None:
+                    self._gap_axes = GapAxes.fit(self.session.image_emb, self.session.text_emb)
+                xy = np.concatenate([self._gap_axes.project(images), self._gap_axes.project(texts)])
+            return xy, n_img, self._gap_axes.labels(), f"gap axes of the raw embeddings of all {total:,} points"
         with self._long_work(f"projecting {total:,} points by SVD"):  # the d x d covariance: O(n d^2)
-            xy, share = svd_2d(x)
+            xy, share = svd_2d(images, texts)
         return xy, n_img, [f"SVD {i + 1} ({share[i]:.0%} of variance)" for i in range(2)], f"SVD of all {total:,} points"
 
     def _show(self, xy: np.ndarray, n_img: int, axes: list[str], how: str) -> None:
         total = len(xy)
         q, extent = quantise(xy)
-        self._xy = dequantise(q, extent)
+        self._q, self._drawn_xy = q, None
         modality = (np.arange(total) >= n_img).astype(np.uint8)
         dense = total > self.density_above
         drawn = self._sample(total, n_img) if dense else slice(None)
@@ -174,72 +207,24 @@ class GapPlot(SessionWidget):
         return np.sort(np.concatenate([pick_img, n_img + pick_txt]))
 
     def _stats(self) -> list[dict]:
+        self._stats_due = False
         summary = self.session.measure_gap(closed=self.close_gap).summary
         return [{"statistic": r.statistic, "level": r.level, "mean": float(r.mean), "std": float(r.std), "n": int(r.n)}
                 for r in summary.itertuples()]
 
-    def _values(self) -> tuple[np.ndarray, np.ndarray]:
-        """The colour-by value of every image and every prompt, as strings."""
-        s, by = self.session, self.color_by
-        n_img, n_txt = len(s.table), len(s.prompts)
-        if by == "modality":
-            return np.full(n_img, "image", object), np.full(n_txt, "text", object)
-        classes = np.array(s.classes, dtype=object)
-        text_labels = classes[s.prompts["label"].to_numpy()] if "label" in s.prompts else np.full(n_txt, MISSING, object)
-        if by == "label":
-            return classes[s.labels], text_labels
-        if by in ("prediction", "correct"):
-            images, texts = s.image_features(), s.text_features()
-            pi, pt = s.head.predict(images), s.head.predict(texts)
-            if by == "prediction":
-                return classes[pi], classes[pt]
-            right = np.array(["wrong", "right"], dtype=object)
-            return right[(pi == s.labels).astype(int)], right[(pt == s.prompts["label"].to_numpy()).astype(int)]
-        if by == "slice":
-            inside = np.array(["other", "highlighted slice"], dtype=object)
-            img = np.zeros(n_img, bool)
-            txt = np.zeros(n_txt, bool)
-            for values in self.highlight:
-                img |= rows_in_slice(s.table, values)
-                txt |= rows_in_slice(s.prompts, values)
-            return inside[img.astype(int)], inside[txt.astype(int)]
+    def _send_stats(self, _content, _buffers) -> None:
+        """The page has drawn a density view and asks for its gap statistics (once: a second page asks in vain)."""
+        if self._stats_due:
+            with self._long_work("computing the gap statistics"):
+                self.stats = self._stats()
+            self.status = ""
 
-        def column(frame: pd.DataFrame) -> np.ndarray:
-            if by not in frame.columns:
-                return np.full(len(frame), MISSING, object)
-            return frame[by].astype(object).where(frame[by].notna(), MISSING).astype(str).to_numpy(dtype=object)
-
-        return column(s.table), column(s.prompts)
-
-    def _colour(self) -> None:
-        images, texts = self._values()
-        numbers, names = pd.factorize(np.concatenate([images, texts]))
-        names = np.asarray(names, dtype=object)
-        if len(names) > MAX_CATEGORIES:
-            counts = np.bincount(numbers, minlength=len(names))
-            keep = set(names[np.argsort(-counts, kind="stable")[:MAX_CATEGORIES - 1]])
-            names = np.array([v if v in keep else OTHER for v in names], dtype=object)
-        order = self._category_order(names)
-        lookup = {name: i for i, name in enumerate(order)}
-        self._codes = np.array([lookup[v] for v in names], dtype=np.uint8)[numbers]
-        self.categories = [str(c) for c in order]
-        if self.view == "density":
-            modality = (np.arange(len(self._codes)) >= self.n_images).astype(np.uint8)
-            self.density, self.density_codes = bin_density(self._xy, modality, self._codes, len(order),
-                                                           self.density_bins, self.extent)
-            self.codes = self._codes[self.index]
-        else:
-            self.density, self.density_codes = np.empty(0, np.uint32), np.empty(0, np.uint8)
-            self.codes = self._codes
-
-    def _category_order(self, values: np.ndarray) -> list:
-        """Categories in a meaningful order: class order, attribute value order, else sorted."""
-        s, present = self.session, set(values)
-        known = {"modality": ["image", "text"], "label": s.classes, "prediction": s.classes,
-                 "correct": ["right", "wrong"], "slice": ["highlighted slice", "other"]}.get(
-            self.color_by, s.attributes.values.get(self.color_by, []))
-        first = [v for v in known if v in present]
-        return first + sorted(present - set(first), key=lambda v: (v in (OTHER, MISSING), str(v)))
+    @property
+    def _xy(self) -> np.ndarray:
+        """Every point as the page draws it (images first, then prompts), made at the first selection."""
+        if self._drawn_xy is None:
+            self._drawn_xy = dequantise(self._q, self.extent)
+        return self._drawn_xy
 
     @t.observe("projection", "close_gap")
     def _reproject(self, change) -> None:
@@ -284,7 +269,8 @@ class GapPlot(SessionWidget):
         """What a hover shows without a kernel: the text of up to ``max_texts`` drawn prompts, and
         the details and a 64-px thumbnail of up to ``max_images`` drawn images (a seeded sample,
         within ``max_bytes`` of base64 JPEG text). Other points show their class and say why
-        nothing more is there. The footer line states the budget and its use.
+        nothing more is there. The footer line states the budget and its use. A density view's
+        gap statistics, if no page has asked for them yet, are computed here: a report has no kernel to ask.
 
         Example:
             >>> from drml_widgets.session import Session
@@ -309,7 +295,9 @@ class GapPlot(SessionWidget):
         note = (f"Gap plot hover: {len(texts):,} of {int((drawn >= n_img).sum()):,} drawn prompts, "
                 f"{len(images):,} of {int((drawn < n_img).sum()):,} drawn images ({n_thumbs:,} with thumbnails, "
                 f"{used / 1e6:.2f} MB of a {max_bytes / 1e6:.1f} MB budget); the class of every drawn point")
-        return ReportPart({"offline": {"hover": hover, "classes": self._class_codes(drawn)}}, note)
+        if self._stats_due:
+            self.stats = self._stats()
+        return ReportPart({"offline": {"hover": hover, "classes": self._class_codes(drawn)}, "stats": self.stats}, note)
 
     def _class_codes(self, drawn: np.ndarray) -> dict:
         """Each drawn point's class, in drawn order: base64 codes into ``names``, one byte a point
@@ -371,10 +359,3 @@ class GapPlot(SessionWidget):
         return {"images": self.session.table.iloc[rows[rows < self.n_images]],
                 "prompts": self.session.prompts.iloc[rows[rows >= self.n_images] - self.n_images]}
 
-
-def _color_options(session) -> list[str]:
-    """What the points can be coloured by: modality, label, prediction and correctness (with a
-    head), a highlighted slice, then every attribute type and table column."""
-    columns = [c for c in session.table.columns if c not in ("label", "split")]
-    return ["modality", "label"] + (["prediction", "correct"] if session.head is not None else []) + \
-        ["slice"] + list(dict.fromkeys([*session.attributes.types, *columns]))

@@ -1,8 +1,9 @@
-// GapPlot: image and text embeddings in 2-D (SVD or UMAP), one WebGL trace per colour group.
+// GapPlot: image and text embeddings in 2-D (the gap's own axes, SVD or UMAP), one WebGL trace per colour group.
 // Coordinates arrive as uint16 steps across `extent` (util.decode, gap_logic.coordinatesOf); hover asks
 // the kernel for a prompt or thumbnail by row. Above the kernel's density_above the view is "density":
 // per-modality grids binned in the kernel, drawn as images under a sample of the points, and a box or
-// lasso is sent to the kernel, which selects every point inside it.
+// lasso is sent to the kernel, which selects every point inside it; its gap statistics are asked for
+// once it has drawn (GapPlot._send_stats), so a million points draw first.
 import { categoryColors, coordinatesOf, densityPixels, groupPoints, regionOf, selectedPoints, sourceRow } from "./gap_logic.js";
 import { TOOLBAR_SPACE, chart, hasWebGL, themeLayout } from "./plots.js";
 import { PALETTE, bytes, decode, encode, fill, fmt, h, jpegImage, kernelGate, onChanges, plotlyText, request, setTrait, statusLine } from "./util.js";
@@ -34,17 +35,24 @@ function selectBox(model, name, optionsName, labels = {}) {
   return node;
 }
 
-function statsTable(model) {
+function statsTable(model, gate) {
   const body = h("tbody");
   const node = h("div", {},
     h("div", { className: "drml-title" }, "Modality gap"),
     h("table", { className: "drml-stats" },
       h("thead", {}, h("tr", {}, h("th", {}, "statistic"), h("th", {}, "level"), h("th", {}, "mean \u00b1 std"))), body),
     h("div", { className: "drml-note" }, "Test images against captions of their own attributes. The centre should sit near 0. Closing the gap makes the pair gaps stop pointing one way (direction towards 0) and the class means of the two modalities meet."));
-  const update = () => fill(body, ...(model.get("stats") || []).map((s) =>
-    h("tr", {}, h("td", {}, s.statistic), h("td", {}, s.level), h("td", { className: "num" }, `${fmt(s.mean)} \u00b1 ${fmt(s.std)}`))));
+  const pending = () => h("tr", {}, h("td", { colSpan: 3, className: "drml-muted" }, gate.offline
+    ? "not saved with this page (the kernel computes them once the plot is drawn)" : "computing in the kernel\u2026"));
+  const update = () => {
+    const stats = model.get("stats") || [];
+    fill(body, ...(stats.length ? stats.map((s) =>
+      h("tr", {}, h("td", {}, s.statistic), h("td", {}, s.level), h("td", { className: "num" }, `${fmt(s.mean)} \u00b1 ${fmt(s.std)}`)))
+      : [pending()]));
+  };
   update();
   onChanges(model, ["stats"], update);
+  gate.onChange(update);
   return node;
 }
 
@@ -94,13 +102,14 @@ export function render({ model, el }) {
     h("div", { className: "drml-toolbar" },
       h("span", { className: "drml-title" }, "Image and text embeddings"),
       gate.wrap(
-        h("label", {}, "view", selectBox(model, "projection", "projections", { svd: "SVD (all points)", umap: "UMAP (fit on a sample)" })),
+        h("label", {}, "view", selectBox(model, "projection", "projections",
+          { gap: "gap direction (all points)", svd: "SVD (all points)", umap: "UMAP (fit on a sample)" })),
         h("label", {}, "colour by", selectBox(model, "color_by", "color_options")),
         h("label", {}, closeGap, "close the gap")),
       selectionNote),
     gate.note,
     statusLine(model),
-    h("div", { className: "drml-row" }, h("div", { className: "drml-grow" }, plot, note), h("div", { className: "drml-side" }, statsTable(model))),
+    h("div", { className: "drml-row" }, h("div", { className: "drml-grow" }, plot, note), h("div", { className: "drml-side" }, statsTable(model, gate))),
     tooltip);
 
   let groups = [];
@@ -162,6 +171,7 @@ export function render({ model, el }) {
     if (!webgl) parts.push(`WebGL is unavailable in this browser: ${shown < n ? `showing ${shown.toLocaleString()} of ${n.toLocaleString()} points` : "showing the points"} as a 2-D (SVG) scatter.`);
     note.textContent = parts.filter(Boolean).join(" ");
     const drawn = await figure.draw(traces, layout);
+    if (density && !(model.get("stats") || []).length) request(model, { type: "stats" }).catch(() => {}); // none offline; or they come as a trait
     el.dataset.drmlReady = "1";
     el.dataset.points = String(drawn ? shown : 0);
     el.dataset.view = density ? "density" : "points";
