@@ -15,7 +15,7 @@ First, at the largest size: the time from the call (``GapPlot(session)`` on a se
 built) to the first render in an open page, for the GapPlot of revision ``--before`` (its
 ``drml_widgets`` unpacked under another name and imported into this process) and this one, in
 turns on the same session and browser. ``--write`` writes that table to
-benchmarks/results/bench_gap_plot_scale.md.
+benchmarks/results/bench_gap_plot_scale.md (benchmarks/record.py: date, command, machine, load).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import kernel_bridge  # noqa: E402
+from record import load, table, write_results  # noqa: E402
 from bench_widgets import hover_sweep_frames  # noqa: E402
 from widget_support import CHROMIUM_ARGS, RecordingComm, synthetic_session  # noqa: E402
 
@@ -71,47 +72,56 @@ def gap_plot_of(rev: str):
     return importlib.import_module("drml_before.widgets").GapPlot
 
 
+# When the view marks itself drawn, by the page's clock: this process answers the page's requests
+# (the statistics asked for once drawn) in the thread that would otherwise see the mark.
+DRAWN_CLOCK = """new MutationObserver((_, seen) => { if (document.querySelector('.drml-gap-plot[data-drml-ready]')) {
+  window.__drawnAt = Date.now(); seen.disconnect(); } }).observe(document, { subtree: true, childList: true, attributes: true });"""
+
+
 def call_to_first_render(cls, session, browser) -> dict:
     """Seconds from ``cls(session)`` to the view drawn in a page already open, and the call's share."""
     page = browser.new_page(viewport={"width": 1200, "height": 800})
+    page.add_init_script(DRAWN_CLOCK)
     path = Path(tempfile.mkdtemp()) / "gap.html"
-    t = time.perf_counter()
+    start, t = time.time(), time.perf_counter()
     plot = cls(session, color_by="color")
     call = time.perf_counter() - t
     kernel_bridge.connect(page, plot, path)
-    page.wait_for_selector(".drml-gap-plot[data-drml-ready]", timeout=300_000)
-    total = time.perf_counter() - t
+    page.wait_for_function("window.__drawnAt", timeout=300_000)
+    total = page.evaluate("window.__drawnAt") / 1000 - start
     page.close()
     plot.close()
     return {"call_s": call, "total_s": total, "view": plot.view, "projection": plot.projection}
 
 
-def first_render_table(points: int, before: str, browser, repeats: int) -> str:
-    """Call to first render, revision ``before`` against this one, in turns; a markdown table."""
+def first_render_table(points: int, before: str, browser, repeats: int) -> list[str]:
+    """Call to first render, revision ``before`` against this one, in turns; Markdown lines."""
     old = gap_plot_of(before)
     from drml_widgets.widgets import GapPlot
 
     t = time.perf_counter()
     session = synthetic_session(points)
     print(f"session of {points:,} points built in {time.perf_counter() - t:.1f} s (not counted below)", flush=True)
-    runs = {before: [], "this tree": []}
-    load = [os.getloadavg()[0]]
+    here = "working tree at " + subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                              text=True, check=True).stdout.strip()
+    runs = {before: [], here: []}
+    loads = [load()]
     for _ in range(repeats):
-        for name, cls in ((before, old), ("this tree", GapPlot)):
+        for name, cls in ((before, old), (here, GapPlot)):
             runs[name].append(call_to_first_render(cls, session, browser))
             print(f"  {name}: call {runs[name][-1]['call_s']:.2f} s, to first render {runs[name][-1]['total_s']:.2f} s",
                   flush=True)
-    load.append(os.getloadavg()[0])
+    loads.append(load())
     med = {name: {k: statistics.median(r[k] for r in rs) for k in ("call_s", "total_s")} for name, rs in runs.items()}
-    lines = [f"GapPlot of {points:,} points (synthetic 64-d session, colour by colour), from the call to the first "
-             f"render in headless Chromium (software WebGL), medians of {repeats} turns each in one process; "
-             f"load average {load[0]:.1f} before, {load[1]:.1f} after, on {os.cpu_count()} cores.", "",
-             "| GapPlot | view | projection | call (s) | call to first render (s) |", "|---|---|---|---:|---:|"]
-    for name, rs in runs.items():
-        lines.append(f"| {name} | {rs[0]['view']} | {rs[0]['projection']} | {med[name]['call_s']:.2f} | {med[name]['total_s']:.2f} |")
-    lines += ["", f"Ratio {before} / this tree: call {med[before]['call_s'] / med['this tree']['call_s']:.2f}x, "
-                  f"call to first render {med[before]['total_s'] / med['this tree']['total_s']:.2f}x."]
-    return "\n".join(lines)
+    rows = [[name, rs[0]["view"], rs[0]["projection"], f"{med[name]['call_s']:.2f}", f"{med[name]['total_s']:.2f}"]
+            for name, rs in runs.items()]
+    return [f"GapPlot of {points:,} points (synthetic 64-d session, colour by colour), from the call on a session "
+            f"already built to the first render in headless Chromium (software WebGL) in a page already open; medians "
+            f"of {repeats} turns each, in one process, the revisions in turns (load {loads[0]} before the first turn, "
+            f"{loads[1]} after the last).", "",
+            *table(["GapPlot", "view", "projection", "call (s)", "call to first render (s)"], rows), "",
+            f"Ratio {before} / {here}: call {med[before]['call_s'] / med[here]['call_s']:.2f}x, "
+            f"call to first render {med[before]['total_s'] / med[here]['total_s']:.2f}x."]
 
 
 def build(points: int, density_above: int | None = None):
@@ -211,21 +221,26 @@ def main(argv=None) -> None:
     parser.add_argument("--umap", action="store_true", help="also time UMAP at the largest size")
     parser.add_argument("--before", default=None, help="a revision whose GapPlot to time from call to first render")
     parser.add_argument("--write", action="store_true", help="write that table to benchmarks/results/bench_gap_plot_scale.md")
+    parser.add_argument("--first-render-only", action="store_true", help="stop after the call-to-first-render table")
     args = parser.parse_args(argv)
     import comm
     from playwright.sync_api import sync_playwright
 
     comm.create_comm = lambda **kwargs: RecordingComm(**kwargs)
+    start = load()
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     rows = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
         if args.before:
-            table = first_render_table(max(args.points), args.before, browser, args.repeats)
-            print(table, flush=True)
+            body = first_render_table(max(args.points), args.before, browser, args.repeats)
             if args.write:
-                out = ROOT / "benchmarks" / "results" / "bench_gap_plot_scale.md"
-                out.write_text(f"# bench_gap_plot_scale.py: call to first render\n\n`{' '.join(sys.argv)}`\n\n{table}\n")
+                write_results("bench_gap_plot_scale", body, load_at_start=start)
+            else:
+                print("\n".join(body), flush=True)
+            if args.first_render_only:
+                browser.close()
+                return
         sizes = [(n, None) for n in args.points] + ([(max(args.points), 10 * max(args.points))] if args.points_view else [])
         for n, above in sizes:
             plot, wire = build(n, above)

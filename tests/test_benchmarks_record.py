@@ -16,8 +16,6 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 # Benchmarks that do not write through record.write_results yet, each with why; once one does, its
 # entry no longer skips anything and should go.
 NOT_YET = {
-    "bench_gap_plot_scale.py": "owned by the GapPlot scale work in progress; it writes "
-                               "results/bench_gap_plot_scale.md with a header of its own",
     "bench_warm_start.py": "owned by the warm-start work in progress (issue 24); it writes "
                            "results/bench_warm_start.md with a header of its own",
 }
