@@ -10,6 +10,7 @@ they separate the classifier's errors from its successes.
 
 from __future__ import annotations
 
+import html
 import warnings
 from dataclasses import replace
 from typing import Callable, Sequence, TypeVar
@@ -168,6 +169,10 @@ class SessionSetup:
         if "seed" in loading:
             options["seed"] = loading["seed"]
         return cls.from_dataset(load_images(source, **loading), encoder, **options)
+
+    def _repr_html_(self) -> str:
+        # The summary (repr) wrapping at the output's width: marimo shows plain text on one line and clips it.
+        return f'<pre style="white-space: pre-wrap; overflow-wrap: anywhere; margin: 0">{html.escape(repr(self))}</pre>'
 
 
 def metadata_attributes(table: pd.DataFrame) -> AttributeSet | None:

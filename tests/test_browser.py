@@ -7,29 +7,20 @@ layout at several window sizes, a browser without WebGL, and VS Code's theme var
 Screenshots go to artifacts/ (git-ignored)."""
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from browser_hosts import accept_kernel_dialogs, run_all_cells, serve_jupyterlab, serve_marimo, switch_theme
 from drml_widgets.widgets import Dashboard, write_report
-from widget_support import (NO_WEBGL_ARGS, XSS_TYPE, XSS_VALUE, chromium_path, contrast, free_port, overlap,
-                            xss_session)
+from widget_support import NO_WEBGL_ARGS, XSS_TYPE, XSS_VALUE, chromium_path, contrast, overlap, xss_session
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
 FRONT_ENDS = {"jupyterlab": "/lab/tree/jupyterlab/01_quickstart.ipynb", "notebook7": "/notebooks/notebook7/01_quickstart.ipynb"}
-LAB_SETTINGS = {
-    # Keep every cell in the DOM (no virtual scrolling) so the widgets can be found and clicked.
-    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
-}
 
 
 @pytest.fixture(scope="module")
@@ -40,45 +31,6 @@ def jupyterlab(tmp_path_factory):
         (root / front_end).mkdir()
         shutil.copy(ROOT / "notebooks" / "01_quickstart.ipynb", root / front_end)
     yield from serve_jupyterlab(root)
-
-
-def serve_jupyterlab(root):
-    """JupyterLab (and Notebook 7) serving ``root`` with our settings; yields its URL until done."""
-    for rel, value in LAB_SETTINGS.items():
-        path = root / ".lab-settings" / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(value))
-    port = free_port()
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(root / ".runtime"), "JUPYTER_CONFIG_DIR": str(root / ".config")}
-    yield from serve("JupyterLab", [
-        sys.executable, "-m", "jupyterlab", "--ip=127.0.0.1", f"--port={port}", "--no-browser", "--allow-root",
-        "--ServerApp.token=", "--ServerApp.password=", "--ServerApp.open_browser=False",
-        f"--ServerApp.root_dir={root}", f"--LabApp.user_settings_dir={root / '.lab-settings'}",
-        f"--LabApp.workspaces_dir={root / '.workspaces'}"], root, f"http://127.0.0.1:{port}", "/api/status", env)
-
-
-def serve(name, command, root, url, probe, env=None):
-    """Run a server in `root` until it answers at url + probe; yield its url; stop it."""
-    log_path = root / f"{name.lower()}.log"
-    log = open(log_path, "w")
-    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env or os.environ, cwd=root)
-    deadline = time.time() + 180
-    while True:
-        try:
-            urllib.request.urlopen(url + probe, timeout=5)
-            break
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                pytest.fail(f"{name} did not start; see {log_path}:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.5)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
 
 
 HOST_CODE = ("/static/notebook/", "/static/lab/")  # Notebook 7's and JupyterLab's own bundles
@@ -150,6 +102,34 @@ def chart_keeps_its_height(page, view, width, height):
     assert heights[0] > 200 and len(set(heights)) == 1, heights
 
 
+def status_at_content_left(view):
+    """The view's status line says something, and its text starts where the view's content does (no
+    room kept for an idle progress bar, no right alignment)."""
+    text, left, content_left = view.locator(".drml-statusline .drml-status").evaluate("""s => {
+        const w = s.closest('.drml-widget'), css = getComputedStyle(w);
+        return [s.textContent, s.getBoundingClientRect().left,
+                w.getBoundingClientRect().left + parseFloat(css.borderLeftWidth) + parseFloat(css.paddingLeft)]; }""")
+    assert text and abs(left - content_left) <= 1, (text, left, content_left)
+
+
+def blend(top, bottom):
+    """A computed CSS colour laid over an opaque one, as the opaque ``rgb(...)`` seen."""
+    t, b = ([float(v) for v in re.findall(r"[\d.]+", c)] for c in (top, bottom))
+    alpha = t[3] if len(t) > 3 else 1.0
+    return "rgb({}, {}, {})".format(*(round(alpha * x + (1 - alpha) * y) for x, y in zip(t[:3], b[:3])))
+
+
+def toolbar_icons_readable(page, view):
+    """With the pointer on the chart (plotly shows its toolbar then), the toolbar's icons contrast
+    3:1 with what they are drawn on (their group's background over the view's), as icons should."""
+    view.locator(".js-plotly-plot").first.hover()
+    page.wait_for_timeout(500)
+    icon, group, ground = view.evaluate("""v => [getComputedStyle(v.querySelector('.modebar-btn path')).fill,
+        getComputedStyle(v.querySelector('.modebar-group')).backgroundColor, getComputedStyle(v).backgroundColor]""")
+    assert contrast(icon, blend(group, ground)) >= 3, (icon, group, ground)
+    page.mouse.move(0, 0)
+
+
 def tooltip_stays_inside(page, gap):
     """Hovering the lowest image point shows its thumbnail in a tooltip that the view does not clip."""
     gap.scroll_into_view_if_needed()
@@ -177,60 +157,10 @@ def readable(page, timeout_s=60):
         page.wait_for_timeout(500)
 
 
-def switch_theme(page, name):
-    """Settings > Theme > name, in JupyterLab or Notebook 7."""
-    page.locator(".lm-MenuBar-itemLabel", has_text="Settings").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Theme").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text=name).first.click()
-    page.wait_for_function("name => document.body.dataset.jpThemeName === name", arg=name, timeout=60_000)
-
-
-KERNEL_READY = """() => {
-    const lab = document.querySelector(".jp-Notebook-ExecutionIndicator");
-    if (lab) return lab.dataset.status === "idle";
-    const nb7 = document.querySelector(".jp-NotebookKernelStatus");
-    return !!nb7 && !/Connecting|Starting|Restarting|Unknown/.test(nb7.textContent);
-}"""
-
-
-def run_all_cells(page):
-    """Run > Run All Cells, again if the kernel was not ready to take it the first time (JupyterLab
-    can replace the kernel it started while the page loads; cells sent to the first one never run)."""
-    first_prompt = page.locator(".jp-Notebook .jp-CodeCell .jp-InputPrompt").first
-    run_all = page.locator(".lm-Menu-item", has=page.locator(".lm-Menu-itemLabel", has_text="Run All Cells")).first
-    for _ in range(3):
-        page.wait_for_function(KERNEL_READY, timeout=120_000)
-        # The menu acts on the current notebook: select its first cell, so that focus left elsewhere
-        # (the file browser, a kernel dialog just closed) cannot leave "Run All Cells" disabled.
-        first_prompt.click()
-        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-        try:
-            page.wait_for_function("item => !item.classList.contains('lm-mod-disabled')", arg=run_all.element_handle(),
-                                   timeout=10_000)
-            run_all.click()
-            # Only a finished first cell proves the kernel took the cells: queued ones show "[*]" even
-            # for a kernel JupyterLab replaced, and a new kernel is busy while it starts. The first
-            # cell's imports outlasted 60 s on a loaded machine, so it gets 180.
-            page.wait_for_function("p => /\\[1\\]/.test(p.textContent)", arg=first_prompt.element_handle(),
-                                   timeout=180_000)
-            return
-        except Exception:
-            page.keyboard.press("Escape")
-    pytest.fail("JupyterLab did not start running the notebook")
-
-
 @pytest.fixture
 def lab_page(page, front_end):
     """The page, with a screenshot of how it ended in artifacts/ (the place to look when it fails)."""
-    # JupyterLab may ask which kernel to start although the notebook names one: take the one it offers.
-    def accept(dialog):  # on a busy machine the first click can land before the dialog listens
-        for _ in range(20):
-            if not dialog.is_visible():
-                return
-            dialog.locator("button.jp-mod-accept").click(force=True)
-            page.wait_for_timeout(500)
-
-    page.add_locator_handler(page.locator(".jp-Dialog").filter(has_text="Select Kernel"), accept)
+    accept_kernel_dialogs(page)
     yield page
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / f"{front_end}_last.png")
@@ -284,6 +214,7 @@ def test_quickstart_in_jupyterlab(jupyterlab, lab_page, front_end):
     assert after["text_prob"] != before["text_prob"] and after["image_acc"] != before["image_acc"]
     panel.locator(".drml-chart .bars path").first.wait_for(state="attached", timeout=60_000)
     toolbar_clear_of_legend(panel)
+    status_at_content_left(panel)
     panel.screenshot(path=ARTIFACTS / f"{front_end}_rectify_panel.png")
     table.screenshot(path=ARTIFACTS / f"{front_end}_slice_table.png")
     kernel_says(page, "print('HEAD_VERSION', session.version)", "HEAD_VERSION 1")
@@ -306,6 +237,7 @@ def test_quickstart_in_jupyterlab(jupyterlab, lab_page, front_end):
     for theme in ("JupyterLab Dark", "JupyterLab Light"):  # both themes: every view readable, plots included
         switch_theme(page, theme)
         readable(page)
+        toolbar_icons_readable(page, page.locator(".drml-gap-plot"))
         shot = theme.split()[-1].lower()
         page.locator(".drml-gap-plot").screenshot(path=ARTIFACTS / f"{front_end}_theme_{shot}_gap_plot.png")
         panel.screenshot(path=ARTIFACTS / f"{front_end}_theme_{shot}_rectify_panel.png")
@@ -371,6 +303,47 @@ def test_report_keeps_its_layout_at_any_window_size(page, report):
     page.screenshot(path=ARTIFACTS / "report_420px.png", full_page=True)
 
 
+# Each chart's legend, bars and toolbar, in page pixels.
+CHART_PARTS = """v => [...v.querySelectorAll('.js-plotly-plot')].map(c => ({
+  legend: c.querySelector('.legend .bg').getBoundingClientRect().toJSON(),
+  entries: [...c.querySelectorAll('.legend .traces')].map(t => t.getBoundingClientRect().toJSON()),
+  bars: [...c.querySelectorAll('.bars .point path')].map(b => b.getBoundingClientRect().toJSON()).filter(b => b.height > 0),
+  toolbar: c.querySelector('.modebar').getBoundingClientRect().toJSON() }))"""
+
+
+def test_loss_query_legend_stays_clear_of_its_bars_and_the_toolbar_as_the_window_changes(page, tmp_path):
+    """LossQuery's legends wrap onto more rows as the view narrows. Down from 1300 px and back, the
+    height changing at every step: no legend covers a bar, and the toolbar covers no legend entry.
+    (A 1200 px JupyterLab window with its file browser open leaves the view about 780 px: the
+    800 px window here. Before the fix, the toolbar covered an entry at 800 px and a legend covered
+    the first bar on the way back at 760 px.)"""
+    from drml_widgets.session import Session
+    from drml_widgets.widgets import LossQuery
+    from drml_widgets.widgets.report import report_html
+
+    query = LossQuery(Session.from_shapes_world(n=1200, ensemble=False), by=["color", "shape"], members=2, epochs=8)
+    for sentence in ("a large orange triangle.", "a photo of a cat", "a small green square."):
+        query.ask(sentence)
+    path = tmp_path / "loss_query.html"
+    path.write_text(report_html(query), encoding="utf-8")
+    page.set_viewport_size({"width": 1300, "height": 1000})
+    page.goto(path.as_uri())
+    page.locator(".drml-loss-query[data-drml-ready]").wait_for(timeout=60_000)
+    view = page.locator(".drml-loss-query")
+    widths = list(range(1300, 440, -20)) + list(range(460, 1320, 40))
+    rows = set()
+    for step, width in enumerate(widths):
+        page.set_viewport_size({"width": width, "height": 700 if step % 2 else 1000})
+        page.wait_for_timeout(300)  # plotly relays out within a frame or two of a resize
+        for part in view.evaluate(CHART_PARTS):
+            assert part["bars"] and not [b for b in part["bars"] if overlap(part["legend"], b)], (width, part)
+            assert not [e for e in part["entries"] if overlap(part["toolbar"], e)], (width, part)
+            rows.add(len({round(e["y"]) for e in part["entries"]}))
+    assert {1, 2, 3} <= rows  # the legends did wrap
+    ARTIFACTS.mkdir(exist_ok=True)
+    view.screenshot(path=ARTIFACTS / "report_loss_query_resized.png")
+
+
 def test_gap_plot_without_webgl_draws_a_2d_scatter_and_says_so(browser_type, report):
     browser = browser_type.launch(executable_path=chromium_path(), args=NO_WEBGL_ARGS)
     try:
@@ -411,9 +384,7 @@ def marimo_app(tmp_path_factory):
     """`marimo run` serving the marimo quickstart on a free localhost port."""
     root = tmp_path_factory.mktemp("marimo")
     shutil.copy(ROOT / "notebooks" / "01_quickstart_marimo.py", root)
-    port = free_port()
-    yield from serve("marimo", [sys.executable, "-m", "marimo", "run", "01_quickstart_marimo.py", "--host", "127.0.0.1",
-                                f"--port={port}", "--headless"], root, f"http://127.0.0.1:{port}", "/")
+    yield from serve_marimo(root, "01_quickstart_marimo.py")
 
 
 @pytest.mark.slow
@@ -430,6 +401,12 @@ def test_quickstart_in_marimo(marimo_app, page):
     assert table.locator("tbody tr").count() == 12
     ARTIFACTS.mkdir(exist_ok=True)
     gap.screenshot(path=ARTIFACTS / "marimo_gap_plot.png")
+    summary = page.get_by_text(re.compile(r"^Session\(\d+ images"))  # the session cell's output, whole
+    assert summary.evaluate("""e => { const clipped = [];
+        for (let n = e; n && !n.classList.contains('marimo-cell'); n = n.parentElement)
+            if (n.scrollWidth > n.clientWidth + 1) clipped.push(n.tagName + '.' + n.className);
+        return clipped; }""") == []
+    toolbar_icons_readable(page, gap)
     image_acc = table.locator('td[data-col="image_acc"]')
     before = image_acc.all_text_contents()
 
@@ -437,6 +414,7 @@ def test_quickstart_in_marimo(marimo_app, page):
     panel.locator(".drml-version[data-version='1']").wait_for(timeout=420_000)
     panel.locator(".drml-chart .bars path").first.wait_for(state="attached", timeout=60_000)
     assert image_acc.all_text_contents() != before
+    status_at_content_left(panel)
     panel.screenshot(path=ARTIFACTS / "marimo_rectify_panel.png")
 
     panel.get_by_role("button", name="Undo").click()

@@ -2,7 +2,7 @@
 // models' answers are on one scale (the loss of held-out images, mapped by quantiles in the kernel),
 // the one that holds up better there leads, and the actual loss of matching held-out images stands
 // beside it. A second chart sets each slice's estimate from its prompts beside its actual loss.
-import { TOOLBAR_SPACE, chart, themeLayout } from "./plots.js";
+import { TOOLBAR_SPACE, chart, legendAbove, themeLayout } from "./plots.js";
 import { fill, fmt, h, kernelGate, onChanges, plotlyText, request, statusLine } from "./util.js";
 
 const MAX_SENTENCE = 500;
@@ -109,6 +109,7 @@ export function render({ model, el }) {
     const names = rows.map((a) => plotlyText(clip(a.text)));
     const theme = themeLayout(el);
     const actual = rows.map((a) => (a.matching && a.matching.n_images ? a.matching.actual_loss : null));
+    const height = Math.max(200, 34 * rows.length + 110);
     // outside sentences get no bar; a range past the scale's end is hatched, without error bars
     const judged = (a, value) => (a.outside ? null : value);
     const ranged = (a, value) => (a.outside || a.beyond ? 0 : value);
@@ -125,10 +126,9 @@ export function render({ model, el }) {
       { type: "scatter", mode: "markers", name: "actual, matching held-out images", y: names, x: actual,
         marker: { color: ACTUAL_COLOR, symbol: "diamond", size: 11 }, hovertemplate: "%{y}<br>actual %{x:.3f}<extra></extra>" },
     ], {
-      ...theme, height: Math.max(200, 34 * rows.length + 110), margin: { l: 10, r: 20, t: TOOLBAR_SPACE + 20, b: 45 },
+      ...theme, height, margin: { l: 10, r: 20, t: TOOLBAR_SPACE + 20, b: 45 },
       xaxis: { ...theme.xaxis, title: { text: "loss (held-out images' scale)" }, rangemode: "tozero" },
-      yaxis: { ...theme.yaxis, automargin: true }, bargap: 0.35,
-      legend: { orientation: "h", x: 0, xanchor: "left", y: 1, yanchor: "bottom" },
+      yaxis: { ...theme.yaxis, automargin: true }, bargap: 0.35, legend: legendAbove(height),
     });
   }
 

@@ -11,6 +11,16 @@ const REF = "IPY_MODEL_";
 /** Space above the plot area for plotly's toolbar, so it covers no legend entry or title. */
 export const TOOLBAR_SPACE = 36;
 
+/**
+ * A horizontal legend above the plot area and below the toolbar's band, for a chart `height` px
+ * tall: placed in the chart's own pixels (yref "container"), so plotly reserves room for every row
+ * it wraps into. A legend anchored to the plot area's top grows upward into the toolbar when it
+ * wraps, and plotly does not always move the plot down again after a resize (it then covers bars).
+ */
+export function legendAbove(height) {
+  return { orientation: "h", x: 0, xanchor: "left", yref: "container", y: 1 - TOOLBAR_SPACE / height, yanchor: "top" };
+}
+
 /** Plot options every view shares: no plotly logo or cloud links; we do the resizing (chart). */
 export const CONFIG = { displaylogo: false, responsive: false, modeBarButtonsToRemove: ["toImage", "sendDataToCloud"] };
 
@@ -49,11 +59,15 @@ export function hasWebGL() {
   }
 }
 
-/** Colours from the view's own (theme-following) text and border colours; transparent paper. */
+/** Colours from the view's own (theme-following) text and border colours; transparent paper. The
+ * toolbar's icons take the view's muted text colour on its background: plotly picks them from the
+ * paper colour, and on transparent paper it picks white ones (invisible on a light page). */
 export function themeLayout(el) {
   const css = getComputedStyle(el);
   const grid = css.borderTopColor || "#d0d7de";
+  const muted = css.getPropertyValue("--drml-muted").trim() || "#656d76";
   return {
+    modebar: { bgcolor: css.backgroundColor || "#ffffff", color: muted, activecolor: css.color || "#1f2328" },
     paper_bgcolor: "rgba(0,0,0,0)",
     plot_bgcolor: "rgba(0,0,0,0)",
     font: { color: css.color || "#1f2328", size: 12, family: "system-ui, -apple-system, Segoe UI, sans-serif" },
