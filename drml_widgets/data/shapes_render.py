@@ -43,8 +43,6 @@ _SUPERSAMPLE = 3
 RENDERER_VERSION = 1
 # Random numbers one jittered row draws before any noise (colour 3, scale, x, y, angle).
 _JITTER_DRAWS = 7
-# With noise, rows draw a varying count of random numbers: the stream's state is kept every this many rows.
-_CHECKPOINT_ROWS = 64
 _DRAWN = ["color", "shape", "size", "position"]
 
 
@@ -184,13 +182,13 @@ class ShapeImages:
         True
     """
 
-    def __init__(self, table: pd.DataFrame, seed: int = 0, shape_scale: float = 1.0, noise: float = 0.0,
-                 rows: np.ndarray | None = None):
+    def __init__(self, table: pd.DataFrame, seed: int = 0, shape_scale: float = 1.0, noise: float = 0.0):
         check_rendering(shape_scale, noise)
         self._table = table[_DRAWN]
+        self._attributes = list(self._table.itertuples(index=False, name=None))
         self.seed, self.shape_scale, self.noise = seed, shape_scale, noise
-        self._rows = np.arange(len(table)) if rows is None else np.asarray(rows, dtype=np.int64)
-        self._states: dict[int, dict] = {}  # row -> the stream's state before it (with noise)
+        self._rows = np.arange(len(table))  # which rows of the table these are (a subset's: some)
+        self._states: list[dict] = []  # with noise: the stream's state before each row, for rows 0, 1, ... so far
         self._lock = threading.Lock()
         self._all: np.ndarray | None = None
 
@@ -207,21 +205,19 @@ class ShapeImages:
         if not self.noise:  # a fixed count of draws per row: jump straight there
             rng.bit_generator.advance(_JITTER_DRAWS * row)
             return rng
-        start = row - row % _CHECKPOINT_ROWS
-        with self._lock:  # normal draws take a varying count of numbers: replay from a kept state
-            known = max((r for r in self._states if r <= start), default=0)
-            if known:
-                rng.bit_generator.state = self._states[known]
-            for r in range(known, start):
-                _skip_row(rng)
-                if (r + 1) % _CHECKPOINT_ROWS == 0:
-                    self._states[r + 1] = rng.bit_generator.state
-        for _ in range(start, row):
-            _skip_row(rng)
+        with self._lock:  # normal draws take a varying count of numbers: replay once, keeping each row's start
+            if not self._states:
+                self._states.append(rng.bit_generator.state)
+            if row >= len(self._states):
+                rng.bit_generator.state = self._states[-1]
+                while len(self._states) <= row:
+                    _skip_row(rng)
+                    self._states.append(rng.bit_generator.state)
+            rng.bit_generator.state = self._states[row]
         return rng
 
     def _render(self, row: int) -> np.ndarray:
-        return render_shape(*self._table.iloc[row], rng=self._rng_before(row), shape_scale=self.shape_scale,
+        return render_shape(*self._attributes[row], rng=self._rng_before(row), shape_scale=self.shape_scale,
                             noise=self.noise)
 
     def __getitem__(self, index):
@@ -249,8 +245,9 @@ class ShapeImages:
             >>> len(ShapeImages(sample_attributes(10)).take(np.arange(10) < 4))
             4
         """
-        subset = ShapeImages.__new__(ShapeImages)
-        subset.__dict__.update(self.__dict__, _rows=self._rows[positions], _lock=threading.Lock(), _all=None)
+        subset = ShapeImages.__new__(ShapeImages)  # sharing the kept states (and their lock)
+        subset.__dict__.update(self.__dict__, _rows=self._rows[positions],
+                               _all=None if self._all is None else self._all[positions])
         return subset
 
     def ids(self) -> list[bytes]:
@@ -264,8 +261,7 @@ class ShapeImages:
         """
         head = (f"shapes renderer {RENDERER_VERSION}, n={len(self._table)}, seed={self.seed}, "
                 f"shape_scale={self.shape_scale!r}, noise={self.noise!r}, row=")
-        values = self._table.to_numpy()
-        return [(head + f"{r}: " + ", ".join(map(str, values[r]))).encode() for r in self._rows]
+        return [(head + f"{r}: " + ", ".join(self._attributes[r])).encode() for r in self._rows]
 
 
 def _skip_row(rng: np.random.Generator) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import UnknownModelError, WeightsUnavailableError
-from .checkpoints import (BUNDLED_MODELS, SHAPES_MODEL_DIR, cached_hub_weights, checkpoint_error,
+from .checkpoints import (BUNDLED_MODELS, cached_hub_weights, checkpoint_error,
                           find_weights_in_dir, hub_weight_files, nonfinite_error)
 from .identity import file_sha256
 
