@@ -51,6 +51,17 @@ def test_warm_shapes_start_renders_nothing_builds_nothing_and_equals_cold(cache_
     assert np.array_equal(warm.images[[3, 7]], cold.images[[3, 7]])  # pixels drawn when a view asks
 
 
+def test_a_warm_dashboard_needs_no_new_embedding(cache_dir, monkeypatch):
+    from drml_widgets import Dashboard
+
+    Dashboard(Session.from_shapes_world(n=N, ensemble=False))  # the cold start caches the views' prompts too
+    _forbid(monkeypatch, shapes_render, "render_shape", "rendered an image")
+    _forbid(monkeypatch, encoder_module, "load_open_clip", "built the model")
+    warm = Session.from_shapes_world(n=N, ensemble=False)
+    Dashboard(warm)
+    assert not warm.encoder.is_loaded
+
+
 @pytest.mark.parametrize("change", [{"n": N + 1}, {"seed": 1}, {"shape_scale": 0.75}, {"noise": 5.0}])
 def test_any_rendering_parameter_changes_every_key(change):
     base = {"n": N, "seed": 0, "shape_scale": 1.0, "noise": 0.0}
