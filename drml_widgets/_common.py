@@ -77,8 +77,9 @@ def column_mean(x: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
 
 
 def centred_scatter(parts: Sequence[np.ndarray], origin: np.ndarray) -> np.ndarray:
-    """``sum (r - origin)(r - origin)^T`` over the rows ``r`` of every part, in float64, by
-    chunks: O(n d^2) time and no copy of the parts (nor of their concatenation).
+    """``sum (r - origin)(r - origin)^T`` over the rows ``r`` of every part, by chunks: O(n d^2)
+    time and no copy of the parts (nor of their concatenation). Each chunk is centred and
+    multiplied in the parts' own precision (float32 embeddings: twice as fast) and summed in float64.
 
     Example:
         >>> centred_scatter([np.array([[1.0, 0.0]]), np.array([[-1.0, 0.0]])], np.zeros(2)).tolist()
@@ -86,23 +87,25 @@ def centred_scatter(parts: Sequence[np.ndarray], origin: np.ndarray) -> np.ndarr
     """
     out = np.zeros((len(origin), len(origin)))
     for x in parts:
+        centre = np.asarray(origin, dtype=np.result_type(x.dtype, np.float32))
         for part in row_chunks(len(x)):
-            block = x[part] - origin
+            block = x[part] - centre
             out += block.T @ block
     return out
 
 
 def project_rows(x: np.ndarray, origin: np.ndarray, axes: np.ndarray) -> np.ndarray:
-    """``(x - origin) @ axes`` as float32, by chunks.
+    """``(x - origin) @ axes`` as float32, as ``x @ axes - origin @ axes``: no centred copy of ``x``.
 
     Example:
         >>> project_rows(np.array([[2.0, 3.0]]), np.array([1.0, 1.0]), np.eye(2)[:, :1]).tolist()
         [[1.0]]
     """
     out = np.empty((len(x), axes.shape[1]), np.float32)
-    origin, axes = (np.asarray(v, dtype=np.result_type(x.dtype, np.float32)) for v in (origin, axes))  # float32 rows stay float32
-    for part in row_chunks(len(x)):
-        out[part] = (x[part] - origin) @ axes
+    axes = np.asarray(axes, dtype=np.result_type(x.dtype, np.float32))  # float32 rows stay float32
+    shift = np.asarray(origin, dtype=np.float64) @ axes
+    for k in range(axes.shape[1]):  # a matrix-vector product per axis: several times faster than one thin matrix product
+        out[:, k] = x @ np.ascontiguousarray(axes[:, k]) - shift[k]
     return out
 
 

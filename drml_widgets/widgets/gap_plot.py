@@ -136,9 +136,7 @@ class GapPlot(SessionWidget):
             self.density, self.density_codes = np.empty(0, np.uint32), np.empty(0, np.uint8)
             self.codes = self._codes
 
-    def _features(self) -> tuple[np.ndarray, np.ndarray]:
-        s = self.session
-        images, texts = s.image_emb, s.text_emb
+    def _features(self, images: np.ndarray, texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.close_gap:  # centred on the means of the points shown, so the two clouds meet
             closer = GapCloser.fit(images, texts)
             images, texts = closer.transform(images, "image"), closer.transform(texts, "text")
@@ -150,7 +148,8 @@ class GapPlot(SessionWidget):
     def _layout(self) -> tuple[np.ndarray, int, list[str], str]:
         """The 2-D coordinates of every point (the slow part, with busy and status on the page),
         how many are images, the axis titles and how they were made."""
-        images, texts = self._features()
+        raw = self.session.image_emb, self.session.text_emb
+        images, texts = self._features(*raw)
         n_img, total = len(images), len(images) + len(texts)
         if self.projection == "umap":
             fit = min(self.umap_points, total)
@@ -161,7 +160,7 @@ class GapPlot(SessionWidget):
         if self.projection == "gap":
             with self._long_work(f"projecting {total:,} points onto the gap"):  # the d x d covariance: O(n d^2)
                 if self._gap_axes is None:
-                    self._gap_axes = GapAxes.fit(self.session.image_emb, self.session.text_emb)
+                    self._gap_axes = GapAxes.fit(*raw)
                 xy = np.concatenate([self._gap_axes.project(images), self._gap_axes.project(texts)])
             return xy, n_img, self._gap_axes.labels(), f"gap axes of the raw embeddings of all {total:,} points"
         with self._long_work(f"projecting {total:,} points by SVD"):  # the d x d covariance: O(n d^2)
