@@ -77,7 +77,7 @@ def write_results(name: str, body: list[str], command: str | None = None, load_a
     and the end; prints the body and returns the path."""
     command = command or command_line()
     header = [f"# {name}", "", f"Made by `{command}` on {datetime.datetime.now().isoformat(timespec='minutes')}.",
-              "", f"Machine: {machine()}.",
+              "", f"Machine: {machine()}.", "",
               f"Load average (1/5/15 min): {load_at_start or load()} at the start, {load()} at the end.", ""]
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.md"

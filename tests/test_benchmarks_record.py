@@ -13,12 +13,6 @@ from pathlib import Path
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-# Benchmarks that do not write through record.write_results yet, each with why; once one does, its
-# entry no longer skips anything and should go.
-NOT_YET = {
-    "bench_warm_start.py": "owned by the warm-start work in progress (issue 24); it writes "
-                           "results/bench_warm_start.md with a header of its own",
-}
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +55,6 @@ def test_frame_table_leaves_missing_values_blank(record):
 
 @pytest.mark.parametrize("script", sorted(p.name for p in BENCHMARKS.glob("bench_*.py")))
 def test_every_benchmark_writes_its_results(script):
-    calls = "write_results(" in (BENCHMARKS / script).read_text()
-    if not calls and script in NOT_YET:
-        pytest.skip(NOT_YET[script])
-    assert calls, (f"{script} only prints. Fix: write its table with record.write_results "
-                   "(benchmarks/record.py), so the docs include it instead of a figure typed by hand.")
+    assert "write_results(" in (BENCHMARKS / script).read_text(), (
+        f"{script} only prints. Fix: write its table with record.write_results (benchmarks/record.py), "
+        "so the docs include it instead of a figure typed by hand.")
