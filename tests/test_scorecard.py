@@ -20,7 +20,8 @@ from drml_widgets.data.shapes import sample_attributes
 from drml_widgets.diagnose.slices import rows_in_slice
 from drml_widgets.errors import DrmlError
 from drml_widgets.scorecard import Pool, ScorecardError, draw_setting, train_model
-from drml_widgets.scorecard.protocol import contrast, exact_name, precision_at_k, values_named
+from drml_widgets.scorecard.protocol import (contrast, exact_name, failing_recall, precision_at_k, real_failure,
+                                             truly_failing, values_named)
 from drml_widgets.scorecard.run import Scorecard, method_names, run_methods, run_scorecard
 from drml_widgets.scorecard.settings import MIN_GAP
 
@@ -84,6 +85,37 @@ def test_bad_requests_are_named():
     done = subprocess.run([sys.executable, "-m", "drml_widgets", "scorecard", "--settings", "0"],
                           capture_output=True, text=True)
     assert done.returncode != 0 and "n_settings must be at least 1" in done.stderr
+    done = subprocess.run([sys.executable, "-m", "drml_widgets", "scorecard", "--clip", "shapes-nosy"],
+                          capture_output=True, text=True)
+    assert done.returncode != 0 and "--clip: Unknown model 'shapes-nosy'" in done.stderr
+
+
+def test_real_failures_and_failing_recall_on_a_constructed_case():
+    """Two sides of a correlation fail (orange squares, green triangles; 25 images each, all wrong):
+    overall accuracy 0.75, so a slice truly fails at 0.45 or below with at least 20 images."""
+    t = pd.DataFrame({"color": np.repeat(["orange", "green", "red", "blue"], 50),
+                      "shape": np.tile(np.repeat(["square", "triangle"], 25), 4)})
+    wrong = rows_in_slice(t, {"color": "orange", "shape": "square"}) | rows_in_slice(t, {"color": "green",
+                                                                                        "shape": "triangle"})
+    correct = ~wrong
+    failing = truly_failing(t, correct)
+    assert (failing == wrong).all()  # orange alone (0.5) and square alone (0.75) do not fail
+    assert real_failure(t, correct, {"color": "orange", "shape": "square"})
+    assert not real_failure(t, correct, {"color": "orange"}) and not real_failure(t, correct, {})
+    # Naming one side of the correlation recalls half of what truly fails, a wider name no more.
+    assert failing_recall(t, failing, {"color": "orange", "shape": "square"}) == 0.5
+    assert failing_recall(t, failing, {"color": "orange"}) == 0.5
+    assert failing_recall(t, failing, {"color": "red"}) == 0.0
+    assert np.isnan(failing_recall(t, np.zeros(len(t), bool), {"color": "red"}))
+    # Below 20 test images a slice's accuracy is noise: 10 red images, all wrong, fail nothing.
+    few = pd.DataFrame({"color": ["red"] * 10 + ["blue"] * 90})
+    assert not truly_failing(few, few["color"] == "blue").any()
+    assert not real_failure(few, (few["color"] == "blue").to_numpy(), {"color": "red"})
+    results = pd.DataFrame({"model": ["head"] * 2, "method": ["m"] * 2, "kind": ["rare", "rare"],
+                            "precision_at_10": [1.0, 0.0], "exact_name": [True, False], "setting": [0, 1],
+                            "real_failure": [True, False], "failing_recall": [0.5, 0.25]})
+    table = Scorecard(results, pd.DataFrame()).table()
+    assert table.loc[("head", "m"), ("real", "all")] == 0.5 and table.loc[("head", "m"), ("recall", "rare")] == 0.375
 
 
 @pytest.fixture(scope="module")
@@ -160,19 +192,47 @@ def test_scorecard_notebook_shows_the_table_from_a_csv(small_card, tmp_path):
     first = other.index[(other["model"] == "head") & (other["method"] == "domino")][0]
     other.loc[first, "precision_at_10"] = 0.0 if other.loc[first, "precision_at_10"] > 0.5 else 1.0
     other.to_csv(tmp_path / "seed1.csv", index=False)
-    os.environ.update(DRML_SCORECARD_CSV=str(csv), DRML_SCORECARD_COMPARE=str(tmp_path / "seed1.csv"))
+    # The same run stands in for the noisy CLIP's: the side-by-side cell reads two CSVs.
+    os.environ.update(DRML_SCORECARD_CSV=str(csv), DRML_SCORECARD_COMPARE=str(tmp_path / "seed1.csv"),
+                      DRML_SCORECARD_NOISY_CSV=str(csv))
     try:
         NotebookClient(committed, timeout=1800, kernel_name="python3",
                        resources={"metadata": {"path": str(tmp_path)}}).execute()
     finally:
-        del os.environ["DRML_SCORECARD_CSV"], os.environ["DRML_SCORECARD_COMPARE"]
+        for name in ("DRML_SCORECARD_CSV", "DRML_SCORECARD_COMPARE", "DRML_SCORECARD_NOISY_CSV"):
+            del os.environ[name]
     shown = "".join(str(out.get("data", {}).get("text/plain", "")) + out.get("text", "")
                     for c in committed.cells if c.cell_type == "code" for out in c.outputs)
     assert "drml_text" in shown and "domino" in shown
+    assert "shapes-noisy" in shown and "recall" in shown  # both CLIPs side by side
     compared = small_card.compare(Scorecard.from_csv(tmp_path / "seed1.csv"))
     assert compared.iloc[0]["method"] == "domino" and compared.iloc[0]["difference"] != 0
     assert (compared["difference"].iloc[2:] == 0).all()  # the one setting moves its kind's mean and "all"
     assert "se_difference" in committed.cells[-1].outputs[0]["data"]["text/plain"]
+
+
+@pytest.mark.slow
+def test_the_cli_scores_a_tiny_scorecard_on_the_noisy_clip(tmp_path, monkeypatch, capsys):
+    """``--clip shapes-noisy``: the pool, probes and tags read the noisy CLIP (a 4,000-image pool
+    here, for time), and the CSV carries the new columns."""
+    from drml_widgets import cli
+    from drml_widgets.scorecard import run
+    from drml_widgets.scorecard.settings import load_pool
+
+    used = []
+
+    def small_pool(seed=0, encoder=None):
+        used.append(encoder)
+        return load_pool(n=4000, seed=seed, encoder=encoder)
+
+    monkeypatch.setattr(run, "load_pool", small_pool)
+    out = tmp_path / "noisy.csv"
+    assert cli.main(["scorecard", "--settings", "3", "--cnn-share", "0", "--clip", "shapes-noisy", "--out", str(out)]) == 0
+    assert [e.spec.label for e in used] == ["shapes-noisy"]
+    assert "Scorecard(clip=shapes-noisy, seed=0" in capsys.readouterr().out
+    results = pd.read_csv(out)
+    assert results["setting"].nunique() >= 1 and (results["model"] == "head").all()
+    assert results["real_failure"].isin([True, False]).all() and results["failing_recall"].dropna().between(0, 1).all()
 
 
 def _lowest_accuracy(view, by=("color",)):

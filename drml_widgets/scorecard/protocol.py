@@ -6,6 +6,15 @@ likely they are to belong to it; the scorecard then judges both against the plan
 - **exact name**: the top slice's description states exactly the planted conjunction: the same
   attribute values and the slice's class, nothing more, nothing less.
 - **values named** (looser): the same attribute values; the class may be left out, not wrong.
+- **real failure** (precision of the name): the named slice truly fails on the test images.
+- **failing recall**: the share of the test images in *any* truly failing slice, planted or not,
+  that the named slice holds. A correlation fails on both of its sides (the slice pushed to the
+  correlated class, and that class where it lacks the values); naming one side scores part.
+
+A slice (a conjunction of 1-4 attribute values) **truly fails** when it has at least
+``MIN_SLICE_TEST`` test images and the model's test accuracy on it is at least ``MIN_GAP`` (30
+points) below its accuracy on all test images. Overall accuracy, not the slice's class, is the
+reference: a whole class that fails is a failure too, and one reference serves every slice.
 
 How each method picks its top slice and ranks members is in its function's docstring. DrML's
 slices and PRIME's modes are ranked by :func:`contrast`, which prefers the slice whose own mean
@@ -33,7 +42,8 @@ from ..methods.prime import find_failure_modes
 from ..methods.tagging import TagVocabulary, tag_images, tags_from_table
 from ..prompts.generate import AttributeSet, PromptSpec, generate_prompts
 from .baselines import Candidate, domino, plane_projection, planespot, whitened_pca
-from .settings import ATTRIBUTE_SET, CLASS_ATTRIBUTES, NAME_TEMPLATE, TYPES, Outcome, Pool, describe
+from .settings import (ATTRIBUTE_SET, CLASS_ATTRIBUTES, MIN_GAP, MIN_SLICE_TEST, NAME_TEMPLATE, TYPES, Outcome, Pool,
+                       describe)
 
 TOP_K = 10
 # CLIP tags for PRIME: every attribute but the class, in the shapes CLIP's caption form.
@@ -100,6 +110,58 @@ def found_gap(table: pd.DataFrame, correct: np.ndarray, name: dict, class_attr: 
     population = rows_in_slice(table, {class_attr: name[class_attr]}) if class_attr in name else np.ones(len(table), bool)
     rest = population & ~inside
     return float(correct[rest].mean() - correct[inside].mean()) if rest.any() else float("nan")
+
+
+def truly_failing(table: pd.DataFrame, correct: np.ndarray) -> np.ndarray:
+    """Which test images lie in some truly failing slice (see the module's docstring), over every
+    conjunction of 1-4 of the table's attribute types.
+
+    Example:
+        >>> t = pd.DataFrame({"color": ["red"] * 20 + ["blue"] * 80, "shape": ["sq", "tri"] * 50})
+        >>> int(truly_failing(t, np.r_[np.zeros(20, bool), np.ones(80, bool)]).sum())
+        20
+    """
+    correct = np.asarray(correct, dtype=bool)
+    types = [t for t in TYPES if t in table.columns]
+    inside = np.zeros(len(table), dtype=bool)
+    bar = correct.mean() - MIN_GAP + 1e-12  # tolerance: accuracies are ratios of counts
+    for r in range(1, len(types) + 1):
+        for by in itertools.combinations(types, r):
+            group = table[list(by)].assign(correct=correct).groupby(list(by), observed=True)["correct"]
+            inside |= ((group.transform("size") >= MIN_SLICE_TEST) & (group.transform("mean") <= bar)).to_numpy()
+    return inside
+
+
+def real_failure(table: pd.DataFrame, correct: np.ndarray, name: dict) -> bool:
+    """The named slice truly fails on the test images (see the module's docstring); False for an
+    empty name.
+
+    Example:
+        >>> t = pd.DataFrame({"color": ["red"] * 20 + ["blue"] * 80})
+        >>> real_failure(t, np.r_[np.zeros(20, bool), np.ones(80, bool)], {"color": "red"})
+        True
+    """
+    if not name:
+        return False
+    correct = np.asarray(correct, dtype=bool)
+    inside = rows_in_slice(table, name)
+    return bool(inside.sum() >= MIN_SLICE_TEST and correct[inside].mean() <= correct.mean() - MIN_GAP + 1e-12)
+
+
+def failing_recall(table: pd.DataFrame, failing: np.ndarray, name: dict) -> float:
+    """Share of the images in truly failing slices (``failing``, from :func:`truly_failing`) that
+    the named slice holds; NaN when nothing truly fails.
+
+    Example:
+        >>> t = pd.DataFrame({"color": ["red", "red", "blue", "blue"]})
+        >>> failing_recall(t, np.array([True, False, True, False]), {"color": "red"})
+        0.5
+    """
+    failing = np.asarray(failing, dtype=bool)
+    if not failing.any():
+        return float("nan")
+    inside = rows_in_slice(table, name) if name else np.zeros(len(table), bool)
+    return float((inside & failing).sum() / failing.sum())
 
 
 @dataclass(repr=False)

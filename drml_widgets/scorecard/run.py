@@ -1,5 +1,6 @@
 """Run the scorecard: draw planted failures until each (kind, model) cell has its quota of kept
-settings, run every method on each, and tabulate precision@10, exact names and time."""
+settings, run every method on each, and tabulate precision@10, exact names, real failures,
+failing recall and time."""
 
 from __future__ import annotations
 
@@ -28,16 +29,20 @@ class Scorecard:
     setting's ``adaptive_flagged`` says whether ``Session.failing_slices``'s adaptive default flags
     its planted slice, None for the CNN), every
     drawn setting with its planted slice's gap and whether it was kept (``settings``), the wall
-    time of each stage (``seconds``) and the shared :class:`~.protocol.Context` it ran with."""
+    time of each stage (``seconds``), the shared :class:`~.protocol.Context` it ran with and the
+    name of the CLIP whose embeddings it read (``clip``)."""
 
     results: pd.DataFrame
     settings: pd.DataFrame
     seconds: dict = field(default_factory=dict)
     seed: int = 0
     context: P.Context | None = None
+    clip: str = "shapes"
 
     def table(self) -> pd.DataFrame:
-        """Mean precision@10 and share of exact names by model, method and kind (and all kinds).
+        """Mean precision@10, share of exact names, and where the results have them, share of named
+        slices that truly fail (``real``) and mean failing recall (``recall``; see
+        :mod:`.protocol`), by model, method and kind (and all kinds).
 
         Example:
             >>> r = pd.DataFrame({"model": ["head"] * 2, "method": ["m"] * 2, "kind": ["rare", "noisy"],
@@ -46,10 +51,13 @@ class Scorecard:
             0.75
         """
         grouped = self._grouped()
-        out = pd.DataFrame({"p@10": grouped["precision_at_10"].mean(), "exact": grouped["exact_name"].mean(),
-                            "n": grouped["setting"].nunique()}).unstack("kind")
+        means = {"p@10": grouped["precision_at_10"].mean(), "exact": grouped["exact_name"].mean()}
+        for measure, column in (("real", "real_failure"), ("recall", "failing_recall")):
+            if column in self.results:  # CSVs written before these columns lack them
+                means[measure] = grouped[column].mean()
+        out = pd.DataFrame({**means, "n": grouped["setting"].nunique()}).unstack("kind")
         kinds = [k for k in (*KINDS, "all") if k in out.columns.get_level_values(1)]
-        out = out.reindex(columns=pd.MultiIndex.from_product([["p@10", "exact", "n"], kinds]))
+        out = out.reindex(columns=pd.MultiIndex.from_product([[*means, "n"], kinds]))
         out["n"] = out["n"].fillna(0).astype(int)
         order = {m: i for i, m in enumerate(method_names())}
         return out.sort_index(key=lambda ix: ix.map(lambda v: order.get(v, v) if isinstance(v, str) and v in order
@@ -58,7 +66,8 @@ class Scorecard:
     def _grouped(self):
         """The results by model, method and kind, each setting counted again under kind "all"."""
         both = pd.concat([self.results, self.results.assign(kind="all")])
-        return both.assign(exact_name=both["exact_name"].astype(float)).groupby(["model", "method", "kind"], sort=False)
+        as_float = {c: both[c].astype(float) for c in ("exact_name", "real_failure") if c in both}
+        return both.assign(**as_float).groupby(["model", "method", "kind"], sort=False)
 
     def stderr(self) -> pd.DataFrame:
         """Standard error of each mean of :meth:`table` (its sd over settings / sqrt(n)), the same
@@ -176,7 +185,7 @@ class Scorecard:
     def __repr__(self) -> str:
         with pd.option_context("display.width", 200, "display.max_columns", 40):
             kept = self.settings["kept"]
-            return (f"Scorecard(seed={self.seed}: {int(kept.sum())} settings kept of {len(kept)} drawn, "
+            return (f"Scorecard(clip={self.clip}, seed={self.seed}: {int(kept.sum())} settings kept of {len(kept)} drawn, "
                     f"{sum(self.seconds.values()):.0f} s)\n{self.table().to_string()}")
 
 
@@ -203,6 +212,8 @@ def run_methods(ctx: P.Context, out: Outcome, seed: int = 0) -> list[dict]:
     """
     s = out.setting
     rows, memo = [], {}
+    correct = out.predictions == out.labels
+    failing = P.truly_failing(ctx.test_table, correct)
     for entry in entries():
         start = time.perf_counter()
         with _quiet_one_thread():
@@ -213,7 +224,9 @@ def run_methods(ctx: P.Context, out: Outcome, seed: int = 0) -> list[dict]:
                      "precision_at_10": P.precision_at_k(found.ranking, out.truth) if found is not None else 0.0,
                      "exact_name": P.exact_name(name, s.truth),
                      "values_named": bool(name) and P.values_named(name, s.values, s.class_attr, s.slice_class),
-                     "found_gap": P.found_gap(ctx.test_table, out.predictions == out.labels, name, s.class_attr),
+                     "found_gap": P.found_gap(ctx.test_table, correct, name, s.class_attr),
+                     "real_failure": P.real_failure(ctx.test_table, correct, name),
+                     "failing_recall": P.failing_recall(ctx.test_table, failing, name),
                      "seconds": seconds})
     return rows
 
@@ -296,4 +309,5 @@ def run_scorecard(n_settings: int = 200, seed: int = 0, *, pool: Pool | None = N
     if not results:
         raise ScorecardError(f"None of the {len(settings)} drawn settings planted a failing slice. "
                              "Fix: draw more settings, or check the pool (load_pool renders every combination).")
-    return Scorecard(pd.DataFrame(results), pd.DataFrame(settings), seconds, seed, ctx)
+    clip = getattr(getattr(encoder, "spec", None), "label", type(encoder).__name__)
+    return Scorecard(pd.DataFrame(results), pd.DataFrame(settings), seconds, seed, ctx, clip)
