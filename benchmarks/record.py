@@ -1,4 +1,4 @@
-"""What every benchmark writes beside its figures: the date, the machine and its load, and the file.
+"""What every benchmark writes beside its figures: the date, the command, the machine and its load.
 
 Each benchmark writes its own table to ``benchmarks/results/<name>.md`` through :func:`write_results`,
 so a figure in the docs (which include these files) is never typed by hand from a run.
