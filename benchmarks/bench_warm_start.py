@@ -1,6 +1,6 @@
 """A warm start and a cold one, before and after issue 24's warm-start work, each in a fresh process.
 
-Both sides run side by side, on the same machine at the same time: the package as of ``--old``
+Both sides run side by side, on the same machine, in alternation: the package as of ``--old``
 (default: the last commit before the work) and as of ``--new`` (default: this checkout; a git
 ref exports that commit instead, leaving others' unfinished edits out). Each side has its own
 embedding cache, since the shapes world's keys changed.
@@ -83,6 +83,12 @@ def floor(stmt: str, repeats: int) -> float:
                                                   text=True, check=True).stdout) for _ in range(repeats))
 
 
+def middle(runs: dict[str, list[dict]]) -> tuple[dict, dict]:
+    """Per side, the median of each timing over its runs (and the last run's flags)."""
+    return tuple({k: statistics.median(r[k] for r in side) if isinstance(side[0][k], float) else side[-1][k]
+                  for k in side[0]} for side in (runs["old"], runs["new"]))
+
+
 def load() -> str:
     return f"{os.getloadavg()[0]:.1f}"
 
@@ -92,39 +98,44 @@ def main() -> None:
     parser.add_argument("--old", default=OLD, help="git ref of the package before the work")
     parser.add_argument("--new", default=None, help="git ref of the package after it (default: this checkout)")
     parser.add_argument("--repeats", type=int, default=3, help="warm runs per side (the median is reported)")
+    parser.add_argument("--cold-repeats", type=int, default=2, choices=(1, 2), help="cold runs per side")
     parser.add_argument("--files", type=int, default=10_000, help="images in the cached folder")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-warm-"))
-    rows: list[tuple[str, dict, dict]] = []
     loads = [load()]
     try:
         trees = {"old": export(args.old, work / "old"), "new": export(args.new, work / "new")}
-        cold, warm, emb = {}, {}, {}
-        for side, tree in trees.items():
-            cold[side] = child(tree, work / f"cache-{side}", "shapes", str(work / f"cold-{side}.npy"))
-            emb[f"cold-{side}"] = np.load(work / f"cold-{side}.npy")
+        # Sides alternate (cold: old new new old; warm: old new old new ...), so load that drifts
+        # during the run (other engineers' jobs) weighs on both alike.
+        order = ["old", "new", "new", "old"][: 2 * args.cold_repeats]
+        cold_runs = {"old": [], "new": []}
+        for i, side in enumerate(order):
+            cold_runs[side].append(child(trees[side], work / f"cache-{side}-{i}", "shapes", str(work / f"cold-{side}.npy")))
             loads.append(load())
-        for side, tree in trees.items():
-            runs = [child(tree, work / f"cache-{side}", "shapes", str(work / f"warm-{side}.npy")) for _ in range(args.repeats)]
-            warm[side] = {k: statistics.median(r[k] for r in runs) if isinstance(runs[0][k], float) else runs[-1][k]
-                          for k in runs[0]}
-            emb[f"warm-{side}"] = np.load(work / f"warm-{side}.npy")
-            loads.append(load())
-        rows += [("shapes, cold: from_shapes_world + Dashboard", cold["old"], cold["new"]),
-                 (f"shapes, warm: from_shapes_world + Dashboard (median of {args.repeats})", warm["old"], warm["new"])]
+        emb = {f"cold-{side}": np.load(work / f"cold-{side}.npy") for side in trees}
+        warm_runs = {"old": [], "new": []}
+        for _ in range(args.repeats):
+            for side in trees:  # on the cache of the side's last cold run
+                last = len(order) - 1 - order[::-1].index(side)
+                warm_runs[side].append(child(trees[side], work / f"cache-{side}-{last}", "shapes", str(work / f"warm-{side}.npy")))
+        emb.update({f"warm-{side}": np.load(work / f"warm-{side}.npy") for side in trees})
+        loads.append(load())
         # a folder as a user's: written by the new side (same pixels), cached once, then timed warm on both sides
         sys.path.insert(0, str(trees["new"]))
         from drml_widgets import load_shapes_world
 
         folder = load_shapes_world(n=args.files).to_folder(work / "photos", image_format="png")
         child(trees["new"], work / "cache-folder", "folder", str(work / "folder-cold.npy"), str(folder))
+        folder_runs = {"old": [], "new": []}
+        for _ in range(args.repeats):
+            for side, tree in trees.items():
+                folder_runs[side].append(child(tree, work / "cache-folder", "folder", str(work / f"folder-{side}.npy"),
+                                               str(folder)))
         loads.append(load())
-        folder_runs = {side: [child(tree, work / "cache-folder", "folder", str(work / f"folder-{side}.npy"), str(folder))
-                              for _ in range(args.repeats)] for side, tree in trees.items()}
-        folder_warm = {side: {k: statistics.median(r[k] for r in runs) if isinstance(runs[0][k], float) else runs[-1][k]
-                              for k in runs[0]} for side, runs in folder_runs.items()}
-        rows.append((f"folder, warm: from_folder on {args.files:,} cached PNGs (median of {args.repeats})",
-                     folder_warm["old"], folder_warm["new"]))
+        rows = [(f"shapes, cold: from_shapes_world + Dashboard (median of {args.cold_repeats})", *middle(cold_runs)),
+                (f"shapes, warm: from_shapes_world + Dashboard (median of {args.repeats})", *middle(warm_runs)),
+                (f"folder, warm: from_folder on {args.files:,} cached PNGs (median of {args.repeats})",
+                 *middle(folder_runs))]
         same = {name: bool(np.array_equal(emb["cold-old"], emb[name])) for name in ("cold-new", "warm-new", "warm-old")}
         same["folder new = old"] = bool(np.array_equal(np.load(work / "folder-old.npy"), np.load(work / "folder-new.npy")))
         torch_s = floor("import torch", args.repeats)
