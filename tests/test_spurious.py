@@ -23,7 +23,7 @@ import torch.nn as nn
 from drml_widgets import ClipEncoder, load_shapes_world
 from drml_widgets.data.shapes import MAJORITY_COLOR, WATERBIRDS_LIKE
 from drml_widgets.jobs.pretrain_shapes_clip import MODEL_CFG
-from drml_widgets.embed.checkpoints import SHAPES_MODEL_DIR
+from drml_widgets.embed.checkpoints import BUNDLED_MODELS, SHAPES_MODEL_DIR
 from drml_widgets.embed.models import file_sha256, resolve_model
 from drml_widgets.errors import InputError
 from drml_widgets.methods.detection import accuracy_discrepancy, group_accuracy
@@ -239,9 +239,10 @@ def test_tuned_model_is_a_checkpoint_the_encoder_loads_and_the_base_stays(featur
     # Reverting is loading the base: untouched on disk, same embeddings, and never a save target.
     assert file_sha256(SHAPES_MODEL_DIR / "open_clip_model.safetensors") == base_sha
     np.testing.assert_array_equal(ClipEncoder("shapes").encode_images(probe), before)
-    with pytest.raises(SpuriousError, match="Refusing to overwrite the base model"):
-        tuned.save(features, SHAPES_MODEL_DIR)
-    with pytest.raises(SpuriousError, match="Refusing to overwrite the base model"):  # any base folder
+    for bundled in BUNDLED_MODELS.values():  # the base, and every other model the package ships
+        with pytest.raises(SpuriousError, match="Refusing to overwrite the weights"):
+            tuned.save(features, bundled)
+    with pytest.raises(SpuriousError, match="Refusing to overwrite the weights"):  # any base folder
         tuned.save(dataclasses.replace(features, encoder=tuned_encoder), path)
 
 

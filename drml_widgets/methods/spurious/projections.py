@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..._common import unit_rows
-from ...embed.checkpoints import SHAPES_MODEL_DIR, write_model_dir
+from ...embed.checkpoints import BUNDLED_MODELS, write_model_dir
 from ...embed.encoder import PROGRESS_MIN_ITEMS
 from ...embed.images import as_image_list, load_rgb
 from ...embed.models import LOCAL_DIR
@@ -297,11 +297,12 @@ class TunedProjections:
         """
         out = Path(out_dir).expanduser().resolve()
         spec = data.encoder.spec
-        protected = {SHAPES_MODEL_DIR.resolve()}
+        protected = {folder.resolve() for folder in BUNDLED_MODELS.values()}  # never a bundled model
         if spec.open_clip_name.startswith(LOCAL_DIR):
             protected.add(Path(spec.open_clip_name[len(LOCAL_DIR):]).expanduser().resolve())
         if out in protected:
-            raise SpuriousError(f"Refusing to overwrite the base model's weights at {str(out)!r}. "
+            raise SpuriousError(f"Refusing to overwrite the weights at {str(out)!r} (the base model's, or a model "
+                                "the package ships). "
                                 "Fix: save the tuned model to a new folder; the base stays as it was.")
         return write_model_dir(self.to_model(data.encoder.model), out, config=model_folder_config(spec))
 
