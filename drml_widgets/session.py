@@ -154,17 +154,17 @@ class Session(Observable, SessionSetup):
     @property
     def closer(self) -> GapCloser | None:
         """The gap-closing transform when ``close_gap`` is on (fit on training images + prompts)."""
-        if not self.close_gap:
-            return None
-        if self._closer is None:
+        if self.close_gap and self._closer is None:
             self._closer = GapCloser.fit(self.image_emb[self.view.split("train")], self.text_emb)
-        return self._closer
+        return self._closer if self.close_gap else None
 
     def image_features(self, emb: np.ndarray | None = None) -> np.ndarray:
+        """Image embeddings (``emb``, else the session's) as the head reads them: gap closed if ``close_gap``."""
         emb = self.image_emb if emb is None else emb
         return self.closer.transform(emb, "image") if self.closer is not None else emb
 
     def text_features(self, emb: np.ndarray | None = None) -> np.ndarray:
+        """Prompt embeddings (``emb``, else the session's) as the head reads them: gap closed if ``close_gap``."""
         emb = self.text_emb if emb is None else emb
         return self.closer.transform(emb, "text") if self.closer is not None else emb
 

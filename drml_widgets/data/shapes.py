@@ -67,6 +67,7 @@ class ShapesWorld:
 
     @property
     def labels(self) -> np.ndarray:
+        """The class index of every image, in row order."""
         return self.table["label"].to_numpy()
 
     def __len__(self) -> int:

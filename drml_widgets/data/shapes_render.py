@@ -192,7 +192,7 @@ class ShapeImages:
         self._lock = threading.Lock()
         self._all: np.ndarray | None = None
 
-    shape = property(lambda self: (len(self._rows), IMAGE_SIZE, IMAGE_SIZE, 3))
+    shape = property(lambda self: (len(self._rows), IMAGE_SIZE, IMAGE_SIZE, 3), doc="``(n, H, W, 3)``, as an array's.")
     dtype = np.dtype(np.uint8)
     ndim = 4
 

@@ -45,6 +45,7 @@ class KeyedImage:
 
     @property
     def key(self) -> bytes:
+        """The cache key: a digest of what made the image, not of its pixels."""
         return content_key("made", self.made)
 
     def pixels(self) -> np.ndarray:

@@ -87,16 +87,20 @@ class SettingSource:
     labels: np.ndarray
 
     def image_features(self) -> np.ndarray:
+        """The setting's test image embeddings, as its head reads them."""
         return self.emb
 
     def text_features(self) -> np.ndarray:
+        """The probe prompts' embeddings."""
         return self.text_emb
 
     def image_predictions(self, mask: np.ndarray | None = None) -> np.ndarray:
+        """The planted model's predicted class per test image (of ``mask`` when given)."""
         predictions = self.proba.argmax(axis=1)
         return predictions if mask is None else predictions[mask]
 
     def image_losses(self) -> np.ndarray:
+        """The planted model's loss on each test image's true label."""
         return true_label_loss(self.proba, self.labels)
 
 

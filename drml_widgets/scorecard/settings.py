@@ -81,6 +81,7 @@ class Pool:
 
     @property
     def test_table(self) -> pd.DataFrame:
+        """The attribute table of the pool's test images, indexed from 0."""
         return self.table[self.test].reset_index(drop=True)
 
     def __repr__(self) -> str:
@@ -128,6 +129,7 @@ class Setting:
 
     @property
     def classes(self) -> list[str]:
+        """The class names: the values of the setting's class attribute."""
         return list(ATTRIBUTES[self.class_attr])
 
     @property
@@ -255,10 +257,12 @@ class Outcome:
 
     @property
     def predictions(self) -> np.ndarray:
+        """The trained model's predicted class per test image."""
         return self.proba.argmax(axis=1)
 
     @property
     def gap(self) -> float:
+        """``rest_accuracy`` minus the planted slice's accuracy: how far below its wider slices it fails."""
         return self.rest_accuracy - self.slice_accuracy
 
     @property
@@ -275,6 +279,7 @@ class Outcome:
                 and int(self.truth.sum()) >= MIN_SLICE_TEST)
 
     def row(self) -> dict:
+        """The setting and what training gave, as one flat record (for tables and CSV)."""
         return {**self.setting.row(), "slice_accuracy": round(self.slice_accuracy, 4),
                 "rest_accuracy": round(self.rest_accuracy, 4), "gap": round(self.gap, 4),
                 "rival_accuracy": round(self.rival_accuracy, 4),
