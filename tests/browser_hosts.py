@@ -119,3 +119,17 @@ def run_all_cells(page):
         except Exception:
             page.keyboard.press("Escape")
     pytest.fail("JupyterLab did not start running the notebook")
+
+
+def gap_plot_spots(page, per_trace: int) -> list[list[float]]:
+    """Where drawn gap-plot points are on screen: up to ``per_trace`` of each trace, spread through
+    it, wherever the view puts them (for hovering them one by one)."""
+    return page.evaluate("""(perTrace) => {
+        const gd = document.querySelector('.drml-gap-plot .js-plotly-plot');
+        const box = gd.querySelector('.nsewdrag').getBoundingClientRect();
+        const { xaxis, yaxis } = gd._fullLayout;
+        return gd.data.flatMap((t) => { const n = (t.x || []).length, m = Math.min(perTrace, n);
+            return Array.from({ length: m }, (_, k) => Math.floor(k * n / m))
+                .map((i) => [box.left + xaxis.l2p(t.x[i]), box.top + yaxis.l2p(t.y[i])]); });
+    }""", per_trace)
+

@@ -23,6 +23,7 @@ import pytest
 from nbclient import NotebookClient
 
 from drml_widgets.session import Session
+from browser_hosts import gap_plot_spots
 from drml_widgets.widgets import Dashboard, write_report
 from test_notebook_size import NODE_MODULES, serve_cdn_locally
 from test_notebooks import CELL_TIMEOUT
@@ -111,15 +112,7 @@ def test_report_gap_plot_hover_shows_what_the_page_embedded(page, report, undone
     plot = page.locator(".drml-gap-plot")
     tooltip = plot.locator(".drml-tooltip")
     plot.locator(".nsewdrag").first.scroll_into_view_if_needed()  # below the report's story
-    # Where drawn points are on screen: up to 12 of each trace, wherever the view puts them.
-    spots = page.evaluate("""() => {
-        const gd = document.querySelector('.drml-gap-plot .js-plotly-plot');
-        const box = gd.querySelector('.nsewdrag').getBoundingClientRect();
-        const { xaxis, yaxis } = gd._fullLayout;
-        return gd.data.flatMap((t) => { const n = (t.x || []).length;
-            return Array.from({ length: Math.min(12, n) }, (_, k) => Math.floor(k * n / Math.min(12, n)))
-                .map((i) => [box.left + xaxis.l2p(t.x[i]), box.top + yaxis.l2p(t.y[i])]); });
-    }""")
+    spots = gap_plot_spots(page, 12)
     seen = {"text": 0, "image": 0, "outside the sample": 0}
     for x, y in spots:
         page.mouse.move(1, 1)

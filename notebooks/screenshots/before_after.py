@@ -27,6 +27,7 @@ sys.path.append(str(HERE.parents[1] / "tests"))  # kernel_bridge and widget_supp
 
 import pytest  # noqa: E402  (widget_support.recording takes a MonkeyPatch)
 from PIL import Image  # noqa: E402
+from browser_hosts import gap_plot_spots  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -215,14 +216,7 @@ class Items:
         plot = page.locator(".drml-gap-plot")
         plot.locator(".nsewdrag").first.scroll_into_view_if_needed()
         page.wait_for_timeout(800)
-        spots = page.evaluate("""() => {
-            const gd = document.querySelector('.drml-gap-plot .js-plotly-plot');
-            const box = gd.querySelector('.nsewdrag').getBoundingClientRect();
-            const { xaxis, yaxis } = gd._fullLayout;
-            return gd.data.flatMap((t) => { const n = (t.x || []).length;
-                return Array.from({ length: Math.min(40, n) }, (_, k) => Math.floor(k * n / Math.min(40, n)))
-                    .map((i) => [box.left + xaxis.l2p(t.x[i]), box.top + yaxis.l2p(t.y[i])]); });
-        }""")
+        spots = gap_plot_spots(page, 40)
         tooltip = plot.locator(".drml-tooltip")
         for x, y in spots:
             page.mouse.move(1, 1)
