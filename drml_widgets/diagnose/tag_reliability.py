@@ -15,6 +15,16 @@ give it away, neither needing ground truth:
 
 Types that pass both are ``reliable``. Both bounds are halfway marks on scales whose ends mean
 the same for any CLIP and vocabulary (chance to certainty; independent to determined).
+
+**Ground truth decides where it is known.** Dependence alone cannot say which of two tags that
+follow each other CLIP really reads: a CLIP blind to size, whose size tags copy the shape, makes
+size and shape equally predictable from each other, and the rule above may drop the shape. So
+``known=`` takes true values of some types (the class labels, metadata columns, a labelled
+sample; NaN where unknown). A grounded type is judged by its accuracy on the known rows, chance
+corrected like the margin (``(accuracy - 1/k) / (1 - 1/k)``) and held to the same halfway mark,
+whatever its confidence; and of a dependent pair, a grounded type read well is never the
+stand-in: the other one is. Where neither side is grounded, the rule above stands and ``why``
+says that ground truth could not decide.
 """
 
 from __future__ import annotations
@@ -55,7 +65,9 @@ def uncertainty_coefficient(a, b) -> float:
 @dataclass(repr=False)
 class TagReliability:
     """Per tag type: ``mean_confidence``, ``margin`` over chance, the type it depends on most
-    (``stands_in_for``, ``dependence``), ``reliable`` and ``why``."""
+    (``stands_in_for``, ``dependence``), ``reliable`` and ``why``; where true values were given,
+    ``accuracy`` on the ``n_known`` rows, chance corrected as ``accuracy_over_chance``, and
+    ``grounded`` (NaN, 0 and False elsewhere)."""
 
     table: pd.DataFrame
 
@@ -70,44 +82,109 @@ class TagReliability:
         if len(bad):
             reasons = "; ".join(f"{r.type}: {r.why}" for r in bad.itertuples())
             warnings.warn(f"CLIP's tags of {bad['type'].tolist()} cannot be trusted ({reasons}). Fix: leave them "
-                          "out, give true values from your metadata, or use a CLIP that sees them.",
+                          "out, give true values from your metadata (known=), or use a CLIP that sees them.",
                           stacklevel=stacklevel)
 
     def __repr__(self) -> str:
-        rows = [f"  {r.type}: margin {r.margin:.2f}, most dependent on {r.stands_in_for} ({r.dependence:.2f}) -> "
-                f"{'reliable' if r.reliable else r.why}" for r in self.table.itertuples()]
+        rows = []
+        for r in self.table.itertuples():
+            truth = (f", accuracy {r.accuracy:.2f} on {r.n_known} known ({r.accuracy_over_chance:.2f} over chance)"
+                     if r.grounded else "")
+            rows.append(f"  {r.type}: margin {r.margin:.2f}{truth}, most dependent on {r.stands_in_for} "
+                        f"({r.dependence:.2f}) -> {'reliable' if r.reliable else r.why}")
         return "TagReliability(\n" + "\n".join(rows) + "\n)"
 
 
-def tag_reliability(values: pd.DataFrame, confidence: pd.DataFrame, n_values: Mapping[str, int], *,
-                    min_margin: float = MIN_MARGIN, max_dependence: float = MAX_DEPENDENCE) -> TagReliability:
-    """Check each tag type (a column of ``values``, with its top probability in ``confidence``
-    and its number of possible values in ``n_values``).
+def over_chance(share: float, k: int) -> float:
+    """A share rescaled so chance among ``k`` values (1/k) is 0 and certainty is 1.
 
     Example:
-        >>> v = pd.DataFrame({"color": ["red", "blue"] * 50, "spot": ["left", "right"] * 50})
+        >>> over_chance(0.75, 2), over_chance(1.0, 4)
+        (0.5, 1.0)
+    """
+    return (share - 1 / k) / (1 - 1 / k)
+
+
+def _accuracy(values: pd.DataFrame, known: pd.DataFrame | None) -> dict[str, tuple[float, int]]:
+    """Per grounded type, the share of its known rows tagged with the true value, and their count."""
+    if known is None:
+        return {}
+    if not isinstance(known, pd.DataFrame) or len(known) != len(values):
+        raise InputError(f"known must be a DataFrame with one row per tagged image ({len(values)}); got "
+                         f"{type(known).__name__} of {len(known) if hasattr(known, '__len__') else '?'} rows. "
+                         "Fix: pass true values in the images' order, NaN where unknown.")
+    stray = [c for c in known.columns if c not in values.columns]
+    if stray:
+        raise InputError(f"known has columns {stray} that are not tag types {list(values.columns)}. Fix: name its "
+                         "columns after the tagged types, e.g. known=table[['class']].")
+    out = {}
+    for t in known.columns:
+        mask = known[t].notna().to_numpy()
+        if mask.any():
+            truth = known[t].to_numpy(dtype=object)[mask].astype(str)
+            out[t] = (float(np.mean(values[t].to_numpy(dtype=object)[mask].astype(str) == truth)), int(mask.sum()))
+    return out
+
+
+def _stand_in(t: str, types: list[str], deps: dict, read_well: dict[str, bool], max_dependence: float) -> str | None:
+    """Why the ungrounded type ``t`` stands in for another, or None. A partner that ground truth shows
+    CLIP reads well makes ``t`` the stand-in; otherwise the more determined of the two is."""
+    for o in sorted((o for o in types if o != t), key=lambda o: -max(deps[t, o], deps[o, t])):
+        both = max(deps[t, o], deps[o, t])
+        if read_well.get(o) and both > max_dependence:
+            return (f"it stands in for {o} ({deps[t, o]:.0%} of it follows {o}'s tag), which ground truth shows "
+                    f"CLIP reads")
+        if deps[t, o] > max_dependence and deps[t, o] > deps[o, t] and not read_well.get(o):
+            undecided = "" if o in read_well else (
+                f"; ground truth could not decide which of the two CLIP reads. Fix: pass known= true values of "
+                f"{t} or {o} (class labels, a metadata column or a small labelled sample)")
+            return f"it stands in for {o} ({deps[t, o]:.0%} of it follows {o}'s tag){undecided}"
+    return None
+
+
+def tag_reliability(values: pd.DataFrame, confidence: pd.DataFrame, n_values: Mapping[str, int], *,
+                    known: pd.DataFrame | None = None, min_margin: float = MIN_MARGIN,
+                    max_dependence: float = MAX_DEPENDENCE) -> TagReliability:
+    """Check each tag type (a column of ``values``, with its top probability in ``confidence``
+    and its number of possible values in ``n_values``). ``known``: true values of some types,
+    columns named after them, one row per image, NaN where unknown (see the module's docstring).
+
+    Example:
+        >>> v = pd.DataFrame({"color": ["red", "blue"] * 50, "spot": ["left", "left", "right", "right"] * 25})
         >>> c = pd.DataFrame({"color": [0.99] * 100, "spot": [0.55] * 100})
         >>> tag_reliability(v, c, {"color": 2, "spot": 2}).unreliable
         ['spot']
+        >>> tag_reliability(v, c, {"color": 2, "spot": 2}, known=v[["spot"]]).unreliable  # true, though unsure
+        []
     """
     types = list(values.columns)
     if list(confidence.columns) != types or len(confidence) != len(values):
         raise InputError("values and confidence must have the same tag types and rows. Fix: pass the two tables of "
                          "one tagging run.")
+    accuracy = _accuracy(values, known)
+    ks = {t: max(int(n_values.get(t, values[t].nunique())), 2) for t in types}
+    read_well = {t: over_chance(acc, ks[t]) >= min_margin for t, (acc, _) in accuracy.items()}
     deps = {(t, o): uncertainty_coefficient(values[t], values[o]) for t in types for o in types if o != t}
     rows = []
     for t in types:
-        k = max(int(n_values.get(t, values[t].nunique())), 2)
+        k = ks[t]
         mean = float(confidence[t].mean())
-        margin = (mean - 1 / k) / (1 - 1 / k)
+        margin = over_chance(mean, k)
         mine = {o: deps[t, o] for o in types if o != t}
         other = max(mine, key=mine.get) if mine else None
-        dependence = mine.get(other, 0.0) if other else 0.0
+        acc, n_known = accuracy.get(t, (float("nan"), 0))
         why = []
-        if margin < min_margin:
-            why.append(f"confidence {mean:.2f} is close to chance ({1 / k:.2f})")
-        if dependence > max_dependence and dependence > deps[other, t]:
-            why.append(f"it stands in for {other} ({dependence:.0%} of it follows {other}'s tag)")
+        if t in accuracy:
+            if not read_well[t]:
+                why.append(f"accuracy {acc:.2f} on {n_known} known values is close to chance ({1 / k:.2f})")
+        else:
+            if margin < min_margin:
+                why.append(f"confidence {mean:.2f} is close to chance ({1 / k:.2f})")
+            stand_in = _stand_in(t, types, deps, read_well, max_dependence)
+            if stand_in:
+                why.append(stand_in)
         rows.append({"type": t, "n_values": k, "mean_confidence": mean, "margin": margin, "stands_in_for": other,
-                     "dependence": dependence, "reliable": not why, "why": "; ".join(why) or "ok"})
+                     "dependence": mine.get(other, 0.0) if other else 0.0, "reliable": not why,
+                     "why": "; ".join(why) or "ok", "accuracy": acc, "accuracy_over_chance": over_chance(acc, k),
+                     "n_known": n_known, "grounded": t in accuracy})
     return TagReliability(pd.DataFrame(rows))

@@ -87,15 +87,32 @@ class AttributeTags:
         return pd.DataFrame(rows, columns=["type", "n_values", "threshold", "mean_confidence", "share_confident",
                                            "counts"])
 
-    def reliability(self) -> TagReliability:
-        """Whether each type's tags can be trusted (confidence over chance, not standing in for another type).
+    def reliability(self, known: pd.DataFrame | None = None) -> TagReliability:
+        """Whether each type's tags can be trusted (confidence over chance, not standing in for another type);
+        ``known`` holds true values of some types (NaN where unknown), which then decide (see
+        :func:`~drml_widgets.diagnose.tag_reliability.tag_reliability`).
 
         Example:
             >>> enc = lambda texts: np.eye(2)[[0 if "red" in t else 1 for t in texts]]
-            >>> tag_attributes(np.eye(2)[[0, 0, 1]], {"color": ["red", "blue"]}, enc).reliability().unreliable
-            []
+            >>> tags = tag_attributes(np.eye(2)[[0, 0, 1]], {"color": ["red", "blue"]}, enc)
+            >>> tags.reliability().unreliable, tags.reliability(pd.DataFrame({"color": ["blue"] * 3})).unreliable
+            ([], ['color'])
         """
-        return tag_reliability(self.values, self.confidence, {t: p.shape[1] for t, p in self.probabilities.items()})
+        return tag_reliability(self.values, self.confidence, {t: p.shape[1] for t, p in self.probabilities.items()},
+                               known=known)
+
+    def only(self, types: Sequence[str]) -> "AttributeTags":
+        """The tags of some of the types.
+
+        Example:
+            >>> enc = lambda texts: np.eye(2)[[0 if "red" in t or "big" in t else 1 for t in texts]]
+            >>> tags = tag_attributes(np.eye(2)[[0, 1]], {"color": ["red", "blue"], "size": ["big", "small"]}, enc)
+            >>> list(tags.only(["size"]).values.columns)
+            ['size']
+        """
+        types = list(types)
+        return AttributeTags(self.values[types], self.confidence[types], self.thresholds[types],
+                             {t: self.probabilities[t] for t in types})
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{t} (>= {v:g})" if v > 0 else f"{t} (argmax)" for t, v in self.thresholds.items())

@@ -215,28 +215,37 @@ def apply_thresholds(scores: pd.DataFrame, thresholds: float | Mapping[str, floa
     return scores.ge(per_tag, axis=1)
 
 
-def group_reliability(scores: pd.DataFrame, vocabulary: TagVocabulary) -> TagReliability:
+def group_reliability(scores: pd.DataFrame, vocabulary: TagVocabulary,
+                      known: pd.DataFrame | None = None) -> TagReliability:
     """Whether CLIP's tags of each group (of two or more tags) can be trusted: confidence over
     chance, and not standing in for another group (see :mod:`drml_widgets.diagnose.tag_reliability`).
+    ``known``: true values of some groups (a column per group holding tag names, NaN where unknown).
 
     Example:
         >>> vocab = TagVocabulary({"red": ["red"], "green": ["green"]}, {"color": ["red", "green"]})
-        >>> group_reliability(pd.DataFrame({"red": [0.9, 0.1], "green": [0.1, 0.9]}), vocab).unreliable
-        []
+        >>> scores = pd.DataFrame({"red": [0.9, 0.1], "green": [0.1, 0.9]})
+        >>> group_reliability(scores, vocab).unreliable, group_reliability(scores, vocab, scores[[]].assign(
+        ...     color=["green", "red"])).unreliable
+        ([], ['color'])
     """
     groups = {g: m for g, m in vocabulary.groups.items() if len(m) > 1}
-    return tag_reliability(pd.DataFrame({g: scores[m].to_numpy().argmax(axis=1) for g, m in groups.items()}),
-                           pd.DataFrame({g: scores[m].to_numpy().max(axis=1) for g, m in groups.items()}),
-                           {g: len(m) for g, m in groups.items()})
+    if known is not None:  # a group of one tag is not checked: nothing to ground
+        known = known[[g for g in known.columns if g in groups or g not in vocabulary.groups]]
+    values = {g: np.asarray(m)[scores[m].to_numpy().argmax(axis=1)] for g, m in groups.items()}
+    confidence = {g: scores[m].to_numpy().max(axis=1) for g, m in groups.items()}
+    return tag_reliability(pd.DataFrame(values), pd.DataFrame(confidence), {g: len(m) for g, m in groups.items()},
+                           known=known)
 
 
 def tag_images(image_emb, vocabulary: TagVocabulary, encoder, thresholds=0.5,
-               scale: float | None = None, drop_unreliable: bool = True) -> pd.DataFrame:
+               scale: float | None = None, drop_unreliable: bool = True,
+               known: pd.DataFrame | None = None) -> pd.DataFrame:
     """Tag images with CLIP in one call: :func:`tag_scores` then :func:`apply_thresholds`
     (``scale=None``: the encoder model's logit scale).
 
-    Each group of tags is first checked (:func:`group_reliability`): a group CLIP tags with no
-    more confidence than chance, or whose tags follow another group's (position read off
+    Each group of tags is first checked (:func:`group_reliability`, with ``known`` true values of
+    some groups where you have them: they decide which groups CLIP reads): a group CLIP tags with
+    no more confidence than chance, or whose tags follow another group's (position read off
     colour), is named in a warning and, with ``drop_unreliable``, left out, so PRIME and
     spurious-attribute detection never build on it.
 
@@ -250,7 +259,7 @@ def tag_images(image_emb, vocabulary: TagVocabulary, encoder, thresholds=0.5,
     tags = apply_thresholds(scores, thresholds)
     if not any(len(m) > 1 for m in vocabulary.groups.values()):
         return tags
-    reliability = group_reliability(scores, vocabulary)
+    reliability = group_reliability(scores, vocabulary, known)
     reliability.warn()
     if drop_unreliable:
         tags = tags.drop(columns=[t for g in reliability.unreliable for t in vocabulary.groups[g]])

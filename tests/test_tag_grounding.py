@@ -1,0 +1,71 @@
+"""True values, where known, decide which tags CLIP reads: a tag read well is never dropped because another copies it."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from drml_widgets.diagnose.tag_reliability import tag_reliability
+
+N = 3000
+
+
+def _copying_world(seed: int = 0):
+    """Issue 25's CLIP: shape read perfectly; size tags copy the shape (squares "large", triangles
+    "small"), confidently, whatever the true size; colour read well and independent of both."""
+    rng = np.random.default_rng(seed)
+    shape = rng.choice(["triangle", "square"], N)
+    size = rng.choice(["small", "medium", "large"], N)
+    color = rng.choice(["red", "green", "blue"], N)
+    copied = np.where(shape == "square", "large", "small")
+    size_tag = np.where(rng.random(N) < 0.99, copied, rng.choice(["small", "medium", "large"], N))
+    values = pd.DataFrame({"shape": shape, "size": size_tag, "color": color})
+    confidence = pd.DataFrame({"shape": np.full(N, 0.99), "size": np.full(N, 0.79), "color": np.full(N, 0.97)})
+    truth = pd.DataFrame({"shape": shape, "size": size, "color": color})
+    return values, confidence, {"shape": 2, "size": 3, "color": 3}, truth
+
+
+def test_with_the_class_labels_known_the_copying_size_is_dropped_and_the_shape_kept():
+    values, confidence, k, truth = _copying_world()
+    checked = tag_reliability(values, confidence, k, known=truth[["shape"]])
+    print(checked)
+    assert checked.unreliable == ["size"]
+    row = checked.table.set_index("type")
+    assert "stands in for shape" in row.loc["size", "why"] and "ground truth shows" in row.loc["size", "why"]
+    assert row.loc["shape", "grounded"] and row.loc["shape", "accuracy"] == 1.0 and row.loc["shape", "n_known"] == N
+    assert not row.loc["size", "grounded"] and np.isnan(row.loc["size", "accuracy"])
+
+
+def test_without_known_values_the_check_says_ground_truth_could_not_decide():
+    values, confidence, k, _ = _copying_world()
+    checked = tag_reliability(values, confidence, k)
+    flagged = checked.table.set_index("type").loc[checked.unreliable, "why"]
+    assert len(flagged) == 1 and flagged.index[0] in ("size", "shape")
+    assert "ground truth could not decide" in flagged.iloc[0] and "Fix: pass known=" in flagged.iloc[0]
+    assert not checked.table["grounded"].any() and (checked.table["n_known"] == 0).all()
+
+
+def test_a_type_known_on_a_small_sample_is_judged_by_its_accuracy_whatever_its_confidence():
+    values, confidence, k, truth = _copying_world()
+    sample = truth[["size"]].where(pd.Series(np.arange(N) < 200), axis=0)  # a labelled sample of 200 images, NaN elsewhere
+    row = tag_reliability(values, confidence, k, known=sample).table.set_index("type").loc["size"]
+    assert row["n_known"] == 200 and row["accuracy"] < 0.5 and row["margin"] > 0.5  # confident, yet wrong
+    assert not row["reliable"] and "accuracy" in row["why"] and "close to chance" in row["why"]
+
+
+def test_a_mild_clip_reading_size_at_0_72_with_a_passing_margin_is_flagged_once_size_is_known():
+    rng = np.random.default_rng(1)
+    size = rng.choice(["small", "large"], N)
+    tag = np.where(rng.random(N) < 0.72, size, np.where(size == "small", "large", "small"))
+    values, confidence = pd.DataFrame({"size": tag}), pd.DataFrame({"size": np.full(N, 0.79)})
+    assert tag_reliability(values, confidence, {"size": 2}).unreliable == []  # margin 0.58 passes alone
+    row = tag_reliability(values, confidence, {"size": 2}, known=pd.DataFrame({"size": size})).table.iloc[0]
+    assert row["accuracy"] == pytest.approx(0.72, abs=0.02) and row["accuracy_over_chance"] < 0.5
+    assert not row["reliable"]
+
+
+def test_known_values_must_name_tagged_types_and_match_the_rows():
+    values, confidence, k, truth = _copying_world()
+    with pytest.raises(Exception, match="not tag types"):
+        tag_reliability(values, confidence, k, known=truth.rename(columns={"shape": "form"}))
+    with pytest.raises(Exception, match="one row per tagged image"):
+        tag_reliability(values, confidence, k, known=truth.iloc[:10])
