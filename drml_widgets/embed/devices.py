@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import DeviceError
+from ..errors import DeviceError, InputError
 
 _UNSET = "leave device unset (the best available is chosen)"
 
@@ -83,3 +83,48 @@ def default_batch_size(device: str, image_size: int | None = None) -> int:
     scaled = base * (224 / (image_size or 224)) ** 2
     low, high = BATCH_LIMITS
     return max(low, min(high, 1 << max(0, int(scaled).bit_length() - 1)))
+
+
+class DeviceChoice:
+    """An encoder's device and batch size: checked now when given, else chosen when first asked for.
+
+    Choosing an unset device imports torch (about a second), which a start served entirely from
+    the embedding cache never needs; a device asked for is checked at once, before any work.
+
+    Example:
+        >>> choice = DeviceChoice(None, None, 64)
+        >>> choice._device is None, choice.batch_size == default_batch_size(choice.device, 64)
+        (True, True)
+    """
+
+    def __init__(self, device: str | None, batch_size: int | None, image_size: int | None):
+        self._device = None if device is None else resolve_device(device)
+        self._batch_size = None if batch_size is None else int(batch_size)
+        self._image_size = image_size
+        if self._batch_size is not None and self._batch_size < 1:
+            raise InputError(f"batch_size must be at least 1; got {batch_size}. "
+                             "Fix: pass batch_size=64, say, or leave it unset to have it chosen.")
+
+    @property
+    def device(self) -> str:
+        """The device asked for, else the best available (see :func:`resolve_device`).
+
+        Example:
+            >>> DeviceChoice("cpu", None, 224).device
+            'cpu'
+        """
+        if self._device is None:
+            self._device = resolve_device(None)
+        return self._device
+
+    @property
+    def batch_size(self) -> int:
+        """The batch size asked for, else :func:`default_batch_size` for the device and input size.
+
+        Example:
+            >>> DeviceChoice("cpu", None, 224).batch_size, DeviceChoice(None, 3, 224).batch_size
+            (64, 3)
+        """
+        if self._batch_size is None:
+            self._batch_size = default_batch_size(self.device, self._image_size)
+        return self._batch_size

@@ -8,7 +8,6 @@ import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from functools import partial
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -17,7 +16,7 @@ import pandas as pd
 from ..errors import CacheNotWritableError, EmptyInputError, ImageLoadError, InputError
 from .backends import TORCH, Backend, BackendCheck, autocast_for, cache_identity, channels_last, first_batch
 from .cache import EmbeddingCache, content_key, default_cache_dir
-from .devices import default_batch_size, resolve_device
+from .devices import DeviceChoice
 from .images import ImageInput, as_image_list, check_images, describe, image_key, load_rgb
 from .models import ModelSpec, fetch_weights, load_open_clip, resolve_model
 
@@ -34,7 +33,7 @@ PREFETCH_BATCHES = 2
 COST_WARNING_SECONDS = 30.0
 
 
-class ClipEncoder:
+class ClipEncoder(DeviceChoice):
     """Encode images and texts into CLIP's shared space as L2-normalised float32 arrays.
 
     ``model`` is ``"shapes"`` (the bundled offline model), an open_clip name with
@@ -68,14 +67,8 @@ class ClipEncoder:
         backend: str = TORCH,
     ):
         self.spec: ModelSpec = resolve_model(model, pretrained)
-        self.device = resolve_device(device)
-        self._backend = Backend(backend, self.device)
-        if batch_size is None:
-            batch_size = default_batch_size(self.device, self.spec.image_size)
-        self.batch_size = int(batch_size)
-        if self.batch_size < 1:
-            raise InputError(f"batch_size must be at least 1; got {batch_size}. "
-                             "Fix: pass batch_size=64, say, or leave it unset to have it chosen.")
+        DeviceChoice.__init__(self, device, batch_size, self.spec.image_size)
+        self._backend = Backend(backend, "cpu" if backend == TORCH else self.device)  # torch runs on any device
         self.progress = progress
         self._cache_root = default_cache_dir() if cache_dir is _DEFAULT else cache_dir
         self._cache: EmbeddingCache | None = None
@@ -313,8 +306,6 @@ class ClipEncoder:
             >>> ClipEncoder("shapes").encode_images(imgs).shape
             (2, 64)
         """
-        import torch
-
         if on_error not in ("raise", "skip"):
             raise InputError(f"on_error must be 'raise' or 'skip'; got {on_error!r}.")
         items = as_image_list(images)
@@ -348,9 +339,13 @@ class ClipEncoder:
                     skip(readable[j], exc)
             if not done:
                 return done, np.empty((0, 0), np.float32)
+            import torch  # only here: a call served from the cache never imports it
+
             return done, self._backend.encode("image", torch.stack(pixels), self._torch_rows)
 
-        sample = partial(first_batch, prepare, self.batch_size, ImageLoadError)
+        def sample(positions: list[int]):  # the batch size (and device) only when there is work
+            return first_batch(prepare, self.batch_size, ImageLoadError, positions)
+
         result, _ = self._run(keys, encode_batch, "images", prepare, sample)
         self.last_skipped = pd.DataFrame(
             sorted(skipped, key=lambda r: r["position"]), columns=["position", "source", "error"]
