@@ -15,7 +15,7 @@ import pandas as pd
 
 from ._common import Observable, true_label_loss
 from .diagnose.gap import GapCloser, GapStats
-from .diagnose.heads import Head, train_head
+from .diagnose.heads import Head, heads_folder, train_head
 from .diagnose.influence import attribute_influence
 from .diagnose.rectify import (HeadVersions, RectifyResult, before_after, check_mode, fit_rectified,
                                held_out_templates, rectify_sets)
@@ -186,10 +186,10 @@ class Session(Observable, SessionSetup):
                                              kind=kind, epochs=epochs, seed=self.seed)
             head, made = self.surrogate.head, f"{kind} surrogate of {self.model.name}"
         else:
-            train, val = self.view.split("train"), self.view.split("val")
-            x = self.image_features()
-            head = train_head(x[train], self.labels[train], x[val], self.labels[val], classes=self.classes,
-                              kind=kind, epochs=epochs, lr=lr, batch_size=batch_size, seed=self.seed)
+            train, val, x = self.view.split("train"), self.view.split("val"), self.image_features()
+            head = train_head(x[train], self.labels[train], x[val], self.labels[val], classes=self.classes, kind=kind,
+                              epochs=epochs, lr=lr, batch_size=batch_size, seed=self.seed,
+                              cache_dir=heads_folder(self.encoder))  # the same inputs train once
             made = f"{kind} head trained on images"
         self.head = head
         self.versions = HeadVersions(head, made)
