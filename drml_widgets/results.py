@@ -72,7 +72,8 @@ def name_label(name: Mapping[str, str] | None, fallback: str = "unnamed") -> str
 class Result:
     """The base of every method's result. Subclasses give ``table`` (a DataFrame field or
     property), :meth:`findings` and :attr:`method` (the registry's name of the method that made
-    it); :meth:`describe` and :meth:`top` follow.
+    it); :meth:`describe` and :meth:`top` follow. ``caveats``: lines on what limits the result
+    (say, attributes its CLIP reads poorly), shown by :meth:`describe`.
 
     Example:
         >>> from drml_widgets.diagnose.slices import compare_slices
@@ -85,6 +86,7 @@ class Result:
 
     method: str = ""
     table: pd.DataFrame
+    caveats: tuple[str, ...] = ()
 
     def findings(self) -> list[Finding]:
         """The ranked findings, worst first (none by default)."""
@@ -108,7 +110,7 @@ class Result:
               ... 1 more in .findings()
         """
         found = self.findings()
-        lines = [repr(self).splitlines()[0]]
+        lines = [repr(self).splitlines()[0]] + [f"  caution: {c}" for c in self.caveats]
         for i, f in enumerate(found[:k], 1):
             lines.append(f"  {i}. {f.label}: {f.score_name} {number(f.score, f.score_name)}, {f.n_images} images")
         if len(found) > k:

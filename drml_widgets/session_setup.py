@@ -118,7 +118,7 @@ class SessionSetup:
             attributes = _with_class(attributes, dataset.classes)
             missing = [t for t in attributes.types if t not in table.columns]
             if missing:
-                tags = _tag(image_emb, attributes, missing, encoder)
+                tags = _tag(image_emb, attributes, missing, encoder, table)
                 table = pd.concat([table, tags.values.set_axis(table.index)], axis=1)
                 source = f"given attributes, {missing} tagged by CLIP"
         else:
@@ -215,14 +215,18 @@ def _with_class(attributes: AttributeSet | None, classes: Sequence[str]) -> Attr
     return AttributeSet({**values, CLASS: list(classes)}, dict(attributes.phrases) if attributes is not None else {})
 
 
-def _tag(image_emb: np.ndarray, attributes: AttributeSet, types: Sequence[str], encoder):
+def _tag(image_emb: np.ndarray, attributes: AttributeSet, types: Sequence[str], encoder, table: pd.DataFrame):
+    """CLIP's tags of ``types``. The class (and any type the table knows) is tagged too, for the
+    reliability check alone: its true values decide which of two tags that follow each other CLIP reads."""
     from .diagnose.zero_shot import tag_attributes
 
-    wanted = AttributeSet({t: attributes.values[t] for t in types},
-                          {t: p for t, p in attributes.phrases.items() if t in types})
+    checked = list(types) + [t for t in attributes.types if t not in types and t in table.columns]
+    wanted = AttributeSet({t: attributes.values[t] for t in checked},
+                          {t: p for t, p in attributes.phrases.items() if t in checked})
     tags = tag_attributes(image_emb, wanted, encoder)
-    tags.reliability().warn(stacklevel=4)
-    return tags
+    known = table[[t for t in checked if t in table.columns]].reset_index(drop=True)
+    tags.reliability(known=known).warn(stacklevel=4)
+    return tags.only(types)
 
 
 def _aligned(values, dataset: ImageDataset):
@@ -262,7 +266,8 @@ def _propose(session, n_types: int, templates, ensemble: bool) -> str:
 
     judged = session.view.splits != "train"
     correct = session.image_predictions(judged) == session.labels[judged]
-    proposals = propose_attributes(session.image_emb[judged], correct, session.encoder, labels=session.labels[judged])
+    proposals = propose_attributes(session.image_emb[judged], correct, session.encoder, labels=session.labels[judged],
+                                   classes=session.classes)
     session.proposals = proposals
     if proposals.values.empty:  # a classifier without errors there: nothing to rank, and no reason to refuse
         warnings.warn(f"No attributes proposed, nothing to rank: {proposals.note} The session slices by class alone. "

@@ -28,10 +28,19 @@ the signed J over its standard error under the within-class permutation null; ``
 uses a Bonferroni bound over all values. A type scores the error-weighted mean, over classes, of
 its best value's J in that class, so "orange squares and green triangles fail" ranks colour once,
 at full strength.
+
+**Types CLIP misreads are left out.** Before ranking, the tags pass the reliability check
+(:mod:`.tag_reliability`) with what is known of the images: the class labels (the class is
+tagged too, for the check alone, when ``classes`` names them) and ``known`` true values of some
+types. A type that true values show CLIP misreads (read near chance where known, or standing in
+for a type CLIP reads, such as size tags that copy the class) is left out, with a warning naming
+it. Types only unsure or undecided stay: a vocabulary's types are rarely all shown in an image,
+and a type the image does not show is down-weighted by membership already.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -43,10 +52,12 @@ from scipy.stats import norm
 
 from .._common import empty_frame, unit_rows
 from ..errors import ProposalError
-from ..prompts.generate import AttributeSet
+from ..prompts.generate import CLASS, AttributeSet
 from ..prompts.vocabulary import Vocabulary, load_vocabulary
+from .tag_reliability import TagReliability, tag_reliability
 from .validate import check_embeddings
-from .zero_shot import AttributeTags, check_thresholds, logit_scale, tags_from_embeddings, value_embeddings
+from .zero_shot import (AttributeTags, check_thresholds, logit_scale, tag_attributes, tags_from_embeddings,
+                        value_embeddings)
 
 ALPHA = 0.05
 # A value covering under 1% more of a class's errors than of its correct images is not proposed.
@@ -65,7 +76,8 @@ class AttributeProposals:
     ``support`` = soft count of images carrying it, ``n_tagged`` = images whose tag it is, and
     the error rates of images with and without it). ``types``: one row per type (score, its best
     values, mean presence). ``tags`` are the zero-shot tags of every image; ``note`` says why the
-    tables are empty, when they are.
+    tables are empty, when they are; ``reliability`` is the check of the vocabulary's tags (with the
+    class, where known) that left out the types CLIP misreads.
     """
 
     values: pd.DataFrame
@@ -75,6 +87,7 @@ class AttributeProposals:
     n_errors: int
     n_images: int
     note: str = ""
+    reliability: TagReliability | None = None
 
     def _top(self, n_types: int, n_values: int) -> dict[str, list[str]]:
         if self.values.empty:
@@ -181,9 +194,29 @@ def _class_j(member: np.ndarray, error: np.ndarray, labels: np.ndarray, classes:
     return weights / weights.sum(), np.stack(j), np.stack(var)
 
 
+def _check_tags(x: np.ndarray, tags: AttributeTags, labels, classes, known, encoder, scale: float) -> TagReliability:
+    """The reliability check of the vocabulary's tags, the class tagged beside them (for the check
+    alone) and grounded by the labels when ``classes`` names them."""
+    values, confidence = tags.values, tags.confidence
+    n_values = {t: p.shape[1] for t, p in tags.probabilities.items()}
+    truth = pd.DataFrame(index=range(len(x))) if known is None else known.reset_index(drop=True)
+    if classes is not None and len(classes) > 1 and labels is not None and CLASS not in n_values:
+        labels = np.asarray(labels)
+        if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() >= len(classes):
+            raise ProposalError(f"labels must be class indices into classes ({len(classes)} of them) to ground the "
+                                "tags by the class. Fix: pass labels as indices, or leave classes out.")
+        named = tag_attributes(x, {CLASS: list(classes)}, encoder, scale=scale)
+        values = pd.concat([values, named.values], axis=1)
+        confidence = pd.concat([confidence, named.confidence], axis=1)
+        n_values[CLASS] = len(classes)
+        truth = truth.assign(**{CLASS: np.asarray(classes, dtype=object)[labels]})
+    return tag_reliability(values, confidence, n_values, known=truth)
+
+
 def propose_attributes(image_emb, correct, encoder, labels=None,
                        vocabulary: Vocabulary | str | Path | Mapping | None = None,
-                       types: Sequence[str] | None = None, scale: float | None = None) -> AttributeProposals:
+                       types: Sequence[str] | None = None, scale: float | None = None,
+                       classes: Sequence[str] | None = None, known: pd.DataFrame | None = None) -> AttributeProposals:
     """Rank the vocabulary's attribute values and types by how they separate errors from correct images.
 
     ``correct`` is one boolean per image (the model's prediction equals the label); ``labels``
@@ -191,7 +224,9 @@ def propose_attributes(image_emb, correct, encoder, labels=None,
     :class:`~drml_widgets.ClipEncoder` or a callable texts -> embeddings. ``vocabulary``
     defaults to the built-in one; ``types`` keeps some of its types. The method is in the module
     docstring. With no class holding both errors and correct images there is nothing to
-    separate: the result is empty, typed, and its ``note`` says why.
+    separate: the result is empty, typed, and its ``note`` says why. ``classes`` (the class names
+    ``labels`` index) and ``known`` (true values of some types, a column per type, NaN where
+    unknown) let the reliability check leave out types CLIP misreads (see the module's docstring).
 
     Example:
         >>> props = _example()
@@ -200,6 +235,7 @@ def propose_attributes(image_emb, correct, encoder, labels=None,
         >>> props.types["type"].tolist()
         ['color', 'weather']
     """
+    given_labels = labels is not None
     x, correct, labels = _check_inputs(image_emb, correct, labels)
     vocab = _vocabulary(vocabulary)
     attrs = vocab.attribute_set(types)
@@ -217,6 +253,18 @@ def propose_attributes(image_emb, correct, encoder, labels=None,
     scale = logit_scale(encoder) if scale is None else float(scale)
     embs = value_embeddings(attrs, encoder, vocab.tag_templates(attrs.types), dim=x.shape[1])
     tags = tags_from_embeddings(x, attrs, embs, check_thresholds(None, attrs.types), scale)
+    checked = _check_tags(x, tags, labels if given_labels else None, classes, known, encoder, scale)
+    misread = [t for t in checked.ruled_out if t in embs]
+    if misread:
+        why = "; ".join(f"{r.type}: {r.why}" for r in checked.table.itertuples() if r.type in misread)
+        warnings.warn(f"Attribute types {misread} are left out of the proposals: CLIP misreads them ({why}). Fix: "
+                      "use a CLIP that sees them, or tag them from your own metadata.", stacklevel=2)
+        if len(misread) == len(embs):
+            return AttributeProposals(empty_frame(VALUE_COLUMNS), empty_frame(TYPE_COLUMNS), vocab, None,
+                                      int(error.sum()), len(x), f"CLIP misreads every type of the vocabulary ({why}).",
+                                      checked)
+        attrs = vocab.attribute_set([t for t in attrs.types if t not in misread])
+        embs, tags = {t: embs[t] for t in attrs.types}, tags.only(attrs.types)
     member = _membership(x, embs, tags, scale)
     owner = np.repeat(np.arange(len(embs)), [len(attrs.values[t]) for t in embs])
     weights, j, var = _class_j(member, error, labels, classes)
@@ -241,4 +289,5 @@ def propose_attributes(image_emb, correct, encoder, labels=None,
         presence = float(member[:, owner == i].sum(axis=1).mean())  # a type's values' memberships sum to it
         rows.append({"type": t, "score": float(best), "top_values": top, "presence": presence})
     types_df = pd.DataFrame(rows).astype(TYPE_COLUMNS).sort_values("score", ascending=False, kind="stable")
-    return AttributeProposals(values, types_df.reset_index(drop=True), vocab, tags, int(error.sum()), len(x))
+    return AttributeProposals(values, types_df.reset_index(drop=True), vocab, tags, int(error.sum()), len(x),
+                              reliability=checked)

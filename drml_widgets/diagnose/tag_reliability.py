@@ -23,7 +23,7 @@ size and shape equally predictable from each other, and the rule above may drop 
 sample; NaN where unknown). A grounded type is judged by its accuracy on the known rows, chance
 corrected like the margin (``(accuracy - 1/k) / (1 - 1/k)``) and held to the same halfway mark,
 whatever its confidence; and of a dependent pair, a grounded type read well is never the
-stand-in: the other one is. Where neither side is grounded, the rule above stands and ``why``
+stand-in: the other one is, when its tag follows the grounded one's (U above the bound). Where neither side is grounded, the rule above stands and ``why``
 says that ground truth could not decide.
 """
 
@@ -67,7 +67,8 @@ class TagReliability:
     """Per tag type: ``mean_confidence``, ``margin`` over chance, the type it depends on most
     (``stands_in_for``, ``dependence``), ``reliable`` and ``why``; where true values were given,
     ``accuracy`` on the ``n_known`` rows, chance corrected as ``accuracy_over_chance``, and
-    ``grounded`` (NaN, 0 and False elsewhere)."""
+    ``grounded`` (NaN, 0 and False elsewhere); ``grounded_by``: the type whose true values the
+    verdict rests on (the type itself, or the one it was found to stand in for; "" when none)."""
 
     table: pd.DataFrame
 
@@ -75,6 +76,18 @@ class TagReliability:
     def unreliable(self) -> list[str]:
         """The attribute types whose tags are not to be trusted, in table order."""
         return self.table.loc[~self.table["reliable"], "type"].tolist()
+
+    @property
+    def ruled_out(self) -> list[str]:
+        """The unreliable types that true values show CLIP misreads (not merely unsure, or undecided).
+
+        Example:
+            >>> v = pd.DataFrame({"size": ["small", "large"] * 50, "shape": ["square", "circle"] * 50})
+            >>> c = pd.DataFrame({"size": [0.9] * 100, "shape": [0.9] * 100})
+            >>> tag_reliability(v, c, {"size": 2, "shape": 2}, known=v[["shape"]]).ruled_out
+            ['size']
+        """
+        return self.table.loc[~self.table["reliable"] & (self.table["grounded_by"] != ""), "type"].tolist()
 
     def warn(self, stacklevel: int = 3) -> None:
         """A warning naming every unreliable type and why (nothing when all are reliable)."""
@@ -126,19 +139,23 @@ def _accuracy(values: pd.DataFrame, known: pd.DataFrame | None) -> dict[str, tup
     return out
 
 
-def _stand_in(t: str, types: list[str], deps: dict, read_well: dict[str, bool], max_dependence: float) -> str | None:
-    """Why the ungrounded type ``t`` stands in for another, or None. A partner that ground truth shows
-    CLIP reads well makes ``t`` the stand-in; otherwise the more determined of the two is."""
-    for o in sorted((o for o in types if o != t), key=lambda o: -max(deps[t, o], deps[o, t])):
-        both = max(deps[t, o], deps[o, t])
-        if read_well.get(o) and both > max_dependence:
+def _stand_in(t: str, types: list[str], deps: dict, read_well: dict[str, bool],
+              max_dependence: float) -> tuple[str, str] | None:
+    """Why the ungrounded type ``t`` stands in for another, and the grounded type that decided it
+    ("" when none did), or None. A partner that ground truth shows CLIP reads well makes ``t`` the
+    stand-in; otherwise the more determined of the two is. Only ``t``'s tag following the partner's
+    counts against ``t``: a many-valued tag that merely predicts a well-read class is a finer
+    tag, not a copy (and a spurious attribute predicts the class where data are biased)."""
+    for o in sorted((o for o in types if o != t), key=lambda o: -deps[t, o]):
+        if read_well.get(o) and deps[t, o] > max_dependence:
             return (f"it stands in for {o} ({deps[t, o]:.0%} of it follows {o}'s tag), which ground truth shows "
-                    f"CLIP reads")
+                    f"CLIP reads", o)
         if deps[t, o] > max_dependence and deps[t, o] > deps[o, t] and not read_well.get(o):
             undecided = "" if o in read_well else (
                 f"; ground truth could not decide which of the two CLIP reads. Fix: pass known= true values of "
                 f"{t} or {o} (class labels, a metadata column or a small labelled sample)")
-            return f"it stands in for {o} ({deps[t, o]:.0%} of it follows {o}'s tag){undecided}"
+            decided_by = o if o in read_well else ""
+            return f"it stands in for {o} ({deps[t, o]:.0%} of it follows {o}'s tag){undecided}", decided_by
     return None
 
 
@@ -173,7 +190,7 @@ def tag_reliability(values: pd.DataFrame, confidence: pd.DataFrame, n_values: Ma
         mine = {o: deps[t, o] for o in types if o != t}
         other = max(mine, key=mine.get) if mine else None
         acc, n_known = accuracy.get(t, (float("nan"), 0))
-        why = []
+        why, grounded_by = [], t if t in accuracy else ""
         if t in accuracy:
             if not read_well[t]:
                 why.append(f"accuracy {acc:.2f} on {n_known} known values is close to chance ({1 / k:.2f})")
@@ -182,9 +199,10 @@ def tag_reliability(values: pd.DataFrame, confidence: pd.DataFrame, n_values: Ma
                 why.append(f"confidence {mean:.2f} is close to chance ({1 / k:.2f})")
             stand_in = _stand_in(t, types, deps, read_well, max_dependence)
             if stand_in:
-                why.append(stand_in)
+                why.append(stand_in[0])
+                grounded_by = stand_in[1]
         rows.append({"type": t, "n_values": k, "mean_confidence": mean, "margin": margin, "stands_in_for": other,
                      "dependence": mine.get(other, 0.0) if other else 0.0, "reliable": not why,
                      "why": "; ".join(why) or "ok", "accuracy": acc, "accuracy_over_chance": over_chance(acc, k),
-                     "n_known": n_known, "grounded": t in accuracy})
+                     "n_known": n_known, "grounded": t in accuracy, "grounded_by": grounded_by})
     return TagReliability(pd.DataFrame(rows))

@@ -17,6 +17,7 @@ from ..diagnose.slices import (MIN_DROP, SliceComparison, all_slices, check_slic
                                image_slice_scores, rows_in_slice, text_slice_scores)
 from ..diagnose.text_failure import TextFailure, top_text_failure
 from ..errors import SessionError
+from .clip_reads import poorly_read
 from .protocol import Method, SessionView, register
 
 PAPER = "000 DrML"
@@ -30,7 +31,8 @@ def _test_images(view: SessionView, by: Sequence[str]):
 
 def find_slices(view: SessionView, by: Sequence[str]) -> SliceComparison:
     """Text-discovered slices over the attribute types ``by`` beside image accuracy on the
-    ``test`` split, with Spearman and Pearson; findings lowest text probability first.
+    ``test`` split, with Spearman and Pearson; findings lowest text probability first. Types of
+    ``by`` that CLIP reads poorly (:func:`~.clip_reads.clip_reads`) are named in ``caveats`` and a warning.
 
     Example:
         >>> from drml_widgets import Session
@@ -43,6 +45,7 @@ def find_slices(view: SessionView, by: Sequence[str]) -> SliceComparison:
     image = image_slice_scores(view.predictions(test), view.labels[test], view.table[test], by)
     result = compare_slices(text, image, by)
     result.images = images
+    result.caveats = tuple(poorly_read(view, by, "slices"))
     return result
 
 
@@ -67,7 +70,9 @@ def find_failing_slices(view: SessionView, by: Sequence[str], threshold: float |
     else:
         test = view.split("test")
         table = flag_failing(cmp, view.prompts, view.predictions(test), view.labels[test], len(view.classes), min_drop)
-    return SliceComparison(table, cmp.by, cmp.spearman, cmp.pearson, cmp.images)
+    failing = SliceComparison(table, cmp.by, cmp.spearman, cmp.pearson, cmp.images)
+    failing.caveats = cmp.caveats
+    return failing
 
 
 def find_all_slices(view: SessionView, max_order: int | None = None) -> SliceComparison:
@@ -85,7 +90,9 @@ def find_all_slices(view: SessionView, max_order: int | None = None) -> SliceCom
     table = all_slices(view.head.predict_proba(view.text_features()), view.prompts, types,
                        view.predictions(test), view.labels[test], images, max_order=max_order)
     # Slices of different orders overlap, so no correlation is drawn across them.
-    return SliceComparison(table, types, float("nan"), float("nan"), images)
+    result = SliceComparison(table, types, float("nan"), float("nan"), images)
+    result.caveats = tuple(poorly_read(view, types, "slices"))
+    return result
 
 
 def find_text_failure(view: SessionView, types: Sequence[str] | None = None) -> TextFailure:
@@ -94,7 +101,8 @@ def find_text_failure(view: SessionView, types: Sequence[str] | None = None) -> 
     their class, named by the values that failure needs. The prompts are first moved across the
     gap onto the training images' side, where the head learnt (with ``close_gap`` the head reads
     closed prompts already). ``image_acc`` and ``rows`` check the answer on the test images of
-    the named slice, where the table has its attributes.
+    the named slice, where the table has its attributes. A named type CLIP reads poorly is named
+    in ``caveats`` and a warning.
 
     Example:
         >>> from drml_widgets import Session
@@ -117,6 +125,7 @@ def find_text_failure(view: SessionView, types: Sequence[str] | None = None) -> 
             right = view.predictions(test) == view.labels[test]
             found.image_acc, found.n_images = float(right[inside].mean()), int(inside.sum())
             found.rows = np.flatnonzero(test)[inside]
+    found.caveats = tuple(poorly_read(view, list(found.name), "named failure"))
     return found
 
 

@@ -9,6 +9,7 @@ import pandas as pd
 import traitlets as t
 
 from ..errors import InputError
+from ..methods.clip_reads import poorly_read
 from ..methods.llm2loss import HeldOutScale
 from .base import SessionWidget
 from .result_view import json_records
@@ -38,6 +39,9 @@ class LossQuery(SessionWidget):
     ``outside`` what the model was trained to judge. An estimate whose range reaches the end of
     the held-out scale is ``beyond`` it (``"above"`` or ``"below"``): the scale can say no more
     than that.
+
+    Types of ``by`` that the session's CLIP reads poorly are named in ``caveats`` and a warning:
+    the slices' estimates come from text CLIP does not ground in images.
 
     Without ``llm``, the view fits one (``session.loss_predictor``) on 80% of the evaluated images
     and holds out the rest; with ``llm``, pass ``held_out``: rows of images it never trained on.
@@ -86,6 +90,7 @@ class LossQuery(SessionWidget):
                              "Fix: pass by= some of those.")
         super().__init__(session, by=by, examples=[str(e) for e in examples])
         self._handlers["ask"] = self._ask_message
+        self._caveats = tuple(poorly_read(session.view, by, "slices"))
 
     # -- fitting and the held-out scale ----------------------------------------------------------
     def refresh(self, event: str) -> None:
@@ -219,6 +224,11 @@ class LossQuery(SessionWidget):
         rows = [{**{k: v for k, v in a.items() if k != "matching"}, "matching_images": a["matching"]["n_images"],
                  "actual_loss": a["matching"]["actual_loss"]} for a in self.answers]
         return pd.DataFrame(rows)
+
+    @property
+    def caveats(self) -> tuple[str, ...]:
+        """One line per slicing type the session's CLIP reads poorly (empty when it reads them all)."""
+        return self._caveats
 
     @property
     def predictor(self):

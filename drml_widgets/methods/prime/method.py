@@ -3,9 +3,12 @@ images' attribute values, optionally checked on images kept aside."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ...errors import SessionError
+from ..clip_reads import clip_reads, clip_tagged
 from ..protocol import Method, SessionView, register
 from ..tagging import tags_from_table
 from .modes import find_failure_modes as search_failure_modes, generalisation
@@ -19,7 +22,9 @@ def find_failure_modes(view: SessionView, held_out: float = 0.0, **options) -> P
     drawn by the session's seed, and checks the modes on it: ``result.heldout`` is then
     :func:`~drml_widgets.methods.prime.generalisation` there. ``result.rows`` are the table
     rows searched. ``options`` go to :func:`~drml_widgets.methods.prime.find_failure_modes`
-    (``s``, ``a``, ``l``, ``b``, ``min_count``, ``search``).
+    (``s``, ``a``, ``l``, ``b``, ``min_count``, ``search``). Attribute columns CLIP tagged for the
+    session are left out, with a warning, where CLIP reads them poorly (:func:`~..clip_reads.clip_reads`):
+    PRIME would search failure modes in CLIP's guesses.
 
     Example:
         >>> from drml_widgets import Session
@@ -31,6 +36,17 @@ def find_failure_modes(view: SessionView, held_out: float = 0.0, **options) -> P
         raise SessionError(f"held_out is the share of the evaluated images kept aside to check the modes, in [0, 1); "
                            f"got {held_out!r}. Fix: pass e.g. held_out=0.5, or 0 to search them all.")
     types = list(view.image_types)
+    checked = clip_reads(view) if clip_tagged(view) else None
+    misread = [t for t in types if checked is not None and t in checked.unreliable and t in clip_tagged(view)]
+    if misread:
+        rows = checked.table.set_index("type")
+        reasons = "; ".join(f"{t}: {rows.loc[t, 'why']}" for t in misread)
+        if len(misread) == len(types):
+            raise SessionError(f"Every image attribute {misread} is a CLIP tag that CLIP reads poorly ({reasons}). "
+                               "Fix: give true values (metadata columns), or use a CLIP that sees them.")
+        warnings.warn(f"PRIME leaves out {misread}: CLIP tagged them for the session and reads them poorly "
+                      f"({reasons}). Fix: give true values as metadata columns to search them.", stacklevel=3)
+        types = [t for t in types if t not in misread]
     test = view.rows_of("test")
     tags = tags_from_table(view.table.iloc[test], types)  # tag columns from every evaluated image
     n_held = int(round(held_out * len(test)))
