@@ -1,11 +1,17 @@
 """A warm start does no avoidable work: the shapes world keyed by its parameters (no image
 rendered), a model's identity from its config and weights' digest (no model built), a cached
-folder keyed by its files' content (no image decoded); and what it serves equals a cold start's."""
+folder keyed by its files' content (no image decoded), a head trained before kept on disk (torch
+never imported); and what it serves equals a cold start's."""
 
+import json
 import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -15,12 +21,15 @@ import drml_widgets.embed.images as images_module
 from drml_widgets import ClipEncoder, Session, load_shapes_world
 from drml_widgets.data import shapes_render
 from drml_widgets.data.shapes_render import ShapeImages, render_table, sample_attributes
+from drml_widgets.diagnose import head_cache
+from drml_widgets.diagnose.heads import train_head
 from drml_widgets.embed.cache import content_key
 from drml_widgets.embed.checkpoints import SHAPES_MODEL_DIR
 from drml_widgets.embed.identity import keyed_images
 from drml_widgets.embed.models import resolve_model
 
 N = 600
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _forbid(monkeypatch, module, name: str, what: str):
@@ -165,3 +174,133 @@ def test_a_file_changed_in_place_is_encoded_again(tmp_path, cache_dir):
     after = fresh.encode_images([path])
     assert fresh.is_loaded  # it was encoded, not served
     assert not np.allclose(after, before)
+
+
+# -- a kept head: the warm start never imports torch ---------------------------------------------
+
+START = r"""
+import json, sys
+import numpy as np
+from drml_widgets import Dashboard, Session
+session = Session.from_shapes_world(n=int(sys.argv[1]), ensemble=False)
+Dashboard(session)
+np.save(sys.argv[2], session.head.predict_proba(session.image_features()))
+print(json.dumps({"torch": "torch" in sys.modules, "built": session.head.built}))
+"""
+
+
+def _start(cache, out) -> dict:
+    env = {**os.environ, "DRML_WIDGETS_CACHE": str(cache)}
+    done = subprocess.run([sys.executable, "-c", START, str(N), str(out)], env=env, cwd=REPO, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_warm_start_and_its_dashboard_never_import_torch(tmp_path):
+    cold = _start(tmp_path / "cache", tmp_path / "cold.npy")
+    warm = _start(tmp_path / "cache", tmp_path / "warm.npy")
+    assert cold == {"torch": True, "built": True}  # the first start trains the head, with torch
+    assert warm == {"torch": False, "built": False}
+    trained, kept = np.load(tmp_path / "cold.npy"), np.load(tmp_path / "warm.npy")
+    np.testing.assert_allclose(kept, trained, rtol=0, atol=1e-6)
+    assert np.array_equal(kept.argmax(axis=1), trained.argmax(axis=1))
+
+
+def test_a_kept_head_rectifies_as_the_trained_one_and_undoes_exactly(cache_dir):
+    import torch
+
+    cold = Session.from_shapes_world(n=N, ensemble=False)
+    warm = Session.from_shapes_world(n=N, ensemble=False)
+    assert cold.head.built and not warm.head.built
+    kept = warm.head.state()
+    target = [{"color": "green", "shape": "triangle"}]
+    cold.rectify(target, epochs=3)
+    warm.rectify(target, epochs=3)
+    assert warm.head.built  # rectification asked for the module: built from the kept weights
+    rectified = warm.head.state()
+    assert rectified.keys() == kept.keys()
+    assert all(torch.equal(rectified[k], cold.head.state()[k]) for k in rectified)
+    warm.undo()
+    assert all(np.array_equal(warm.head.state()[k].numpy(), kept[k]) for k in kept)
+
+
+def _train(folder, x, y, **change):
+    settings = {"classes": ["a", "b"], "kind": "linear", "epochs": 2, "seed": 0, "lr": 1e-3, "batch_size": 32, **change}
+    return train_head(x[:80], y[:80], x[80:], y[80:], cache_dir=folder, **settings)
+
+
+def _data():
+    x = np.random.default_rng(0).normal(size=(100, 8)).astype(np.float32)
+    return x, (x[:, 0] > 0).astype(int)
+
+
+@pytest.mark.parametrize("kind", ["linear", "mlp"])
+def test_a_kept_head_predicts_as_the_trained_one(tmp_path, kind):
+    x, y = _data()
+    trained, kept = (_train(tmp_path, x, y, kind=kind, hidden=16) for _ in range(2))
+    assert trained.built and not kept.built
+    np.testing.assert_allclose(kept.logits(x), trained.logits(x), rtol=0, atol=1e-5)
+    assert np.array_equal(kept.predict(x), trained.predict(x))
+    assert kept.best_epoch == trained.best_epoch
+    pd.testing.assert_frame_equal(kept.history, trained.history)
+
+
+def _flip_label(x, y):
+    y = y.copy()
+    y[5] = 1 - y[5]
+    return x, y
+
+
+def _nudge_row(x, y):
+    x = x.copy()
+    x[90, 3] = np.nextafter(x[90, 3], np.float32(np.inf))  # one validation value, by one ulp
+    return x, y
+
+
+@pytest.mark.parametrize("data, change", [
+    (None, {"seed": 1}), (_flip_label, {}), (_nudge_row, {}), (None, {"lr": 2e-3}), (None, {"epochs": 3}),
+    (None, {"batch_size": 16}), (None, {"kind": "mlp"}), (None, {"classes": ["b", "a"]}),
+], ids=["seed", "a label", "one value", "lr", "epochs", "batch size", "kind", "class names"])
+def test_any_changed_input_misses_the_kept_head(tmp_path, data, change):
+    x, y = _data()
+    _train(tmp_path, x, y)
+    x, y = data(x, y) if data else (x, y)
+    assert _train(tmp_path, x, y, **change).built  # trained again, not served
+    assert len(list(tmp_path.glob(f"*{head_cache.SUFFIX}"))) == 2
+
+
+def test_rows_moved_between_train_and_val_miss_the_kept_head(tmp_path):
+    x, y = _data()
+    first = train_head(x[:80], y[:80], x[80:], y[80:], epochs=2, cache_dir=tmp_path)
+    moved = train_head(x[:81], y[:81], x[81:], y[81:], epochs=2, cache_dir=tmp_path)
+    assert first.built and moved.built
+
+
+def test_a_training_code_version_bump_misses_the_kept_head(tmp_path, monkeypatch):
+    x, y = _data()
+    _train(tmp_path, x, y)
+    monkeypatch.setattr(head_cache, "HEAD_CACHE_VERSION", head_cache.HEAD_CACHE_VERSION + 1)
+    assert _train(tmp_path, x, y).built
+
+
+def test_a_damaged_kept_head_is_quarantined_and_trained_again(tmp_path):
+    x, y = _data()
+    trained = _train(tmp_path, x, y)
+    path = next(tmp_path.glob(f"*{head_cache.SUFFIX}"))
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.warns(UserWarning, match="could not be read.*quarantine"):
+        again = _train(tmp_path, x, y)
+    assert again.built
+    assert np.array_equal(again.predict(x), trained.predict(x))
+    assert (tmp_path / "quarantine" / path.name).exists() and path.exists()  # rewritten whole
+
+
+def test_a_custom_batch_loss_is_never_kept(tmp_path):
+    import torch.nn.functional as F
+
+    x, y = _data()
+    _train(tmp_path, x, y, batch_loss=lambda logits, target, idx: F.cross_entropy(logits, target))
+    assert not list(tmp_path.glob(f"*{head_cache.SUFFIX}"))
