@@ -69,3 +69,73 @@ def test_known_values_must_name_tagged_types_and_match_the_rows():
         tag_reliability(values, confidence, k, known=truth.rename(columns={"shape": "form"}))
     with pytest.raises(Exception, match="one row per tagged image"):
         tag_reliability(values, confidence, k, known=truth.iloc[:10])
+
+
+def test_the_grounded_type_named_by_the_verdict_and_ruled_out_only_with_evidence():
+    values, confidence, k, truth = _copying_world()
+    grounded = tag_reliability(values, confidence, k, known=truth[["shape"]])
+    assert grounded.table.set_index("type").loc["size", "grounded_by"] == "shape" and grounded.ruled_out == ["size"]
+    assert tag_reliability(values, confidence, k).ruled_out == []  # undecided: no evidence to rule either out
+
+
+def _toy_encoder(texts):
+    """Captions of "large" land on squares' direction, "small" on triangles': this CLIP's size tags copy the shape."""
+    words = [("square", 0), ("large", 0), ("triangle", 1), ("small", 1), ("red", 2), ("blue", 3)]
+    return np.stack([np.eye(4)[next((i for w, i in words if w in t), 0)] for t in texts])
+
+
+def test_proposals_leave_out_a_type_whose_tags_copy_the_class():
+    from drml_widgets.diagnose.proposals import propose_attributes
+    from drml_widgets.prompts.vocabulary import Vocabulary
+
+    vocab = Vocabulary.from_dict({"types": {"color": {"values": ["red", "blue"]},
+                                            "size": {"values": ["small", "large"]}}})
+    rng = np.random.default_rng(0)
+    labels, red = rng.integers(0, 2, 400), rng.random(400) < 0.5
+    x = np.eye(4)[np.where(labels == 1, 0, 1)] + np.eye(4)[np.where(red, 2, 3)]
+    correct = ~(red & (rng.random(400) < 0.8))  # red images fail
+    with pytest.warns(UserWarning, match=r"\['size'\] are left out of the proposals"):
+        props = propose_attributes(x, correct, _toy_encoder, labels=labels, vocabulary=vocab,
+                                   classes=["triangle", "square"])
+    assert props.types["type"].tolist() == ["color"] and props.reliability.ruled_out == ["size"]
+    assert props.values["value"].iloc[0] == "red"
+
+
+@pytest.fixture(scope="module")
+def noisy_session():
+    from drml_widgets import ClipEncoder, Session
+    from drml_widgets.data.shapes_presets import ATTRIBUTES
+    from drml_widgets.prompts.generate import AttributeSet, PromptSpec
+
+    session = Session.from_shapes_world(n=600, ensemble=False, encoder=ClipEncoder("shapes-noisy"))
+    session.set_prompts(AttributeSet({t: list(ATTRIBUTES[t]) for t in ("size", "color", "shape", "position")}),
+                        PromptSpec(["a {size} {color} {shape} in the {position}."]))
+    return session
+
+
+def test_the_text_probe_on_the_noisy_clip_warns_about_size_and_position_not_colour(noisy_session):
+    with pytest.warns(UserWarning, match="name types CLIP reads poorly") as caught:
+        result = noisy_session.find_slices(["size", "color", "position"])
+    said = " ".join(str(w.message) for w in caught) + result.describe()
+    assert "reads size poorly" in said and "reads position poorly" in said and "reads color" not in said
+    assert len(result.caveats) == 2 and all(c in result.describe() for c in result.caveats)
+    assert noisy_session.find_slices(["color", "shape"]).caveats == ()
+    assert noisy_session.find_text_failure(["color", "shape"]).caveats == ()
+
+
+def test_the_readability_check_is_grounded_by_the_table_and_computed_once(noisy_session):
+    from drml_widgets.methods.clip_reads import clip_reads
+
+    checked = clip_reads(noisy_session.view)
+    assert clip_reads(noisy_session.view) is checked  # cached: a second view of the same session
+    rows = checked.table.set_index("type")
+    assert rows["grounded"].all() and (rows["n_known"] == 600).all()
+    assert checked.unreliable == ["size", "position"] and rows.loc["color", "accuracy"] > 0.95
+
+
+def test_on_the_bundled_shapes_clip_nothing_is_flagged():
+    from drml_widgets import Session
+    from drml_widgets.methods.clip_reads import clip_reads
+
+    session = Session.from_shapes_world(n=600, ensemble=False)
+    assert clip_reads(session.view).unreliable == [] and session.find_slices(["size", "color"]).caveats == ()

@@ -235,7 +235,7 @@ def propose_attributes(image_emb, correct, encoder, labels=None,
         >>> props.types["type"].tolist()
         ['color', 'weather']
     """
-    given_labels = labels is not None
+    given_labels, class_names = labels is not None, classes  # ``classes`` is reused below for those compared
     x, correct, labels = _check_inputs(image_emb, correct, labels)
     vocab = _vocabulary(vocabulary)
     attrs = vocab.attribute_set(types)
@@ -253,7 +253,7 @@ def propose_attributes(image_emb, correct, encoder, labels=None,
     scale = logit_scale(encoder) if scale is None else float(scale)
     embs = value_embeddings(attrs, encoder, vocab.tag_templates(attrs.types), dim=x.shape[1])
     tags = tags_from_embeddings(x, attrs, embs, check_thresholds(None, attrs.types), scale)
-    checked = _check_tags(x, tags, labels if given_labels else None, classes, known, encoder, scale)
+    checked = _check_tags(x, tags, labels if given_labels else None, class_names, known, encoder, scale)
     misread = [t for t in checked.ruled_out if t in embs]
     if misread:
         why = "; ".join(f"{r.type}: {r.why}" for r in checked.table.itertuples() if r.type in misread)
