@@ -22,7 +22,7 @@ from drml_widgets import ClipEncoder, Session, load_shapes_world
 from drml_widgets.data import shapes_render
 from drml_widgets.data.shapes_render import ShapeImages, render_table, sample_attributes
 from drml_widgets.diagnose import head_cache
-from drml_widgets.diagnose.heads import train_head
+from drml_widgets.diagnose.heads import heads_folder, train_head
 from drml_widgets.embed.cache import content_key
 from drml_widgets.embed.checkpoints import SHAPES_MODEL_DIR
 from drml_widgets.embed.identity import keyed_images
@@ -304,3 +304,13 @@ def test_a_custom_batch_loss_is_never_kept(tmp_path):
     x, y = _data()
     _train(tmp_path, x, y, batch_loss=lambda logits, target, idx: F.cross_entropy(logits, target))
     assert not list(tmp_path.glob(f"*{head_cache.SUFFIX}"))
+
+
+def test_only_an_encoder_with_a_cache_keeps_heads(cache_dir):
+    class TextsOnly:  # a stand-in encoder, as tests and benchmarks use
+        def encode_texts(self, texts):
+            return np.ones((len(texts), 4), np.float32)
+
+    assert heads_folder(TextsOnly()) is None
+    assert heads_folder(ClipEncoder("shapes", cache_dir=None)) is None
+    assert heads_folder(ClipEncoder("shapes")) == cache_dir / head_cache.HEADS

@@ -300,15 +300,16 @@ def heads_folder(encoder) -> Path | None:
     """Where heads trained on ``encoder``'s embeddings are kept: ``heads/`` in its cache root,
     for :func:`train_head`'s ``cache_dir``.
 
-    ``None`` without an embedding cache (``cache_dir=None``: nothing is kept), or while hub weights
-    are not downloaded (asking for their cache would download them).
+    ``None`` without an embedding cache (``cache_dir=None``, or a stand-in encoder of texts alone:
+    nothing is kept), or while hub weights are not downloaded (asking for their cache would download them).
 
     Example:
         >>> from drml_widgets import ClipEncoder
         >>> heads_folder(ClipEncoder("shapes", cache_dir=None)) is None
         True
     """
-    if encoder.spec.needs_download or encoder.cache is None:
+    spec = getattr(encoder, "spec", None)
+    if spec is None or spec.needs_download or encoder.cache is None:
         return None
     return encoder.cache.dir.parent / HEADS
 
