@@ -139,3 +139,29 @@ def test_on_the_bundled_shapes_clip_nothing_is_flagged():
 
     session = Session.from_shapes_world(n=600, ensemble=False)
     assert clip_reads(session.view).unreliable == [] and session.find_slices(["size", "color"]).caveats == ()
+
+
+def test_loss_query_names_the_slicing_types_clip_reads_poorly(noisy_session):
+    from drml_widgets.widgets.loss_query import LossQuery
+
+    with pytest.warns(UserWarning, match="CLIP reads size poorly"):
+        query = LossQuery(noisy_session, by=["size", "color"], members=1, epochs=1)
+    assert len(query.caveats) == 1 and "size" in query.caveats[0]
+    assert LossQuery(noisy_session, by=["color", "shape"], members=1, epochs=1).caveats == ()
+
+
+def test_prime_leaves_out_a_clip_tagged_type_clip_reads_poorly():
+    from drml_widgets import ClipEncoder, Session, load_shapes_world
+    from drml_widgets.data.sources import load_images
+    from drml_widgets.data.shapes_presets import ATTRIBUTES
+    from drml_widgets.prompts.generate import AttributeSet
+
+    world = load_shapes_world(n=600)
+    data = load_images(world.images, labels=world.labels, classes=world.classes, metadata=world.table[["color", "split"]])
+    attributes = AttributeSet({t: list(ATTRIBUTES[t]) for t in ("color", "size")})
+    with pytest.warns(UserWarning, match=r"CLIP's tags of \['size'\] cannot be trusted"):
+        session = Session.from_dataset(data, ClipEncoder("shapes-noisy"), attributes=attributes)
+    assert session.view.image_types == ("color", "size")
+    with pytest.warns(UserWarning, match=r"PRIME leaves out \['size'\]"):
+        modes = session.find_failure_modes(s=5)
+    assert set(modes.tag_types.values()) == {"color"}  # the types searched
