@@ -17,10 +17,10 @@ from ._common import Observable, true_label_loss
 from .diagnose.gap import GapCloser, GapStats
 from .diagnose.heads import Head, heads_folder, train_head
 from .diagnose.influence import attribute_influence
-from .diagnose.rectify import (HeadVersions, RectifyResult, before_after, check_mode, fit_rectified,
-                               held_out_templates, rectify_sets)
+from .diagnose.rectify import HeadVersions, RectifyResult, before_after, check_mode
+from .diagnose.rectify_guard import warn_cost
 from .diagnose.rectify_advice import margin_change
-from .diagnose.slices import check_slice_types, named_slices, slices_mask
+from .diagnose.slices import check_slice_types, named_slices
 from .diagnose.surrogate import Surrogate, UserModel, train_surrogate
 from .diagnose.transfer import TransferReport
 from .diagnose.validate import check_embeddings, check_labels, check_training
@@ -31,6 +31,7 @@ from .methods.protocol import SessionView, get_method, methods_table
 from .prompts.generate import DEFAULT_MAX_PROMPTS, AttributeSet, PromptSpec, generate_prompts
 from .results import Result
 from .session_routes import renamed, route
+from .session_rectify import fit_session_rectify
 from .session_setup import SessionSetup
 
 
@@ -253,14 +254,18 @@ class Session(Observable, SessionSetup):
         batch_size: int = 32,
         holdout: float = 0.2,
         progress: Callable[[int, int], None] | None = None,
+        guard: bool = True,
     ) -> RectifyResult:
         """Fix the head on the given slices by training on their text; a new head version.
 
         ``slices`` are dicts of attribute values (or rows of :meth:`slices`). ``mode`` is
         ``replay`` (slice text + the original training images), ``balanced`` (slice text + text
         of every combination) or ``text`` (slice text only, as in the paper). A seeded
-        ``holdout`` share of templates is kept out of training for model selection. Returns
-        before/after per slice; :meth:`undo` restores the exact previous weights.
+        ``holdout`` share of templates is kept out of training for model selection. Before the head
+        changes, every untargeted slice is read on the validation images (else on half its other
+        images); ``guard`` refits with the examples of those it would cost over their bound, and any
+        still cost are named in a warning and the result's ``cost``. Returns before/after per slice;
+        :meth:`undo` restores the exact previous weights.
         """
         head = self._require_head()
         if self.model is not None:
@@ -271,26 +276,18 @@ class Session(Observable, SessionSetup):
         check_training(epochs, lr, batch_size)
         slices, by = named_slices(slices, self.attributes)
         check_slice_types(by, self.attributes, self.table.columns, "The slice")
-        text_x = self.text_features()
-        images = images_val = None
-        if mode == "replay":
-            tr, va = self.view.split("train"), self.view.split("val")
-            x = self.image_features()
-            images, images_val = (x[tr], self.labels[tr]), (x[va], self.labels[va])
-        sets = rectify_sets(mode, text_x, self.prompts["label"].to_numpy(), slices_mask(self.prompts, slices),
-                            held_out_templates(self.prompts["template"], holdout, self.seed), images, images_val)
         before = drml.slice_scores(self.view, by, slices)
-        new, history, best = fit_rectified(
-            head, sets.slice_text, sets.slice_text_val, mode=mode, replay=sets.replay, keep_val=sets.keep_val,
-            epochs=epochs, lr=lr, batch_size=batch_size, seed=self.seed, progress=progress,
-        )
+        new, history, best, cost = fit_session_rectify(self, head, slices, by, mode=mode, epochs=epochs, lr=lr,
+                                                       batch_size=batch_size, holdout=holdout, progress=progress,
+                                                       guard=guard)
         head.load_state(new.state())
         names = "; ".join(", ".join(f"{k}={v}" for k, v in s.items()) for s in slices)
         version = self.versions.commit(f"rectified ({mode}, {epochs} epochs): {names}")
         after = drml.slice_scores(self.view, by, slices)
         result = RectifyResult(mode, slices, before_after(before[0], after[0], by, "text_prob", slices),
                                before_after(before[1], after[1], by, "image_acc", slices),
-                               history, best, version, margin_change(before[2], after[2]))
+                               history, best, version, margin_change(before[2], after[2]), cost)
+        warn_cost(cost, by)
         self.last_rectify = result
         self._notify("head")
         return result

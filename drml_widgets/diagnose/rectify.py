@@ -20,6 +20,7 @@ import pandas as pd
 from ..errors import InputError, VersionError
 from .heads import Head, fit_module
 from .rectify_advice import rectify_advice
+from .rectify_guard import cost_lines
 from .validate import check_embeddings, check_labels
 
 MODES = ("replay", "balanced", "text")
@@ -115,7 +116,8 @@ class HeadVersions:
 class RectifyResult:
     """What a rectification did: before/after per slice for text (and images when present), and
     the targeted slices' true-class log-odds on text and images before and after (``margins``),
-    from which :meth:`advice` explains images that did not follow their text."""
+    from which :meth:`advice` explains images that did not follow their text, and what it costs
+    every untargeted slice (``cost``, see :func:`~drml_widgets.diagnose.rectify_guard.rectify_cost`)."""
 
     mode: str
     slices: list[dict]
@@ -125,6 +127,7 @@ class RectifyResult:
     best_epoch: int
     version: int
     margins: pd.DataFrame | None = None
+    cost: pd.DataFrame | None = None
 
     def summary(self) -> pd.DataFrame:
         """Before/after for the targeted slices and the largest loss anywhere else."""
@@ -136,8 +139,17 @@ class RectifyResult:
         empty when they did. See :func:`~drml_widgets.diagnose.rectify_advice.rectify_advice`."""
         return rectify_advice(self.text, self.image, self.margins, self.history, self.best_epoch, self.mode)
 
-    def __repr__(self) -> str:
-        lines = [f"RectifyResult(mode={self.mode!r}, version={self.version}, best_epoch={self.best_epoch},"]
+    def costs(self) -> list[str]:
+        """The untargeted slices this rectification costs more than their bound, named with their drop;
+        empty when none (see :func:`~drml_widgets.diagnose.rectify_guard.cost_lines`)."""
+        if self.cost is None:
+            return []
+        return cost_lines(self.cost, list(self.cost.columns[: self.cost.columns.get_loc("source")]))
+
+    def describe(self) -> str:
+        """A few lines a person can read: targeted slices before and after, the largest drop
+        elsewhere, the slices it costs over their bound, and advice."""
+        lines = []
         for name, frame in (("text", self.text), ("image", self.image)):
             if frame is None:
                 continue
@@ -145,11 +157,14 @@ class RectifyResult:
             t = frame[frame["targeted"]]
             o = frame[~frame["targeted"]]
             lines.append(
-                f"  {name}: targeted {t[col + '_before'].mean():.3f} -> {t[col + '_after'].mean():.3f}; "
+                f"{name}: targeted {t[col + '_before'].mean():.3f} -> {t[col + '_after'].mean():.3f}; "
                 f"largest drop elsewhere {(-o['delta']).max() if len(o) else 0:.3f}"
             )
-        lines += [f"  {line}" for line in self.advice()]
-        return "\n".join(lines) + ")"
+        return "\n".join(lines + self.costs() + self.advice())
+
+    def __repr__(self) -> str:
+        body = "\n".join(f"  {line}" for line in self.describe().splitlines())
+        return f"RectifyResult(mode={self.mode!r}, version={self.version}, best_epoch={self.best_epoch},\n{body})"
 
 
 def fit_rectified(

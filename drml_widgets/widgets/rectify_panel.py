@@ -104,7 +104,7 @@ class RectifyPanel(SessionWidget):
 
 def _result_record(result, types) -> dict:
     """Before/after of every slice as JSON-ready rows, targeted slices first, with the result's
-    advice (why images did not follow their text, and what to try)."""
+    advice (the untargeted slices it costs over their bound, why images did not follow their text, and what to try)."""
     by = [k for k in types if k in result.text.columns]
     frame = result.text[by + ["text_prob_before", "text_prob_after", "targeted"]]
     if result.image is not None:
@@ -132,4 +132,4 @@ def _result_record(result, types) -> dict:
     done = (f"Rectified {', '.join(targets)} (mode {result.mode}, {epochs} epochs, best epoch {result.best_epoch}): "
             f"head version {result.version - 1} \u2192 {result.version}.")
     return {"version": result.version, "from_version": result.version - 1, "mode": result.mode, "targets": targets,
-            "epochs": epochs, "done": done, "rows": rows, "summary": summary, "advice": result.advice()}
+            "epochs": epochs, "done": done, "rows": rows, "summary": summary, "advice": result.costs() + result.advice()}
