@@ -248,9 +248,9 @@ def train_head(
 
     Without validation data the training loss selects (not recommended: pass held-out rows).
     ``batch_loss`` swaps the training objective (see :func:`fit_module`). With ``cache_dir`` the
-    trained weights are kept there, keyed by the inputs and every setting (:mod:`.head_cache`):
-    the same call again returns them as a numpy head, without torch (a ``batch_loss``, which
-    cannot be keyed, always trains).
+    trained weights are kept there, keyed by the inputs and every setting
+    (:mod:`~drml_widgets.diagnose.head_cache`): the same call again returns them as a numpy head,
+    without torch (a ``batch_loss``, which cannot be keyed, always trains).
 
     Example:
         >>> x = np.random.default_rng(0).normal(size=(500, 8)).astype(np.float32)
