@@ -11,11 +11,17 @@ from ...errors import LBEEError
 METHODS = ("TopS", "PDiff", "SetDiff", "FPDiff")
 SPLITS = ("correctness", "confidence", "entropy")
 CLUSTER_COLUMNS = {"cluster": "int64", "n_images": "int64", "accuracy": "float64", "nearest_easy": "int64",
-                   "prototype_similarity": "float64"}
+                   "prototype_similarity": "float64", "tau": "float64"}
 SELECTION_COLUMNS = {"method": "object", "cluster": "int64", "rank": "int64", "sentence": "object",
                      "hard_similarity": "float64", "easy_similarity": "float64"}
 METRIC_COLUMNS = {"method": "object", "AHR": "float64", "ACR": "float64", "TPR": "float64", "JI": "float64",
                   "n_retained": "int64", "relevance": "object"}
+# Without a given tau, a prototype's pool keeps the sentences within this many standard deviations
+# (of its similarities to every sentence) of its best one. A sentence that shares all but one value
+# with the best (small blue for small cyan) can sit above a global tau, and then it wins FPDiff's
+# contrast only because the nearest easy cluster resembles it less; measured in
+# benchmarks/bench_lbee_tau.py (any width from 0.4 to 0.75 does about as well there).
+NEAR_BEST_SD = 0.5
 # Ward needs every pairwise distance (O(n^2) memory); larger sets are clustered on a sample.
 MAX_CLUSTER_POINTS = 4000
 
@@ -54,6 +60,18 @@ def check_tau(tau) -> float | None:
         raise LBEEError(f"tau is a cosine similarity in [-1, 1]; got {tau!r}, which no sentence can pass or fail. "
                         "Fix: pass e.g. tau=0.25, or leave it out to follow the CLIP's similarities.")
     return float(tau)
+
+
+def near_best_tau(similarities: np.ndarray, floor: float) -> np.ndarray:
+    """Each prototype's tau: within :data:`NEAR_BEST_SD` standard deviations of its best
+    sentence, and never below ``floor`` (rows: prototypes, columns: sentences).
+
+    Example:
+        >>> v = np.array([[0.8, 0.7, 0.1, 0.0], [0.3, 0.25, 0.2, 0.1]])
+        >>> near_best_tau(v, floor=0.3).round(3).tolist()
+        [0.623, 0.3]
+    """
+    return np.maximum(floor, similarities.max(axis=1) - NEAR_BEST_SD * similarities.std(axis=1))
 
 
 def split_hard_easy(*, predictions=None, labels=None, proba=None, by: str = "correctness",
@@ -135,11 +153,13 @@ def prototypes(emb: np.ndarray, assign: np.ndarray, n: int) -> np.ndarray:
     return unit_rows(group_means(emb, assign, n)[0]).astype(np.float32)
 
 
-def select_sentences(method: str, v_hard: np.ndarray, v_easy: np.ndarray, k: int, tau: float) -> np.ndarray:
+def select_sentences(method: str, v_hard: np.ndarray, v_easy: np.ndarray, k: int, tau: float,
+                     easy_tau: float | None = None) -> np.ndarray:
     """Indices of the ``k`` sentences a method keeps for one hard cluster, best first.
 
     ``v_hard`` and ``v_easy`` are every sentence's similarity to the hard prototype and to its
-    nearest easy one. When a tau-filtered pool holds fewer than ``k`` sentences it is topped up
+    nearest easy one; FPDiff's pool is above ``tau`` for the hard prototype, SetDiff's is above
+    ``easy_tau`` (``tau`` unless given) for the easy one. When a tau-filtered pool holds fewer than ``k`` sentences it is topped up
     in the order the paper ranks by (similarity to the hard prototype), so every method keeps
     exactly ``k``.
 
@@ -157,7 +177,7 @@ def select_sentences(method: str, v_hard: np.ndarray, v_easy: np.ndarray, k: int
         return np.argsort(-diff, kind="stable")[:k]
     if method == "SetDiff":
         # Sentences that describe the easy cluster go last, each part ranked by hard similarity.
-        return np.lexsort((-v_hard, v_easy > tau))[:k]
+        return np.lexsort((-v_hard, v_easy > (tau if easy_tau is None else easy_tau)))[:k]
     pool = v_hard > tau
     if pool.sum() < k:
         pool[np.argsort(-v_hard, kind="stable")[:k]] = True

@@ -12,8 +12,8 @@ from ..._common import deprecated_alias, empty_frame
 from ...diagnose.validate import check_embeddings
 from ...errors import LBEEError
 from ...results import Finding, Result, name_label
-from .clusters import (CLUSTER_COLUMNS, MAX_CLUSTER_POINTS, METHODS, SELECTION_COLUMNS, check_k, check_n_clusters,
-                       check_tau, cluster, select_sentences)
+from .clusters import (CLUSTER_COLUMNS, MAX_CLUSTER_POINTS, METHODS, NEAR_BEST_SD, SELECTION_COLUMNS, check_k,
+                       check_n_clusters, check_tau, cluster, near_best_tau, select_sentences)
 
 
 @dataclass(repr=False)
@@ -138,11 +138,13 @@ def find_hard_clusters(image_emb, split, sentences, text_emb, *, n_clusters: int
     alike; it is capped at each set's size, so a set with fewer images gets one cluster per image,
     with a warning, ``params["clusters_made"]`` and the result's repr saying so. ``tau`` (the
     cosine similarity, in [-1, 1], above which a sentence counts as describing a prototype, for
-    SetDiff and FPDiff)
-    defaults to the mean plus one standard deviation of every prototype-sentence similarity, so
-    it follows the CLIP in use: about the paper's 0.25 for a real CLIP, whose similarities
-    crowd near 0.2, and about 0.34 for the shapes CLIP, whose spread is wide; ``params`` records
-    how it was chosen, and a given value overrides it. Without hard
+    SetDiff and FPDiff) follows the CLIP in use unless given: its floor is the mean plus one
+    standard deviation of every prototype-sentence similarity (about the paper's 0.25 for a real
+    CLIP, whose similarities crowd near 0.2, and about 0.34 for the shapes CLIP, whose spread is
+    wide), and each prototype raises it to within half a standard deviation of its own best
+    sentence, so a near neighbour of the right sentence (small blue for small cyan) cannot win
+    FPDiff's contrast; ``params`` records the floor and how tau was chosen, and the clusters'
+    ``tau`` column each hard cluster's value. Without hard
     images (the model made no mistake there) or without easy ones there is nothing to contrast:
     the result is empty, with a warning saying why.
 
@@ -198,11 +200,14 @@ def find_hard_clusters(image_emb, split, sentences, text_emb, *, n_clusters: int
                                                                                                   ("easy", easy))}
     assignments[hard] = hard_assign
     v_hard, v_easy = hard_proto @ t.T, easy_proto @ t.T
+    hard_tau, easy_tau = np.full(len(hard_proto), tau), np.full(len(easy_proto), tau)
     if tau is None:
         both = np.concatenate([v_hard.ravel(), v_easy.ravel()])
-        tau = params["tau"] = round(float(both.mean() + both.std()), 4)
+        params["tau"] = round(float(both.mean() + both.std()), 4)
+        hard_tau, easy_tau = near_best_tau(v_hard, params["tau"]), near_best_tau(v_easy, params["tau"])
         params["tau_from"] = (f"mean + 1 sd of {both.size} prototype-sentence similarities "
-                              f"({both.mean():.3f} + {both.std():.3f})")
+                              f"({both.mean():.3f} + {both.std():.3f}), raised for each prototype to within "
+                              f"{NEAR_BEST_SD:g} sd of its best sentence (the clusters' tau column)")
     proto_sim = hard_proto @ easy_proto.T
     nearest = proto_sim.argmax(axis=1)
     clusters, picks = [], []
@@ -210,9 +215,11 @@ def find_hard_clusters(image_emb, split, sentences, text_emb, *, n_clusters: int
         members = hard[hard_assign == c]
         clusters.append({"cluster": c, "n_images": len(members),
                          "accuracy": float(correct[members].mean()) if correct is not None else np.nan,
-                         "nearest_easy": int(nearest[c]), "prototype_similarity": float(proto_sim[c, nearest[c]])})
+                         "nearest_easy": int(nearest[c]), "prototype_similarity": float(proto_sim[c, nearest[c]]),
+                         "tau": float(hard_tau[c])})
         for method in METHODS:
-            for rank, i in enumerate(select_sentences(method, v_hard[c], v_easy[nearest[c]], k, tau)):
+            for rank, i in enumerate(select_sentences(method, v_hard[c], v_easy[nearest[c]], k, hard_tau[c],
+                                                      easy_tau[nearest[c]])):
                 picks.append({"method": method, "cluster": c, "rank": rank, "sentence": sentences[i],
                               "hard_similarity": float(v_hard[c, i]), "easy_similarity": float(v_easy[nearest[c], i])})
     return LBEEResult(pd.DataFrame(clusters).astype(CLUSTER_COLUMNS), pd.DataFrame(picks).astype(SELECTION_COLUMNS),
