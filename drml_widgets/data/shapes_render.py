@@ -38,41 +38,105 @@ ATTRIBUTES: dict[str, tuple[str, ...]] = {
 }
 
 _SUPERSAMPLE = 3
-# Bump whenever render_shape draws other pixels for the same arguments: with the world's
+# Bump whenever the renderer draws other pixels for the same arguments: with the world's
 # parameters it keys the cached embeddings (ShapeImages.ids), which would otherwise be stale.
 RENDERER_VERSION = 1
-# Random numbers one jittered row draws before any noise (colour 3, scale, x, y, angle).
-_JITTER_DRAWS = 7
+# The jitter one row draws before any noise, in this order: colour (3 channels), scale, x, y, angle.
+_JITTER_LOW = np.array([-18.0, -18.0, -18.0, 0.9, -3.0, -3.0, -15.0])
+_JITTER_HIGH = np.array([18.0, 18.0, 18.0, 1.1, 3.0, 3.0, 15.0])
+_JITTER_DRAWS = len(_JITTER_LOW)
 _DRAWN = ["color", "shape", "size", "position"]
+# Vertex angles, clockwise on screen; the triangle repeats its last vertex so that every shape has
+# four: the null edge it adds holds every point, so the triangle's pixels are unchanged.
+_ANGLES = {"triangle": np.deg2rad([-90.0, 30.0, 150.0, 150.0]), "square": np.deg2rad([-135.0, -45.0, 45.0, 135.0])}
+_SIDE_PER_RADIUS = {"triangle": np.sqrt(3.0), "square": np.sqrt(2.0)}
+# Rows drawn at once, similar in size: their supersampled windows stay a few MB.
+_CHUNK = 64
+# Rows of a table drawn per call: a noisy block's noise fields are 100 kB of float64 a row.
+_TABLE_BLOCK = 1024
 
 
-def _polygon(shape: str, side: float, angle: float, cx: float, cy: float) -> np.ndarray:
-    if shape == "triangle":
-        radius = side / np.sqrt(3.0)
-        base = np.deg2rad([-90.0, 30.0, 150.0])
-    else:
-        radius = side / np.sqrt(2.0)
-        base = np.deg2rad([-135.0, -45.0, 45.0, 135.0])
-    theta = base + np.deg2rad(angle)
-    return np.stack([cx + radius * np.cos(theta), cy + radius * np.sin(theta)], axis=1)
+def draw_rows(attributes: pd.DataFrame | dict[str, np.ndarray], jitter: np.ndarray | None, noise: np.ndarray | None,
+              shape_scale: float = 1.0) -> np.ndarray:
+    """Draw rows of ``color, shape, size, position`` (a table, or a dict of those columns) into
+    ``(k, 64, 64, 3)`` uint8 images, all at once.
+
+    ``jitter`` holds each row's random draws (``(k, 7)``: colour, scale, x, y, angle; ``None``:
+    none), ``noise`` each row's pixel noise (``(k, 64, 64, 3)``; ``None``: none). Every pixel is the
+    fraction of its 3x3 sample points inside the polygon times the colour, plus the noise, rounded:
+    the very numbers one row at a time would give, in one pass over similar rows.
+
+    Example:
+        >>> rows = pd.DataFrame({"color": ["red"], "shape": ["square"], "size": ["small"], "position": ["upper left"]})
+        >>> draw_rows(rows, None, None)[0, 16, 16].tolist()
+        [220, 30, 30]
+    """
+    values = {name: np.asarray(attributes[name], dtype=object) for name in _DRAWN}
+    for name, allowed in (("color", COLORS), ("shape", SHAPES), ("size", SIZES), ("position", POSITIONS)):
+        unknown = set(values[name]).difference(allowed)
+        if unknown:
+            raise InputError(f"Unknown {name} {sorted(unknown, key=str)[0]!r}; choose one of {list(allowed)}.")
+    k = len(values["color"])
+    rgb = np.array([COLORS[c] for c in values["color"]], dtype=float).reshape(k, 3)
+    side = np.array([SIZES[s] for s in values["size"]], dtype=float) * shape_scale
+    centre = np.array([POSITIONS[p] for p in values["position"]], dtype=float).reshape(k, 2)
+    cx, cy, angle = centre[:, 0], centre[:, 1], np.zeros(k)
+    if jitter is not None:
+        rgb = np.clip(rgb + jitter[:, :3], 0, 255)
+        side, cx, cy, angle = side * jitter[:, 3], cx + jitter[:, 4], cy + jitter[:, 5], jitter[:, 6]
+    vx, vy = np.empty((k, 4)), np.empty((k, 4))
+    for shape in SHAPES:
+        rows = values["shape"] == shape
+        radius = (side[rows] / _SIDE_PER_RADIUS[shape])[:, None]
+        theta = _ANGLES[shape] + np.deg2rad(angle[rows])[:, None]
+        vx[rows], vy[rows] = cx[rows, None] + radius * np.cos(theta), cy[rows, None] + radius * np.sin(theta)
+    # Each row's bounding box, a pixel wider: no sample point outside it lies in the polygon.
+    lo = np.clip(np.floor(np.stack([vx.min(1), vy.min(1)], 1)).astype(int) - 1, 0, IMAGE_SIZE)
+    hi = np.clip(np.ceil(np.stack([vx.max(1), vy.max(1)], 1)).astype(int) + 1, 0, IMAGE_SIZE)
+    images = np.zeros((k, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
+    order = np.argsort(np.prod(hi - lo, axis=1), kind="stable")
+    for chunk in (order[i: i + _CHUNK] for i in range(0, k, _CHUNK)):
+        images[chunk] = _draw_chunk(vx[chunk], vy[chunk], lo[chunk], hi[chunk], rgb[chunk],
+                                    None if noise is None else noise[chunk])
+    return images
 
 
-def _coverage(vertices: np.ndarray, size: int) -> np.ndarray:
-    """Fraction of each pixel inside a convex, clockwise polygon (anti-aliased by supersampling).
+def _draw_chunk(vx, vy, lo, hi, rgb, noise) -> np.ndarray:
+    """The images of a few rows, each sampled in a window as large as the largest box among them
+    (moved inside the image where it would leave it), at the sample points of the whole grid."""
+    s, n = _SUPERSAMPLE, len(vx)
+    w, h = (hi - lo).max(axis=0) if n else (0, 0)
+    origin = np.minimum(lo, [IMAGE_SIZE - w, IMAGE_SIZE - h])
+    x = (origin[:, :1] * s + np.arange(w * s) + 0.5) / s
+    y = (origin[:, 1:] * s + np.arange(h * s) + 0.5) / s
+    inside = np.ones((n, h * s, w * s), dtype=bool)
+    for e, f in ((0, 1), (1, 2), (2, 3), (3, 0)):
+        x0, y0, x1, y1 = vx[:, [e]], vy[:, [e]], vx[:, [f]], vy[:, [f]]
+        # (x1 - x0) * (y - y0) - (y1 - y0) * (x - x0) >= 0, as a comparison of the two products
+        inside &= ((x1 - x0) * (y - y0))[:, :, None] >= ((y1 - y0) * (x - x0))[:, None, :]
+    coverage = inside.reshape(n, h, s, w, s).sum(axis=(2, 4)) / (s * s)
+    where = (np.arange(n)[:, None, None], origin[:, 1, None, None] + np.arange(h)[:, None],
+             origin[:, 0, None, None] + np.arange(w))
+    painted = coverage[..., None] * rgb[:, None, None, :]
+    if noise is None:
+        images = np.zeros((n, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
+        images[where] = np.clip(np.round(painted), 0, 255)
+        return images
+    noise = noise.copy()
+    noise[where] += painted
+    return np.clip(np.round(noise), 0, 255).astype(np.uint8)
 
-    Only the pixels around the polygon's bounding box are sampled (nothing outside it can be
-    inside), with the very sample points of the whole grid, so the result is the same."""
-    s = _SUPERSAMPLE
-    lo = np.clip(np.floor(vertices.min(axis=0)).astype(int) - 1, 0, size)
-    hi = np.clip(np.ceil(vertices.max(axis=0)).astype(int) + 1, 0, size)
-    x, y = np.meshgrid((np.arange(lo[0] * s, hi[0] * s) + 0.5) / s, (np.arange(lo[1] * s, hi[1] * s) + 0.5) / s)
-    inside = np.ones_like(x, dtype=bool)
-    for (x0, y0), (x1, y1) in zip(vertices, np.roll(vertices, -1, axis=0)):
-        inside &= (x1 - x0) * (y - y0) - (y1 - y0) * (x - x0) >= 0
-    coverage = np.zeros((size, size))
-    h, w = hi[1] - lo[1], hi[0] - lo[0]
-    coverage[lo[1]:hi[1], lo[0]:hi[0]] = inside.reshape(h, s, w, s).mean(axis=(1, 3))
-    return coverage
+
+def _jitter_and_noise(rng: np.random.Generator, k: int, jitter: bool, noise: float):
+    """The next ``k`` rows' draws from ``rng``, row by row as rendering one at a time takes them."""
+    if not noise:
+        return (rng.uniform(_JITTER_LOW, _JITTER_HIGH, (k, _JITTER_DRAWS)) if jitter else None), None
+    draws, fields = np.empty((k, _JITTER_DRAWS)), np.empty((k, IMAGE_SIZE, IMAGE_SIZE, 3))
+    for i in range(k):
+        if jitter:
+            draws[i] = rng.uniform(_JITTER_LOW, _JITTER_HIGH)
+        fields[i] = rng.normal(0.0, noise, (IMAGE_SIZE, IMAGE_SIZE, 3))
+    return (draws if jitter else None), fields
 
 
 def render_shape(
@@ -96,30 +160,10 @@ def render_shape(
         >>> img.shape, img.dtype
         ((64, 64, 3), dtype('uint8'))
     """
-    for name, value, allowed in (
-        ("color", color, COLORS),
-        ("shape", shape, SHAPES),
-        ("size", size, SIZES),
-        ("position", position, POSITIONS),
-    ):
-        if value not in allowed:
-            raise InputError(f"Unknown {name} {value!r}; choose one of {list(allowed)}.")
     check_rendering(shape_scale, noise)
-    rng = rng if rng is not None else np.random.default_rng(0)
-    rgb = np.array(COLORS[color], dtype=float)
-    side = SIZES[size] * shape_scale
-    cx, cy = POSITIONS[position]
-    angle = 0.0
-    if jitter:
-        rgb = np.clip(rgb + rng.uniform(-18, 18, size=3), 0, 255)
-        side *= rng.uniform(0.9, 1.1)
-        cx += rng.uniform(-3, 3)
-        cy += rng.uniform(-3, 3)
-        angle = rng.uniform(-15, 15)
-    image = _coverage(_polygon(shape, side, angle, cx, cy), IMAGE_SIZE)[..., None] * rgb
-    if noise:
-        image += rng.normal(0.0, noise, image.shape)
-    return np.clip(np.round(image), 0, 255).astype(np.uint8)
+    row = {"color": [color], "shape": [shape], "size": [size], "position": [position]}
+    draws, fields = _jitter_and_noise(rng if rng is not None else np.random.default_rng(0), 1, jitter, noise)
+    return draw_rows(row, draws, fields, shape_scale)[0]
 
 
 def check_rendering(shape_scale: float, noise: float) -> None:
@@ -163,10 +207,12 @@ def render_table(table: pd.DataFrame, seed: int = 0, jitter: bool = True, shape_
     missing = [c for c in ("color", "shape", "size", "position") if c not in table.columns]
     if missing:
         raise InputError(f"The table lacks columns {missing}; it needs color, shape, size, position.")
+    check_rendering(shape_scale, noise)
     rng = np.random.default_rng(seed)
     images = np.empty((len(table), IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
-    for i, row in enumerate(table[["color", "shape", "size", "position"]].itertuples(index=False)):
-        images[i] = render_shape(*row, rng=rng, jitter=jitter, shape_scale=shape_scale, noise=noise)
+    for start in range(0, len(table), _TABLE_BLOCK):  # in blocks: a noisy block's fields are float64
+        rows = table.iloc[start: start + _TABLE_BLOCK]
+        images[start: start + len(rows)] = draw_rows(rows, *_jitter_and_noise(rng, len(rows), jitter, noise), shape_scale)
     return images
 
 
@@ -186,6 +232,7 @@ class ShapeImages:
         check_rendering(shape_scale, noise)
         self._table = table[_DRAWN]
         self._attributes = list(self._table.itertuples(index=False, name=None))
+        self._columns = {name: self._table[name].to_numpy(dtype=object) for name in _DRAWN}
         self.seed, self.shape_scale, self.noise = seed, shape_scale, noise
         self._rows = np.arange(len(table))  # which rows of the table these are (a subset's: some)
         self._states: list[dict] = []  # with noise: the stream's state before each row, for rows 0, 1, ... so far
@@ -216,17 +263,28 @@ class ShapeImages:
             rng.bit_generator.state = self._states[row]
         return rng
 
-    def _render(self, row: int) -> np.ndarray:
-        return render_shape(*self._attributes[row], rng=self._rng_before(row), shape_scale=self.shape_scale,
-                            noise=self.noise)
+    def _draw(self, rows: np.ndarray) -> np.ndarray:
+        """Rows of the whole table, drawn at once, each with the draws render_table gives it."""
+        if not len(rows):
+            return np.empty((0, *self.shape[1:]), np.uint8)
+        if self.noise:  # each row's draws start where the replayed stream left it
+            draws = [_jitter_and_noise(self._rng_before(int(r)), 1, True, self.noise) for r in rows]
+            jitter, fields = np.concatenate([d[0] for d in draws]), np.concatenate([d[1] for d in draws])
+        else:  # a fixed count of draws per row: a run of consecutive rows is one draw
+            unique, back = np.unique(rows, return_inverse=True)
+            jitter, fields = np.empty((len(unique), _JITTER_DRAWS)), None
+            for run in np.split(np.arange(len(unique)), np.flatnonzero(np.diff(unique) != 1) + 1):
+                jitter[run] = _jitter_and_noise(self._rng_before(int(unique[run[0]])), len(run), True, 0.0)[0]
+            jitter = jitter[back.ravel()]
+        return draw_rows({name: column[rows] for name, column in self._columns.items()}, jitter, fields,
+                         self.shape_scale)
 
     def __getitem__(self, index):
         if self._all is not None:
             return self._all[index]
         if isinstance(index, (int, np.integer)):
-            return self._render(int(self._rows[index]))
-        rows = self._rows[index]
-        return np.stack([self._render(int(r)) for r in rows]) if len(rows) else np.empty((0, *self.shape[1:]), np.uint8)
+            return self._draw(self._rows[[index]])[0]
+        return self._draw(np.asarray(self._rows[index], dtype=int).reshape(-1))
 
     def __iter__(self):
         return (self[i] for i in range(len(self)))
