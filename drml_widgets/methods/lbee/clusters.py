@@ -19,8 +19,8 @@ METRIC_COLUMNS = {"method": "object", "AHR": "float64", "ACR": "float64", "TPR":
 # Without a given tau, a prototype's pool keeps the sentences within this many standard deviations
 # (of its similarities to every sentence) of its best one. A sentence that shares all but one value
 # with the best (small blue for small cyan) can sit above a global tau, and then it wins FPDiff's
-# contrast only because the nearest easy cluster resembles it less; measured in
-# benchmarks/bench_lbee_tau.py (any width from 0.4 to 0.75 does about as well there).
+# contrast only because the nearest easy cluster resembles it less. Measured in
+# benchmarks/bench_lbee_tau.py; widths from 0.4 to 0.75 did about as well in the sweep that chose it.
 NEAR_BEST_SD = 0.5
 # Ward needs every pairwise distance (O(n^2) memory); larger sets are clustered on a sample.
 MAX_CLUSTER_POINTS = 4000
@@ -159,9 +159,9 @@ def select_sentences(method: str, v_hard: np.ndarray, v_easy: np.ndarray, k: int
 
     ``v_hard`` and ``v_easy`` are every sentence's similarity to the hard prototype and to its
     nearest easy one; FPDiff's pool is above ``tau`` for the hard prototype, SetDiff's is above
-    ``easy_tau`` (``tau`` unless given) for the easy one. When a tau-filtered pool holds fewer than ``k`` sentences it is topped up
-    in the order the paper ranks by (similarity to the hard prototype), so every method keeps
-    exactly ``k``.
+    ``easy_tau`` (``tau`` unless given) for the easy one. When a tau-filtered pool holds fewer
+    than ``k`` sentences it is topped up in the order the paper ranks by (similarity to the hard
+    prototype), so every method keeps exactly ``k``.
 
     Example:
         >>> v_hard, v_easy = np.array([0.9, 0.8, 0.3]), np.array([0.85, 0.1, -0.2])

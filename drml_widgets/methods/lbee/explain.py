@@ -200,8 +200,9 @@ def find_hard_clusters(image_emb, split, sentences, text_emb, *, n_clusters: int
                                                                                                   ("easy", easy))}
     assignments[hard] = hard_assign
     v_hard, v_easy = hard_proto @ t.T, easy_proto @ t.T
-    hard_tau, easy_tau = np.full(len(hard_proto), tau), np.full(len(easy_proto), tau)
-    if tau is None:
+    if tau is not None:
+        hard_tau, easy_tau = np.full(len(hard_proto), tau), np.full(len(easy_proto), tau)
+    else:
         both = np.concatenate([v_hard.ravel(), v_easy.ravel()])
         params["tau"] = round(float(both.mean() + both.std()), 4)
         hard_tau, easy_tau = near_best_tau(v_hard, params["tau"]), near_best_tau(v_easy, params["tau"])
