@@ -218,6 +218,7 @@ def _with_class(attributes: AttributeSet | None, classes: Sequence[str]) -> Attr
 def _tag(image_emb: np.ndarray, attributes: AttributeSet, types: Sequence[str], encoder, table: pd.DataFrame):
     """CLIP's tags of ``types``. The class (and any type the table knows) is tagged too, for the
     reliability check alone: its true values decide which of two tags that follow each other CLIP reads."""
+    from .diagnose.tag_reliability import TagReliability
     from .diagnose.zero_shot import tag_attributes
 
     checked = list(types) + [t for t in attributes.types if t not in types and t in table.columns]
@@ -225,7 +226,8 @@ def _tag(image_emb: np.ndarray, attributes: AttributeSet, types: Sequence[str], 
                           {t: p for t, p in attributes.phrases.items() if t in checked})
     tags = tag_attributes(image_emb, wanted, encoder)
     known = table[[t for t in checked if t in table.columns]].reset_index(drop=True)
-    tags.reliability(known=known).warn(stacklevel=4)
+    verdicts = tags.reliability(known=known).table
+    TagReliability(verdicts[verdicts["type"].isin(types)]).warn(stacklevel=4)  # the tags the session will use
     return tags.only(types)
 
 

@@ -36,8 +36,9 @@ def find_failure_modes(view: SessionView, held_out: float = 0.0, **options) -> P
         raise SessionError(f"held_out is the share of the evaluated images kept aside to check the modes, in [0, 1); "
                            f"got {held_out!r}. Fix: pass e.g. held_out=0.5, or 0 to search them all.")
     types = list(view.image_types)
-    checked = clip_reads(view) if clip_tagged(view) else None
-    misread = [t for t in types if checked is not None and t in checked.unreliable and t in clip_tagged(view)]
+    tagged = clip_tagged(view)
+    checked = clip_reads(view) if tagged else None
+    misread = [t for t in types if checked is not None and t in tagged and t in checked.unreliable]
     if misread:
         rows = checked.table.set_index("type")
         reasons = "; ".join(f"{t}: {rows.loc[t, 'why']}" for t in misread)
