@@ -7,7 +7,7 @@ ground-truth-free check), the class known (``shape``, as a session knows its lab
 type known (metadata for all). Per type: the margin over chance, the accuracy on known rows
 and its chance-corrected value, and the verdict.
 
-The table is printed and written to benchmarks/results/tag_grounding.md.
+The table is printed and written to benchmarks/results/tag_grounding.md (benchmarks/record.py).
 
 Run: .venv/bin/python benchmarks/tag_grounding.py [--n 3000] [--seed 123]
 """
@@ -15,17 +15,15 @@ Run: .venv/bin/python benchmarks/tag_grounding.py [--n 3000] [--seed 123]
 from __future__ import annotations
 
 import argparse
-import datetime
-from pathlib import Path
 
 import pandas as pd
-from clip_zero_shot import ATTRIBUTE_SET, CLIPS, markdown
+from clip_zero_shot import ATTRIBUTE_SET, CLIPS
+from record import frame_table, load, write_results
 
 from drml_widgets import ClipEncoder
 from drml_widgets.data.shapes import render_table, sample_attributes
 from drml_widgets.diagnose.zero_shot import tag_attributes
 
-RESULTS = Path(__file__).parent / "results" / "tag_grounding.md"
 KNOWN = {"none": [], "class (shape)": ["shape"], "every type": list(ATTRIBUTE_SET.types)}
 
 
@@ -48,19 +46,16 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=3000, help="held-out images (default 3000)")
     parser.add_argument("--seed", type=int, default=123, help="draws and renders them (default 123)")
     args = parser.parse_args()
+    started = load()
     table = sample_attributes(args.n, seed=args.seed)
     result = pd.concat([measure(clip, table, render_table(table, seed=args.seed)) for clip in CLIPS],
                        ignore_index=True)
-    text = "\n".join([
-        "# The tag reliability check on the bundled shapes CLIPs, with and without true values", "",
-        f"{datetime.date.today()}; `{Path(__file__).name} --n {args.n} --seed {args.seed}` ({args.n} held-out "
-        "uniform shapes, tagged by `tag_attributes` at its defaults). `known`: the types whose true values "
-        "the check was given. A grounded type is unreliable when its chance-corrected accuracy "
-        "(`over_chance`) is below 0.5; an ungrounded one when its margin is, or when it stands in for another.",
-        "", markdown(result), "",
-    ])
-    RESULTS.write_text(text)
-    print(text)
+    write_results("tag_grounding", [
+        f"{args.n} held-out uniform shapes (render seed {args.seed}), tagged by `tag_attributes` at its defaults. "
+        "`known`: the types whose true values the check was given. A grounded type is unreliable when its "
+        "chance-corrected accuracy (`over_chance`) is below 0.5; an ungrounded one when its margin is, or when it "
+        "stands in for another.", "", *frame_table(result.round(3)),
+    ], load_at_start=started)
 
 
 if __name__ == "__main__":
