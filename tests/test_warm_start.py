@@ -23,6 +23,7 @@ from drml_widgets.data import shapes_render
 from drml_widgets.data.shapes_render import ShapeImages, render_table, sample_attributes
 from drml_widgets.diagnose import head_cache
 from drml_widgets.diagnose.heads import heads_folder, train_head
+from drml_widgets.diagnose.zero_shot import logit_scale
 from drml_widgets.embed.cache import content_key
 from drml_widgets.embed.checkpoints import SHAPES_MODEL_DIR
 from drml_widgets.embed.identity import keyed_images
@@ -314,3 +315,11 @@ def test_only_an_encoder_with_a_cache_keeps_heads(cache_dir):
     assert heads_folder(TextsOnly()) is None
     assert heads_folder(ClipEncoder("shapes", cache_dir=None)) is None
     assert heads_folder(ClipEncoder("shapes")) == cache_dir / head_cache.HEADS
+
+
+def test_the_models_logit_scale_is_kept_so_tagging_builds_no_model(cache_dir, monkeypatch):
+    first = logit_scale(ClipEncoder("shapes"))  # asks the model, and keeps its answer
+    _forbid(monkeypatch, encoder_module, "load_open_clip", "built the model")
+    again = ClipEncoder("shapes")
+    assert logit_scale(again) == first != 100.0
+    assert not again.is_loaded

@@ -39,6 +39,7 @@ import pandas as pd
 from scipy.special import softmax
 
 from .._common import text_encoder, unit_rows
+from ..embed.scale_memo import keep_logit_scale, kept_logit_scale
 from ..errors import DrmlError, TagError
 from ..prompts.generate import AttributeSet
 from ..prompts.text import fix_articles
@@ -121,7 +122,8 @@ class AttributeTags:
 
 def logit_scale(encoder, scale: float | None = None) -> float:
     """The scale to tag at: ``scale`` when given, else the encoder's CLIP logit scale when it has a
-    model that carries one, else CLIP's 100 (the one scale rule; see the module's docstring).
+    model that carries one, else CLIP's 100 (the one scale rule; see the module's docstring). The
+    model's scale is kept in its embedding cache (:mod:`~drml_widgets.embed.scale_memo`).
 
     Example:
         >>> logit_scale(lambda texts: None), logit_scale(lambda texts: None, scale=20)
@@ -133,13 +135,19 @@ def logit_scale(encoder, scale: float | None = None) -> float:
                            f"own; got {scale!r}. Fix: leave it out, or pass e.g. 100.")
         return float(scale)
     try:
+        kept = kept_logit_scale(encoder)
+        if kept is not None and not getattr(encoder, "is_loaded", False):  # a warm start builds no model for it
+            return kept
         model = getattr(encoder, "model", None)
     except DrmlError:  # weights that cannot load: tag with cached embeddings at CLIP's usual scale
         return CLIP_SCALE
     scale = getattr(model, "logit_scale", None)
     if scale is None:
         return CLIP_SCALE
-    return float(np.exp(np.asarray(scale.detach().cpu() if hasattr(scale, "detach") else scale, dtype=float)))
+    value = float(np.exp(np.asarray(scale.detach().cpu() if hasattr(scale, "detach") else scale, dtype=float)))
+    if value != kept:
+        keep_logit_scale(encoder, value)
+    return value
 
 
 def _templates_per_type(templates, types: list[str]) -> dict[str, list[str]]:
