@@ -23,8 +23,8 @@ size and shape equally predictable from each other, and the rule above may drop 
 sample; NaN where unknown). A grounded type is judged by its accuracy on the known rows, chance
 corrected like the margin (``(accuracy - 1/k) / (1 - 1/k)``) and held to the same halfway mark,
 whatever its confidence; and of a dependent pair, a grounded type read well is never the
-stand-in: the other one is, when its tag follows the grounded one's (U above the bound). Where neither side is grounded, the rule above stands and ``why``
-says that ground truth could not decide.
+stand-in: the other one is, when its tag follows the grounded one's (U above the bound). Where
+neither side is grounded, the rule above stands and ``why`` says that ground truth could not decide.
 """
 
 from __future__ import annotations
@@ -51,7 +51,13 @@ def uncertainty_coefficient(a, b) -> float:
         >>> round(uncertainty_coefficient(["x", "y", "x", "y"], ["p", "p", "q", "q"]), 3)
         0.0
     """
-    joint = pd.crosstab(pd.Series(np.asarray(a)), pd.Series(np.asarray(b))).to_numpy(dtype=np.float64)
+    return _coefficient(pd.factorize(np.asarray(a))[0], pd.factorize(np.asarray(b))[0])
+
+
+def _coefficient(ia: np.ndarray, ib: np.ndarray) -> float:
+    """U(a|b) from the codes 0..k-1 of ``a`` and ``b`` (each type coded once, whatever its pairs)."""
+    k = int(ib.max()) + 1
+    joint = np.bincount(ia * k + ib, minlength=(int(ia.max()) + 1) * k).reshape(-1, k).astype(np.float64)
     p = joint / joint.sum()
     pa, pb = p.sum(axis=1), p.sum(axis=0)
     h_a = -np.sum(pa[pa > 0] * np.log(pa[pa > 0]))
@@ -181,7 +187,8 @@ def tag_reliability(values: pd.DataFrame, confidence: pd.DataFrame, n_values: Ma
     accuracy = _accuracy(values, known)
     ks = {t: max(int(n_values.get(t, values[t].nunique())), 2) for t in types}
     read_well = {t: over_chance(acc, ks[t]) >= min_margin for t, (acc, _) in accuracy.items()}
-    deps = {(t, o): uncertainty_coefficient(values[t], values[o]) for t in types for o in types if o != t}
+    codes = {t: pd.factorize(values[t].to_numpy())[0] for t in types}
+    deps = {(t, o): _coefficient(codes[t], codes[o]) for t in types for o in types if o != t}
     rows = []
     for t in types:
         k = ks[t]
