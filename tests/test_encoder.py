@@ -140,3 +140,35 @@ def test_no_progress_bar_for_small_jobs(encoder, capsys):
         warnings.simplefilter("error")
         encoder.encode_texts(["tiny job."])
     assert "encoding" not in capsys.readouterr().err
+
+
+def test_in_memory_images_of_the_models_size_are_prepared_a_batch_at_once_with_the_same_numbers(monkeypatch):
+    from drml_widgets import load_shapes_world
+    from drml_widgets.embed import encoder as encoder_module
+    from drml_widgets.embed.identity import keyed_images
+
+    world = load_shapes_world(n=150, noise=10.0)
+    enc = ClipEncoder("shapes", cache_dir=None, batch_size=64)
+    one_by_one = enc.encode_images([Image.fromarray(image) for image in world.images])  # PIL, a worker per image
+
+    def refuse(*args):
+        raise AssertionError("an in-memory image of the model's size went through the per-image path")
+
+    monkeypatch.setattr(encoder_module, "load_rgb", refuse)
+    assert np.array_equal(enc.encode_images(keyed_images(world.pixels, world.pixels.ids())), one_by_one)
+    assert np.array_equal(enc.encode_images(world.images), one_by_one)
+
+
+def test_a_batch_is_scaled_at_once_only_where_the_preprocessing_just_scales():
+    from torchvision import transforms as T
+
+    from drml_widgets.embed.images import batch_pixels, plain_tensor
+
+    preprocess = ClipEncoder("shapes", cache_dir=None).load()[1]
+    images = np.random.default_rng(0).integers(0, 256, (5, 64, 64, 3), dtype=np.uint8)
+    by_image = np.stack([preprocess(Image.fromarray(image)).numpy() for image in images])
+    assert np.array_equal(plain_tensor(images, preprocess).numpy(), by_image)
+    assert plain_tensor(images[:, :60, :60], preprocess) is None  # resized: left to PIL
+    flipped = T.Compose([T.RandomHorizontalFlip(1.0), *preprocess.transforms])
+    assert plain_tensor(images, flipped) is None
+    assert np.array_equal(batch_pixels(list(images), flipped).numpy(), by_image[..., ::-1])

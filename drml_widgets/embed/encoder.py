@@ -17,7 +17,7 @@ from ..errors import CacheNotWritableError, EmptyInputError, ImageLoadError, Inp
 from .backends import TORCH, Backend, BackendCheck, autocast_for, cache_identity, channels_last, first_batch
 from .cache import EmbeddingCache, content_key, default_cache_dir
 from .devices import DeviceChoice
-from .images import ImageInput, as_image_list, check_images, describe, image_key, load_rgb
+from .images import ImageInput, as_image_list, batch_pixels, check_images, describe, image_key, load_rgb, stackable
 from .models import ModelSpec, fetch_weights, load_open_clip, resolve_model
 
 _DEFAULT = object()
@@ -329,7 +329,12 @@ class ClipEncoder(DeviceChoice):
         def prepare(j: int):  # in a worker thread: decode and preprocess one image
             return self.load()[1](load_rgb(items[readable[j]], readable[j]))
 
+        at_once = stackable([items[i] for i in readable], self.spec.image_size)  # in memory, at the model's size
+
         def encode_batch(batch: list[int], inputs: list[Future]) -> tuple[list[int], np.ndarray]:
+            if at_once:  # a batch drawn and scaled at once, in this thread: no PIL, no worker per image
+                pixels = batch_pixels([items[readable[j]] for j in batch], self.load()[1])
+                return batch, self._backend.encode("image", pixels, self._torch_rows)
             done, pixels = [], []
             for j, future in zip(batch, inputs):  # files that hash fine can still fail to decode
                 try:
@@ -346,7 +351,7 @@ class ClipEncoder(DeviceChoice):
         def sample(positions: list[int]):  # the batch size (and device) only when there is work
             return first_batch(prepare, self.batch_size, ImageLoadError, positions)
 
-        result, _ = self._run(keys, encode_batch, "images", prepare, sample)
+        result, _ = self._run(keys, encode_batch, "images", None if at_once else prepare, sample)
         self.last_skipped = pd.DataFrame(
             sorted(skipped, key=lambda r: r["position"]), columns=["position", "source", "error"]
         )

@@ -199,6 +199,82 @@ def load_rgb(item: ImageInput, position: int) -> Image.Image:
     return Image.fromarray(to_rgb_array(item, position))
 
 
+def stackable(items: Sequence[ImageInput], side: int | None) -> bool:
+    """Whether every item is an in-memory ``side`` x ``side`` RGB uint8 image (an array, or a
+    :class:`~drml_widgets.embed.identity.KeyedImage` of an array-like source of such images), told
+    without drawing any: such a batch is drawn at once by :func:`batch_pixels`.
+
+    Example:
+        >>> stackable([np.zeros((64, 64, 3), np.uint8)], 64), stackable(["a.png"], 64)
+        (True, False)
+    """
+    def fits(shape, dtype) -> bool:
+        return tuple(shape) == (side, side, 3) and dtype == np.uint8
+
+    return side is not None and all(
+        fits(item.shape, item.dtype) if isinstance(item, np.ndarray)
+        else isinstance(item, KeyedImage) and fits(getattr(item.source, "shape", (0,))[1:], getattr(item.source, "dtype", None))
+        for item in items)
+
+
+def batch_pixels(items: Sequence[ImageInput], preprocess):
+    """The model input of images that are :func:`stackable`, as one tensor: keyed images of one
+    source are drawn in one call (a shapes world renders a batch of rows together), then scaled by
+    :func:`plain_tensor` at once where it can, else image by image through ``preprocess``.
+
+    Example:
+        >>> from torchvision import transforms as T
+        >>> batch_pixels([np.zeros((2, 2, 3), np.uint8)] * 3, T.Compose([T.ToTensor(), T.Normalize([0.5] * 3, [0.5] * 3)])).shape
+        torch.Size([3, 3, 2, 2])
+    """
+    import torch
+
+    keyed = all(isinstance(item, KeyedImage) for item in items) and len({id(item.source) for item in items}) == 1
+    images = (np.asarray(items[0].source[[item.index for item in items]]) if keyed and items
+              else np.stack([to_rgb_array(item, i) for i, item in enumerate(items)]))
+    pixels = plain_tensor(images, preprocess)
+    return pixels if pixels is not None else torch.stack([preprocess(Image.fromarray(image)) for image in images])
+
+
+def plain_tensor(images: np.ndarray, preprocess):
+    """The model input of a ``(n, H, W, 3)`` uint8 batch, made for the whole batch at once, when at
+    this size ``preprocess`` (a torchvision ``Compose``) only scales to [0, 1] and normalises: its
+    resize and crop already hold and its conversion is to RGB. The very numbers image by image
+    through PIL would give; ``None`` when the preprocessing would do anything else.
+
+    Example:
+        >>> from torchvision import transforms as T
+        >>> steps = T.Compose([T.Resize(8), T.CenterCrop(8), T.ToTensor(), T.Normalize([0.5] * 3, [0.25] * 3)])
+        >>> plain_tensor(np.zeros((2, 8, 8, 3), np.uint8), steps).shape
+        torch.Size([2, 3, 8, 8])
+        >>> plain_tensor(np.zeros((2, 9, 9, 3), np.uint8), steps) is None
+        True
+    """
+    import torch
+    from torchvision import transforms as T
+    from torchvision.transforms import functional as F
+
+    h, w = images.shape[1:3]
+    steps = list(getattr(preprocess, "transforms", ()))
+    if len(steps) < 2 or not isinstance(steps[-2], T.ToTensor) or not isinstance(steps[-1], T.Normalize):
+        return None
+    for step in steps[:-2]:  # each must leave an RGB image of this size as it is
+        if isinstance(step, T.Resize):
+            size = [step.size] if isinstance(step.size, int) else list(step.size)
+            same = step.max_size is None and size in ([min(h, w)], [h, w])
+        elif isinstance(step, T.CenterCrop):
+            same = list(step.size) == [h, w]
+        else:  # open_clip's conversions to RGB: MaybeConvertMode("RGB") or _convert_to_rgb
+            same = (type(step).__name__ == "MaybeConvertMode" and getattr(step, "mode", None) == "RGB") or \
+                getattr(step, "__name__", None) == "_convert_to_rgb"
+        if not same:
+            return None
+    # as ToTensor then Normalize do to one image (channels first, to float, over 255, minus the mean,
+    # over the deviation), in place on the batch's own tensor
+    pixels = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
+    return F.normalize(pixels.to(torch.get_default_dtype()).div_(255), steps[-1].mean, steps[-1].std, inplace=True)
+
+
 def check_images(images: ImageInput | Sequence[ImageInput]) -> pd.DataFrame:
     """Try to open every image and report, without any model: one row per input.
 
