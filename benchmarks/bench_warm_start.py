@@ -8,8 +8,10 @@ embedding cache, since the shapes world's keys changed.
 - shapes, cold: ``Session.from_shapes_world()`` + ``Dashboard(session)`` on an empty cache;
 - shapes, warm: the same again, in a new process (the time after ``import drml_widgets``);
 - folder, warm: ``Session.from_folder`` on 10,000 cached PNG files (one cache: file keys did not change);
-- the floor: ``import torch`` and ``torch._dynamo`` (which torch's optimisers import on first
-  use, for the head's training), timed alone in fresh processes.
+- the floor under a start that trains its head: ``import torch`` and ``torch._dynamo`` (which
+  torch's optimisers import on first use), timed alone in fresh processes. A warm start with the
+  head kept from the cold one (diagnose/head_cache.py) imports neither; the table says whether
+  each side imported torch.
 
 The embeddings of the new cold and warm starts are checked equal to the old ones, bit for bit.
 Writes benchmarks/results/bench_warm_start.md.
@@ -55,7 +57,8 @@ t3 = time.perf_counter()
 import numpy as np
 np.save(out, session.image_emb)
 print(json.dumps({"import": t1 - t0, "session": t2 - t1, "view": t3 - t2, "after_import": t3 - t1,
-                  "model_built": session.encoder.is_loaded, "open_clip": "open_clip" in sys.modules}))
+                  "model_built": session.encoder.is_loaded, "open_clip": "open_clip" in sys.modules,
+                  "torch": "torch" in sys.modules}))
 """
 FLOOR = "import time; t = time.perf_counter(); {stmt}; print(time.perf_counter() - t)"
 
@@ -146,24 +149,29 @@ def main() -> None:
     write(rows, same, torch_s, dynamo_s, loads, args)
 
 
+def _flags(run: dict) -> str:
+    return f"{run['model_built']}, {run['open_clip']}, {run['torch']}"
+
+
 def write(rows, same, torch_s: float, dynamo_s: float, loads: list[str], args) -> None:
     body = [
         f"Old: `{args.old}`; new: `{args.new or 'this checkout'}`. Every figure is a fresh process, in seconds "
         f"after `import drml_widgets`. The cores are shared with other engineers: load average (1 min) through the "
         f"run {' -> '.join(loads)}.",
         "",
-        *table(["case", "old s", "new s", "new / old", "old: model built, open_clip imported",
-                "new: model built, open_clip imported"],
+        *table(["case", "old s", "new s", "new / old", "old: model built, open_clip, torch imported",
+                "new: model built, open_clip, torch imported"],
                [[name, f"{old['after_import']:.2f}", f"{new['after_import']:.2f}",
-                 f"{new['after_import'] / old['after_import']:.2f}", f"{old['model_built']}, {old['open_clip']}",
-                 f"{new['model_built']}, {new['open_clip']}"] for name, old, new in rows]),
+                 f"{new['after_import'] / old['after_import']:.2f}", _flags(old), _flags(new)]
+                for name, old, new in rows]),
         "",
         "The new side's time split as session / view (Dashboard; none for the folder): "
         + "; ".join(f"{name.split(':')[0]} {new['session']:.2f} / {new['view']:.2f}" for name, _, new in rows) + ".",
         "",
         f"The floor under any start that trains a head: `import torch` {torch_s:.2f} s, then `torch._dynamo` "
         f"{dynamo_s:.2f} s more (torch's optimisers import it on their first use), medians of {args.repeats} fresh "
-        "processes.",
+        "processes. A warm start whose head was kept by an earlier one (diagnose/head_cache.py) trains nothing and "
+        "needs neither.",
         "",
         "Embeddings equal to the old cold start's, bit for bit: " + ", ".join(f"{k}: {v}" for k, v in same.items()) + ".",
     ]
