@@ -17,9 +17,8 @@ from ._common import Observable, true_label_loss
 from .diagnose.gap import GapCloser, GapStats
 from .diagnose.heads import Head, heads_folder, train_head
 from .diagnose.influence import attribute_influence
-from .diagnose.rectify import HeadVersions, RectifyResult, before_after, check_mode
+from .diagnose.rectify import HeadVersions, RectifyResult, check_mode
 from .diagnose.rectify_guard import warn_cost
-from .diagnose.rectify_advice import margin_change
 from .diagnose.slices import check_slice_types, named_slices
 from .diagnose.surrogate import Surrogate, UserModel, train_surrogate
 from .diagnose.transfer import TransferReport
@@ -31,7 +30,7 @@ from .methods.protocol import SessionView, get_method, methods_table
 from .prompts.generate import DEFAULT_MAX_PROMPTS, AttributeSet, PromptSpec, generate_prompts
 from .results import Result
 from .session_routes import renamed, route
-from .session_rectify import fit_session_rectify
+from .session_rectify import apply_rectify, fit_session_rectify
 from .session_setup import SessionSetup
 
 
@@ -255,6 +254,7 @@ class Session(Observable, SessionSetup):
         holdout: float = 0.2,
         progress: Callable[[int, int], None] | None = None,
         guard: bool = True,
+        dry_run: bool = False,
     ) -> RectifyResult:
         """Fix the head on the given slices by training on their text; a new head version.
 
@@ -265,7 +265,8 @@ class Session(Observable, SessionSetup):
         changes, every untargeted slice is read on the validation images (else on half its other
         images); ``guard`` refits with the examples of those it would cost over their bound, and any
         still cost are named in a warning and the result's ``cost``. Returns before/after per slice;
-        :meth:`undo` restores the exact previous weights.
+        :meth:`undo` restores the exact previous weights. ``dry_run`` reads all of it and leaves
+        the head as it was (``applied`` False): what a run would do and cost, before it is done.
         """
         head = self._require_head()
         if self.model is not None:
@@ -277,19 +278,14 @@ class Session(Observable, SessionSetup):
         slices, by = named_slices(slices, self.attributes)
         check_slice_types(by, self.attributes, self.table.columns, "The slice")
         before = drml.slice_scores(self.view, by, slices)
-        new, history, best, cost = fit_session_rectify(self, head, slices, by, mode=mode, epochs=epochs, lr=lr,
-                                                       batch_size=batch_size, holdout=holdout, progress=progress,
-                                                       guard=guard)
-        head.load_state(new.state())
-        names = "; ".join(", ".join(f"{k}={v}" for k, v in s.items()) for s in slices)
-        version = self.versions.commit(f"rectified ({mode}, {epochs} epochs): {names}")
-        after = drml.slice_scores(self.view, by, slices)
-        result = RectifyResult(mode, slices, before_after(before[0], after[0], by, "text_prob", slices),
-                               before_after(before[1], after[1], by, "image_acc", slices),
-                               history, best, version, margin_change(before[2], after[2]), cost)
-        warn_cost(cost, by)
-        self.last_rectify = result
-        self._notify("head")
+        fitted = fit_session_rectify(self, head, slices, by, mode=mode, epochs=epochs, lr=lr, batch_size=batch_size,
+                                     holdout=holdout, progress=progress, guard=guard)
+        result = apply_rectify(self, head, slices, by, before, fitted, mode=mode, epochs=epochs,
+                               dry_run=dry_run)
+        warn_cost(result.cost, by)
+        if not dry_run:
+            self.last_rectify = result
+            self._notify("head")
         return result
 
     def undo(self) -> int:

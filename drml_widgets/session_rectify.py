@@ -10,10 +10,12 @@ import numpy as np
 import pandas as pd
 
 from .diagnose.heads import Head
-from .diagnose.rectify import fit_rectified, held_out_templates, rectify_sets
+from .diagnose.rectify import RectifyResult, before_after, fit_rectified, held_out_templates, rectify_sets
+from .diagnose.rectify_advice import margin_change
 from .diagnose.rectify_guard import MAX_DROP, GuardData, guarded_fit, implied_labels
 from .diagnose.slices import slices_mask
 from .errors import SessionError
+from .methods import drml
 
 
 def fit_session_rectify(session, head: Head, slices: list[dict], by: list[str], *, mode: str, epochs: int, lr: float,
@@ -56,6 +58,33 @@ def fit_session_rectify(session, head: Head, slices: list[dict], by: list[str], 
                              progress=progress)
 
     return guarded_fit(head, fit, data, by, slices, guard=guard, max_drop=max_drop)
+
+
+def apply_rectify(session, head: Head, slices: list[dict], by: list[str], before: tuple, fitted: tuple, *,
+                  mode: str, epochs: int, dry_run: bool = False) -> RectifyResult:
+    """Put the rectified weights of ``fitted`` (what :func:`fit_session_rectify` returns) into
+    ``head`` as a new version and read every slice ``before`` and after; with ``dry_run``, read
+    them and put the old weights back, so the result says what a run would do.
+
+    Example:
+        >>> from drml_widgets import Session
+        >>> s = Session.from_shapes_world(n=1200, ensemble=False)
+        >>> s.rectify([{"color": "green"}], epochs=1, dry_run=True).applied, s.versions.current
+        (False, 0)
+    """
+    new, history, best, cost = fitted
+    kept = head.state()
+    head.load_state(new.state())
+    after = drml.slice_scores(session.view, by, slices)
+    if dry_run:
+        head.load_state(kept)
+        version = session.versions.current
+    else:
+        names = "; ".join(", ".join(f"{k}={v}" for k, v in s.items()) for s in slices)
+        version = session.versions.commit(f"rectified ({mode}, {epochs} epochs): {names}")
+    return RectifyResult(mode, slices, before_after(before[0], after[0], by, "text_prob", slices),
+                         before_after(before[1], after[1], by, "image_acc", slices),
+                         history, best, version, margin_change(before[2], after[2]), cost, not dry_run)
 
 
 def _split(view, name: str) -> np.ndarray | None:

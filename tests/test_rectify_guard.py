@@ -117,3 +117,19 @@ def test_the_bound_widens_for_small_slices_and_a_mixed_slice_implies_no_class():
     assert bounds[0] > bounds[1] > bounds[2] == pytest.approx(0.03)
     mixed = pd.DataFrame({"c": ["u", "u"], "label": [0, 1]})  # a slice of both classes implies none
     assert implied_labels(pd.DataFrame({"c": ["u"]}), mixed, ["c"]).tolist() == [-1]
+
+
+def test_a_dry_run_tells_what_a_run_would_do_and_cost_and_leaves_the_head_as_it_was(drml_session):
+    s = drml_session
+    start, weights, last = s.version, s.head.logits(s.image_emb[:20]), s.last_rectify
+    preview = s.rectify(TARGET, mode="text", epochs=3, dry_run=True)
+    assert not preview.applied and preview.version == start and "a dry run" in preview.describe()
+    assert s.version == start and s.last_rectify is last
+    assert np.array_equal(s.head.logits(s.image_emb[:20]), weights)
+    done = s.rectify(TARGET, mode="text", epochs=3)
+    try:
+        assert done.applied and done.version == start + 1
+        pd.testing.assert_frame_equal(preview.image, done.image)
+        pd.testing.assert_frame_equal(preview.cost, done.cost)
+    finally:
+        s.undo()

@@ -117,7 +117,8 @@ class RectifyResult:
     """What a rectification did: before/after per slice for text (and images when present), and
     the targeted slices' true-class log-odds on text and images before and after (``margins``),
     from which :meth:`advice` explains images that did not follow their text, and what it costs
-    every untargeted slice (``cost``, see :func:`~drml_widgets.diagnose.rectify_guard.rectify_cost`)."""
+    every untargeted slice (``cost``, see :func:`~drml_widgets.diagnose.rectify_guard.rectify_cost`).
+    ``applied`` is False for a dry run, whose ``version`` is the unchanged head's."""
 
     mode: str
     slices: list[dict]
@@ -128,6 +129,7 @@ class RectifyResult:
     version: int
     margins: pd.DataFrame | None = None
     cost: pd.DataFrame | None = None
+    applied: bool = True
 
     def summary(self) -> pd.DataFrame:
         """Before/after for the targeted slices and the largest loss anywhere else."""
@@ -160,7 +162,8 @@ class RectifyResult:
                 f"{name}: targeted {t[col + '_before'].mean():.3f} -> {t[col + '_after'].mean():.3f}; "
                 f"largest drop elsewhere {(-o['delta']).max() if len(o) else 0:.3f}"
             )
-        return "\n".join(lines + self.costs() + self.advice())
+        preview = [] if self.applied else [f"a dry run: head version {self.version} is unchanged"]
+        return "\n".join(preview + lines + self.costs() + self.advice())
 
     def __repr__(self) -> str:
         body = "\n".join(f"  {line}" for line in self.describe().splitlines())

@@ -123,9 +123,9 @@ def rectify_cost(before: Head, after: Head, data: GuardData, by: Sequence[str], 
         x, y, table = data.val
         parts.append(slice_cost(before.predict(x) == y, after.predict(x) == y, table, by, targeted,
                                 "validation images", max_drop))
-    if data.other is not None:
-        x, y, table = data.other
-        rows = (y >= 0) & (data.read if data.read is not None else True)
+    x, y, table = data.other if data.other is not None else (None, np.array([], np.int64), None)
+    rows = (y >= 0) & (data.read if data.read is not None else True)
+    if rows.any():  # none when the slices' types imply no class (colour alone, say)
         other = slice_cost(before.predict(x[rows]) == y[rows], after.predict(x[rows]) == y[rows], table[rows], by,
                            targeted, "other images", max_drop)
         if parts and len(parts[0]):  # a slice with validation images is read on them
