@@ -245,6 +245,7 @@ def truth_of(session, by):
 
     table = session.find_slices(by)
     out = {"version": int(session.version), "spearman": table.spearman, "pearson": table.pearson, "by": list(by),
+           "caveats": list(table.caveats),
            "slices": {" ".join(str(r[b]) for b in by): ["\u2014" if r["image_acc"] != r["image_acc"] else f"{r['image_acc']:.3f}",
                                                         str(int(r["n_images"]))] for r in table.table.to_dict("records")}}
     r = session.last_rectify
@@ -287,11 +288,19 @@ def check_the_page_against_the_kernel(page, truth, chips, panel_index=0):
     assert caption.startswith(f"{len(t['slices'])} slices \u00b7 head version {t['version']}"), caption
     if t["spearman"] is not None:
         assert f"Spearman {t['spearman']:.2f}, Pearson {t['pearson']:.2f}" in caption, caption
+    check_the_caution(table, t)
     shown = page.evaluate("""n => Object.fromEntries([...document.querySelector('.drml-slice-table').querySelectorAll('tbody tr')]
         .map(tr => [[...tr.children].slice(1, n + 1).map(td => td.textContent).join(" "),
                     [tr.querySelector('td[data-col="image_acc"]').textContent,
                                      tr.querySelector('td[data-col="n_images"]').textContent]]))""", len(t["by"]))
     assert shown == t["slices"]
+
+
+def check_the_caution(table, truth):
+    """The table's caution names the slicing types the kernel's CLIP reads poorly, and is hidden when it reads them all."""
+    notice = table.locator(".drml-caveats")
+    assert notice.is_visible() == bool(truth["caveats"])
+    assert notice.locator("div").all_text_contents() == [f"\u26a0 Caution: {c}." for c in truth["caveats"]]
 
 
 def check_the_story(page, truth):
@@ -339,6 +348,20 @@ def test_a_report_of_a_dashboard_rectified_in_place_tells_the_truth(page, rectif
     check_the_page_against_the_kernel(page, truth, chips=ticked(truth))
     kernel_only_controls_are_disabled_and_say_why(page)
     page.screenshot(path=ARTIFACTS / "report_rectified_truth.png", full_page=True)
+    assert not errors, errors
+
+
+def test_a_report_on_a_clip_that_reads_size_poorly_says_so_under_the_slice_table(page, tmp_path):
+    from drml_widgets import ClipEncoder
+
+    session = Session.from_shapes_world(n=600, ensemble=False, encoder=ClipEncoder("shapes-noisy"))
+    with pytest.warns(UserWarning, match="CLIP reads size poorly"):
+        dash = Dashboard(session, by=["size", "color"])
+    errors = open_page(page, write_report(session, tmp_path / "report.html", dashboard=dash))
+    truth = truth_of(session, dash.slices.by)
+    assert len(truth["caveats"]) == 1
+    check_the_caution(page.locator(".drml-slice-table").first, truth)
+    dash.close()
     assert not errors, errors
 
 

@@ -147,7 +147,27 @@ def test_loss_query_names_the_slicing_types_clip_reads_poorly(noisy_session):
     with pytest.warns(UserWarning, match="CLIP reads size poorly"):
         query = LossQuery(noisy_session, by=["size", "color"], members=1, epochs=1)
     assert len(query.caveats) == 1 and "size" in query.caveats[0]
-    assert LossQuery(noisy_session, by=["color", "shape"], members=1, epochs=1).caveats == ()
+    assert LossQuery(noisy_session, by=["color", "shape"], members=1, epochs=1).caveats == []
+
+
+def test_the_slice_table_and_loss_query_carry_the_caveats_to_the_page(noisy_session):
+    """The caveats are synced state (what the page draws and a saved report keeps), follow a
+    re-slice, and are empty on the bundled CLIP."""
+    from drml_widgets import Session
+    from drml_widgets.widgets import LossQuery, SliceTable
+
+    with pytest.warns(UserWarning, match="CLIP reads size poorly"):
+        table = SliceTable(noisy_session, by=["size", "color"])
+    assert len(table.caveats) == 1 and table.caveats[0].startswith("CLIP reads size poorly")
+    assert table.get_state(["caveats"]) == {"caveats": table.caveats}
+    table.by = ["color", "shape"]
+    assert table.caveats == []
+    with pytest.warns(UserWarning, match="CLIP reads size poorly"):
+        query = LossQuery(noisy_session, by=["size", "color"], members=1, epochs=1)
+    assert query.get_state(["caveats"])["caveats"] == query.caveats and "size" in query.caveats[0]
+    bundled = Session.from_shapes_world(n=600, ensemble=False)
+    assert SliceTable(bundled, by=["size", "color"]).caveats == []
+    assert LossQuery(bundled, by=["size", "color"], members=1, epochs=1).caveats == []
 
 
 def test_prime_leaves_out_a_clip_tagged_type_clip_reads_poorly():

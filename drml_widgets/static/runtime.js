@@ -1,2 +1,2 @@
-/* drml-widgets bundle; sources sha256 f932d077cf06580dcc67ab054261b1bbc5556e3dddd4d18674d65d47adbe65a1 */
+/* drml-widgets bundle; sources sha256 eda81763a17abf5dcb188758e3880111e32a1f22905b4cf93c835a6255ca93ea */
 var e={};export{e as default};

@@ -40,8 +40,8 @@ class LossQuery(SessionWidget):
     the held-out scale is ``beyond`` it (``"above"`` or ``"below"``): the scale can say no more
     than that.
 
-    Types of ``by`` that the session's CLIP reads poorly are named in ``caveats`` and a warning:
-    the slices' estimates come from text CLIP does not ground in images.
+    Types of ``by`` that the session's CLIP reads poorly are named in ``caveats`` (a caution line
+    in the page) and a warning: the slices' estimates come from text CLIP does not ground in images.
 
     Without ``llm``, the view fits one (``session.loss_predictor``) on 80% of the evaluated images
     and holds out the rest; with ``llm``, pass ``held_out``: rows of images it never trained on.
@@ -76,6 +76,8 @@ class LossQuery(SessionWidget):
     familiar_from = t.Unicode("", help="one line on how familiar_cutoff was calibrated").tag(sync=True)
     n_held_out = t.Int(0, help="how many held-out images the answers are scaled and checked on").tag(sync=True)
     stale = t.Unicode("", help="why the answers may no longer describe the classifier ('' when they do)").tag(sync=True)
+    caveats = t.List(t.Unicode(), help="one line per slicing type the session's CLIP reads poorly: estimates from text "
+                                       "naming it are not grounded in images ([] when it reads them all)").tag(sync=True)
 
     def __init__(self, session, llm=None, held_out=None, by=None, examples=(), **fit_options):
         self._llm, self._held_arg, self._fit_options = llm, held_out, fit_options
@@ -88,9 +90,9 @@ class LossQuery(SessionWidget):
         if unknown:
             raise InputError(f"LossQuery cannot slice by {unknown}: the session's image attributes are {types}. "
                              "Fix: pass by= some of those.")
-        super().__init__(session, by=by, examples=[str(e) for e in examples])
+        caveats = poorly_read(session.view, by, "slices")
+        super().__init__(session, by=by, examples=[str(e) for e in examples], caveats=caveats)
         self._handlers["ask"] = self._ask_message
-        self._caveats = tuple(poorly_read(session.view, by, "slices"))
 
     # -- fitting and the held-out scale ----------------------------------------------------------
     def refresh(self, event: str) -> None:
@@ -224,11 +226,6 @@ class LossQuery(SessionWidget):
         rows = [{**{k: v for k, v in a.items() if k != "matching"}, "matching_images": a["matching"]["n_images"],
                  "actual_loss": a["matching"]["actual_loss"]} for a in self.answers]
         return pd.DataFrame(rows)
-
-    @property
-    def caveats(self) -> tuple[str, ...]:
-        """One line per slicing type the session's CLIP reads poorly (empty when it reads them all)."""
-        return self._caveats
 
     @property
     def predictor(self):

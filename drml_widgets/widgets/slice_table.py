@@ -28,7 +28,8 @@ class SliceTable(SessionWidget):
     Clicking a row sets ``focus``: the kernel picks up to 12 of its evaluated images (row numbers
     in ``focus_rows``; the browser then asks for their JPEG thumbnails) and sample prompts, and
     sets ``focus_of`` to the row they belong to. A standalone report embeds them per slice, within
-    a budget (:meth:`report_part`).
+    a budget (:meth:`report_part`). Slicing types the session's CLIP reads poorly are named in
+    ``caveats``, which the page shows as a caution line under the caption.
 
     Example:
         >>> from drml_widgets.session import Session
@@ -52,6 +53,8 @@ class SliceTable(SessionWidget):
     pearson = t.Float(None, allow_none=True, help="Pearson correlation of text probability and image accuracy over "
                                                   "the slices; None where undefined").tag(sync=True)
     correlation_note = t.Unicode("", help="why spearman and pearson are None ('' when they are given)").tag(sync=True)
+    caveats = t.List(t.Unicode(), help="one line per slicing type the session's CLIP reads poorly: those slices' text "
+                                       "scores are not grounded in images ([] when it reads them all)").tag(sync=True)
     version = t.Int(0, help="the session's head version the slices were scored on").tag(sync=True)
     selected = t.List(t.Unicode(), help="the keys of the ticked rows; set them to tick rows").tag(sync=True)
     focus = t.Unicode("", help="the key of the row shown in detail ('' for none); "
@@ -67,15 +70,16 @@ class SliceTable(SessionWidget):
     def refresh(self, event: str) -> None:
         s = self.session
         if s.head is None:
-            self.rows, self.status = [], "No head yet: call session.train_head()."
+            self.rows, self.caveats, self.status = [], [], "No head yet: call session.train_head()."
             return
         if self.by:
             comparison = s.find_slices(by=self.by)
-            frame, self.columns = comparison.table, list(self.by)
+            frame, self.columns, self.caveats = comparison.table, list(self.by), list(comparison.caveats)
             self.spearman, self.pearson = _finite(comparison.spearman), _finite(comparison.pearson)
             self.correlation_note = "" if self.spearman is not None else _why_undefined(frame)
         else:
-            frame, self.columns = s.find_all_slices().table, list(s.attributes.types)
+            every = s.find_all_slices()
+            frame, self.columns, self.caveats = every.table, list(s.attributes.types), list(every.caveats)
             self.spearman = self.pearson = None
             self.correlation_note = ("no Spearman or Pearson: slices of every subset of types overlap; "
                                      "slice by chosen types (by=) for them")

@@ -2,6 +2,7 @@
 // models' answers are on one scale (the loss of held-out images, mapped by quantiles in the kernel),
 // the one that holds up better there leads, and the actual loss of matching held-out images stands
 // beside it. A second chart sets each slice's estimate from its prompts beside its actual loss.
+import { caveatNote } from "./caveats.js";
 import { TOOLBAR_SPACE, chart, legendAbove, themeLayout } from "./plots.js";
 import { fill, fmt, h, kernelGate, onChanges, plotlyText, request, statusLine } from "./util.js";
 
@@ -49,10 +50,11 @@ export function render({ model, el }) {
   const pair = h("div", { className: "drml-note drml-pair" });
   const slicePlot = h("div", { className: "drml-chart" });
   const sliceNote = h("div", { className: "drml-note" });
+  const caveats = caveatNote(model);
   fill(el,
     h("div", { className: "drml-toolbar" }, h("span", { className: "drml-title" }, "Ask about the loss in words")),
     gate.wrap(h("div", { className: "drml-toolbar" }, input, askButton, h("label", {}, "examples", examples))),
-    gate.note, error, statusLine(model), lead, familiar, stale,
+    gate.note, error, statusLine(model), caveats.node, lead, familiar, stale,
     answersPlot, h("div", { className: "drml-table-wrap" }, table), pair,
     slicePlot, sliceNote);
 
@@ -168,5 +170,5 @@ export function render({ model, el }) {
     onChanges(model, ["answers", "pair", "lead"], drawAnswers),
     onChanges(model, ["slices", "lead", "by"], drawSlices),
   ];
-  return () => { stops.forEach((s) => s()); gate.stop(); answersFigure.dispose(); sliceFigure.dispose(); };
+  return () => { stops.forEach((s) => s()); gate.stop(); caveats.stop(); answersFigure.dispose(); sliceFigure.dispose(); };
 }

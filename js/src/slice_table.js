@@ -1,6 +1,7 @@
 // SliceTable: slices with text and image scores, sortable and filterable in the browser; a
 // click shows the slice's thumbnails (asked for by image row) and sample prompts. Without a
 // kernel (a report, a saved page), a click shows what the page embedded, and ticking is off.
+import { caveatNote } from "./caveats.js";
 import { filterRows, parseFilter, sortRows } from "./table_logic.js";
 import { filteredNote, fill, fmt, h, jpegImage, kernelGate, onChanges, request, scoreColor, searchInput, setTrait } from "./util.js";
 
@@ -24,6 +25,7 @@ export function render({ model, el }) {
   const filterInput = searchInput("filter: green triangle text_prob<0.5");
   const filterNote = h("span", { className: "drml-error" });
   const caption = h("span", { className: "drml-muted" });
+  const caveats = caveatNote(model);
   const head = h("thead");
   const body = h("tbody");
   const focusBox = h("div", { className: "drml-focus-box" });
@@ -32,6 +34,7 @@ export function render({ model, el }) {
   const clear = h("button", { textContent: "clear selection" });
   fill(el,
     h("div", { className: "drml-toolbar" }, h("span", { className: "drml-title" }, "Error slices"), caption),
+    caveats.node,
     h("div", { className: "drml-toolbar" }, filterInput, gate.wrap(selectShown, clear), filterNote),
     gate.note,
     h("div", { className: "drml-table-wrap" }, h("table", { className: "drml-table" }, head, body)),
@@ -130,6 +133,6 @@ export function render({ model, el }) {
   drawFocus();
   gate.onChange(() => { draw(); drawFocus(); });
   const stops = [onChanges(model, ["rows", "columns", "selected", "focus", "version", "spearman", "correlation_note"], draw),
-    onChanges(model, ["focus", "focus_rows", "focus_prompts", "focus_of"], drawFocus), () => gate.stop()];
+    onChanges(model, ["focus", "focus_rows", "focus_prompts", "focus_of"], drawFocus), () => gate.stop(), caveats.stop];
   return () => stops.forEach((s) => s());
 }

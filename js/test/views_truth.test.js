@@ -280,3 +280,27 @@ describe("a saved rectify panel whose record was cleared (item 2)", () => {
     expect(await offline([{ ...v0, current: true }])).toBe("No rectification was run before this page was saved.");
   });
 });
+
+describe("what the session's CLIP reads poorly (issue 25)", () => {
+  const LINE = "CLIP reads size poorly (accuracy 0.54 on 600 known values is close to chance (0.33)): "
+    + "the text scores of slices naming size are not grounded in images";
+  const TABLE = { _runtime: null, by: ["size"], columns: ["size"], spearman: 0.5, pearson: 0.5, correlation_note: "", version: 0,
+    selected: [], focus: "", focus_rows: [], focus_prompts: [], focus_of: "",
+    rows: [{ key: "small", values: { size: "small" }, text_prob: 0.5, text_acc: 0.5, image_acc: 0.9, n_images: 10, n_prompts: 4 }] };
+  const QUERY = { examples: [], lead: "ranker", lead_reason: "", check: [], by: ["size"], slices: [], n_held_out: 40, stale: "",
+    familiar_cutoff: -0.2, familiar_from: "", sentence: "", pair: {}, answers: [] };
+
+  it.each([["slice_table", TABLE], ["loss_query", QUERY]])("%s shows the caveats as a caution, and nothing when there are none", async (view, state) => {
+    const { el, model } = await render(view, { ...state, caveats: [LINE] });
+    const note = el.querySelector(".drml-caveats");
+    expect(note.hidden).toBe(false);
+    expect(note.textContent).toBe(`\u26a0 Caution: ${LINE}.`);
+    expect(note.getAttribute("role")).toBe("note");
+    model.set("caveats", []);
+    await frame();
+    expect(note.hidden).toBe(true);
+    expect(note.textContent).toBe("");
+    const { el: plain } = await render(view, { ...state, caveats: [] });
+    expect(plain.querySelector(".drml-caveats").hidden).toBe(true);
+  });
+});
