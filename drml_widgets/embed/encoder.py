@@ -164,15 +164,14 @@ class ClipEncoder(DeviceChoice):
         self,
         keys: list[bytes],
         encode_batch: Callable[[list[int], list[Any]], tuple[list[int], np.ndarray]],
-        what: str,
-        prepare: Callable[[int], Any] | None = None,
-        sample: Callable[[list[int]], Any] | None = None,
+        what: str, prepare: Callable[[Any], Any] | None = None,
+        sample: Callable[[list[int]], Any] | None = None, whole: bool = False,
     ) -> tuple[np.ndarray, list[int]]:
         """Fill cache misses batch by batch, in order; ``encode_batch`` returns the positions it managed.
 
-        ``encode_batch(batch, inputs)`` gets the batch's positions and its inputs: with
-        ``prepare`` (position -> model input), futures of inputs prepared by a thread pool up to
-        :data:`PREFETCH_BATCHES` batches ahead of the model; without, the positions again.
+        ``encode_batch(batch, inputs)`` gets the batch's positions and its inputs: with ``prepare``
+        (position -> model input; ``whole``: batch -> its input), futures prepared by a thread pool
+        up to :data:`PREFETCH_BATCHES` batches ahead of the model; without, the positions again.
         A cache that cannot be written (disk full) is left alone for the rest of the call: the
         embeddings are still returned, with a warning. A fast backend not checked yet is checked
         first, on ``sample(missing)`` (the model input of up to a batch of them).
@@ -196,7 +195,7 @@ class ClipEncoder(DeviceChoice):
                 bar = tqdm(total=len(missing), desc=f"encoding {what} ({self.spec.label})", unit=what[:-1])
             pool = ThreadPoolExecutor(DECODE_WORKERS, thread_name_prefix="drml-decode") if prepare else None
             try:
-                stream = _prefetched(pool, prepare, batches) if pool else ((b, b) for b in batches)
+                stream = _prefetched(pool, prepare, batches, whole) if pool else ((b, b) for b in batches)
                 first = True
                 for batch, inputs in stream:  # not enumerate(): its spare tuple would keep a batch alive
                     start = time.perf_counter()
@@ -330,11 +329,12 @@ class ClipEncoder(DeviceChoice):
             return self.load()[1](load_rgb(items[readable[j]], readable[j]))
 
         at_once = stackable([items[i] for i in readable], self.spec.image_size)  # in memory, at the model's size
+        def prepare_batch(batch: list[int]):  # in a worker thread: such a batch drawn and scaled at once, no PIL
+            return batch_pixels([items[readable[j]] for j in batch], self.load()[1])
 
         def encode_batch(batch: list[int], inputs: list[Future]) -> tuple[list[int], np.ndarray]:
-            if at_once:  # a batch drawn and scaled at once, in this thread: no PIL, no worker per image
-                pixels = batch_pixels([items[readable[j]] for j in batch], self.load()[1])
-                return batch, self._backend.encode("image", pixels, self._torch_rows)
+            if at_once:
+                return batch, self._backend.encode("image", inputs[0].result(), self._torch_rows)
             done, pixels = [], []
             for j, future in zip(batch, inputs):  # files that hash fine can still fail to decode
                 try:
@@ -351,7 +351,7 @@ class ClipEncoder(DeviceChoice):
         def sample(positions: list[int]):  # the batch size (and device) only when there is work
             return first_batch(prepare, self.batch_size, ImageLoadError, positions)
 
-        result, _ = self._run(keys, encode_batch, "images", None if at_once else prepare, sample)
+        result, _ = self._run(keys, encode_batch, "images", prepare_batch if at_once else prepare, sample, at_once)
         self.last_skipped = pd.DataFrame(
             sorted(skipped, key=lambda r: r["position"]), columns=["position", "source", "error"]
         )
@@ -380,12 +380,12 @@ class ClipEncoder(DeviceChoice):
                 f"cache={cache!r})")
 
 
-def _prefetched(pool: ThreadPoolExecutor, prepare: Callable[[int], Any],
-                batches: list[list[int]]) -> Iterator[tuple[list[int], list[Future]]]:
-    """Each batch with futures of its prepared inputs, the next batches already in the pool."""
+def _prefetched(pool: ThreadPoolExecutor, prepare: Callable[[Any], Any], batches: list[list[int]],
+                whole: bool) -> Iterator[tuple[list[int], list[Future]]]:
+    """Each batch with futures of its inputs (``whole``: one, of the batch), the next batches already in the pool."""
     ahead: deque[tuple[list[int], list[Future]]] = deque()
     for batch in batches:
-        ahead.append((batch, [pool.submit(prepare, j) for j in batch]))
+        ahead.append((batch, [pool.submit(prepare, batch)] if whole else [pool.submit(prepare, j) for j in batch]))
         if len(ahead) > PREFETCH_BATCHES:
             yield ahead.popleft()
     yield from ahead
