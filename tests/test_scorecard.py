@@ -100,8 +100,10 @@ def test_real_failures_and_failing_recall_on_a_constructed_case():
     correct = ~wrong
     failing = truly_failing(t, correct)
     assert (failing == wrong).all()  # orange alone (0.5) and square alone (0.75) do not fail
-    assert real_failure(t, correct, {"color": "orange", "shape": "square"})
-    assert not real_failure(t, correct, {"color": "orange"}) and not real_failure(t, correct, {})
+    # Named, a slice fails as a planted one must: 30 points below the rest of its class (of all, without one).
+    assert real_failure(t, correct, {"color": "orange", "shape": "square"}, "shape")
+    assert real_failure(t, correct, {"color": "orange"}, "shape")  # 0.5 against the rest's 0.83
+    assert not real_failure(t, correct, {"shape": "square"}, "shape") and not real_failure(t, correct, {}, "shape")
     # Naming one side of the correlation recalls half of what truly fails, a wider name no more.
     assert failing_recall(t, failing, {"color": "orange", "shape": "square"}) == 0.5
     assert failing_recall(t, failing, {"color": "orange"}) == 0.5
@@ -110,7 +112,7 @@ def test_real_failures_and_failing_recall_on_a_constructed_case():
     # Below 20 test images a slice's accuracy is noise: 10 red images, all wrong, fail nothing.
     few = pd.DataFrame({"color": ["red"] * 10 + ["blue"] * 90})
     assert not truly_failing(few, few["color"] == "blue").any()
-    assert not real_failure(few, (few["color"] == "blue").to_numpy(), {"color": "red"})
+    assert not real_failure(few.assign(shape="sq"), (few["color"] == "blue").to_numpy(), {"color": "red"}, "shape")
     results = pd.DataFrame({"model": ["head"] * 2, "method": ["m"] * 2, "kind": ["rare", "rare"],
                             "precision_at_10": [1.0, 0.0], "exact_name": [True, False], "setting": [0, 1],
                             "real_failure": [True, False], "failing_recall": [0.5, 0.25]})

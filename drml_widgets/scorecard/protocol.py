@@ -6,12 +6,14 @@ likely they are to belong to it; the scorecard then judges both against the plan
 - **exact name**: the top slice's description states exactly the planted conjunction: the same
   attribute values and the slice's class, nothing more, nothing less.
 - **values named** (looser): the same attribute values; the class may be left out, not wrong.
-- **real failure** (precision of the name): the named slice truly fails on the test images.
+- **real failure** (precision of the name): the named slice fails on the test images as a planted
+  slice must to be kept: at least ``MIN_SLICE_TEST`` images, and ``MIN_GAP`` below the rest of its
+  class (of every image, for a name without a class), the gap :func:`found_gap` measures.
 - **failing recall**: the share of the test images in *any* truly failing slice, planted or not,
   that the named slice holds. A correlation fails on both of its sides (the slice pushed to the
   correlated class, and that class where it lacks the values); naming one side scores part.
 
-A slice (a conjunction of 1-4 attribute values) **truly fails** when it has at least
+For failing recall, a slice (a conjunction of 1-4 attribute values) **truly fails** when it has at least
 ``MIN_SLICE_TEST`` test images and the model's test accuracy on it is at least ``MIN_GAP`` (30
 points) below its accuracy on all test images. Overall accuracy, not the slice's class, is the
 reference: a whole class that fails is a failure too, and one reference serves every slice.
@@ -132,20 +134,19 @@ def truly_failing(table: pd.DataFrame, correct: np.ndarray) -> np.ndarray:
     return inside
 
 
-def real_failure(table: pd.DataFrame, correct: np.ndarray, name: dict) -> bool:
-    """The named slice truly fails on the test images (see the module's docstring); False for an
-    empty name.
+def real_failure(table: pd.DataFrame, correct: np.ndarray, name: dict, class_attr: str) -> bool:
+    """The named slice fails by the rule that keeps a planted one (see the module's docstring);
+    False for an empty name.
 
     Example:
-        >>> t = pd.DataFrame({"color": ["red"] * 20 + ["blue"] * 80})
-        >>> real_failure(t, np.r_[np.zeros(20, bool), np.ones(80, bool)], {"color": "red"})
+        >>> t = pd.DataFrame({"color": ["red"] * 20 + ["blue"] * 80, "shape": ["sq"] * 100})
+        >>> real_failure(t, np.r_[np.zeros(20, bool), np.ones(80, bool)], {"color": "red"}, "shape")
         True
     """
     if not name:
         return False
-    correct = np.asarray(correct, dtype=bool)
-    inside = rows_in_slice(table, name)
-    return bool(inside.sum() >= MIN_SLICE_TEST and correct[inside].mean() <= correct.mean() - MIN_GAP + 1e-12)
+    gap = found_gap(table, np.asarray(correct, dtype=bool), name, class_attr)
+    return bool(rows_in_slice(table, name).sum() >= MIN_SLICE_TEST and gap >= MIN_GAP - 1e-12)
 
 
 def failing_recall(table: pd.DataFrame, failing: np.ndarray, name: dict) -> float:

@@ -134,8 +134,9 @@ class Scorecard:
 
     def misses(self) -> pd.DataFrame:
         """Of each method's head settings without the exact name, by kind: how many, and the share
-        whose named slice still fails by ``MIN_GAP`` against its class (``found_gap``), i.e. another
-        real failure (a correlation also fails the correlated class where it lacks the values).
+        whose named slice is still a real failure (``real_failure``; in CSVs written before that
+        column, a ``found_gap`` of at least ``MIN_GAP``): a correlation also fails the correlated
+        class where it lacks the values.
 
         Example:
             >>> r = pd.DataFrame({"model": ["head"] * 3, "method": ["m"] * 3, "kind": ["rare"] * 3,
@@ -144,7 +145,8 @@ class Scorecard:
             [2.0, 0.5]
         """
         head = self.results[(self.results["model"] == "head") & ~self.results["exact_name"].astype(bool)]
-        grouped = head.assign(real=head["found_gap"] >= MIN_GAP).groupby(["method", "kind"], sort=False)
+        real = head["real_failure"].astype(bool) if "real_failure" in head else head["found_gap"] >= MIN_GAP
+        grouped = head.assign(real=real).groupby(["method", "kind"], sort=False)
         return pd.DataFrame({"misses": grouped.size().astype(float), "real_failure": grouped["real"].mean()}).round(3)
 
     def dropped(self) -> pd.DataFrame:
@@ -225,7 +227,7 @@ def run_methods(ctx: P.Context, out: Outcome, seed: int = 0) -> list[dict]:
                      "exact_name": P.exact_name(name, s.truth),
                      "values_named": bool(name) and P.values_named(name, s.values, s.class_attr, s.slice_class),
                      "found_gap": P.found_gap(ctx.test_table, correct, name, s.class_attr),
-                     "real_failure": P.real_failure(ctx.test_table, correct, name),
+                     "real_failure": P.real_failure(ctx.test_table, correct, name, s.class_attr),
                      "failing_recall": P.failing_recall(ctx.test_table, failing, name),
                      "seconds": seconds})
     return rows
