@@ -51,7 +51,7 @@ def test_warm_shapes_start_renders_nothing_builds_nothing_and_equals_cold(cache_
     cold_text = cold.text_emb  # views ask for the prompts' embeddings: the cold start caches them
     before = ClipEncoder("shapes", cache_dir=None).encode_images(load_shapes_world(n=N).images)
     assert np.array_equal(cold.image_emb, before)  # the cold path encodes the very pixels it always did
-    _forbid(monkeypatch, shapes_render, "render_shape", "rendered an image")
+    _forbid(monkeypatch, shapes_render, "draw_rows", "rendered an image")
     _forbid(monkeypatch, encoder_module, "load_open_clip", "built the model")
     warm = Session.from_shapes_world(n=N, ensemble=False)
     assert not warm.encoder.is_loaded
@@ -65,7 +65,7 @@ def test_a_warm_dashboard_needs_no_new_embedding(cache_dir, monkeypatch):
     from drml_widgets import Dashboard
 
     Dashboard(Session.from_shapes_world(n=N, ensemble=False))  # the cold start caches the views' prompts too
-    _forbid(monkeypatch, shapes_render, "render_shape", "rendered an image")
+    _forbid(monkeypatch, shapes_render, "draw_rows", "rendered an image")
     _forbid(monkeypatch, encoder_module, "load_open_clip", "built the model")
     warm = Session.from_shapes_world(n=N, ensemble=False)
     Dashboard(warm)
