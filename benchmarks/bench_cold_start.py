@@ -31,7 +31,8 @@ from bench_warm_start import REPO, child, export, load, middle
 from record import table, write_results
 
 OLD = "b14e97e"  # the last commit before the cold-start work (a3f8b4d and after)
-WORK = ["drml_widgets/data/shapes_render.py", "drml_widgets/embed/encoder.py", "drml_widgets/embed/images.py"]
+WORK = ["drml_widgets/data/shapes_render.py", "drml_widgets/embed/encoder.py", "drml_widgets/embed/images.py",
+        "drml_widgets/embed/devices.py", "drml_widgets/embed/models.py"]
 RENDER = r"""
 import json, time
 from drml_widgets import load_shapes_world

@@ -125,12 +125,33 @@ def test_the_next_batch_is_decoded_while_the_model_runs(folder):
     assert decoders and all(name.startswith("drml-decode") for name in decoders)
 
 
-def test_batch_size_unset_suits_device_and_input_size():
-    assert ClipEncoder("shapes", cache_dir=None, device="cpu").batch_size == default_batch_size("cpu", 64) == 512
-    assert ClipEncoder("ViT-B-32", pretrained="openai", cache_dir=None, device="cpu").batch_size == 64
-    assert ClipEncoder("shapes", cache_dir=None, batch_size=3).batch_size == 3
+def test_batch_size_unset_suits_device_and_tower():
+    # On the CPU, a batch's residual stream (tokens x width) is kept near 2**19 floats, per tower.
+    shapes = ClipEncoder("shapes", cache_dir=None, device="cpu")
+    assert (shapes.spec.image_stream, shapes.spec.text_stream) == (65 * 128, 24 * 128)
+    assert (shapes.batch_size, shapes.text_batch_size) == (64, 128)
+    vit = ClipEncoder("ViT-B-32", pretrained="openai", cache_dir=None, device="cpu")
+    assert (vit.batch_size, vit.text_batch_size) == (16, 16)
+    # a tower the config does not size (a ResNet) keeps the rule by input side
+    assert ClipEncoder("RN50", pretrained="openai", cache_dir=None, device="cpu").batch_size == 64
+    assert default_batch_size("cpu", 64) == 512 and default_batch_size("cuda", 224, stream=65 * 128) == 256
+    asked = ClipEncoder("shapes", cache_dir=None, batch_size=3)
+    assert (asked.batch_size, asked.text_batch_size) == (3, 3)
     with pytest.raises(InputError, match="batch_size must be at least 1.*leave it unset"):
         ClipEncoder("shapes", cache_dir=None, batch_size=0)
+
+
+def test_texts_go_in_batches_of_the_text_tower():
+    enc = ClipEncoder("shapes", cache_dir=None, device="cpu", progress=False)
+    model = enc.load()[0]
+    sizes, encode_text = [], model.encode_text
+    model.encode_text = lambda tokens: sizes.append(len(tokens)) or encode_text(tokens)
+    texts = [f"a photo of shape {i}." for i in range(300)]
+    rows = enc.encode_texts(texts)
+    assert sizes == [128, 128, 44]
+    model.encode_text = encode_text
+    alone = ClipEncoder("shapes", cache_dir=None, device="cpu", batch_size=7).encode_texts(texts)
+    assert np.allclose(rows, alone, atol=1e-6)
 
 
 def test_a_long_encode_says_what_it_will_cost(tmp_path, folder, monkeypatch):
@@ -150,3 +171,25 @@ def test_a_long_encode_says_what_it_will_cost(tmp_path, folder, monkeypatch):
         warnings.simplefilter("error")
         enc.encode_images(folder)  # all cached: nothing to estimate
         ClipEncoder("shapes", cache_dir=None, batch_size=64).encode_images(folder[:40])  # one batch: done already
+
+
+def test_rows_reach_the_cache_a_few_batches_at_a_time_and_survive_a_failure(tmp_path):
+    enc = ClipEncoder("shapes", cache_dir=tmp_path, device="cpu", batch_size=BATCH, progress=False)
+    model = enc.load()[0]
+    calls, encode_text = [], model.encode_text
+
+    def failing_third(tokens):
+        calls.append(len(tokens))
+        if len(calls) == 3:
+            raise RuntimeError("out of memory, say")
+        return encode_text(tokens)
+
+    model.encode_text = failing_third
+    texts = [f"a shape numbered {i}." for i in range(5 * BATCH)]
+    with pytest.raises(RuntimeError, match="out of memory"):
+        enc.encode_texts(texts)
+    # the two batches done before the failure are kept, as one shard, not one per batch
+    assert len(enc.cache) == 2 * BATCH and len(list(enc.cache.dir.glob("*.npy"))) == 1
+    model.encode_text = encode_text
+    enc.encode_texts(texts)
+    assert len(enc.cache) == 5 * BATCH

@@ -31,7 +31,7 @@ from .cache import STALE_TMP_SECONDS, EmbeddingCache, default_cache_dir, identit
 from .devices import default_batch_size
 from .encoder import DECODE_WORKERS, ClipEncoder
 from .images import image_key, load_rgb, unreadable_file
-from .models import config_embed_dim
+from .models import ModelSpec, config_embed_dim
 from .shards import COLUMNS, CacheFiller, EmbedResult, read_shard, shard_name, write_shard
 
 SHARD_ROWS = 10_000
@@ -287,7 +287,7 @@ def embed_dataset(
         finish(index)
     if plan.todo:
         options = dict(model=model, pretrained=pretrained, cache_root=str(cache.dir.parent))
-        for row, from_cache in _encode_on_ray(plan.todo, encoder.spec.image_size, options, num_actors, batch_size,
+        for row, from_cache in _encode_on_ray(plan.todo, encoder.spec, options, num_actors, batch_size,
                                               progress):
             if row["error"] and on_error == "raise":
                 raise ImageLoadError(row["error"])
@@ -307,13 +307,13 @@ def embed_dataset(
                        pd.DataFrame(skipped, columns=["position", "source", "error"]))
 
 
-def _encode_on_ray(todo: list[tuple[int, int, str]], image_size: int | None, options: dict,
+def _encode_on_ray(todo: list[tuple[int, int, str]], spec: ModelSpec, options: dict,
                    num_actors: int | None, batch_size: int | None, progress: bool):
     """Decode (Ray tasks) and encode (an actor pool) the queued files: yields ``(row, from_cache)``."""
     ray = _ray()
     resources = ray.cluster_resources()
     gpus, cpus = int(resources.get("GPU", 0)), float(resources.get("CPU", 1))
-    batch = batch_size or default_batch_size("cuda" if gpus else "cpu", image_size)
+    batch = batch_size or default_batch_size("cuda" if gpus else "cpu", spec.image_size, spec.image_stream)
     frame = pd.DataFrame([(s, p, os.fsencode(path)) for s, p, path in todo], columns=["shard", "position", "path"])
     blocks = [frame.iloc[i: i + batch] for i in range(0, len(frame), batch)]
     # no more actors than batches: an actor without a batch to encode would only load the model

@@ -13,12 +13,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import CacheNotWritableError, EmptyInputError, ImageLoadError, InputError
+from ..errors import EmptyInputError, ImageLoadError, InputError
 from .backends import TORCH, Backend, BackendCheck, autocast_for, cache_identity, channels_last, first_batch
 from .cache import EmbeddingCache, content_key, default_cache_dir
 from .devices import DeviceChoice
 from .images import ImageInput, as_image_list, batch_pixels, check_images, describe, image_key, load_rgb, stackable
 from .models import ModelSpec, fetch_weights, load_open_clip, resolve_model
+from .write_behind import WriteBehind
 
 _DEFAULT = object()
 # Below this many inputs to encode, a progress bar is more noise than help.
@@ -26,8 +27,7 @@ PROGRESS_MIN_ITEMS = 512
 # Threads that decode and preprocess images while the model runs: PIL's decoders and resampling
 # release the GIL, so a few threads keep ahead of the model without a process pool's copies.
 DECODE_WORKERS = min(4, os.cpu_count() or 1)
-# Batches prepared ahead of the one in the model: enough to hide a slow file, few enough to
-# bound memory (a batch of 64 images at 224 px is 38 MB of float pixels).
+# Batches prepared ahead of the one in the model: enough to hide a slow file, few enough to bound memory.
 PREFETCH_BATCHES = 2
 # An encode estimated (from its first batch) to take longer than this says so, and how to speed it up.
 COST_WARNING_SECONDS = 30.0
@@ -41,8 +41,8 @@ class ClipEncoder(DeviceChoice):
     folder. Weights load on first use; cached inputs never load or run the model. ``device``
     unset picks CUDA, else Apple MPS, else the CPU; one that is not available here raises
     :class:`DeviceError`. ``batch_size`` unset suits the device and the model's input size
-    (:func:`~drml_widgets.embed.devices.default_batch_size`: 64 on the CPU and 256 on a GPU at
-    224 px, more for smaller inputs). ``backend="onnx"``/``"onnx-int8"`` (CPU, ``pip install "drml-widgets[fast]"``)
+    (:func:`~drml_widgets.embed.devices.default_batch_size`: on the CPU, batches whose activations
+    stay in the cores' caches, 16 ViT-B-32 images; on a GPU 256 at 224 px, more for smaller inputs). ``backend="onnx"``/``"onnx-int8"`` (CPU, ``pip install "drml-widgets[fast]"``)
     runs ONNX Runtime once it agrees with torch fp32 on the first batch (:mod:`~drml_widgets.embed.backends`).
     On CUDA, torch runs with fp16 autocast.
 
@@ -67,7 +67,8 @@ class ClipEncoder(DeviceChoice):
         backend: str = TORCH,
     ):
         self.spec: ModelSpec = resolve_model(model, pretrained)
-        DeviceChoice.__init__(self, device, batch_size, self.spec.image_size)
+        spec = self.spec
+        DeviceChoice.__init__(self, device, batch_size, spec.image_size, spec.image_stream, spec.text_stream)
         self._backend = Backend(backend, "cpu" if backend == TORCH else self.device)  # torch runs on any device
         self.progress = progress
         self._cache_root = default_cache_dir() if cache_dir is _DEFAULT else cache_dir
@@ -75,8 +76,7 @@ class ClipEncoder(DeviceChoice):
         if self._cache_root is not None and not self.spec.needs_download:
             self._cache = EmbeddingCache(self._cache_root, cache_identity(self.spec.identity, self.backend))  # a bad folder fails here, early
         self.last_skipped = pd.DataFrame(columns=["position", "source", "error"])
-        self._loaded = None
-        self._channels_last = False
+        self._loaded, self._channels_last = None, False
 
     @property
     def cache(self) -> EmbeddingCache | None:
@@ -172,9 +172,9 @@ class ClipEncoder(DeviceChoice):
         ``encode_batch(batch, inputs)`` gets the batch's positions and its inputs: with ``prepare``
         (position -> model input; ``whole``: batch -> its input), futures prepared by a thread pool
         up to :data:`PREFETCH_BATCHES` batches ahead of the model; without, the positions again.
-        A cache that cannot be written (disk full) is left alone for the rest of the call: the
-        embeddings are still returned, with a warning. A fast backend not checked yet is checked
-        first, on ``sample(missing)`` (the model input of up to a batch of them).
+        Rows reach the cache a few batches at a time, and at the end even of a call that fails; a
+        cache that cannot be written (disk full) is left alone, with a warning (:class:`WriteBehind`).
+        A fast backend not checked yet is checked first, on ``sample(missing)`` (up to a batch of them).
         """
         cache = self.cache
         rows, missing = cache.get(keys) if cache is not None else ({}, list(range(len(keys))))
@@ -187,13 +187,15 @@ class ClipEncoder(DeviceChoice):
                 rows, missing = cache.get(keys)
         if missing:
             self.load()  # here, before any worker thread could ask for the preprocessing
-            batches = [missing[i: i + self.batch_size] for i in range(0, len(missing), self.batch_size)]
+            n = self.text_batch_size if what == "texts" else self.batch_size
+            batches = [missing[i: i + n] for i in range(0, len(missing), n)]
             bar = None
             if self.progress if self.progress is not None else len(missing) >= PROGRESS_MIN_ITEMS:
                 from tqdm.auto import tqdm
 
                 bar = tqdm(total=len(missing), desc=f"encoding {what} ({self.spec.label})", unit=what[:-1])
             pool = ThreadPoolExecutor(DECODE_WORKERS, thread_name_prefix="drml-decode") if prepare else None
+            writer = WriteBehind(cache, stacklevel=3)  # a warning of a full disk points at the user's call
             try:
                 stream = _prefetched(pool, prepare, batches, whole) if pool else ((b, b) for b in batches)
                 first = True
@@ -204,12 +206,7 @@ class ClipEncoder(DeviceChoice):
                         per_item = (time.perf_counter() - start) / len(batch)
                         self._warn_cost(per_item, len(missing) - len(batch), len(missing), len(keys), what)
                         first = False
-                    if cache is not None and done:
-                        try:
-                            cache.put([keys[i] for i in done], emb)
-                        except CacheNotWritableError as exc:
-                            warnings.warn(f"{exc} These embeddings are returned but not cached.", stacklevel=3)
-                            cache = None
+                    writer.add([keys[i] for i in done], emb)
                     rows.update(zip(done, emb))
                     del inputs  # the batch's decoded pixels go before the next batch is decoded
                     if bar is not None:
@@ -217,6 +214,7 @@ class ClipEncoder(DeviceChoice):
             finally:
                 if pool is not None:  # on an error, drop the batches decoded ahead
                     pool.shutdown(wait=True, cancel_futures=True)
+                writer.close()  # what was encoded is kept, even when the call fails or is interrupted
                 if bar is not None:
                     bar.close()
         order = sorted(rows)
@@ -280,7 +278,7 @@ class ClipEncoder(DeviceChoice):
         keys = [content_key("text", t.encode("utf-8")) for t in texts]
 
         def tokens(batch: list[int]):
-            return self.load()[2]([texts[i] for i in batch[: self.batch_size]])
+            return self.load()[2]([texts[i] for i in batch[: self.text_batch_size]])
 
         def encode_batch(batch: list[int], _inputs) -> tuple[list[int], np.ndarray]:
             return batch, self._backend.encode("text", tokens(batch), self._torch_rows)

@@ -43,6 +43,10 @@ class ModelSpec:
     checkpoint: str | None = None
     # The side of the model's square input in pixels (None when only the hub knows it).
     image_size: int | None = None
+    # Floats in one image's and one text's residual stream (tokens x width), where the config
+    # says (a transformer tower built by open_clip itself): what sizes a CPU batch.
+    image_stream: int | None = None
+    text_stream: int | None = None
 
     @property
     def needs_download(self) -> bool:
@@ -89,7 +93,29 @@ def _local_dir_spec(label: str, directory: Path) -> ModelSpec:
         "preprocess": config.get("preprocess_cfg", {}),
     }
     return ModelSpec(label, LOCAL_DIR + str(directory), None, identity, checkpoint=str(weights),
-                     image_size=_side(config["model_cfg"].get("vision_cfg", {}).get("image_size")))
+                     image_size=_side(config["model_cfg"].get("vision_cfg", {}).get("image_size")),
+                     **stream_sizes(config["model_cfg"]))
+
+
+def stream_sizes(model_cfg: dict) -> dict:
+    """Floats in one item's residual stream per tower, ``tokens x width``, from an open_clip config.
+
+    ``None`` for a tower the config does not describe as open_clip's own transformer (a ResNet,
+    a timm or Hugging Face tower); open_clip's defaults fill the keys a config leaves out.
+
+    Example:
+        >>> import open_clip
+        >>> stream_sizes(open_clip.get_model_config("ViT-B-32"))
+        {'image_stream': 38400, 'text_stream': 39424}
+    """
+    vision, text = model_cfg.get("vision_cfg", {}), model_cfg.get("text_cfg", {})
+    image = None
+    if "timm_model_name" not in vision and not isinstance(vision.get("layers", 12), (list, tuple)):
+        size, patch = vision.get("image_size", 224), vision.get("patch_size", 16)
+        height, width = size if isinstance(size, (list, tuple)) else (size, size)
+        image = ((height // patch) * (width // patch) + 1) * int(vision.get("width", 768)) if patch else None
+    words = None if "hf_model_name" in text else int(text.get("context_length", 77)) * int(text.get("width", 512))
+    return {"image_stream": image, "text_stream": words}
 
 
 def _side(image_size) -> int | None:
@@ -171,7 +197,8 @@ def resolve_model(model: str | os.PathLike, pretrained: str | os.PathLike | None
         # twin (every such tag has one), which also keys the cache and configs saved from it.
         arch = canonical + QUICKGELU if tag_cfg.get("quick_gelu") and not canonical.endswith(QUICKGELU) else canonical
         identity = {"architecture": arch, "preprocess": _preprocess_identity(tag_cfg, image_size)}
-        return _hub_spec(f"{canonical}/{pretrained}", arch, pretrained, tag_cfg["hf_hub"], identity, side)
+        return _hub_spec(f"{canonical}/{pretrained}", arch, pretrained, tag_cfg["hf_hub"], identity, side,
+                         **stream_sizes(model_cfg))
     path = Path(pretrained).expanduser()
     if path.is_file():
         identity = {
@@ -180,7 +207,7 @@ def resolve_model(model: str | os.PathLike, pretrained: str | os.PathLike | None
             "preprocess": _preprocess_identity(None, image_size),
         }
         return ModelSpec(f"{canonical}/{path.name}", canonical, str(path), identity, checkpoint=str(path),
-                         image_size=side)
+                         image_size=side, **stream_sizes(model_cfg))
     hint = _suggest(pretrained, tags)
     raise UnknownModelError(
         f"{pretrained!r} is neither a pretrained tag of {canonical!r} nor an existing file."
@@ -190,11 +217,11 @@ def resolve_model(model: str | os.PathLike, pretrained: str | os.PathLike | None
 
 
 def _hub_spec(label: str, name: str, pretrained: str | None, hub: str, identity: dict,
-              image_size: int | None = None) -> ModelSpec:
+              image_size: int | None = None, **streams) -> ModelSpec:
     """A spec for hub weights, keyed by the cached file's SHA-256 when the file is on disk."""
     local = cached_hub_weights(hub)
     identity = {**identity, "weights_sha256": file_sha256(local) if local else None}
-    return ModelSpec(label, name, pretrained, identity, hub=hub, checkpoint=local, image_size=image_size)
+    return ModelSpec(label, name, pretrained, identity, hub=hub, checkpoint=local, image_size=image_size, **streams)
 
 
 def fetch_weights(spec: ModelSpec) -> ModelSpec:
