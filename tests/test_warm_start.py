@@ -323,3 +323,14 @@ def test_the_models_logit_scale_is_kept_so_tagging_builds_no_model(cache_dir, mo
     again = ClipEncoder("shapes")
     assert logit_scale(again) == first != 100.0
     assert not again.is_loaded
+
+
+def test_kept_heads_past_the_limit_go_least_recently_used_first(tmp_path, monkeypatch):
+    monkeypatch.setattr(head_cache, "KEEP_HEADS", 3)
+    history = pd.DataFrame({"epoch": [0]})
+    for i, key in enumerate("abc"):
+        head_cache.store_trained(tmp_path, key, {"bias": np.full(2, i, np.float32)}, history, 0)
+        os.utime(tmp_path / f"{key}{head_cache.SUFFIX}", (1_000 + i, 1_000 + i))  # a, then b, then c
+    assert head_cache.load_trained(tmp_path, "a")["weights"]["bias"].tolist() == [0.0, 0.0]  # a is used again
+    head_cache.store_trained(tmp_path, "d", {"bias": np.ones(2, np.float32)}, history, 0)
+    assert sorted(p.name.split(".")[0] for p in tmp_path.glob(f"*{head_cache.SUFFIX}")) == ["a", "c", "d"]

@@ -5,13 +5,15 @@ thread): the key digests the embeddings and labels of the rows it is trained and
 every setting, the torch version and :data:`HEAD_CACHE_VERSION`. A hit gives back the weights as
 numpy arrays, so a warm start predicts without importing torch (about 2 s with its optimiser).
 Files are written atomically beside the embedding cache (``heads/<key>.head.npz``); one that cannot
-be read back whole and finite is quarantined with a warning and the head is trained again.
+be read back whole and finite is quarantined with a warning and the head is trained again. Past
+:data:`KEEP_HEADS` files, the least recently used go.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import warnings
 import zipfile
 from importlib.metadata import PackageNotFoundError, version
@@ -29,6 +31,8 @@ from ..errors import CacheCorruptError
 HEAD_CACHE_VERSION = 1
 HEADS = "heads"
 SUFFIX = ".head.npz"
+# Heads kept per cache folder (each a few KB to a few MB); past it, the least recently used go.
+KEEP_HEADS = 128
 
 
 def _torch_version() -> str:
@@ -81,6 +85,7 @@ def store_trained(folder: Path, key: str, weights: dict[str, np.ndarray], histor
     try:
         folder.mkdir(parents=True, exist_ok=True)
         write_atomically(folder, lambda f: np.savez(f, **arrays), lambda tmp: f"{key}{SUFFIX}")
+        _evict(folder)
     except OSError as exc:
         warnings.warn(f"The trained head was not kept in {folder} ({exc}): the next start trains it again. "
                       "Fix: make the cache folder writable, or free disk space.", stacklevel=3)
@@ -107,8 +112,29 @@ def load_trained(folder: Path, key: str) -> dict | None:
         if not weights or not all(np.isfinite(w).all() for w in weights.values()):
             raise CacheCorruptError(f"{path.name} holds no weights, or NaN or inf ones")
         history = pd.DataFrame({name: parts[f"h_{name}"] for name in parts["columns"]})
+        _touch(path)
         return {"weights": weights, "history": history, "best_epoch": int(parts["best_epoch"])}
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, CacheCorruptError) as exc:
         what, _ = quarantine(path, exc)
         warnings.warn(f"A kept head could not be read: {what}. It is trained again.", stacklevel=3)
         return None
+
+
+def _touch(path: Path) -> None:
+    """Mark a kept head as just used (its modification time orders eviction)."""
+    try:
+        os.utime(path)
+    except OSError:  # a read-only cache serves its heads all the same
+        pass
+
+
+def _evict(folder: Path) -> None:
+    """Remove the least recently used heads past :data:`KEEP_HEADS`."""
+    def used(path: Path) -> float:
+        try:
+            return path.stat().st_mtime
+        except FileNotFoundError:  # removed by another process meanwhile
+            return float("inf")
+
+    for path in sorted(folder.glob(f"*{SUFFIX}"), key=used)[:-KEEP_HEADS]:
+        path.unlink(missing_ok=True)
