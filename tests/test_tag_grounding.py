@@ -1,5 +1,7 @@
 """True values, where known, decide which tags CLIP reads: a tag read well is never dropped because another copies it."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -128,6 +130,8 @@ def test_the_readability_check_is_grounded_by_the_table_and_computed_once(noisy_
 
     checked = clip_reads(noisy_session.view)
     assert clip_reads(noisy_session.view) is checked  # cached: a second view of the same session
+    # other embeddings of the same session (equal here, but another array) are checked again
+    assert clip_reads(dataclasses.replace(noisy_session.view, image_emb=noisy_session.view.image_emb.copy())) is not checked
     rows = checked.table.set_index("type")
     assert rows["grounded"].all() and (rows["n_known"] == 600).all()
     assert checked.unreliable == ["size", "position"] and rows.loc["color", "accuracy"] > 0.95

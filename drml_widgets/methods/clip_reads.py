@@ -50,13 +50,13 @@ def clip_reads(view: SessionView) -> TagReliability | None:
     types = [t for t in view.attributes.types if len(view.attributes.values[t]) > 1]
     tagged = clip_tagged(view)
     truth = [t for t in types if t in view.table.columns and t not in tagged]
-    key = (id(view.image_emb), id(view.encoder), tuple((t, tuple(view.attributes.values[t])) for t in types),
-           tuple(truth))
+    # the embeddings and encoder by identity, held by the entry so that no new object can take their id
+    key = (view.image_emb, view.encoder, tuple((t, tuple(view.attributes.values[t])) for t in types), tuple(truth))
     try:
         cached = _CHECKED.get(view.source)
     except TypeError:  # a source that cannot be weakly referenced: check every time
         cached = None
-    if cached is not None and cached[0] == key:
+    if cached is not None and cached[0][0] is key[0] and cached[0][1] is key[1] and cached[0][2:] == key[2:]:
         return cached[1]
     try:
         tags = tag_attributes(view.image_emb, AttributeSet({t: view.attributes.values[t] for t in types},
