@@ -322,3 +322,16 @@ def test_an_unknown_method_is_named():
     expected = r"No method 'language' in this comparison; it has \['zero-shot', 'plain'\]. Fix"
     with pytest.raises(SpuriousError, match=expected):
         cmp.row("language")
+
+
+def test_an_attribute_whose_other_values_the_training_images_lack_is_still_detected():
+    # The biased shapes world trains on green and orange only; fine-tuning against size evaluates
+    # every colour. Before: "train_tags lacks the tags [...]" from the session's own call.
+    from drml_widgets import Session
+    from drml_widgets.methods.spurious.method import compare_fine_tuning
+
+    view = Session.from_shapes_world(n=300, ensemble=False, train=False).view
+    assert set(view.table.iloc[view.split("train")]["color"]) == {"green", "orange"}
+    result = compare_fine_tuning(view, "size", ["small", "large"], variants=())
+    seen = result.detections["zero-shot"].groupby("tag")[["train_share", "train_share_other"]].max().max(axis=1)
+    assert {"blue", "red", "green"} <= set(seen.index) and seen["blue"] == 0 and seen["green"] > 0

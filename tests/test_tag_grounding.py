@@ -189,3 +189,15 @@ def test_prime_leaves_out_a_clip_tagged_type_clip_reads_poorly():
     with pytest.warns(UserWarning, match=r"PRIME leaves out \['size'\]"):
         modes = session.find_failure_modes(s=5)
     assert set(modes.tag_types.values()) == {"color"}  # the types searched
+
+
+def test_fine_tuning_against_an_attribute_clip_reads_poorly_says_so_for_the_language_variant(noisy_session):
+    from drml_widgets.methods.spurious.method import compare_fine_tuning
+
+    view = noisy_session.view
+    with pytest.warns(UserWarning, match="reads size poorly.*language variant.*Fix: weigh the vision variant"):
+        language = compare_fine_tuning(view, "size", ["small", "large"], variants=["language"], epochs=1)
+    assert len(language.caveats) == 1 and language.caveats[0] in language.describe()
+    vision = compare_fine_tuning(view, "size", ["small", "large"], variants=["vision"], epochs=1, data=language.data)
+    colour = compare_fine_tuning(view, "color", ["green", "orange"], variants=["language"], epochs=1)
+    assert vision.caveats == () and colour.caveats == ()

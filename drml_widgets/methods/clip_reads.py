@@ -73,6 +73,22 @@ def clip_reads(view: SessionView) -> TagReliability | None:
     return checked
 
 
+def read_poorly(view: SessionView, types: Sequence[str]) -> dict[str, str]:
+    """The types of ``types`` that the session's CLIP reads poorly, each with why, in their order
+    (types the check does not cover, such as a column outside the attribute set, are not named).
+
+    Example:
+        >>> from drml_widgets import Session
+        >>> read_poorly(Session.from_shapes_world(n=1200, ensemble=False, train=False).view, ["color", "size"])
+        {}
+    """
+    checked = clip_reads(view)
+    if checked is None:
+        return {}
+    why = checked.table.set_index("type")["why"]
+    return {t: str(why[t]) for t in types if t in checked.unreliable}
+
+
 def poorly_read(view: SessionView, types: Sequence[str], what: str, stacklevel: int = 3) -> list[str]:
     """Caveats on a result over ``types``: one line per type CLIP reads poorly (with why), also
     given as a warning; none when CLIP reads them all.
@@ -82,13 +98,9 @@ def poorly_read(view: SessionView, types: Sequence[str], what: str, stacklevel: 
         >>> poorly_read(Session.from_shapes_world(n=1200, ensemble=False, train=False).view, ["color"], "slices")
         []
     """
-    checked = clip_reads(view)
-    if checked is None:
-        return []
-    rows = checked.table.set_index("type")
-    bad = [t for t in types if t in checked.unreliable]
-    lines = [f"CLIP reads {t} poorly ({rows.loc[t, 'why']}): the text scores of {what} naming {t} are not "
-             "grounded in images" for t in bad]
+    bad = read_poorly(view, types)
+    lines = [f"CLIP reads {t} poorly ({why}): the text scores of {what} naming {t} are not grounded in images"
+             for t, why in bad.items()]
     if bad:
         warnings.warn(f"The {what} name types CLIP reads poorly: " + "; ".join(lines)
                       + f". Fix: judge these {what} by their images (image_acc), give true values, or use a CLIP "

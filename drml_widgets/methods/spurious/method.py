@@ -5,6 +5,7 @@ zero-shot on average and worst-group accuracy, a group being a class and an attr
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -14,6 +15,7 @@ import pandas as pd
 from ...errors import InputError
 from ...prompts.generate import CLASS
 from ...results import Finding, Result, name_label
+from ..clip_reads import read_poorly
 from ..detection import accuracy_discrepancy
 from ..protocol import Method, SessionView, register
 from ..tagging import tags_from_table
@@ -150,10 +152,13 @@ class SpuriousResult(Result):
 
 
 def _detect(view: SessionView, setting: SpuriousSetting, predictions: np.ndarray) -> pd.DataFrame:
-    """Eq. 7 on the evaluated images, with the training images' tag shares to rank candidates."""
-    ev, tr, tags = setting.evaluate, setting.train, list(setting.tags)
-    return accuracy_discrepancy(predictions, view.labels[ev], tags_from_table(view.table.iloc[ev], tags), view.classes,
-                                train_tags=tags_from_table(view.table.iloc[tr], tags), train_labels=view.labels[tr])
+    """Eq. 7 on the evaluated images, with the training images' tag shares to rank candidates.
+    Both are tagged over one vocabulary: a value the training images lack has a share of 0 there."""
+    ev, tr = setting.evaluate, setting.train
+    both = tags_from_table(view.table.iloc[np.r_[ev, tr]], list(setting.tags))
+    return accuracy_discrepancy(predictions, view.labels[ev], both.iloc[: len(ev)].reset_index(drop=True),
+                                view.classes, train_tags=both.iloc[len(ev):].reset_index(drop=True),
+                                train_labels=view.labels[tr])
 
 
 def compare_fine_tuning(view: SessionView, attribute: str, values: Sequence[str], *,
@@ -189,7 +194,24 @@ def compare_fine_tuning(view: SessionView, attribute: str, values: Sequence[str]
     detections = {name: _detect(view, setting, model.predict(data, setting.evaluate))
                   for name, model in comparison.tuned.items()}
     members = groups.iloc[setting.evaluate][by].set_axis(setting.evaluate)
-    return SpuriousResult(comparison, detections, setting, data, members, view.class_type or CLASS)
+    result = SpuriousResult(comparison, detections, setting, data, members, view.class_type or CLASS)
+    result.caveats = _language_caveats(view, setting.attribute, variants)
+    return result
+
+
+def _language_caveats(view: SessionView, attribute: str, variants: Sequence[str]) -> tuple[str, ...]:
+    """The language variant pushes apart texts of the attribute's values: where CLIP reads the
+    attribute poorly, those texts do not point where the images differ. Said in a caveat and a warning."""
+    if "language" not in variants:
+        return ()
+    why = read_poorly(view, [attribute]).get(attribute)
+    if why is None:
+        return ()
+    line = (f"CLIP reads {attribute} poorly ({why}): the language variant pushes against captions of "
+            f"{attribute} that do not point where the images differ")
+    warnings.warn(f"{line}. Fix: weigh the vision variant, which learns the attribute from the images' "
+                  "groups, or use a CLIP that sees it.", stacklevel=3)
+    return (line,)
 
 
 register(Method("spurious_fine_tuning", "004 spurious-aware fine-tuning",
