@@ -40,11 +40,12 @@ class ClipEncoder(DeviceChoice):
     ``pretrained=`` a tag (``"openai"``) or a local checkpoint file, or an open_clip model
     folder. Weights load on first use; cached inputs never load or run the model. ``device``
     unset picks CUDA, else Apple MPS, else the CPU; one that is not available here raises
-    :class:`DeviceError`. ``batch_size`` unset suits the device and the model's input size
+    :class:`DeviceError`. ``batch_size`` unset suits the device and the model's towers
     (:func:`~drml_widgets.embed.devices.default_batch_size`: on the CPU, batches whose activations
-    stay in the cores' caches, 16 ViT-B-32 images; on a GPU 256 at 224 px, more for smaller inputs). ``backend="onnx"``/``"onnx-int8"`` (CPU, ``pip install "drml-widgets[fast]"``)
-    runs ONNX Runtime once it agrees with torch fp32 on the first batch (:mod:`~drml_widgets.embed.backends`).
-    On CUDA, torch runs with fp16 autocast.
+    stay in the cores' caches, 16 ViT-B-32 images; on a GPU 256 at 224 px, more for smaller inputs).
+    ``backend="onnx"``/``"onnx-int8"`` (CPU, ``pip install "drml-widgets[fast]"``) runs ONNX Runtime
+    once it agrees with torch fp32 on the first batch (:mod:`~drml_widgets.embed.backends`). On
+    CUDA, torch runs with fp16 autocast.
 
     Example:
         >>> enc = ClipEncoder("shapes")
