@@ -201,3 +201,13 @@ def test_fine_tuning_against_an_attribute_clip_reads_poorly_says_so_for_the_lang
     vision = compare_fine_tuning(view, "size", ["small", "large"], variants=["vision"], epochs=1, data=language.data)
     colour = compare_fine_tuning(view, "color", ["green", "orange"], variants=["language"], epochs=1)
     assert vision.caveats == () and colour.caveats == ()
+
+
+def test_the_spurious_panel_says_before_a_run_when_its_language_variant_rests_on_a_poorly_read_attribute(noisy_session):
+    from drml_widgets.widgets.spurious_panel import SpuriousPanel
+
+    panel = SpuriousPanel(noisy_session, "size", ["small", "large"], variants=["vision", "language"], epochs=1)
+    assert len(panel.caveats) == 1 and "reads size poorly" in panel.caveats[0]
+    panel.variants = ["vision"]
+    assert panel.caveats == []
+    assert SpuriousPanel(noisy_session, "color", ["green", "orange"], variants=["language"], epochs=1).caveats == []

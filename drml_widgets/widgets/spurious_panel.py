@@ -12,7 +12,7 @@ import traitlets as t
 
 from ..errors import InputError
 from ..methods.spurious import VARIANTS, ZERO_SHOT, SpuriousSetting
-from ..methods.spurious.method import compare_fine_tuning
+from ..methods.spurious.method import compare_fine_tuning, language_caveats
 from .base import SessionWidget
 from .result_view import json_records
 
@@ -30,7 +30,9 @@ class SpuriousPanel(SessionWidget):
     often). The Fine-tune button runs zero-shot and each of ``variants`` over ``seeds``
     (``epochs`` each) in the kernel, with progress and an estimate of the time left; then bars of
     average and worst-group accuracy (class x attribute groups) with their sd across seeds. While
-    a new run is under way the last run's bars are greyed and marked as such.
+    a new run is under way the last run's bars are greyed and marked as such. With the language
+    variant chosen and an attribute the session's CLIP reads poorly, a caution line (``caveats``)
+    says so before any run.
 
     Rows: ``train`` (default: the ``train`` split) and ``evaluate`` (default: the ``test`` split's
     images whose attribute is one of ``values``, so each is in a class x value group). ``data``
@@ -62,6 +64,8 @@ class SpuriousPanel(SessionWidget):
                          "with their sd across seeds").tag(sync=True)
     n_train = t.Int(0, help="how many images fine-tuning trains on").tag(sync=True)
     n_evaluate = t.Int(0, help="how many images the accuracies are measured on").tag(sync=True)
+    caveats = t.List(t.Unicode(), help="a caution line when the language variant is chosen and the session's CLIP "
+                                       "reads the attribute poorly").tag(sync=True)
 
     def __init__(self, session, attribute: str, values, *, variants=("plain", "language", "vision"), seeds=(0,),
                  epochs: int = 50, train=None, evaluate=None, tags=None, data=None, **kwargs):
@@ -72,6 +76,7 @@ class SpuriousPanel(SessionWidget):
                          seeds=[int(s) for s in seeds], epochs=epochs, n_train=len(setting.train),
                          n_evaluate=len(setting.evaluate), **kwargs)
         self._handlers["fine_tune"] = self._fine_tune_message
+        self._said_caveats({"new": self.variants})
 
     def _fine_tune_message(self, _content, _buffers) -> None:
         self.run()
@@ -82,6 +87,11 @@ class SpuriousPanel(SessionWidget):
         if unknown or not proposal["value"]:
             raise t.TraitError(f"Unknown variants {unknown}; choose some of {list(VARIANTS)}.")
         return list(dict.fromkeys(proposal["value"]))
+
+    @t.observe("variants")
+    def _said_caveats(self, change) -> None:  # said before a run, so the cost of one is weighed with it
+        if getattr(self, "session", None) is not None:  # (__init__ says it once the session is set)
+            self.caveats = list(language_caveats(self.session.view, self._setting.attribute, change["new"]))
 
     @t.validate("seeds")
     def _valid_seeds(self, proposal):

@@ -2,6 +2,7 @@
 // that runs the comparison in the kernel with progress and the time left, and bars of average and
 // worst-group accuracy per variant (mean and sd over seeds). While a run is under way, or once the
 // settings differ from the run's, the last run's bars are greyed and say so.
+import { caveatNote } from "./caveats.js";
 import { TOOLBAR_SPACE, chart, themeLayout } from "./plots.js";
 import { fill, fmt, h, kernelGate, onChanges, plotlyText, setTrait, statusLine } from "./util.js";
 
@@ -51,13 +52,14 @@ export function render({ model, el }) {
   const plot = h("div", { className: "drml-chart" });
   const note = h("div", { className: "drml-note drml-summary" });
   const terms = h("div", { className: "drml-note drml-terms" });
+  const caveats = caveatNote(model);
   fill(el,
     h("div", { className: "drml-toolbar" }, h("span", { className: "drml-title" }, "Spurious attribute: detect, fine-tune, compare")),
     h("div", { className: "drml-toolbar" }, h("span", { className: "drml-title" }, "Detection"), h("label", {}, "model", detectFor)),
     h("div", { className: "drml-table-wrap" }, detection), detectNote,
     gate.wrap(h("div", { className: "drml-toolbar" }, h("span", {}, "variants"), variantBoxes,
       h("label", {}, "epochs", epochs), h("label", {}, "seeds", seeds), run)),
-    gate.note, statusLine(model),
+    gate.note, statusLine(model), caveats.node,
     h("div", { className: "drml-toolbar" }, h("span", { className: "drml-title",
       title: "average: accuracy over every evaluation image; worst group: the lowest accuracy of any class \u00d7 attribute-value group" },
     "Average and worst-group accuracy")),
@@ -141,5 +143,5 @@ export function render({ model, el }) {
     onChanges(model, ["detections", "n_evaluate", "n_train"], drawDetection),
     onChanges(model, ["result", "busy", "variants", "epochs", "seeds"], drawBars),
   ];
-  return () => { stops.forEach((s) => s()); gate.stop(); figure.dispose(); };
+  return () => { stops.forEach((s) => s()); gate.stop(); caveats.stop(); figure.dispose(); };
 }

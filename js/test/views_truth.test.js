@@ -289,8 +289,10 @@ describe("what the session's CLIP reads poorly (issue 25)", () => {
     rows: [{ key: "small", values: { size: "small" }, text_prob: 0.5, text_acc: 0.5, image_acc: 0.9, n_images: 10, n_prompts: 4 }] };
   const QUERY = { examples: [], lead: "ranker", lead_reason: "", check: [], by: ["size"], slices: [], n_held_out: 40, stale: "",
     familiar_cutoff: -0.2, familiar_from: "", sentence: "", pair: {}, answers: [] };
+  const SPURIOUS = { attribute: "size", values: ["small", "large"], variants: ["language"], seeds: [0], epochs: 2,
+    detections: {}, n_evaluate: 10, n_train: 20, result: {} };
 
-  it.each([["slice_table", TABLE], ["loss_query", QUERY]])("%s shows the caveats as a caution, and nothing when there are none", async (view, state) => {
+  it.each([["slice_table", TABLE], ["loss_query", QUERY], ["spurious_panel", SPURIOUS]])("%s shows the caveats as a caution, and nothing when there are none", async (view, state) => {
     const { el, model } = await render(view, { ...state, caveats: [LINE] });
     const note = el.querySelector(".drml-caveats");
     expect(note.hidden).toBe(false);

@@ -195,23 +195,28 @@ def compare_fine_tuning(view: SessionView, attribute: str, values: Sequence[str]
                   for name, model in comparison.tuned.items()}
     members = groups.iloc[setting.evaluate][by].set_axis(setting.evaluate)
     result = SpuriousResult(comparison, detections, setting, data, members, view.class_type or CLASS)
-    result.caveats = _language_caveats(view, setting.attribute, variants)
+    result.caveats = language_caveats(view, setting.attribute, variants)
+    for line in result.caveats:
+        warnings.warn(f"{line}. Fix: weigh the vision variant, which learns the attribute from the images' "
+                      "groups, or use a CLIP that sees it.", stacklevel=2)
     return result
 
 
-def _language_caveats(view: SessionView, attribute: str, variants: Sequence[str]) -> tuple[str, ...]:
-    """The language variant pushes apart texts of the attribute's values: where CLIP reads the
-    attribute poorly, those texts do not point where the images differ. Said in a caveat and a warning."""
-    if "language" not in variants:
-        return ()
-    why = read_poorly(view, [attribute]).get(attribute)
+def language_caveats(view: SessionView, attribute: str, variants: Sequence[str]) -> tuple[str, ...]:
+    """A caution line when ``variants`` hold the language variant and the session's CLIP reads
+    ``attribute`` poorly: that variant pushes class prompts away from captions of the attribute's
+    values, which then do not point where the images differ. None otherwise.
+
+    Example:
+        >>> from drml_widgets import Session
+        >>> language_caveats(Session.from_shapes_world(n=300, ensemble=False, train=False).view, "color", ["language"])
+        ()
+    """
+    why = read_poorly(view, [attribute]).get(attribute) if "language" in variants else None
     if why is None:
         return ()
-    line = (f"CLIP reads {attribute} poorly ({why}): the language variant pushes against captions of "
-            f"{attribute} that do not point where the images differ")
-    warnings.warn(f"{line}. Fix: weigh the vision variant, which learns the attribute from the images' "
-                  "groups, or use a CLIP that sees it.", stacklevel=3)
-    return (line,)
+    return (f"CLIP reads {attribute} poorly ({why}): the language variant pushes against captions of "
+            f"{attribute} that do not point where the images differ",)
 
 
 register(Method("spurious_fine_tuning", "004 spurious-aware fine-tuning",
