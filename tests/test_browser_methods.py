@@ -302,6 +302,28 @@ def test_loss_query_and_spurious_panel_in_the_report_show_results_and_disable_wh
     assert not errors, errors
 
 
+def test_loss_query_and_spurious_panel_show_in_chromium_what_the_noisy_clip_reads_poorly(page, tmp_path):
+    """Issue 25: on a CLIP that reads size near chance, both views carry a caution line naming size."""
+    from drml_widgets import ClipEncoder, Session
+    from drml_widgets.widgets import LossQuery, SpuriousPanel
+    from drml_widgets.widgets.report import report_html
+
+    noisy = Session.from_shapes_world(n=600, ensemble=False, encoder=ClipEncoder("shapes-noisy", progress=False))
+    query = LossQuery(noisy, by=["size", "color"], members=2, epochs=4)
+    panel = SpuriousPanel(noisy, "size", ["small", "large"], variants=["language", "vision"], epochs=1)
+    assert query.caveats and panel.caveats
+    for view in (query, panel):
+        path = tmp_path / f"noisy_{type(view).__name__}.html"
+        path.write_text(report_html(view), encoding="utf-8")
+        page.goto(path.as_uri())
+        page.wait_for_function("document.body.dataset.drmlReport === 'ready'", timeout=60_000)
+        page.locator("[data-drml-ready]").first.wait_for(timeout=60_000)
+        note = page.locator(".drml-widget .drml-caveats").first
+        assert note.is_visible() and note.get_attribute("role") == "note"
+        assert note.text_content() == f"\u26a0 Caution: {view.caveats[0]}."
+        assert "reads size poorly" in note.text_content()
+
+
 def test_loss_query_round_trip_from_the_page(page, monkeypatch, tmp_path, method_sessions_b):
     from drml_widgets.widgets import LossQuery
 
