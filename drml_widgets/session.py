@@ -182,8 +182,8 @@ class Session(Observable, SessionSetup):
         With the user's own model, the head is a surrogate trained to reproduce its predictions
         (``session.surrogate`` holds its agreement with the model)."""
         if self.model is not None:
-            self.surrogate = train_surrogate(self.image_features(), self.model.predictions, self.classes,
-                                             kind=kind, epochs=epochs, seed=self.seed)
+            self.surrogate = train_surrogate(self.image_features(), self.model.predictions, self.classes, kind=kind,
+                                             epochs=epochs, seed=self.seed, cache_dir=heads_folder(self.encoder))
             head, made = self.surrogate.head, f"{kind} surrogate of {self.model.name}"
         else:
             train, val, x = self.view.split("train"), self.view.split("val"), self.image_features()

@@ -334,3 +334,14 @@ def test_kept_heads_past_the_limit_go_least_recently_used_first(tmp_path, monkey
     assert head_cache.load_trained(tmp_path, "a")["weights"]["bias"].tolist() == [0.0, 0.0]  # a is used again
     head_cache.store_trained(tmp_path, "d", {"bias": np.ones(2, np.float32)}, history, 0)
     assert sorted(p.name.split(".")[0] for p in tmp_path.glob(f"*{head_cache.SUFFIX}")) == ["a", "c", "d"]
+
+
+def test_a_surrogate_head_is_kept_and_served_as_the_trained_one(tmp_path):
+    from drml_widgets.diagnose.surrogate import train_surrogate
+
+    x, _ = _data()
+    predictions = (x[:, 1] > 0).astype(int)  # what "the user's model" said
+    trained, kept = (train_surrogate(x, predictions, ["a", "b"], epochs=2, cache_dir=tmp_path) for _ in range(2))
+    assert trained.head.built and not kept.head.built
+    assert np.array_equal(kept.head.predict(x), trained.head.predict(x))
+    pd.testing.assert_frame_equal(kept.agreement, trained.agreement)

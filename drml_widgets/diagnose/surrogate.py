@@ -10,6 +10,7 @@ far as the agreement allows, and no further.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -193,13 +194,16 @@ class Surrogate:
 
 
 def train_surrogate(image_emb, predictions: np.ndarray, classes: Sequence[str], *, kind: str = "linear",
-                    epochs: int = 25, holdout: float = 0.2, seed: int = 0) -> Surrogate:
+                    epochs: int = 25, holdout: float = 0.2, seed: int = 0,
+                    cache_dir: str | Path | None = None) -> Surrogate:
     """Train a head on CLIP image embeddings to predict what the model predicts, and measure
     how often it agrees with the model on a seeded ``holdout`` share of images it never saw.
 
     It learns from every image the model predicted, not only the model's own training split:
     labels play no part, and a surrogate fit only where the model was trained would not know
-    how the model behaves anywhere else (a tenth of the rest selects the epoch).
+    how the model behaves anywhere else (a tenth of the rest selects the epoch). With
+    ``cache_dir`` the trained head is kept there and the same call again trains nothing
+    (see :func:`~drml_widgets.diagnose.heads.train_head`).
 
     Example:
         >>> x = np.random.default_rng(0).normal(size=(600, 8)).astype(np.float32)
@@ -216,7 +220,7 @@ def train_surrogate(image_emb, predictions: np.ndarray, classes: Sequence[str], 
         raise InputError(f"{len(x)} images are too few to train a surrogate head. Fix: give the model's "
                          "predictions on more images.")
     head = train_head(x[fit], predictions[fit], x[select], predictions[select], classes=list(classes), kind=kind,
-                      epochs=epochs, seed=seed)
+                      epochs=epochs, seed=seed, cache_dir=cache_dir)
     mimic = head.predict(x)
     rows = [{"part": name, "agreement": float(np.mean(mimic[rows] == predictions[rows])), "n_images": len(rows)}
             for name, rows in (("fit", fit), ("select", select), ("held out", held))]
