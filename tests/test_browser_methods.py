@@ -250,6 +250,16 @@ def method_sessions_b():
     return Session.from_shapes_world(n=1200, ensemble=False), small, data
 
 
+def open_report(page, view, path):
+    """Save ``view`` as a standalone report at ``path`` and open it, its widget drawn."""
+    from drml_widgets.widgets.report import report_html
+
+    path.write_text(report_html(view), encoding="utf-8")
+    page.goto(path.as_uri())
+    page.wait_for_function("document.body.dataset.drmlReport === 'ready'", timeout=60_000)
+    page.locator("[data-drml-ready]").first.wait_for(timeout=60_000)
+
+
 def one_y_axis_unclipped(chart):
     """The plot has one y-axis, and nothing of it reaches past the view's right edge."""
     layout_axes = chart.evaluate("d => Object.keys(d._fullLayout).filter(k => /^yaxis\\d+$/.test(k))")
@@ -261,7 +271,6 @@ def one_y_axis_unclipped(chart):
 def test_loss_query_and_spurious_panel_in_the_report_show_results_and_disable_what_needs_a_kernel(page, tmp_path,
                                                                                                   method_sessions_b):
     from drml_widgets.widgets import LossQuery, SpuriousPanel
-    from drml_widgets.widgets.report import report_html
 
     session, small, data = method_sessions_b
     query = LossQuery(session, by=["color", "shape"], members=2, epochs=8)
@@ -275,11 +284,7 @@ def test_loss_query_and_spurious_panel_in_the_report_show_results_and_disable_wh
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.set_viewport_size({"width": 1000, "height": 1000})
     for view in (query, panel):
-        path = tmp_path / f"{type(view).__name__}.html"
-        path.write_text(report_html(view), encoding="utf-8")
-        page.goto(path.as_uri())
-        page.wait_for_function("document.body.dataset.drmlReport === 'ready'", timeout=60_000)
-        page.locator("[data-drml-ready]").first.wait_for(timeout=60_000)
+        open_report(page, view, tmp_path / f"{type(view).__name__}.html")
         kernel_controls_disabled(page.locator(".drml-widget").first)
         page.screenshot(path=ARTIFACTS / f"report_{type(view).__name__}.png", full_page=True)
         if view is query:
@@ -306,18 +311,13 @@ def test_loss_query_and_spurious_panel_show_in_chromium_what_the_noisy_clip_read
     """Issue 25: on a CLIP that reads size near chance, both views carry a caution line naming size."""
     from drml_widgets import ClipEncoder, Session
     from drml_widgets.widgets import LossQuery, SpuriousPanel
-    from drml_widgets.widgets.report import report_html
 
     noisy = Session.from_shapes_world(n=600, ensemble=False, encoder=ClipEncoder("shapes-noisy", progress=False))
     query = LossQuery(noisy, by=["size", "color"], members=2, epochs=4)
     panel = SpuriousPanel(noisy, "size", ["small", "large"], variants=["language", "vision"], epochs=1)
     assert query.caveats and panel.caveats
     for view in (query, panel):
-        path = tmp_path / f"noisy_{type(view).__name__}.html"
-        path.write_text(report_html(view), encoding="utf-8")
-        page.goto(path.as_uri())
-        page.wait_for_function("document.body.dataset.drmlReport === 'ready'", timeout=60_000)
-        page.locator("[data-drml-ready]").first.wait_for(timeout=60_000)
+        open_report(page, view, tmp_path / f"noisy_{type(view).__name__}.html")
         note = page.locator(".drml-widget .drml-caveats").first
         assert note.is_visible() and note.get_attribute("role") == "note"
         assert note.text_content() == f"\u26a0 Caution: {view.caveats[0]}."
