@@ -204,6 +204,7 @@ def test_fine_tuning_against_an_attribute_clip_reads_poorly_says_so_for_the_lang
 
 
 def test_the_spurious_panel_says_before_a_run_when_its_language_variant_rests_on_a_poorly_read_attribute(noisy_session):
+    from drml_widgets.prompts.generate import AttributeSet, PromptSpec
     from drml_widgets.widgets.spurious_panel import SpuriousPanel
 
     panel = SpuriousPanel(noisy_session, "size", ["small", "large"], variants=["vision", "language"], epochs=1)
@@ -211,3 +212,13 @@ def test_the_spurious_panel_says_before_a_run_when_its_language_variant_rests_on
     panel.variants = ["vision"]
     assert panel.caveats == []
     assert SpuriousPanel(noisy_session, "color", ["green", "orange"], variants=["language"], epochs=1).caveats == []
+    # prompts without size: the check no longer covers it, and the panel hears of it
+    panel.variants = ["language"]
+    attributes, spec = noisy_session.attributes, noisy_session.spec
+    try:
+        noisy_session.set_prompts(AttributeSet({t: attributes.values[t] for t in ("color", "shape")}),
+                                  PromptSpec(["a {color} {shape}."]))
+        assert panel.caveats == []
+    finally:
+        noisy_session.set_prompts(attributes, spec)
+    assert len(panel.caveats) == 1

@@ -100,6 +100,8 @@ class SpuriousPanel(SessionWidget):
         return proposal["value"]
 
     def refresh(self, event: str) -> None:
+        if event == "prompts":  # other attributes and phrases: CLIP's reading of this one is checked again
+            self._said_caveats({"new": self.variants})
         if event != "init":
             return  # fine-tuning starts from the session's CLIP, not from its head: head events change nothing
         towers = (self._long_work(f"running CLIP's frozen towers on {len(self.session.images):,} images")
