@@ -331,7 +331,7 @@ class ClipEncoder(DeviceChoice):
             return self.load()[1](load_rgb(items[readable[j]], readable[j]))
 
         at_once = stackable([items[i] for i in readable], self.spec.image_size)  # in memory, at the model's size
-        def prepare_batch(batch: list[int]):  # in a worker thread: such a batch drawn and scaled at once, no PIL
+        def prepare_batch(batch: list[int]):  # such a batch drawn and scaled at once, no PIL (in step with the model on the CPU)
             return batch_pixels([items[readable[j]] for j in batch], self.load()[1])
 
         def encode_batch(batch: list[int], inputs: list[Future]) -> tuple[list[int], np.ndarray]:
