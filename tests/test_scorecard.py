@@ -20,8 +20,8 @@ from drml_widgets.data.shapes import sample_attributes
 from drml_widgets.diagnose.slices import rows_in_slice
 from drml_widgets.errors import DrmlError
 from drml_widgets.scorecard import Pool, ScorecardError, draw_setting, train_model
-from drml_widgets.scorecard.protocol import (contrast, exact_name, failing_recall, precision_at_k, real_failure,
-                                             truly_failing, values_named)
+from drml_widgets.scorecard.protocol import (contrast, exact_name, failing_recall, other_side, precision_at_k,
+                                             real_failure, truly_failing, values_named)
 from drml_widgets.scorecard.run import Scorecard, method_names, run_methods, run_scorecard
 from drml_widgets.scorecard.settings import MIN_GAP
 
@@ -118,6 +118,14 @@ def test_real_failures_and_failing_recall_on_a_constructed_case():
                             "real_failure": [True, False], "failing_recall": [0.5, 0.25]})
     table = Scorecard(results, pd.DataFrame()).table()
     assert table.loc[("head", "m"), ("real", "all")] == 0.5 and table.loc[("head", "m"), ("recall", "rare")] == 0.375
+    # Green triangles are the other side of a correlation planted on orange squares pushed to
+    # "triangle": named, they are a miss on that side; orange squares, or a square, are not.
+    assert other_side({"color": "green", "shape": "triangle"}, {"color": "orange"}, "shape", "triangle")
+    assert not other_side({"color": "orange", "shape": "square"}, {"color": "orange"}, "shape", "triangle")
+    assert not other_side({"color": "green", "shape": "square"}, {"color": "orange"}, "shape", "triangle")
+    misses = Scorecard(results.assign(kind=["correlation", "correlation"], exact_name=[False, False],
+                                      other_side=["True", "False"]), pd.DataFrame()).misses()
+    assert misses.loc[("m", "correlation"), "other_side"] == 0.5
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +153,9 @@ def test_small_scorecard_scores_every_method_on_every_kept_setting(small_card):
     # Naming the planted slice exactly means naming a slice that fails by its gap against its class.
     exact = results[results["exact_name"]]
     assert len(exact) and (exact["found_gap"] >= exact["gap"] - 1e-4).all()  # gap is rounded to 4 places
+    # Only a correlation has another side, and a name on it is never the planted one.
+    side = results[results["other_side"].astype(bool)]
+    assert (side["kind"] == "correlation").all() and not side["exact_name"].any()
     # Whether failing_slices' adaptive default flags the planted slice: a boolean per kept head setting.
     assert "adaptive_flagged" in results
     assert results.query("model == 'head'")["adaptive_flagged"].map(lambda v: isinstance(v, (bool, np.bool_))).all()

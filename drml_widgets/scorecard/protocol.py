@@ -12,6 +12,8 @@ likely they are to belong to it; the scorecard then judges both against the plan
 - **failing recall**: the share of the test images in *any* truly failing slice, planted or not,
   that the named slice holds. A correlation fails on both of its sides (the slice pushed to the
   correlated class, and that class where it lacks the values); naming one side scores part.
+- **other side**: of a correlation, the named slice is of the class the planted slice is pushed
+  to, without the planted values: the side the scorecard does not credit.
 
 For failing recall, a slice (a conjunction of 1-4 attribute values) **truly fails** when it has at least
 ``MIN_SLICE_TEST`` test images and the model's test accuracy on it is at least ``MIN_GAP`` (30
@@ -163,6 +165,20 @@ def failing_recall(table: pd.DataFrame, failing: np.ndarray, name: dict) -> floa
         return float("nan")
     inside = rows_in_slice(table, name) if name else np.zeros(len(table), bool)
     return float((inside & failing).sum() / failing.sum())
+
+
+def other_side(name: dict, values: dict, class_attr: str, target: str) -> bool:
+    """The name states the correlated class (``target``, where the planted slice is pushed) and
+    not every planted value: a slice on the correlation's other side (a correlation of "lower
+    left" with *large* also fails large shapes elsewhere, and text cannot tell the sides apart).
+
+    Example:
+        >>> other_side({"size": "large", "position": "upper right"}, {"position": "lower left"}, "size", "large")
+        True
+        >>> other_side({"size": "medium", "position": "lower left"}, {"position": "lower left"}, "size", "large")
+        False
+    """
+    return name.get(class_attr) == target and any(name.get(t) != v for t, v in values.items())
 
 
 @dataclass(repr=False)

@@ -133,10 +133,11 @@ class Scorecard:
         return share.round(3).rename("adaptive_flagged")
 
     def misses(self) -> pd.DataFrame:
-        """Of each method's head settings without the exact name, by kind: how many, and the share
+        """Of each method's head settings without the exact name, by kind: how many, the share
         whose named slice is still a real failure (``real_failure``; in CSVs written before that
-        column, a ``found_gap`` of at least ``MIN_GAP``): a correlation also fails the correlated
-        class where it lacks the values.
+        column, a ``found_gap`` of at least ``MIN_GAP``), and where the results have it, the share
+        on a correlation's other side (``other_side``: the correlated class where it lacks the
+        planted values, which fails too).
 
         Example:
             >>> r = pd.DataFrame({"model": ["head"] * 3, "method": ["m"] * 3, "kind": ["rare"] * 3,
@@ -146,8 +147,12 @@ class Scorecard:
         """
         head = self.results[(self.results["model"] == "head") & ~self.results["exact_name"].astype(bool)]
         real = head["real_failure"].astype(bool) if "real_failure" in head else head["found_gap"] >= MIN_GAP
-        grouped = head.assign(real=real).groupby(["method", "kind"], sort=False)
-        return pd.DataFrame({"misses": grouped.size().astype(float), "real_failure": grouped["real"].mean()}).round(3)
+        side = head["other_side"].astype(str).str.lower() == "true" if "other_side" in head else None  # bools or CSV strings
+        grouped = head.assign(real=real, side=side).groupby(["method", "kind"], sort=False)
+        out = pd.DataFrame({"misses": grouped.size().astype(float), "real_failure": grouped["real"].mean()})
+        if side is not None:  # CSVs written before this column lack it; only a correlation has sides
+            out["other_side"] = grouped["side"].mean().where(out.index.get_level_values("kind") == "correlation")
+        return out.round(3)
 
     def dropped(self) -> pd.DataFrame:
         """Settings drawn, kept and dropped (their slice did not fail by 30 points) per kind and model."""
@@ -229,6 +234,7 @@ def run_methods(ctx: P.Context, out: Outcome, seed: int = 0) -> list[dict]:
                      "found_gap": P.found_gap(ctx.test_table, correct, name, s.class_attr),
                      "real_failure": P.real_failure(ctx.test_table, correct, name, s.class_attr),
                      "failing_recall": P.failing_recall(ctx.test_table, failing, name),
+                     "other_side": s.kind == "correlation" and P.other_side(name, s.values, s.class_attr, s.target),
                      "seconds": seconds})
     return rows
 
