@@ -200,6 +200,8 @@ def test_bad_trait_edits_from_the_browser_show_in_the_status_and_are_undone(drml
         (chart, "method", "lime", "Unknown method 'lime'"),
         (panel, "mode", "fast", "Unknown mode 'fast'"),
         (panel, "epochs", "many", "'many'"),
+        (panel, "epochs", 5000, "epochs must be a whole number from 1 to 1000"),
+        (panel, "lr", -1.0, "lr must be a number in (0, 1]"),
         (plot, "color_by", "nope", "Unknown color_by 'nope'"),
         (plot, "projection", "tsne", "Unknown projection 'tsne'"),
         (table, "by", ["nope"], "nope"),

@@ -6,6 +6,7 @@ import pandas as pd
 import traitlets as t
 
 from ..diagnose.rectify import MODES
+from ..diagnose.validate import MAX_EPOCHS, check_number, check_whole
 from ..errors import InputError
 from .base import OneOf, SessionWidget
 
@@ -32,7 +33,7 @@ class RectifyPanel(SessionWidget):
                                    "set them (or tick rows of a linked table) to choose").tag(sync=True)
     mode = OneOf(MODES, "replay", help="how the head is trained: 'replay', 'balanced' or 'text'; "
                                        "set it before rectifying").tag(sync=True)
-    epochs = t.Int(50, min=1, help="how many epochs rectification trains for; set it before rectifying").tag(sync=True)
+    epochs = t.Int(50, help="how many epochs rectification trains for; set it before rectifying").tag(sync=True)
     lr = t.Float(1e-3, help="the learning rate of rectification; set it before rectifying").tag(sync=True)
     version = t.Int(0, help="the session's current head version").tag(sync=True)
     can_undo = t.Bool(False, help="whether there is an earlier head version to go back to").tag(sync=True)
@@ -50,6 +51,17 @@ class RectifyPanel(SessionWidget):
         if table is not None:
             table.observe(self._follow_table, "selected")
             self.slices = table.selected_slices
+
+    # Checked when set, as session.rectify checks them, so a bad value typed in the page is refused
+    # there and then (shown in the status, the last good one kept), not at the next run.
+    @t.validate("epochs")
+    def _check_epochs(self, proposal) -> int:
+        return check_whole(proposal["value"], "epochs", 1, MAX_EPOCHS, "a few dozen epochs is plenty for a head",
+                           t.TraitError)
+
+    @t.validate("lr")
+    def _check_lr(self, proposal) -> float:
+        return check_number(proposal["value"], "lr", 0, 1, "use e.g. 1e-3", t.TraitError, open_lo=True)
 
     def _follow_table(self, _change) -> None:
         self.slices = self._table.selected_slices
