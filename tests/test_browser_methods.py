@@ -307,20 +307,22 @@ def test_loss_query_and_spurious_panel_in_the_report_show_results_and_disable_wh
     assert not errors, errors
 
 
-def test_loss_query_and_spurious_panel_show_in_chromium_what_the_noisy_clip_reads_poorly(page, tmp_path):
-    """Issue 25: on a CLIP that reads size near chance, both views carry a caution line naming size."""
+def test_text_views_show_in_chromium_what_the_noisy_clip_reads_poorly(page, tmp_path):
+    """Issue 25: on a CLIP that reads size near chance, the views that read slices through CLIP's
+    text (LossQuery, SpuriousPanel's language variant, LBEE's sentences) carry a caution line naming size."""
     from drml_widgets import ClipEncoder, Session
-    from drml_widgets.widgets import LossQuery, SpuriousPanel
+    from drml_widgets.widgets import HardClusters, LossQuery, SpuriousPanel
 
     noisy = Session.from_shapes_world(n=600, ensemble=False, encoder=ClipEncoder("shapes-noisy", progress=False))
     query = LossQuery(noisy, by=["size", "color"], members=2, epochs=4)
     panel = SpuriousPanel(noisy, "size", ["small", "large"], variants=["language", "vision"], epochs=1)
-    assert query.caveats and panel.caveats
-    for view in (query, panel):
+    clusters = HardClusters(noisy, n_clusters=3)
+    assert query.caveats and panel.caveats and any("reads size poorly" in line for line in clusters.caveats)
+    for view in (query, panel, clusters):
         open_report(page, view, tmp_path / f"noisy_{type(view).__name__}.html")
         note = page.locator(".drml-widget .drml-caveats").first
         assert note.is_visible() and note.get_attribute("role") == "note"
-        assert note.text_content() == f"\u26a0 Caution: {view.caveats[0]}."
+        assert note.text_content() == "".join(f"\u26a0 Caution: {line}." for line in view.caveats)
         assert "reads size poorly" in note.text_content()
 
 

@@ -1,2 +1,2 @@
-/* drml-widgets bundle; sources sha256 7d29e36ac4028e99f77ad476417d90fb98ca6016bff51c27a9da47819ee331f3 */
+/* drml-widgets bundle; sources sha256 aed757cd9511f546e19794b78f4ff232243e13dc88f8d27270755a8067f878d5 */
 var e={};export{e as default};

@@ -56,6 +56,8 @@ class HardClusters(ResultView):
     split_counts = t.Dict(help="how many hard images and clusters there are").tag(sync=True)
     relevance_note = t.Unicode("", help="one line on how the view knows which images a sentence describes").tag(sync=True)
     version = t.Int(0, help="the session's head version the clusters were found on (0 for a result alone)").tag(sync=True)
+    caveats = t.List(t.Unicode(), help="one line per attribute type the session's CLIP reads poorly: the sentences "
+                                       "naming it were kept by CLIP's reading of the images").tag(sync=True)
 
     def __init__(self, source, *, images=None, relevance: pd.DataFrame | None = None, correct=None,
                  n_clusters: int = 5, k: int = 3, tau: float | None = None, method: str = "FPDiff"):
@@ -112,6 +114,7 @@ class HardClusters(ResultView):
             records.append(record)
         self.clusters = records
         self.tau, self.tau_from = result.params["tau"], result.params["tau_from"]
+        self.caveats = list(result.caveats)
         self.split_counts = {"hard": int((result.assignments >= 0).sum()), "clusters": len(records)}
         self.sentences = self._sentence_records(result, spans)
         self.metrics = self._metrics(result)

@@ -1,6 +1,7 @@
 // HardClusters (LBEE): hard clusters with the sentences a rule keeps for each, how tau was
 // chosen, the metrics per rule, and select by sentence (the images a picked sentence describes
 // are outlined, the others dimmed). Rule and sentence switch in the browser: both work in a report.
+import { caveatNote } from "./caveats.js";
 import { count, embeddedImages, imagePager, known, num, sortableTable } from "./result_view.js";
 import { fill, fmt, h, onChanges, setTrait, statusLine } from "./util.js";
 
@@ -37,11 +38,12 @@ export function render({ model, el }) {
       ["described", "described by the picked sentence", (r) => described(r.key, r), "num"],
     ],
   });
+  const caveats = caveatNote(model);
   const marking = (set) => (picked() ? set || new Set() : null);
   const pager = imagePager(model, marking);
   fill(el,
     h("div", { className: "drml-toolbar" }, h("span", { className: "drml-title" }, "Hard clusters (LBEE)"), caption),
-    tauNote,
+    tauNote, caveats.node,
     h("div", { className: "drml-toolbar" }, h("label", {}, "rule", methodSelect), h("label", {}, "select by sentence", sentenceSelect)),
     relevanceNote, table.toolbar, table.node, table.hiddenNote, focusBox, metricsBox, embedNote, statusLine(model));
 
@@ -108,5 +110,5 @@ export function render({ model, el }) {
   drawFocus();
   const stops = [onChanges(model, ["clusters", "sentences", "picked", "method", "metrics", "tau", "focus", "version", "embed_note"], draw),
     onChanges(model, ["clusters", "focus", "picked", "method", "thumb_bytes", "sentences"], drawFocus)];
-  return () => { pager.stop(); stops.forEach((s) => s()); };
+  return () => { pager.stop(); caveats.stop(); stops.forEach((s) => s()); };
 }

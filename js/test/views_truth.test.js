@@ -292,7 +292,11 @@ describe("what the session's CLIP reads poorly (issue 25)", () => {
   const SPURIOUS = { attribute: "size", values: ["small", "large"], variants: ["language"], seeds: [0], epochs: 2,
     detections: {}, n_evaluate: 10, n_train: 20, result: {} };
 
-  it.each([["slice_table", TABLE], ["loss_query", QUERY], ["spurious_panel", SPURIOUS]])("%s shows the caveats as a caution, and nothing when there are none", async (view, state) => {
+  const CLUSTERS = { _runtime: null, thumb_bytes: { dtype: "uint8", shape: [0], buffer: new ArrayBuffer(0) }, methods: ["FPDiff"],
+    method: "FPDiff", tau: 0.3, tau_from: "mean", split_counts: { hard: 20 }, relevance_note: "", picked: "", embed_note: "",
+    focus: "", version: 0, sentences: [], clusters: [], metrics: [] };
+
+  it.each([["slice_table", TABLE], ["loss_query", QUERY], ["spurious_panel", SPURIOUS], ["hard_clusters", CLUSTERS]])("%s shows the caveats as a caution, and nothing when there are none", async (view, state) => {
     const { el, model } = await render(view, { ...state, caveats: [LINE] });
     const note = el.querySelector(".drml-caveats");
     expect(note.hidden).toBe(false);

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import SessionError
+from ..clip_reads import poorly_read
 from ..protocol import Method, SessionView, register
 from .clusters import split_hard_easy
 from .explain import LBEEResult
@@ -23,7 +24,9 @@ def find_hard_clusters(view: SessionView, n_clusters: int = 5, k: int = 3, tau: 
                        **options) -> LBEEResult:
     """LBEE's hard clusters of the evaluated images, each described by ``k`` of the session's
     prompts (one per attribute combination, in the first template); ``tau`` follows the CLIP's
-    similarities unless given. Findings are named by the attribute values of their sentence.
+    similarities unless given. Findings are named by the attribute values of their sentence. The
+    sentences are kept by their CLIP similarity to the clusters, so a type CLIP reads poorly is
+    named in ``caveats`` and a warning (its value in a sentence may be a near neighbour's).
 
     Example:
         >>> from drml_widgets import Session
@@ -41,6 +44,7 @@ def find_hard_clusters(view: SessionView, n_clusters: int = 5, k: int = 3, tau: 
     result.rows = np.flatnonzero(test)
     types = [t for t in view.attributes.types if t in described.columns]
     result.sentence_names = {row["prompt"]: {t: str(row[t]) for t in types} for _, row in described.iterrows()}
+    result.caveats = tuple(poorly_read(view, types, "cluster sentences"))
     return result
 
 
