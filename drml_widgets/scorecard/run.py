@@ -147,7 +147,8 @@ class Scorecard:
         """
         head = self.results[(self.results["model"] == "head") & ~self.results["exact_name"].astype(bool)]
         real = head["real_failure"].astype(bool) if "real_failure" in head else head["found_gap"] >= MIN_GAP
-        side = head["other_side"].astype(str).str.lower() == "true" if "other_side" in head else None  # bools or CSV strings
+        # bools, or strings read back from a CSV
+        side = head["other_side"].astype(str).str.lower() == "true" if "other_side" in head else None
         grouped = head.assign(real=real, side=side).groupby(["method", "kind"], sort=False)
         out = pd.DataFrame({"misses": grouped.size().astype(float), "real_failure": grouped["real"].mean()})
         if side is not None:  # CSVs written before this column lack it; only a correlation has sides

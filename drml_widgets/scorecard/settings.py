@@ -145,7 +145,8 @@ class Setting:
     def row(self) -> dict:
         """The setting as one flat record (for tables and CSV)."""
         return {"setting": self.id, "kind": self.kind, "model": self.model, "class_attr": self.class_attr,
-                "planted": self.name, "target": self.target, "planted_types": "+".join(t for t in TYPES if t in self.values),
+                "planted": self.name, "target": self.target,
+                "planted_types": "+".join(t for t in TYPES if t in self.values),
                 "n_values": len(self.values), "strength": round(self.strength, 4), "n_train": len(self.train_rows)}
 
     def __repr__(self) -> str:
