@@ -89,9 +89,11 @@ def read_poorly(view: SessionView, types: Sequence[str]) -> dict[str, str]:
     return {t: str(why[t]) for t in types if t in checked.unreliable}
 
 
-def poorly_read(view: SessionView, types: Sequence[str], what: str, stacklevel: int = 3) -> list[str]:
+def poorly_read(view: SessionView, types: Sequence[str], what: str, stacklevel: int = 3,
+                judge_by: str = "their images (image_acc)") -> list[str]:
     """Caveats on a result over ``types``: one line per type CLIP reads poorly (with why), also
-    given as a warning; none when CLIP reads them all.
+    given as a warning, whose fix says to judge the ``what`` by ``judge_by``; none when CLIP
+    reads them all.
 
     Example:
         >>> from drml_widgets import Session
@@ -103,6 +105,6 @@ def poorly_read(view: SessionView, types: Sequence[str], what: str, stacklevel: 
              for t, why in bad.items()]
     if bad:
         warnings.warn(f"The {what} name types CLIP reads poorly: " + "; ".join(lines)
-                      + f". Fix: judge these {what} by their images (image_acc), give true values, or use a CLIP "
+                      + f". Fix: judge these {what} by {judge_by}, give true values, or use a CLIP "
                       "that sees them.", stacklevel=stacklevel)
     return lines

@@ -44,7 +44,8 @@ def find_hard_clusters(view: SessionView, n_clusters: int = 5, k: int = 3, tau: 
     result.rows = np.flatnonzero(test)
     types = [t for t in view.attributes.types if t in described.columns]
     result.sentence_names = {row["prompt"]: {t: str(row[t]) for t in types} for _, row in described.iterrows()}
-    result.caveats = tuple(poorly_read(view, types, "cluster sentences"))
+    result.caveats = tuple(poorly_read(view, types, "cluster sentences",
+                                      judge_by="the clusters' images (their accuracy and thumbnails)"))
     return result
 
 
