@@ -116,7 +116,7 @@ def noisy_session():
 
 
 def test_the_text_probe_on_the_noisy_clip_warns_about_size_and_position_not_colour(noisy_session):
-    with pytest.warns(UserWarning, match="name types CLIP reads poorly") as caught:
+    with pytest.warns(UserWarning, match="name attributes CLIP reads poorly") as caught:
         result = noisy_session.find_slices(["size", "color", "position"])
     said = " ".join(str(w.message) for w in caught) + result.describe()
     assert "reads size poorly" in said and "reads position poorly" in said and "reads color" not in said
@@ -137,12 +137,39 @@ def test_the_readability_check_is_grounded_by_the_table_and_computed_once(noisy_
     assert checked.unreliable == ["size", "position"] and rows.loc["color", "accuracy"] > 0.95
 
 
+def test_a_value_misread_within_a_type_read_well_is_named_with_what_it_is_read_as():
+    """Three sizes read at 0.72 overall (over chance 0.58: the type passes), but "medium" only at
+    0.16: its images are mostly tagged "small". With few known images, the same recall flags nothing."""
+    rng = np.random.default_rng(2)
+    size = rng.choice(["small", "medium", "large"], N)
+    right = rng.random(N) < np.where(size == "medium", 0.16, 0.99)
+    tag = np.where(right, size, np.where(size == "medium", "small", "medium"))
+    values, confidence = pd.DataFrame({"size": tag}), pd.DataFrame({"size": np.full(N, 0.9)})
+    checked = tag_reliability(values, confidence, {"size": 3}, known=pd.DataFrame({"size": size}))
+    row = checked.table.iloc[0]
+    assert row["reliable"] and row["accuracy"] == pytest.approx(0.72, abs=0.03)
+    assert list(checked.misread()) == ["size"] and list(checked.misread()["size"]) == ["medium"]
+    assert "most are tagged small" in checked.misread()["size"]["medium"] and "size=medium: misread" in repr(checked)
+    medium = checked.values.set_index("value").loc["medium"]
+    assert medium["recall"] == pytest.approx(0.16, abs=0.03) and medium["read_as"] == "small"
+    with pytest.warns(UserWarning, match="CLIP misreads some values"):
+        checked.warn()
+    few = pd.DataFrame({"size": np.where(np.arange(N) < 12, size, None)})  # 12 known images
+    assert tag_reliability(values, confidence, {"size": 3}, known=few).misread() == {}
+    # A type that is unreliable as a whole is named as a type, not value by value.
+    blind = tag_reliability(pd.DataFrame({"size": np.full(N, "small")}), confidence, {"size": 3},
+                            known=pd.DataFrame({"size": size}))
+    assert blind.unreliable == ["size"] and blind.misread() == {} and blind.values["recall"].notna().all()
+
+
 def test_on_the_bundled_shapes_clip_nothing_is_flagged():
     from drml_widgets import Session
     from drml_widgets.methods.clip_reads import clip_reads
 
     session = Session.from_shapes_world(n=600, ensemble=False)
-    assert clip_reads(session.view).unreliable == [] and session.find_slices(["size", "color"]).caveats == ()
+    checked = clip_reads(session.view)
+    assert checked.unreliable == [] and checked.misread() == {} and len(checked.values) == 11  # 3 sizes, 6 colours, 2 shapes
+    assert session.find_slices(["size", "color"]).caveats == ()
 
 
 def test_loss_query_names_the_slicing_types_clip_reads_poorly(noisy_session):
@@ -222,3 +249,26 @@ def test_the_spurious_panel_says_before_a_run_when_its_language_variant_rests_on
     finally:
         noisy_session.set_prompts(attributes, spec)
     assert len(panel.caveats) == 1
+
+
+def test_a_misread_value_reaches_the_results_that_name_it(monkeypatch):
+    """A CLIP that reads size well but "medium" poorly: slices over size carry a line on medium;
+    the text probe's answer carries it only when it names medium."""
+    from drml_widgets import Session
+    from drml_widgets.methods import clip_reads as reads
+
+    session = Session.from_shapes_world(n=600, ensemble=False)
+    table = session.view.table.reset_index(drop=True)
+    tags = table[["size", "color", "shape"]].copy()
+    medium = (tags["size"] == "medium").to_numpy()
+    tags.loc[medium & (np.arange(len(tags)) % 10 != 0), "size"] = "small"  # medium read as small 90% of the time
+    checked = tag_reliability(tags, tags.assign(size=0.9, color=0.9, shape=0.9), {"size": 3, "color": 6, "shape": 2},
+                              known=table[["size", "color", "shape"]])
+    assert checked.unreliable == [] and list(checked.misread()) == ["size"]
+    monkeypatch.setattr(reads, "clip_reads", lambda view: checked)
+    with pytest.warns(UserWarning, match="CLIP misreads size medium"):
+        caveats = session.find_slices(["size", "color"]).caveats
+    assert len(caveats) == 1 and caveats[0].startswith("CLIP misreads size medium (recall 0.1")
+    assert "most are tagged small" in caveats[0]
+    assert reads.poorly_read(session.view, ["size"], "named failure", named={"size": ["large"]}) == []
+    assert reads.poorly_read(session.view, ["color"], "slices") == []

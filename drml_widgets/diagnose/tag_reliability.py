@@ -25,12 +25,18 @@ corrected like the margin (``(accuracy - 1/k) / (1 - 1/k)``) and held to the sam
 whatever its confidence; and of a dependent pair, a grounded type read well is never the
 stand-in: the other one is, when its tag follows the grounded one's (U above the bound). Where
 neither side is grounded, the rule above stands and ``why`` says that ground truth could not decide.
+
+**A type read well can still misread a value** (a rare colour, "medium" between "small" and
+"large"). Where true values are known, each value's recall (the share of its images tagged with
+it) is chance corrected the same way; a value of a reliable type is flagged when even the upper
+end of its recall's 95% Wilson interval stays below the halfway mark, so a handful of known
+images flags nothing. ``values`` lists every grounded value, ``misread`` the flagged ones.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 import numpy as np
@@ -40,6 +46,9 @@ from ..errors import InputError
 
 MIN_MARGIN = 0.5
 MAX_DEPENDENCE = 0.5
+WILSON_Z = 1.96  # a 95% interval
+VALUE_COLUMNS = ["type", "value", "n_known", "recall", "recall_over_chance", "recall_upper", "read_as",
+                 "read_as_share", "misread"]
 
 
 def uncertainty_coefficient(a, b) -> float:
@@ -74,9 +83,13 @@ class TagReliability:
     (``stands_in_for``, ``dependence``), ``reliable`` and ``why``; where true values were given,
     ``accuracy`` on the ``n_known`` rows, chance corrected as ``accuracy_over_chance``, and
     ``grounded`` (NaN, 0 and False elsewhere); ``grounded_by``: the type whose true values the
-    verdict rests on (the type itself, or the one it was found to stand in for; "" when none)."""
+    verdict rests on (the type itself, or the one it was found to stand in for; "" when none).
+    ``values``: per grounded value, ``n_known`` images, ``recall`` (and over chance, and the upper
+    end of its 95% interval over chance), the tag most of its misses get (``read_as``, its share of
+    the value's images) and ``misread`` (see the module's docstring)."""
 
     table: pd.DataFrame
+    values: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=VALUE_COLUMNS))
 
     @property
     def unreliable(self) -> list[str]:
@@ -95,14 +108,35 @@ class TagReliability:
         """
         return self.table.loc[~self.table["reliable"] & (self.table["grounded_by"] != ""), "type"].tolist()
 
+    def misread(self) -> dict[str, dict[str, str]]:
+        """The misread values of reliable types, type -> value -> why.
+
+        Example:
+            >>> v = pd.DataFrame({"size": ["small"] * 60 + ["small"] * 30 + ["large"] * 30})
+            >>> truth = pd.DataFrame({"size": ["small"] * 60 + ["medium"] * 30 + ["large"] * 30})
+            >>> tag_reliability(v, v.assign(size=0.9), {"size": 3}, known=truth).misread()
+            {'size': {'medium': 'recall 0.00 on 30 known images, close to chance (0.33); most are tagged small (100%)'}}
+        """
+        out: dict[str, dict[str, str]] = {}
+        for r in self.values[self.values["misread"].astype(bool)].itertuples():
+            k = int(self.table.set_index("type").at[r.type, "n_values"])
+            out.setdefault(r.type, {})[r.value] = (
+                f"recall {r.recall:.2f} on {r.n_known} known images, close to chance ({1 / k:.2f})"
+                + (f"; most are tagged {r.read_as} ({r.read_as_share:.0%})" if r.read_as else ""))
+        return out
+
     def warn(self, stacklevel: int = 3) -> None:
-        """A warning naming every unreliable type and why (nothing when all are reliable)."""
+        """A warning naming every unreliable type and misread value, and why (nothing when all are read well)."""
         bad = self.table[~self.table["reliable"]]
+        values = [f"{t}={v}: {why}" for t, per in self.misread().items() for v, why in per.items()]
         if len(bad):
             reasons = "; ".join(f"{r.type}: {r.why}" for r in bad.itertuples())
             warnings.warn(f"CLIP's tags of {bad['type'].tolist()} cannot be trusted ({reasons}). Fix: leave them "
                           "out, give true values from your metadata (known=), or use a CLIP that sees them.",
                           stacklevel=stacklevel)
+        if values:
+            warnings.warn(f"CLIP misreads some values of types it reads well ({'; '.join(values)}). Fix: judge "
+                          "slices naming them by their true values, or use a CLIP that sees them.", stacklevel=stacklevel)
 
     def __repr__(self) -> str:
         rows = []
@@ -111,6 +145,7 @@ class TagReliability:
                      if r.grounded else "")
             rows.append(f"  {r.type}: margin {r.margin:.2f}{truth}, most dependent on {r.stands_in_for} "
                         f"({r.dependence:.2f}) -> {'reliable' if r.reliable else r.why}")
+        rows += [f"  {t}={v}: misread, {why}" for t, per in self.misread().items() for v, why in per.items()]
         return "TagReliability(\n" + "\n".join(rows) + "\n)"
 
 
@@ -143,6 +178,39 @@ def _accuracy(values: pd.DataFrame, known: pd.DataFrame | None) -> dict[str, tup
             truth = known[t].to_numpy(dtype=object)[mask].astype(str)
             out[t] = (float(np.mean(values[t].to_numpy(dtype=object)[mask].astype(str) == truth)), int(mask.sum()))
     return out
+
+
+def wilson_upper(share: float, n: int, z: float = WILSON_Z) -> float:
+    """The upper end of the Wilson score interval of a share seen on ``n`` trials.
+
+    Example:
+        >>> round(wilson_upper(0.5, 10), 3), round(wilson_upper(0.5, 1000), 3)
+        (0.763, 0.531)
+    """
+    centre = share + z * z / (2 * n)
+    spread = z * np.sqrt(share * (1 - share) / n + z * z / (4 * n * n))
+    return float((centre + spread) / (1 + z * z / n))
+
+
+def _value_recall(values: pd.DataFrame, known: pd.DataFrame | None, ks: dict[str, int],
+                  min_margin: float) -> pd.DataFrame:
+    """Per value of each grounded type: its known images' recall and what the misses are tagged."""
+    rows = []
+    for t in [] if known is None else known.columns:
+        mask = known[t].notna().to_numpy()
+        truth = known[t].to_numpy(dtype=object)[mask].astype(str)
+        tagged = values[t].to_numpy(dtype=object)[mask].astype(str)
+        for v in pd.unique(truth):
+            got = tagged[truth == v]
+            misses = pd.Series(got[got != v]).value_counts()
+            recall = float(np.mean(got == v))
+            upper = over_chance(wilson_upper(recall, len(got)), ks[t])
+            rows.append({"type": t, "value": v, "n_known": len(got), "recall": recall,
+                         "recall_over_chance": over_chance(recall, ks[t]), "recall_upper": upper,
+                         "read_as": misses.index[0] if len(misses) else "",
+                         "read_as_share": float(misses.iloc[0] / len(got)) if len(misses) else 0.0,
+                         "misread": upper < min_margin})
+    return pd.DataFrame(rows, columns=VALUE_COLUMNS)
 
 
 def _stand_in(t: str, types: list[str], deps: dict, read_well: dict[str, bool],
@@ -212,4 +280,8 @@ def tag_reliability(values: pd.DataFrame, confidence: pd.DataFrame, n_values: Ma
                      "dependence": mine.get(other, 0.0) if other else 0.0, "reliable": not why,
                      "why": "; ".join(why) or "ok", "accuracy": acc, "accuracy_over_chance": over_chance(acc, k),
                      "n_known": n_known, "grounded": t in accuracy, "grounded_by": grounded_by})
-    return TagReliability(pd.DataFrame(rows))
+    table = pd.DataFrame(rows)
+    per_value = _value_recall(values, known, ks, min_margin)
+    reliable = set(table.loc[table["reliable"], "type"])
+    per_value["misread"] = per_value["misread"].astype(bool) & per_value["type"].isin(reliable)
+    return TagReliability(table, per_value)

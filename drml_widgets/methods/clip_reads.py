@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import warnings
 import weakref
-from typing import Sequence
+from typing import Iterable, Mapping, Sequence
 
 from ..diagnose.tag_reliability import TagReliability
 from ..diagnose.zero_shot import tag_attributes
@@ -89,9 +89,35 @@ def read_poorly(view: SessionView, types: Sequence[str]) -> dict[str, str]:
     return {t: str(why[t]) for t in types if t in checked.unreliable}
 
 
+def misread_values(view: SessionView, types: Sequence[str], named: Mapping[str, Iterable[str]] | None = None
+                   ) -> dict[str, dict[str, str]]:
+    """Values of ``types`` (only those in ``named[type]`` where given) that the session's CLIP
+    misreads though it reads their type well, type -> value -> why (see
+    :mod:`~drml_widgets.diagnose.tag_reliability`: a value whose recall on known images stays
+    near chance).
+
+    Example:
+        >>> from drml_widgets import Session
+        >>> misread_values(Session.from_shapes_world(n=1200, ensemble=False, train=False).view, ["size"])
+        {}
+    """
+    checked = clip_reads(view)
+    if checked is None:
+        return {}
+    out = {}
+    for t, per in checked.misread().items():
+        if t in types:
+            keep = {v: why for v, why in per.items() if named is None or v in set(map(str, named.get(t, ())))}
+            if keep:
+                out[t] = keep
+    return out
+
+
 def poorly_read(view: SessionView, types: Sequence[str], what: str, stacklevel: int = 3,
-                judge_by: str = "their images (image_acc)") -> list[str]:
-    """Caveats on a result over ``types``: one line per type CLIP reads poorly (with why), also
+                judge_by: str = "their images (image_acc)", named: Mapping[str, Iterable[str]] | None = None
+                ) -> list[str]:
+    """Caveats on a result over ``types``: one line per type CLIP reads poorly, and per value it
+    misreads in a type it reads well (only the values in ``named`` where given), with why; also
     given as a warning, whose fix says to judge the ``what`` by ``judge_by``; none when CLIP
     reads them all.
 
@@ -100,11 +126,12 @@ def poorly_read(view: SessionView, types: Sequence[str], what: str, stacklevel: 
         >>> poorly_read(Session.from_shapes_world(n=1200, ensemble=False, train=False).view, ["color"], "slices")
         []
     """
-    bad = read_poorly(view, types)
     lines = [f"CLIP reads {t} poorly ({why}): the text scores of {what} naming {t} are not grounded in images"
-             for t, why in bad.items()]
-    if bad:
-        warnings.warn(f"The {what} name types CLIP reads poorly: " + "; ".join(lines)
+             for t, why in read_poorly(view, types).items()]
+    lines += [f"CLIP misreads {t} {v} ({why}): the text scores of {what} naming it are not grounded in images"
+              for t, per in misread_values(view, types, named).items() for v, why in per.items()]
+    if lines:
+        warnings.warn(f"The {what} name attributes CLIP reads poorly: " + "; ".join(lines)
                       + f". Fix: judge these {what} by {judge_by}, give true values, or use a CLIP "
                       "that sees them.", stacklevel=stacklevel)
     return lines

@@ -125,7 +125,8 @@ def find_text_failure(view: SessionView, types: Sequence[str] | None = None) -> 
             right = view.predictions(test) == view.labels[test]
             found.image_acc, found.n_images = float(right[inside].mean()), int(inside.sum())
             found.rows = np.flatnonzero(test)[inside]
-    found.caveats = tuple(poorly_read(view, list(found.name), "named failure"))
+    found.caveats = tuple(poorly_read(view, list(found.name), "named failure",
+                                     named={t: [v] for t, v in found.name.items()}))
     return found
 
 

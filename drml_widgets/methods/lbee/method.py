@@ -44,8 +44,10 @@ def find_hard_clusters(view: SessionView, n_clusters: int = 5, k: int = 3, tau: 
     result.rows = np.flatnonzero(test)
     types = [t for t in view.attributes.types if t in described.columns]
     result.sentence_names = {row["prompt"]: {t: str(row[t]) for t in types} for _, row in described.iterrows()}
+    kept = [result.sentence_names[x] for x in result.retained("FPDiff")]  # the values the sentences shown name
     result.caveats = tuple(poorly_read(view, types, "cluster sentences",
-                                      judge_by="the clusters' images (their accuracy and thumbnails)"))
+                                      judge_by="the clusters' images (their accuracy and thumbnails)",
+                                      named={t: {name[t] for name in kept} for t in types}))
     return result
 
 
