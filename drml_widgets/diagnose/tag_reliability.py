@@ -194,22 +194,28 @@ def wilson_upper(share: float, n: int, z: float = WILSON_Z) -> float:
 
 def _value_recall(values: pd.DataFrame, known: pd.DataFrame | None, ks: dict[str, int],
                   min_margin: float) -> pd.DataFrame:
-    """Per value of each grounded type: its known images' recall and what the misses are tagged."""
+    """Per value of each grounded type: its known images' recall and what the misses are tagged
+    (one count table per type, so a type of many values costs no pass per value)."""
     rows = []
     for t in [] if known is None else known.columns:
         mask = known[t].notna().to_numpy()
-        truth = known[t].to_numpy(dtype=object)[mask].astype(str)
-        tagged = values[t].to_numpy(dtype=object)[mask].astype(str)
-        for v in pd.unique(truth):
-            got = tagged[truth == v]
-            misses = pd.Series(got[got != v]).value_counts()
-            recall = float(np.mean(got == v))
-            upper = over_chance(wilson_upper(recall, len(got)), ks[t])
-            rows.append({"type": t, "value": v, "n_known": len(got), "recall": recall,
+        truth, names = pd.factorize(known[t].to_numpy(dtype=object)[mask].astype(str))
+        tagged = pd.Categorical(values[t].to_numpy(dtype=object)[mask].astype(str))
+        tag_names = list(tagged.categories)
+        counts = np.zeros((len(names), len(tag_names)), np.int64)
+        np.add.at(counts, (truth, tagged.codes), 1)
+        same = np.array([tag_names.index(v) if v in tag_names else -1 for v in names])
+        for i, v in enumerate(names):
+            n, hits = int(counts[i].sum()), int(counts[i, same[i]]) if same[i] >= 0 else 0
+            wrong = counts[i].copy()
+            if same[i] >= 0:
+                wrong[same[i]] = 0
+            recall = hits / n
+            upper = over_chance(wilson_upper(recall, n), ks[t])
+            rows.append({"type": t, "value": v, "n_known": n, "recall": recall,
                          "recall_over_chance": over_chance(recall, ks[t]), "recall_upper": upper,
-                         "read_as": misses.index[0] if len(misses) else "",
-                         "read_as_share": float(misses.iloc[0] / len(got)) if len(misses) else 0.0,
-                         "misread": upper < min_margin})
+                         "read_as": tag_names[int(wrong.argmax())] if wrong.any() else "",
+                         "read_as_share": float(wrong.max() / n), "misread": upper < min_margin})
     return pd.DataFrame(rows, columns=VALUE_COLUMNS)
 
 
