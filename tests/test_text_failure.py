@@ -22,6 +22,16 @@ def test_the_default_shortcut_is_named_exactly(drml_session):
     assert found.image_acc < 0.2 and "image accuracy" in repr(found)
     # Over every type the focus keeps the failure's two values: size plays no part in it.
     assert drml_session.top_text_failure().name == found.name
+    # Both swapped pairs fail (the shortcut has two sides, which text reads alike): the one not
+    # named comes next, with its test images, and no alternative repeats a slice nested in another.
+    other = ({"color": "green", "shape": "triangle"} if found.name["color"] == "orange"
+             else {"color": "orange", "shape": "square"})
+    assert found.alternatives[0]["name"] == other and f"next {other}" in repr(found)
+    findings = found.findings()
+    assert [f.name for f in findings] == [found.name] + [a["name"] for a in found.alternatives]
+    assert 2 <= len(findings) <= 5 and findings[1].n_images == image.loc[(other["color"], other["shape"]), "n_images"]
+    names = [f.name for f in findings]
+    assert not any(set(a.items()) <= set(b.items()) for i, a in enumerate(names) for b in names[i + 1:] + names[:i])
 
 
 @pytest.mark.parametrize("pair", [("pink", "blue"), ("red", "cyan")])

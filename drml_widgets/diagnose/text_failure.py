@@ -7,11 +7,16 @@ specific slice, so the top slice is instead the one of largest :func:`contrast` 
 of its class, then narrowed or widened by :func:`~drml_widgets.diagnose.slice_focus.focus_slice`.
 On the scorecard's planted failures this names the planted slice exactly three to five times as
 often as a Domino-style mixture (README, "Scorecard").
+
+The next distinct slices by contrast come with it as ``alternatives``. Text alone cannot always
+tell two failures apart. A correlation fails on both of its sides: the slice pushed to the
+correlated class, and that class without the values. A linear head reads the two alike in text,
+so the runner-up is often the other side (docs/scorecard.md).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -21,6 +26,8 @@ from ..errors import InputError
 from ..results import Finding, Result, name_label
 from .slice_focus import focus_slice
 from .slices import ALL, all_slices, type_names
+
+ALTERNATIVES = 4  # next distinct slices kept beside the named one (a findings view shows five)
 
 
 def contrast(mean, n, total, count) -> np.ndarray:
@@ -64,7 +71,9 @@ class TextFailure(Result):
     first; ``text_prob``: the mean true-label probability of the named slice's prompts;
     ``image_acc`` and ``n_images``: the classifier's accuracy on evaluated images of the slice,
     where there are some (a check the text probe itself never uses: text can fail where images
-    do not)."""
+    do not). ``alternatives``: the next slices by contrast, none a sub- or super-slice of the
+    named one or of each other, with their text probability and, where known, ``rows`` of
+    evaluated images."""
 
     name: dict
     start: dict
@@ -73,6 +82,7 @@ class TextFailure(Result):
     image_acc: float = float("nan")
     n_images: int = 0
     rows: np.ndarray | None = None  # the named slice's evaluated images (rows of the session's table), where known
+    alternatives: list[dict] = field(default_factory=list)  # {"name", "text_prob", "contrast"[, "rows"]}
     method = "text_failure"
 
     @property
@@ -81,15 +91,18 @@ class TextFailure(Result):
         return self.slices
 
     def findings(self) -> list[Finding]:
-        """The one failure the probe names, with its images where known."""
+        """The failure the probe names, then its alternatives, with their images where known."""
         rows = self.rows if self.rows is not None else np.zeros(0, np.int64)
-        return [Finding(self.name, name_label(self.name), self.text_prob, "text_prob", rows,
-                        len(rows) if self.rows is not None else self.n_images)]
+        named = Finding(self.name, name_label(self.name), self.text_prob, "text_prob", rows,
+                        len(rows) if self.rows is not None else self.n_images)
+        return [named] + [Finding(a["name"], name_label(a["name"]), a["text_prob"], "text_prob",
+                                  a.get("rows", np.zeros(0, np.int64))) for a in self.alternatives]
 
     def __repr__(self) -> str:
         moved = "" if self.start == self.name else f", focused from {self.start}"
         images = f"; image accuracy {self.image_acc:.3f} on {self.n_images} images" if self.n_images else ""
-        return (f"TextFailure({self.name}: text probability {self.text_prob:.3f}{moved}{images}; "
+        then = f"; next {self.alternatives[0]['name']}" if self.alternatives else ""
+        return (f"TextFailure({self.name}: text probability {self.text_prob:.3f}{moved}{images}{then}; "
                 f"{len(self.slices)} slices scored)")
 
 
@@ -127,4 +140,24 @@ def top_text_failure(proba: np.ndarray, prompts: pd.DataFrame, types: Sequence[s
     row = scored[(scored[types] == pd.Series({t: name.get(t, ALL) for t in types})).all(axis=1)].iloc[0]
     start_name = {t: scored.iloc[start][t] for t in types if scored.iloc[start][t] != ALL}
     ranked = scored.sort_values("contrast", ascending=False, kind="stable").reset_index(drop=True)
-    return TextFailure(name, start_name, float(row["text_prob"]), ranked)
+    return TextFailure(name, start_name, float(row["text_prob"]), ranked, alternatives=_alternatives(ranked, types, name))
+
+
+def _nested(a: dict, b: dict) -> bool:
+    """One slice holds the other: every value of the shorter name is in the longer one."""
+    small, large = (a, b) if len(a) <= len(b) else (b, a)
+    return all(large.get(t) == v for t, v in small.items())
+
+
+def _alternatives(ranked: pd.DataFrame, types: Sequence[str], name: dict) -> list[dict]:
+    """The next slices by contrast (positive only), none nested in the named one or in each other."""
+    kept, out = [name], []
+    top = ranked[ranked["contrast"] > 0]
+    for cells, prob, score in zip(top[list(types)].to_numpy(dtype=object), top["text_prob"], top["contrast"]):
+        values = {t: v for t, v in zip(types, cells) if v != ALL}
+        if values and not any(_nested(values, k) for k in kept):
+            kept.append(values)
+            out.append({"name": values, "text_prob": float(prob), "contrast": float(score)})
+            if len(out) == ALTERNATIVES:
+                break
+    return out

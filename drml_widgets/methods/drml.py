@@ -125,6 +125,9 @@ def find_text_failure(view: SessionView, types: Sequence[str] | None = None) -> 
             right = view.predictions(test) == view.labels[test]
             found.image_acc, found.n_images = float(right[inside].mean()), int(inside.sum())
             found.rows = np.flatnonzero(test)[inside]
+        for other in found.alternatives:
+            if all(t in view.table.columns for t in other["name"]):
+                other["rows"] = np.flatnonzero(test)[rows_in_slice(view.table[test], other["name"])]
     found.caveats = tuple(poorly_read(view, list(found.name), "named failure",
                                      named={t: [v] for t, v in found.name.items()}))
     return found
