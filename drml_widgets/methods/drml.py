@@ -32,7 +32,8 @@ def _test_images(view: SessionView, by: Sequence[str]):
 def find_slices(view: SessionView, by: Sequence[str]) -> SliceComparison:
     """Text-discovered slices over the attribute types ``by`` beside image accuracy on the
     ``test`` split, with Spearman and Pearson; findings lowest text probability first. Types of
-    ``by`` that CLIP reads poorly (:func:`~.clip_reads.clip_reads`) are named in ``caveats`` and a warning.
+    ``by`` that CLIP reads poorly, and values of them it misreads (:func:`~.clip_reads.clip_reads`),
+    are named in ``caveats`` and a warning.
 
     Example:
         >>> from drml_widgets import Session
@@ -101,8 +102,9 @@ def find_text_failure(view: SessionView, types: Sequence[str] | None = None) -> 
     their class, named by the values that failure needs. The prompts are first moved across the
     gap onto the training images' side, where the head learnt (with ``close_gap`` the head reads
     closed prompts already). ``image_acc`` and ``rows`` check the answer on the test images of
-    the named slice, where the table has its attributes. A named type CLIP reads poorly is named
-    in ``caveats`` and a warning.
+    the named slice, where the table has its attributes, and the ``alternatives`` (the next
+    distinct slices) get their test images the same way. A named type CLIP reads poorly, or a
+    named value it misreads, is named in ``caveats`` and a warning.
 
     Example:
         >>> from drml_widgets import Session

@@ -56,8 +56,9 @@ class HardClusters(ResultView):
     split_counts = t.Dict(help="how many hard images and clusters there are").tag(sync=True)
     relevance_note = t.Unicode("", help="one line on how the view knows which images a sentence describes").tag(sync=True)
     version = t.Int(0, help="the session's head version the clusters were found on (0 for a result alone)").tag(sync=True)
-    caveats = t.List(t.Unicode(), help="one line per attribute type the session's CLIP reads poorly: the sentences "
-                                       "naming it were kept by CLIP's reading of the images").tag(sync=True)
+    caveats = t.List(t.Unicode(), help="one line per attribute type the session's CLIP reads poorly (or value it "
+                                       "misreads): the sentences naming it were kept by CLIP's reading of the "
+                                       "images").tag(sync=True)
 
     def __init__(self, source, *, images=None, relevance: pd.DataFrame | None = None, correct=None,
                  n_clusters: int = 5, k: int = 3, tau: float | None = None, method: str = "FPDiff"):

@@ -76,8 +76,9 @@ class LossQuery(SessionWidget):
     familiar_from = t.Unicode("", help="one line on how familiar_cutoff was calibrated").tag(sync=True)
     n_held_out = t.Int(0, help="how many held-out images the answers are scaled and checked on").tag(sync=True)
     stale = t.Unicode("", help="why the answers may no longer describe the classifier ('' when they do)").tag(sync=True)
-    caveats = t.List(t.Unicode(), help="one line per slicing type the session's CLIP reads poorly: estimates from text "
-                                       "naming it are not grounded in images ([] when it reads them all)").tag(sync=True)
+    caveats = t.List(t.Unicode(), help="one line per slicing type the session's CLIP reads poorly "
+                                       "(or value it misreads): estimates from text naming it are not grounded "
+                                       "in images ([] when it reads them all)").tag(sync=True)
 
     def __init__(self, session, llm=None, held_out=None, by=None, examples=(), **fit_options):
         self._llm, self._held_arg, self._fit_options = llm, held_out, fit_options

@@ -53,8 +53,9 @@ class SliceTable(SessionWidget):
     pearson = t.Float(None, allow_none=True, help="Pearson correlation of text probability and image accuracy over "
                                                   "the slices; None where undefined").tag(sync=True)
     correlation_note = t.Unicode("", help="why spearman and pearson are None ('' when they are given)").tag(sync=True)
-    caveats = t.List(t.Unicode(), help="one line per slicing type the session's CLIP reads poorly: those slices' text "
-                                       "scores are not grounded in images ([] when it reads them all)").tag(sync=True)
+    caveats = t.List(t.Unicode(), help="one line per slicing type the session's CLIP reads poorly "
+                                       "(or value it misreads): those slices' text scores are not grounded in "
+                                       "images ([] when it reads them all)").tag(sync=True)
     version = t.Int(0, help="the session's head version the slices were scored on").tag(sync=True)
     selected = t.List(t.Unicode(), help="the keys of the ticked rows; set them to tick rows").tag(sync=True)
     focus = t.Unicode("", help="the key of the row shown in detail ('' for none); "

@@ -25,8 +25,9 @@ def find_hard_clusters(view: SessionView, n_clusters: int = 5, k: int = 3, tau: 
     """LBEE's hard clusters of the evaluated images, each described by ``k`` of the session's
     prompts (one per attribute combination, in the first template); ``tau`` follows the CLIP's
     similarities unless given. Findings are named by the attribute values of their sentence. The
-    sentences are kept by their CLIP similarity to the clusters, so a type CLIP reads poorly is
-    named in ``caveats`` and a warning (its value in a sentence may be a near neighbour's).
+    sentences are kept by their CLIP similarity to the clusters, so a type CLIP reads poorly, or
+    a value of the kept sentences it misreads, is named in ``caveats`` and a warning (its value in
+    a sentence may be a near neighbour's).
 
     Example:
         >>> from drml_widgets import Session
