@@ -20,8 +20,8 @@ from drml_widgets.data.shapes import sample_attributes
 from drml_widgets.diagnose.slices import rows_in_slice
 from drml_widgets.errors import DrmlError
 from drml_widgets.scorecard import Pool, ScorecardError, draw_setting, train_model
-from drml_widgets.scorecard.protocol import (contrast, exact_name, failing_recall, other_side, precision_at_k,
-                                             real_failure, truly_failing, values_named)
+from drml_widgets.scorecard.protocol import (contrast, exact_name, failing_recall, near_in, other_side,
+                                             precision_at_k, real_failure, truly_failing, values_named)
 from drml_widgets.scorecard.run import Scorecard, method_names, run_methods, run_scorecard
 from drml_widgets.scorecard.settings import MIN_GAP
 
@@ -123,6 +123,11 @@ def test_real_failures_and_failing_recall_on_a_constructed_case():
     assert other_side({"color": "green", "shape": "triangle"}, {"color": "orange"}, "shape", "triangle")
     assert not other_side({"color": "orange", "shape": "square"}, {"color": "orange"}, "shape", "triangle")
     assert not other_side({"color": "green", "shape": "square"}, {"color": "orange"}, "shape", "triangle")
+    # The planted slice, or one of its class nested with it, among the first two names.
+    planted = {"color": "orange", "shape": "square"}
+    assert near_in([{"color": "green", "shape": "triangle"}, {"shape": "square", "color": "orange"}], planted, "shape")
+    assert near_in([{"color": "orange", "shape": "square", "size": "large"}], planted, "shape")
+    assert not near_in([{"color": "orange"}, {"shape": "square", "color": "green"}], planted, "shape")
     misses = Scorecard(results.assign(kind=["correlation", "correlation"], exact_name=[False, False],
                                       other_side=["True", "False"]), pd.DataFrame()).misses()
     assert misses.loc[("m", "correlation"), "other_side"] == 0.5
@@ -153,6 +158,8 @@ def test_small_scorecard_scores_every_method_on_every_kept_setting(small_card):
     # Naming the planted slice exactly means naming a slice that fails by its gap against its class.
     exact = results[results["exact_name"]]
     assert len(exact) and (exact["found_gap"] >= exact["gap"] - 1e-4).all()  # gap is rounded to 4 places
+    # An exact name is near the planted slice (nested in itself).
+    assert (results["near_in_two"] >= results["exact_name"]).all()
     # Only a correlation has another side, and a name on it is never the planted one.
     side = results[results["other_side"].astype(bool)]
     assert (side["kind"] == "correlation").all() and not side["exact_name"].any()

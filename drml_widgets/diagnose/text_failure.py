@@ -143,8 +143,13 @@ def top_text_failure(proba: np.ndarray, prompts: pd.DataFrame, types: Sequence[s
     return TextFailure(name, start_name, float(row["text_prob"]), ranked, alternatives=_alternatives(ranked, types, name))
 
 
-def _nested(a: dict, b: dict) -> bool:
-    """One slice holds the other: every value of the shorter name is in the longer one."""
+def nested(a: dict, b: dict) -> bool:
+    """One slice holds the other: every value of the shorter name is in the longer one.
+
+    Example:
+        >>> nested({"color": "red"}, {"color": "red", "shape": "sq"}), nested({"color": "red"}, {"shape": "sq"})
+        (True, False)
+    """
     small, large = (a, b) if len(a) <= len(b) else (b, a)
     return all(large.get(t) == v for t, v in small.items())
 
@@ -155,7 +160,7 @@ def _alternatives(ranked: pd.DataFrame, types: Sequence[str], name: dict) -> lis
     top = ranked[ranked["contrast"] > 0]
     for cells, prob, score in zip(top[list(types)].to_numpy(dtype=object), top["text_prob"], top["contrast"]):
         values = {t: v for t, v in zip(types, cells) if v != ALL}
-        if values and not any(_nested(values, k) for k in kept):
+        if values and not any(nested(values, k) for k in kept):
             kept.append(values)
             out.append({"name": values, "text_prob": float(prob), "contrast": float(score)})
             if len(out) == ALTERNATIVES:

@@ -168,7 +168,10 @@ def drml_text(ctx: P.Context, out: Outcome, seed: int, memo: dict) -> P.Found:
     """DrML's text probe as a session runs it (the registered ``text_failure``, no image of the
     slice used), on the setting's view; its members retrieved from the name (:func:`~.protocol.retrieve`)."""
     head, _ = _probe_head(ctx, out, seed, memo)
-    return P.retrieve(ctx, out, find_text_failure(setting_view(ctx, out, seed, head)).name)
+    answer = find_text_failure(setting_view(ctx, out, seed, head))
+    found = P.retrieve(ctx, out, answer.name)
+    found.next = [a["name"] for a in answer.alternatives]
+    return found
 
 
 def drml_text_mean(ctx: P.Context, out: Outcome, seed: int, memo: dict) -> P.Found:

@@ -14,6 +14,8 @@ likely they are to belong to it; the scorecard then judges both against the plan
   correlated class, and that class where it lacks the values); naming one side scores part.
 - **other side**: of a correlation, the named slice is of the class the planted slice is pushed
   to, without the planted values: the side the scorecard does not credit.
+- **near in two**: the planted slice, or a slice of its class nested in it or holding it, is the
+  top slice or the method's next finding (only methods that give more than one have a next).
 
 For failing recall, a slice (a conjunction of 1-4 attribute values) **truly fails** when it has at least
 ``MIN_SLICE_TEST`` test images and the model's test accuracy on it is at least ``MIN_GAP`` (30
@@ -39,7 +41,7 @@ import pandas as pd
 from ..diagnose.gap import GapCloser
 from ..diagnose.slices import ALL, all_slices, image_slice_scores, rows_in_slice
 from ..diagnose.surrogate import train_surrogate
-from ..diagnose.text_failure import class_populations, contrast
+from ..diagnose.text_failure import class_populations, contrast, nested
 from ..errors import PrimeError
 from ..methods.lbee import find_hard_clusters, split_hard_easy
 from ..methods.prime import find_failure_modes
@@ -60,10 +62,12 @@ PROBE_SPEC = PromptSpec([NAME_TEMPLATE, "{size} {color} {shape} {position}."], e
 @dataclass(repr=False)
 class Found:
     """A method's top slice: the attribute values its description states, and test positions
-    ranked most likely member first."""
+    ranked most likely member first; ``next``: the names of the findings it gives after the top
+    one, where it gives more (the text probe's alternatives)."""
 
     name: dict
     ranking: np.ndarray
+    next: list = field(default_factory=list)
 
 
 def precision_at_k(ranking: np.ndarray, truth: np.ndarray, k: int = TOP_K) -> float:
@@ -165,6 +169,19 @@ def failing_recall(table: pd.DataFrame, failing: np.ndarray, name: dict) -> floa
         return float("nan")
     inside = rows_in_slice(table, name) if name else np.zeros(len(table), bool)
     return float((inside & failing).sum() / failing.sum())
+
+
+def near_in(names: list[dict], truth: dict, class_attr: str) -> bool:
+    """Some name is the planted slice's class and nested with it (the one holds the other).
+
+    Example:
+        >>> truth = {"color": "red", "shape": "sq"}
+        >>> near_in([{"color": "blue", "shape": "sq"}, {"shape": "sq", "color": "red", "size": "large"}], truth, "shape")
+        True
+        >>> near_in([{"color": "red"}], truth, "shape")
+        False
+    """
+    return any(name.get(class_attr) == truth[class_attr] and nested(name, truth) for name in names)
 
 
 def other_side(name: dict, values: dict, class_attr: str, target: str) -> bool:

@@ -41,8 +41,9 @@ class Scorecard:
 
     def table(self) -> pd.DataFrame:
         """Mean precision@10, share of exact names, and where the results have them, share of named
-        slices that truly fail (``real``) and mean failing recall (``recall``; see
-        :mod:`.protocol`), by model, method and kind (and all kinds).
+        slices that truly fail (``real``), mean failing recall (``recall``) and share whose planted
+        slice, or one of its class nested with it, is the top slice or the next finding (``near2``;
+        see :mod:`.protocol`), by model, method and kind (and all kinds).
 
         Example:
             >>> r = pd.DataFrame({"model": ["head"] * 2, "method": ["m"] * 2, "kind": ["rare", "noisy"],
@@ -52,7 +53,7 @@ class Scorecard:
         """
         grouped = self._grouped()
         means = {"p@10": grouped["precision_at_10"].mean(), "exact": grouped["exact_name"].mean()}
-        for measure, column in (("real", "real_failure"), ("recall", "failing_recall")):
+        for measure, column in (("real", "real_failure"), ("recall", "failing_recall"), ("near2", "near_in_two")):
             if column in self.results:  # CSVs written before these columns lack them
                 means[measure] = grouped[column].mean()
         out = pd.DataFrame({**means, "n": grouped["setting"].nunique()}).unstack("kind")
@@ -66,7 +67,7 @@ class Scorecard:
     def _grouped(self):
         """The results by model, method and kind, each setting counted again under kind "all"."""
         both = pd.concat([self.results, self.results.assign(kind="all")])
-        as_float = {c: both[c].astype(float) for c in ("exact_name", "real_failure") if c in both}
+        as_float = {c: both[c].astype(float) for c in ("exact_name", "real_failure", "near_in_two") if c in both}
         return both.assign(**as_float).groupby(["model", "method", "kind"], sort=False)
 
     def stderr(self) -> pd.DataFrame:
@@ -236,6 +237,8 @@ def run_methods(ctx: P.Context, out: Outcome, seed: int = 0) -> list[dict]:
                      "real_failure": P.real_failure(ctx.test_table, correct, name, s.class_attr),
                      "failing_recall": P.failing_recall(ctx.test_table, failing, name),
                      "other_side": s.kind == "correlation" and P.other_side(name, s.values, s.class_attr, s.target),
+                     "near_in_two": bool(name) and P.near_in([name, *(found.next[:1] if found else [])], s.truth,
+                                                             s.class_attr),
                      "seconds": seconds})
     return rows
 
