@@ -195,7 +195,9 @@ def test_quickstart_in_jupyterlab(jupyterlab, lab_page, front_end):
     chart = page.locator(".drml-influence-chart").first
     chart.locator("select").evaluate("""s => { s.add(new Option("nope", "nope")); s.value = "nope";
         s.dispatchEvent(new Event("change")); }""")
-    chart.locator(".drml-status").filter(has_text="Unknown target 'nope'").wait_for(timeout=30_000)
+    # 120 s: a suite's first JupyterLab run in a fresh venv missed this at 30 s once the notebook itself took
+    # 255 s; a rerun in the same clone passed.
+    chart.locator(".drml-status").filter(has_text="Unknown target 'nope'").wait_for(timeout=120_000)
     page.wait_for_function("() => document.querySelector('.drml-influence-chart select').value === 'triangle'")
 
     panel = page.locator(".drml-rectify-panel")
