@@ -118,8 +118,9 @@ class TagReliability:
             {'size': {'medium': 'recall 0.00 on 30 known images, close to chance (0.33); most are tagged small (100%)'}}
         """
         out: dict[str, dict[str, str]] = {}
+        ks = self.table.set_index("type")["n_values"]
         for r in self.values[self.values["misread"].astype(bool)].itertuples():
-            k = int(self.table.set_index("type").at[r.type, "n_values"])
+            k = int(ks[r.type])
             out.setdefault(r.type, {})[r.value] = (
                 f"recall {r.recall:.2f} on {r.n_known} known images, close to chance ({1 / k:.2f})"
                 + (f"; most are tagged {r.read_as} ({r.read_as_share:.0%})" if r.read_as else ""))
